@@ -1,0 +1,63 @@
+"""Device links: a device is a URL.
+
+``open_link(url)`` parses the URL, validates every option, and opens the device;
+``link_for_url(url)`` does the first two only (configure, then open). Schemes::
+
+    serial:///dev/ttyUSB0?baudrate=9600&bytesize=8&parity=N&stopbits=1&rtscts=0
+    loop://?baudrate=9600                       pyserial's software loopback
+    tcp://HOST:PORT?timeout=1
+    usb://VID:PID?interface=0&out=0x01&in=0x82
+
+Errors are one tree (see :mod:`posdriver.links.errors`).
+"""
+
+from __future__ import annotations
+
+from .base import Link
+from .errors import LinkError, LinkIOError, LinkOpenError, LinkTimeout, LinkURLError
+from .url import split
+
+SCHEMES = ("serial", "loop", "tcp", "usb")
+GRAMMAR = (
+    "a link URL is serial:///dev/DEVICE?baudrate=..., tcp://HOST:PORT?timeout=..., "
+    "usb://VID:PID?interface=0&out=0x01&in=0x82 or loop://"
+)
+
+__all__ = [
+    "GRAMMAR",
+    "SCHEMES",
+    "Link",
+    "LinkError",
+    "LinkIOError",
+    "LinkOpenError",
+    "LinkTimeout",
+    "LinkURLError",
+    "link_for_url",
+    "open_link",
+]
+
+
+def link_for_url(url: str) -> Link:
+    """A configured, unopened link for ``url``; raises ``LinkURLError`` on a bad URL."""
+    try:
+        scheme, netloc, path, query = split(url)
+    except LinkURLError as exc:
+        raise LinkURLError(f"{exc}; {GRAMMAR}") from None
+    if scheme in ("serial", "loop"):
+        from .serialport import SerialLink
+
+        return SerialLink.from_url(url, scheme, netloc, path, query)
+    if scheme == "tcp":
+        from .tcp import TcpLink
+
+        return TcpLink.from_url(url, scheme, netloc, path, query)
+    if scheme == "usb":
+        from .usb import UsbLink
+
+        return UsbLink.from_url(url, scheme, netloc, path, query)
+    raise LinkURLError(f"unknown scheme {scheme!r}; {GRAMMAR}", url)
+
+
+def open_link(url: str) -> Link:
+    """Configure and open the link that ``url`` names."""
+    return link_for_url(url).open()
