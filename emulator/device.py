@@ -134,8 +134,7 @@ class EmulatedDevice:
         """Switch a fault on or off; raises :class:`UnknownFault` for a bad name."""
         if name not in self.faults_supported:
             raise UnknownFault(
-                f"unknown fault {name!r}; this {self.kind} has: "
-                + ", ".join(self.faults_supported)
+                f"unknown fault {name!r}; this {self.kind} has: " + ", ".join(self.faults_supported)
             )
         with self._changed:
             was = name in self.active_faults

@@ -19,7 +19,7 @@ from .url import split
 
 SCHEMES = ("serial", "loop", "tcp", "usb")
 GRAMMAR = (
-    "a link URL is serial:///dev/DEVICE?baudrate=..., tcp://HOST:PORT?timeout=..., "
+    "expected a link URL: serial:///dev/DEVICE?baudrate=..., tcp://HOST:PORT?timeout=..., "
     "usb://VID:PID?interface=0&out=0x01&in=0x82 or loop://"
 )
 

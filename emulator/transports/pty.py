@@ -1,0 +1,155 @@
+"""A device on a pseudo-terminal: a real ``/dev/pts/N`` that pyserial opens.
+
+The host opens the slave side through a stable symlink (as udev's
+``/dev/serial/by-id`` links do for real adapters), because a pty that goes away and
+comes back (the ``disconnect`` fault, like unplugging a USB-serial adapter) gets a new
+number. The emulator keeps its own slave descriptor open so the master never sees a
+hang-up when the host closes; it sets raw mode so the line discipline passes every byte.
+
+A serial line without flow control cannot refuse bytes: the device is offered every
+byte (``overflow=True``) and drops what its buffer cannot hold, as real printers do.
+Only ``busy`` stops the reading, which makes the host's writes stall.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import tempfile
+import threading
+import tty
+from collections.abc import Callable
+from pathlib import Path
+
+from ..device import EmulatedDevice
+from .base import POLL, Transport
+
+
+class PtyTransport(Transport):
+    def __init__(
+        self,
+        device: EmulatedDevice,
+        baudrate: int | None = None,
+        link_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__(device, baudrate)
+        self._own_dir = link_dir is None
+        self.link_dir = Path(link_dir or tempfile.mkdtemp(prefix="posdriver-emu-"))
+        self.link_path = self.link_dir / f"tty{device.kind.upper()}"
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._fd_lock = threading.Lock()
+        self._generation = -1
+        self.pty_name = ""
+
+    @property
+    def url(self) -> str:
+        rate = f"?baudrate={self.baudrate}" if self.baudrate else ""
+        return f"serial://{self.link_path}{rate}"
+
+    # -- endpoint --------------------------------------------------------------------
+    def _setup(self) -> None:
+        self._attach()
+
+    def _attach(self) -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        name = os.ttyname(slave)
+        tmp = self.link_path.with_suffix(".new")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        tmp.symlink_to(name)
+        tmp.replace(self.link_path)
+        with self._fd_lock:
+            self._master, self._slave = master, slave
+            self._generation = self.device.attach_generation
+            self.pty_name = name
+
+    def _detach(self) -> None:
+        with self._fd_lock:
+            master, slave = self._master, self._slave
+            self._master = self._slave = None
+        with contextlib.suppress(FileNotFoundError):
+            self.link_path.unlink()
+        for fd in (master, slave):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _teardown(self) -> None:
+        self._detach()
+        if self._own_dir:
+            with contextlib.suppress(OSError):
+                self.link_dir.rmdir()
+
+    # -- loops -------------------------------------------------------------------------
+    def _loops(self) -> list[tuple[str, Callable[[], None]]]:
+        return [("pty-rx", self._rx_loop), ("pty-tx", self._tx_loop)]
+
+    def _keep_attachment(self) -> int | None:
+        """Follow the device's ``disconnect`` fault; returns the master fd or None."""
+        device = self.device
+        with self._fd_lock:
+            master = self._master
+        if not device.attached:
+            if master is not None:
+                self._detach()
+            return None
+        if master is None or self._generation != device.attach_generation:
+            if master is not None:
+                self._detach()
+            self._attach()
+            with self._fd_lock:
+                master = self._master
+        return master
+
+    def _rx_loop(self) -> None:
+        pending = b""
+        while not self._stop.is_set():
+            master = self._keep_attachment()
+            if master is None:
+                pending = b""
+                self.device.wait_for_wire_change(POLL)
+                continue
+            if pending:
+                taken = self.device.accept(pending, overflow=True)
+                pending = pending[taken:]
+                if pending:
+                    self.device.wait_for_wire_change(POLL)
+                continue
+            if not self.device.reading:
+                self.device.wait_for_wire_change(POLL)
+                continue
+            try:
+                ready, _, _ = select.select([master], [], [], POLL)
+                if not ready:
+                    continue
+                data = os.read(master, self.rx_pacer.chunk_size())
+            except OSError:
+                # EIO: nobody has the slave open right now, or we just detached.
+                self._stop.wait(0.005)
+                continue
+            self.rx_pacer.transmit(len(data))
+            taken = self.device.accept(data, overflow=True)
+            pending = data[taken:]
+
+    def _tx_loop(self) -> None:
+        while not self._stop.is_set():
+            with self._fd_lock:
+                master = self._master
+            if master is None:
+                self.device.wait_for_wire_change(POLL)
+                continue
+            data = self.device.take_output(self.tx_pacer.chunk_size(), POLL)
+            if not data:
+                continue
+            self.tx_pacer.transmit(len(data))
+            view = memoryview(data)
+            while view and not self._stop.is_set():
+                try:
+                    _, ready, _ = select.select([], [master], [], POLL)
+                    if ready:
+                        view = view[os.write(master, view) :]
+                except OSError:
+                    break  # detached under us: the bytes are lost, as on a pulled cable

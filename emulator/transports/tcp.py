@@ -1,0 +1,134 @@
+"""A device on a TCP port, like a network printer's raw port 9100.
+
+One host connection at a time, as print servers do: a second client waits in the
+listen backlog until the first closes. A full device stops taking bytes, so TCP's
+window closes and the host's sends stall, exactly as with a real printer whose buffer
+is full. ``disconnect`` closes the connection and the listening port and reopens the
+same port when the fault clears.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import threading
+from collections.abc import Callable
+
+from ..device import EmulatedDevice
+from .base import POLL, Transport
+
+
+class TcpTransport(Transport):
+    def __init__(
+        self,
+        device: EmulatedDevice,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        baudrate: int | None = None,
+    ) -> None:
+        super().__init__(device, baudrate)
+        self.host = host
+        self.port = port
+        self._listener: socket.socket | None = None
+        self._client: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._generation = -1
+
+    @property
+    def url(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+    def _setup(self) -> None:
+        self._listen()
+
+    def _listen(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(4)
+        self.port = sock.getsockname()[1]
+        with self._lock:
+            self._listener = sock
+            self._generation = self.device.attach_generation
+
+    def _close_all(self) -> None:
+        with self._lock:
+            listener, client = self._listener, self._client
+            self._listener = self._client = None
+        for sock in (client, listener):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def _teardown(self) -> None:
+        self._close_all()
+
+    def _loops(self) -> list[tuple[str, Callable[[], None]]]:
+        return [("tcp-rx", self._rx_loop), ("tcp-tx", self._tx_loop)]
+
+    def _rx_loop(self) -> None:
+        pending = b""
+        while not self._stop.is_set():
+            device = self.device
+            if not device.attached:
+                self._close_all()
+                pending = b""
+                device.wait_for_wire_change(POLL)
+                continue
+            with self._lock:
+                listener, client = self._listener, self._client
+            if listener is None or self._generation != device.attach_generation:
+                self._close_all()
+                self._listen()
+                continue
+            if client is None:
+                ready, _, _ = select.select([listener], [], [], POLL)
+                if ready:
+                    with contextlib.suppress(OSError):
+                        conn, _ = listener.accept()
+                        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                        with self._lock:
+                            self._client = conn
+                continue
+            if pending:
+                pending = pending[device.accept(pending) :]
+                if pending:
+                    device.wait_for_wire_change(0.005)
+                continue
+            if not device.reading:
+                device.wait_for_wire_change(POLL)
+                continue
+            try:
+                ready, _, _ = select.select([client], [], [], POLL)
+                if not ready:
+                    continue
+                data = client.recv(self.rx_pacer.chunk_size())
+            except OSError:
+                data = b""
+            if not data:
+                self._drop_client(client)
+                continue
+            self.rx_pacer.transmit(len(data))
+            pending = data[device.accept(data) :]
+
+    def _drop_client(self, client: socket.socket) -> None:
+        with self._lock:
+            if self._client is client:
+                self._client = None
+        with contextlib.suppress(OSError):
+            client.close()
+
+    def _tx_loop(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                client = self._client
+            if client is None:
+                self.device.wait_for_wire_change(POLL)
+                continue
+            data = self.device.take_output(self.tx_pacer.chunk_size(), POLL)
+            if not data:
+                continue
+            self.tx_pacer.transmit(len(data))
+            with contextlib.suppress(OSError):
+                client.sendall(data)

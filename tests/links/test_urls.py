@@ -1,0 +1,84 @@
+"""Bad URLs are refused before anything is touched, with the grammar repeated."""
+
+from __future__ import annotations
+
+import os
+import tty
+
+import pytest
+
+from posdriver.links import LinkOpenError, LinkURLError, link_for_url, open_link
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("/dev/ttyUSB0", "SCHEME://"),
+        ("ftp://x", "unknown scheme"),
+        ("serial://ttyUSB0/x", "no host part"),
+        ("serial:///dev/ttyUSB0?baud=9600", "unknown option 'baud'"),
+        ("serial:///dev/ttyUSB0?baudrate=fast", "bad value for 'baudrate'"),
+        ("serial:///dev/ttyUSB0?parity=X", "bad value for 'parity'"),
+        ("serial:///dev/ttyUSB0?bytesize=9", "bad value for 'bytesize'"),
+        ("serial:///dev/ttyUSB0?baudrate=9600&baudrate=19200", "given twice"),
+        ("serial:///dev/ttyUSB0?timeout=-1", "bad value for 'timeout'"),
+        ("serial://", "no device path"),
+        ("tcp://printer", "HOST:PORT"),
+        ("tcp://printer:99999", "out of range"),
+        ("tcp://printer:abc", "not a number"),
+        ("tcp://printer:9100/x", "no path"),
+        ("tcp://printer:9100?tiemout=1", "unknown option 'tiemout'"),
+    ],
+)
+def test_bad_url_names_the_problem_and_repeats_grammar(url: str, fragment: str) -> None:
+    with pytest.raises(LinkURLError) as info:
+        link_for_url(url)
+    message = str(info.value)
+    assert fragment in message
+    assert "expected" in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_serial_options_parsed() -> None:
+    link = link_for_url(
+        "serial:///dev/ttyS0?baudrate=115200&bytesize=7&parity=E&stopbits=2&rtscts=1"
+    )
+    assert link.options["baudrate"] == 115200
+    assert link.options["parity"] == "E"
+    assert link.options["rtscts"] is True
+    # 1 start + 7 data + 1 parity + 2 stop bits
+    assert link.char_time == pytest.approx(11 / 115200)
+
+
+def test_missing_serial_device_is_open_error(tmp_path) -> None:
+    with pytest.raises(LinkOpenError, match="no such device"):
+        open_link(f"serial://{tmp_path}/ttyNOPE")
+
+
+def test_serial_port_is_locked_exclusively() -> None:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    url = f"serial://{os.ttyname(slave)}?rtscts=1"
+    try:
+        with open_link(url), pytest.raises(LinkOpenError, match="in use"):
+            open_link(url)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_tcp_refused_is_open_error() -> None:
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(LinkOpenError, match="cannot connect"):
+        open_link(f"tcp://127.0.0.1:{port}?connect_timeout=1")
+
+
+def test_loop_url_round_trip() -> None:
+    with open_link("loop://?baudrate=9600") as link:
+        link.write(b"abc")
+        assert link.read_exactly(3, timeout=1) == b"abc"
