@@ -1,0 +1,376 @@
+"""The ESC/POS printer driver: status, identification and print jobs over one link.
+
+The driver owns the link's input. Everything the printer sends is read through one
+small parser that tells the kinds of bytes apart by their fixed bits (see
+:mod:`.status`): DLE EOT replies, Automatic Status Back blocks, and buffered replies
+(GS r, GS I). Anything else is noise, counted and never taken for an answer.
+
+Status is read one query at a time (some printers mishandle pipelined DLE EOT). Input
+that is waiting before a query is stale: it is drained first, and if it turns up right
+after a reply, that reply is treated as unknown, because it may have answered an earlier
+query. The deadline of a query is the wire time of the query and its answer (plus any
+print data still crossing the line) and a small tolerance, not a blanket second.
+
+A print job is refused before its first byte if the printer is not known to be ready,
+watched while it is sent (ASB pushes, or a status check every ``check_every`` bytes),
+and confirmed at the end with GS r 1, which the printer answers only after printing
+everything before it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..links import Link, LinkIOError, LinkTimeout
+from .errors import PrinterNotReady, PrinterNotResponding, PrintIncomplete
+from .status import (
+    PaperState,
+    PrinterStatus,
+    Severity,
+    decode_asb,
+    decode_realtime,
+    decode_transmit_paper,
+    is_asb_header,
+    is_buffered_reply,
+    is_realtime_reply,
+)
+
+log = logging.getLogger(__name__)
+
+DLE_EOT = b"\x10\x04"
+GS_R_PAPER = b"\x1d\x72\x01"
+ASB_DEFAULT_MASK = 0x0F  # drawer, online/offline, error, roll paper sensor
+GS_I_TEXT = {65: "firmware", 66: "maker", 67: "model", 68: "serial", 69: "font_language"}
+
+
+@dataclass(frozen=True)
+class PrinterIdentity:
+    """What GS I told us; ``None`` where the printer did not answer."""
+
+    model_id: int | None = None
+    type_id: int | None = None
+    rom_id: int | None = None
+    firmware: str | None = None
+    maker: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    font_language: str | None = None
+
+    @property
+    def has_autocutter(self) -> bool | None:
+        return None if self.type_id is None else bool(self.type_id & 0x02)
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "has_autocutter": self.has_autocutter}
+
+
+@dataclass(frozen=True)
+class PrintResult:
+    total: int
+    sent: int
+    confirmed: bool
+    status: PrinterStatus
+    seconds: float
+    pushes: list[PrinterStatus] = field(default_factory=list)
+
+
+class Printer:
+    """An ESC/POS printer behind an open :class:`~posdriver.links.Link`."""
+
+    def __init__(
+        self,
+        link: Link,
+        *,
+        reply_tolerance: float = 0.05,
+        confirm_timeout: float = 10.0,
+        write_grace: float = 2.0,
+        check_every: int = 2048,
+        chunk_size: int = 512,
+    ) -> None:
+        self.link = link
+        self.reply_tolerance = reply_tolerance
+        self.confirm_timeout = confirm_timeout
+        self.write_grace = write_grace
+        self.check_every = check_every
+        self.chunk_size = chunk_size
+        self.counters: Counter[str] = Counter()
+        self.last_status = PrinterStatus()
+        self.asb_enabled = False
+        self._rx = bytearray()
+        self._pushes: list[PrinterStatus] = []
+        self._wire_free_at = 0.0
+
+    # -- low-level input ---------------------------------------------------------------
+    def _read_into_buffer(self, timeout: float) -> bool:
+        data = self.link.read(256, timeout=max(0.0, timeout))
+        if data:
+            self._rx += data
+        return bool(data)
+
+    def _take_pushes(self) -> None:
+        """Decode complete ASB blocks at the head of the input buffer."""
+        while self.asb_enabled and len(self._rx) >= 4 and is_asb_header(self._rx[0]):
+            block = bytes(self._rx[:4])
+            status = decode_asb(block)
+            if status.online is None:  # header-shaped noise: drop one byte, resync
+                self._noise(1)
+                continue
+            del self._rx[:4]
+            self.counters["asb_blocks"] += 1
+            self._pushes.append(status)
+            self.last_status = self.last_status.merged(status)
+
+    def _head_is_partial_push(self) -> bool:
+        return self.asb_enabled and 0 < len(self._rx) < 4 and is_asb_header(self._rx[0])
+
+    def _noise(self, count: int) -> None:
+        del self._rx[:count]
+        self.counters["noise_bytes"] += count
+
+    def _drain(self, wait: float = 0.0) -> bool:
+        """Read what is waiting; keep pushes, discard the rest. True if any was stale."""
+        stale = False
+        deadline = time.monotonic() + wait
+        while True:
+            got = self._read_into_buffer(max(0.0, deadline - time.monotonic()))
+            self._take_pushes()
+            if self._rx and not self._head_is_partial_push():
+                self.counters["stale_bytes"] += len(self._rx)
+                self._rx.clear()
+                stale = True
+            if not got and time.monotonic() >= deadline:
+                return stale
+
+    def _reply_deadline(self, out_bytes: int, in_bytes: int, extra: float = 0.0) -> float:
+        now = time.monotonic()
+        backlog = max(0.0, self._wire_free_at - now)
+        wire = (out_bytes + in_bytes) * self.link.char_time
+        return now + backlog + wire + self.reply_tolerance + extra
+
+    def _send(self, data: bytes, timeout: float) -> None:
+        self.link.write(data, timeout=timeout)
+        now = time.monotonic()
+        self._wire_free_at = max(now, self._wire_free_at) + len(data) * self.link.char_time
+
+    def _await_byte(self, accept: str, deadline: float) -> tuple[int | None, bool]:
+        """Wait for one reply byte of a kind; returns (byte or None, clean)."""
+        clean = True
+        while True:
+            self._take_pushes()
+            while self._rx and not self._head_is_partial_push():
+                head = self._rx[0]
+                fits = (
+                    is_realtime_reply(head) if accept == "realtime" else (is_buffered_reply(head))
+                )
+                if fits:
+                    del self._rx[0]
+                    self._take_pushes()
+                    if self._rx and not self._head_is_partial_push():
+                        clean = False  # more bytes right behind: which one answered us?
+                    return head, clean
+                self._noise(1)
+                self.counters["malformed_replies"] += 1
+                clean = False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None, clean
+            self._read_into_buffer(left)
+
+    # -- status ------------------------------------------------------------------------
+    def _realtime(self, n: int) -> int | None:
+        try:
+            self._send(DLE_EOT + bytes([n]), timeout=self._reply_deadline(3, 0) - time.monotonic())
+        except LinkTimeout:
+            return None  # the printer is not reading: no answer
+        byte, clean = self._await_byte("realtime", self._reply_deadline(0, 1))
+        return byte if clean else None
+
+    def query_status(self) -> PrinterStatus:
+        """Ask DLE EOT 1-4, one at a time; raises ``LinkIOError`` only if the link died."""
+        self.counters["status_queries"] += 1
+        replies: dict[int, int | None] = {}
+        previous: int | None = None
+        for n in (1, 2, 3, 4):
+            if self._drain() and previous is not None:
+                replies[previous] = None
+                self.counters["stale_replies"] += 1
+            replies[n] = self._realtime(n)
+            previous = n
+        if self._drain(wait=3 * self.link.char_time + 0.002):
+            replies[4] = None
+            self.counters["stale_replies"] += 1
+        status = decode_realtime(replies)
+        if status.severity is Severity.UNKNOWN:
+            self.counters["status_unknown"] += 1
+        self.last_status = status
+        return status
+
+    def enable_asb(self, mask: int = ASB_DEFAULT_MASK) -> PrinterStatus | None:
+        """Turn on Automatic Status Back; returns the first pushed status, if it came."""
+        if not 0 < mask <= 0xFF:
+            raise ValueError(f"ASB mask must be 1..255, got {mask}")
+        self._drain()
+        self.asb_enabled = True
+        before = len(self._pushes)
+        self._send(b"\x1d\x61" + bytes([mask]), timeout=self.write_grace)
+        deadline = self._reply_deadline(3, 4)
+        while len(self._pushes) == before:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self._read_into_buffer(left)
+            self._take_pushes()
+        return self._pushes[-1]
+
+    def disable_asb(self) -> None:
+        self._send(b"\x1d\x61\x00", timeout=self.write_grace)
+        self._drain(wait=4 * self.link.char_time + 0.01)
+        self.asb_enabled = False
+
+    def poll(self, timeout: float = 0.0) -> list[PrinterStatus]:
+        """Statuses the printer pushed (ASB) since the last call, waiting up to ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self._read_into_buffer(max(0.0, deadline - time.monotonic()))
+            self._take_pushes()
+            if self._rx and not self._head_is_partial_push():
+                self._noise(len(self._rx))
+            if self._pushes or (not got and time.monotonic() >= deadline):
+                break
+        pushes, self._pushes = self._pushes, []
+        return pushes
+
+    # -- identification ----------------------------------------------------------------
+    def identify(self) -> PrinterIdentity:
+        """GS I: one-byte ids and text fields; ``None`` for what got no answer."""
+        self._drain()
+        values: dict[str, object] = {}
+        for n, name in ((1, "model_id"), (2, "type_id"), (3, "rom_id")):
+            self._send(b"\x1d\x49" + bytes([n]), timeout=self.write_grace)
+            byte, clean = self._await_byte("buffered", self._reply_deadline(0, 1))
+            values[name] = byte if clean else None
+        for n, name in GS_I_TEXT.items():
+            self._send(b"\x1d\x49" + bytes([n]), timeout=self.write_grace)
+            values[name] = self._await_text(self._reply_deadline(0, 82))
+        return PrinterIdentity(**values)  # type: ignore[arg-type]
+
+    def _await_text(self, deadline: float) -> str | None:
+        """A ``5F <text> 00`` block, or None."""
+        while True:
+            self._take_pushes()
+            if self._rx and self._rx[0] != 0x5F and not self._head_is_partial_push():
+                self._noise(1)
+                continue
+            end = self._rx.find(b"\x00")
+            if self._rx[:1] == b"\x5f" and end > 0:
+                text = bytes(self._rx[1:end])
+                del self._rx[: end + 1]
+                return text.decode("ascii", "replace").strip()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self._read_into_buffer(left)
+
+    # -- printing ----------------------------------------------------------------------
+    def print_job(self, data: bytes, *, confirm: bool = True) -> PrintResult:
+        """Send one job; raise a :class:`PrinterError` saying how far it got if it fails."""
+        started = time.monotonic()
+        total = len(data)
+        status = self.query_status()
+        self._refuse_unless_ready(status)
+        self._pushes.clear()
+        pushes: list[PrinterStatus] = []
+        sent = since_check = 0
+        while sent < total:
+            chunk = data[sent : sent + self.chunk_size]
+            try:
+                self._send(chunk, timeout=len(chunk) * self.link.char_time * 2 + self.write_grace)
+            except LinkTimeout as exc:
+                sent += exc.done
+                raise self._incomplete(
+                    "the printer stopped taking data (busy, or its buffer is full)", sent, total
+                ) from exc
+            except LinkIOError as exc:
+                raise PrintIncomplete(
+                    f"the link to the printer failed after {sent} of {total} bytes: {exc}",
+                    sent=sent,
+                    total=total,
+                    status=self.last_status,
+                ) from exc
+            sent += len(chunk)
+            since_check += len(chunk)
+            if self.asb_enabled:
+                self._read_into_buffer(0)
+                self._take_pushes()
+                pushes += self._pushes
+                self._pushes.clear()
+                stop = next((p for p in pushes if p.severity is Severity.CRITICAL), None)
+                if stop is not None and sent < total:
+                    raise self._incomplete(f"the printer reported {stop.summary()}", sent, total)
+            elif since_check >= self.check_every and sent < total:
+                since_check = 0
+                checked = self.query_status()
+                if checked.severity in (Severity.CRITICAL, Severity.UNKNOWN):
+                    raise self._incomplete(
+                        f"mid-job check: {checked.summary()}", sent, total, status=checked
+                    )
+        if not confirm:
+            return PrintResult(
+                total, sent, False, self.last_status, time.monotonic() - started, pushes
+            )
+        self._send(GS_R_PAPER, timeout=self.write_grace)
+        byte, _ = self._await_byte("buffered", self._reply_deadline(3, 1, self.confirm_timeout))
+        pushes += self._pushes
+        self._pushes.clear()
+        if byte is None:
+            raise self._incomplete(
+                "all data was sent but the printer did not confirm printing it", sent, total
+            )
+        paper = decode_transmit_paper(byte)
+        final = self.last_status
+        if paper is not PaperState.UNKNOWN:
+            final = final.merged(PrinterStatus(paper=paper, source="gs_r", raw={"gs_r_1": byte}))
+            self.last_status = final
+        return PrintResult(total, sent, True, final, time.monotonic() - started, pushes)
+
+    def _refuse_unless_ready(self, status: PrinterStatus) -> None:
+        severity = status.severity
+        if severity is Severity.CRITICAL:
+            raise PrinterNotReady(
+                f"printer cannot print: {status.summary()}; nothing was sent", status
+            )
+        if severity is Severity.UNKNOWN:
+            raise PrinterNotResponding(
+                f"printer status is not known ({status.summary()}); nothing was sent", status
+            )
+
+    def _incomplete(
+        self, why: str, sent: int, total: int, status: PrinterStatus | None = None
+    ) -> PrintIncomplete:
+        if status is None:
+            try:
+                status = self.query_status()
+            except LinkIOError:
+                status = PrinterStatus()
+        return PrintIncomplete(
+            f"print job incomplete: {why}; {sent} of {total} bytes were sent "
+            f"({100 * sent // max(total, 1)}%), printer: {status.summary()}",
+            sent=sent,
+            total=total,
+            status=status,
+        )
+
+    # -- small real-time actions ---------------------------------------------------------
+    def recover(self, clear_buffer: bool = False) -> None:
+        """DLE ENQ: recover from a recoverable error (after its cause is removed)."""
+        self._send(b"\x10\x05" + (b"\x02" if clear_buffer else b"\x01"), self.write_grace)
+
+    def pulse_drawer(self, pin: int = 2, pulse_ms: int = 100) -> None:
+        """DLE DC4 1: open the cash drawer now, even while the printer is busy printing."""
+        if pin not in (2, 5):
+            raise ValueError(f"drawer pin must be 2 or 5, got {pin}")
+        units = max(1, min(8, round(pulse_ms / 100)))
+        self._send(bytes([0x10, 0x14, 0x01, 0 if pin == 2 else 1, units]), self.write_grace)

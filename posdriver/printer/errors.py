@@ -1,0 +1,46 @@
+"""Printer failures, each carrying what the printer last said about itself.
+
+::
+
+    PrinterError
+     +-- PrinterNotResponding   no status answer: nothing was printed
+     +-- PrinterNotReady        the printer said it cannot print now: nothing was printed
+     +-- PrintIncomplete        the job started but did not finish: ``sent`` of ``total``
+                                bytes left, ``confirmed`` is False
+
+Link failures underneath are chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from .status import PrinterStatus
+
+
+class PrinterError(Exception):
+    def __init__(self, message: str, status: PrinterStatus | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class PrinterNotResponding(PrinterError):
+    """The printer did not answer a status query: off, unplugged, busy or wrong port."""
+
+
+class PrinterNotReady(PrinterError):
+    """The printer answered and cannot print (paper out, cover open, offline, error)."""
+
+
+class PrintIncomplete(PrinterError):
+    """A job that started and did not finish; says how far it got."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sent: int,
+        total: int,
+        status: PrinterStatus | None = None,
+    ) -> None:
+        super().__init__(message, status)
+        self.sent = sent
+        self.total = total
