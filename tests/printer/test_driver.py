@@ -1,0 +1,208 @@
+"""The driver against the emulated printer on every link: status, ASB, GS I, printing."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from emulator.controller import Controller
+from emulator.printer import PrinterConfig
+from posdriver.links import open_link
+from posdriver.printer.driver import Printer
+from posdriver.printer.errors import PrinterNotReady, PrinterNotResponding, PrintIncomplete
+from posdriver.printer.receipt import Receipt, encode, sample_receipt
+from posdriver.printer.status import PaperState, Severity
+from tests.conftest import wait_until
+
+
+def test_healthy_status_is_fully_known(emu: Controller) -> None:
+    with open_link(emu.url) as link:
+        status = Printer(link).query_status()
+    assert status.severity is Severity.OK, status.summary()
+    assert status.online is True
+    assert status.paper is PaperState.OK
+    assert all(v is not None for v in status.raw.values())
+
+
+@pytest.mark.parametrize(
+    ("fault", "severity", "check"),
+    [
+        ("paper_near_end", Severity.WARNING, lambda s: s.paper is PaperState.NEAR_END),
+        ("paper_out", Severity.CRITICAL, lambda s: s.paper is PaperState.OUT),
+        ("cover_open", Severity.CRITICAL, lambda s: s.cover_open is True),
+        ("offline", Severity.CRITICAL, lambda s: s.online is False),
+        ("cutter_error", Severity.CRITICAL, lambda s: s.autocutter_error is True),
+        ("unrecoverable_error", Severity.CRITICAL, lambda s: s.unrecoverable_error is True),
+        ("power_off", Severity.UNKNOWN, lambda s: s.online is None),
+        ("busy", Severity.UNKNOWN, lambda s: s.online is None),
+        ("garbage", Severity.UNKNOWN, lambda s: True),
+    ],
+)
+def test_each_fault_is_detected(pty_emu: Controller, fault: str, severity: Severity, check) -> None:
+    pty_emu.set_fault(fault)
+    with open_link(pty_emu.url) as link:
+        status = Printer(link).query_status()
+    assert status.severity is severity, status.summary()
+    assert check(status)
+
+
+def test_garbage_never_reads_as_healthy(pty_emu: Controller) -> None:
+    """Noise that looks like replies (0x12...) must not make a faulty printer look fine."""
+    pty_emu.set_fault("paper_out")
+    pty_emu.set_fault("garbage")
+    with open_link(pty_emu.url) as link:
+        printer = Printer(link)
+        for _ in range(25):
+            status = printer.query_status()
+            assert status.paper in (PaperState.OUT, PaperState.UNKNOWN)
+            assert status.online in (False, None)
+            assert status.severity in (Severity.CRITICAL, Severity.UNKNOWN)
+        assert printer.counters["noise_bytes"] + printer.counters["stale_bytes"] > 0
+
+
+def test_late_replies_are_unknown_not_wrong(tmp_path) -> None:
+    """On a slow line with no tolerance, replies arrive late: never misattributed."""
+    with Controller.printer(link="pty", link_dir=tmp_path, baudrate=1200) as emu:
+        emu.set_fault("paper_out")
+        with open_link(emu.url) as link:
+            printer = Printer(link, reply_tolerance=0.0)
+            for _ in range(8):
+                status = printer.query_status()
+                assert status.paper in (PaperState.OUT, PaperState.UNKNOWN)
+                assert status.online in (False, None)
+                assert status.cover_open in (False, None)
+
+
+def test_print_sample_receipt_everywhere(emu: Controller) -> None:
+    data = encode(sample_receipt())
+    with open_link(emu.url) as link:
+        result = Printer(link).print_job(data)
+    assert result.confirmed and result.sent == result.total == len(data)
+    assert emu.device.wait_for_receipts(1, timeout=5)
+    text = emu.device.receipts[0].text
+    for expected in (
+        "GRAND HOTEL",
+        "大酒店",
+        "Café",
+        "合计",
+        "EUR 273.30",
+        "4006381333931",
+        "posdriver:receipt/8808/0001",
+        "谢谢光临",
+    ):
+        assert expected in text, f"{expected!r} missing from:\n{text}"
+
+
+def test_printing_with_paper_out_sends_nothing(pty_emu: Controller) -> None:
+    pty_emu.set_fault("paper_out")
+    with open_link(pty_emu.url) as link:
+        printer = Printer(link)
+        with pytest.raises(PrinterNotReady, match="paper out; nothing was sent"):
+            printer.print_job(encode(sample_receipt()))
+    assert pty_emu.device.state()["buffer_used"] == 0
+    assert pty_emu.device.receipts == []
+
+
+def test_printing_to_a_powered_off_printer_fails_fast(pty_emu: Controller) -> None:
+    pty_emu.set_fault("power_off")
+    with open_link(pty_emu.url) as link, pytest.raises(PrinterNotResponding):
+        Printer(link).print_job(b"hello\n")
+
+
+def test_paper_running_out_mid_receipt_is_reported(tmp_path) -> None:
+    """The roll ends halfway: all bytes went out, the printer never confirmed."""
+    config = PrinterConfig(roll_mm=40.0, near_end_mm=10.0)
+    with Controller.printer(link="pty", link_dir=tmp_path, config=config) as emu:
+        data = encode(sample_receipt())
+        with open_link(emu.url) as link:
+            printer = Printer(link, confirm_timeout=0.5)
+            with pytest.raises(PrintIncomplete) as info:
+                printer.print_job(data)
+        err = info.value
+        assert err.total == len(data)
+        assert "did not confirm" in str(err)
+        assert err.status is not None and err.status.paper is PaperState.OUT
+        # a new roll: the printer finishes the buffered receipt by itself
+        emu.set_fault("paper_out", False)
+        assert emu.device.wait_for_receipts(1, timeout=5)
+        assert emu.device.receipts[0].interrupted
+
+
+def test_asb_stops_a_long_job_when_paper_runs_out(tmp_path) -> None:
+    config = PrinterConfig(roll_mm=150.0, near_end_mm=20.0)
+    with Controller.printer(link="tcp", config=config) as emu:
+        long_job = Receipt()
+        for i in range(400):
+            long_job.line(f"line {i:04d} " + "x" * 30)
+        data = encode(long_job)
+        with open_link(emu.url) as link:
+            printer = Printer(link, chunk_size=256)
+            assert printer.enable_asb() is not None
+            with pytest.raises(PrintIncomplete) as info:
+                printer.print_job(data)
+        assert 0 < info.value.sent < len(data)
+        assert "paper out" in str(info.value)
+
+
+def test_busy_printer_stalls_the_job_with_progress(tmp_path) -> None:
+    with Controller.printer(link="tcp") as emu:
+        go_busy = threading.Event()
+
+        def watch() -> None:
+            wait_until(lambda: emu.device.counters["bytes_from_host"] > 4000, timeout=10)
+            emu.set_fault("busy")
+            go_busy.set()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        data = b"x" * 40 + b"\n"
+        with open_link(emu.url) as link:
+            printer = Printer(link, write_grace=0.5)
+            with pytest.raises(PrintIncomplete) as info:
+                printer.print_job(data * 200_000)
+        watcher.join(5)
+        assert go_busy.is_set()
+        assert 4000 < info.value.sent < len(data) * 200_000
+        assert "stopped taking data" in str(info.value)
+
+
+def test_asb_pushes_changes(emu: Controller) -> None:
+    with open_link(emu.url) as link:
+        printer = Printer(link)
+        first = printer.enable_asb()
+        assert first is not None and first.severity is Severity.OK
+        emu.set_fault("cover_open")
+        pushes = printer.poll(timeout=2)
+        assert pushes and pushes[-1].cover_open is True and pushes[-1].online is False
+        # a query in between pushes is still answered right
+        emu.set_fault("cover_open", False)
+        status = printer.query_status()
+        assert status.cover_open is False
+        printer.poll(timeout=0.2)
+        assert printer.last_status.cover_open is False
+
+
+def test_identify(emu: Controller) -> None:
+    config = emu.device.config
+    with open_link(emu.url) as link:
+        identity = Printer(link).identify()
+    assert identity.maker == config.maker
+    assert identity.model == config.model
+    assert identity.serial == config.serial_number
+    assert identity.firmware
+    assert identity.model_id is not None and identity.has_autocutter is True
+
+
+def test_identify_offline_answers_nothing_buffered(pty_emu: Controller) -> None:
+    pty_emu.set_fault("cover_open")
+    with open_link(pty_emu.url) as link:
+        identity = Printer(link).identify()
+    assert identity.model is None and identity.model_id is None
+
+
+def test_drawer_pulse_is_real_time(pty_emu: Controller) -> None:
+    pty_emu.set_fault("offline")
+    with open_link(pty_emu.url) as link:
+        Printer(link).pulse_drawer()
+    wait_until(lambda: pty_emu.device.state()["drawer_kicks"] == 1, what="drawer kick")
