@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean generators
+GENERATORS := tests/generators/node_modules/.installed
 
 $(BIN)/posdriver: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,14 +17,21 @@ demo: $(BIN)/posdriver
 	$(BIN)/posdriver demo
 
 # Install and run the whole test suite (lint first: a dirty tree fails like a failing test).
-test: $(BIN)/posdriver
+test: $(BIN)/posdriver $(GENERATORS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy posdriver emulator
 	$(BIN)/python -m pytest
 
+# Third-party ESC/POS generators (receiptline) for the emulator's tests, from the npm registry.
+$(GENERATORS): tests/generators/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd tests/generators && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the receiptline tests will be skipped"; fi
+	@mkdir -p tests/generators/node_modules && touch $@
+
 bench: $(BIN)/posdriver
-	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+	for b in benchmarks/[!_]*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
