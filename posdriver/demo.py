@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from emulator.controller import Controller
+from emulator.printer import PrinterEmulator
 
 from .links import open_link
 from .printer.driver import Printer
@@ -20,15 +21,16 @@ from .printer.receipt import encode, sample_receipt
 
 
 def run_demo(as_json: bool = False) -> int:
-    with Controller.printer(link="pty", baudrate=115200) as emu:
+    device = PrinterEmulator()
+    with Controller(device, link="pty", baudrate=115200) as emu:
         with open_link(emu.url) as link:
             printer = Printer(link)
             before = printer.query_status()
             identity = printer.identify()
             result = printer.print_job(encode(sample_receipt()))
             after = printer.query_status()
-        emu.device.wait_for_receipts(1, timeout=5)
-        receipt = emu.device.receipts[-1]
+        device.wait_for_receipts(1, timeout=5)
+        receipt = device.receipts[-1]
         preview = Path(tempfile.gettempdir()) / "posdriver-demo-receipt.png"
         preview.write_bytes(receipt.png())
         report = {
