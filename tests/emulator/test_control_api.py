@@ -1,0 +1,125 @@
+"""The emulator's HTTP control API and its command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from emulator.controller import Controller, LinkSpecError, parse_link_spec
+from emulator.device import EchoDevice
+
+
+@pytest.fixture
+def echo(tmp_path) -> Iterator[Controller]:
+    with Controller(EchoDevice(), "tcp", link_dir=tmp_path) as controller:
+        yield controller
+
+
+def call(url: str, body: object | None = None, raw: bytes | None = None) -> tuple[int, object]:
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_state_and_faults(echo: Controller) -> None:
+    status, state = call(f"{echo.control_url}/state")
+    assert status == 200
+    assert isinstance(state, dict)
+    assert state["device"] == "echo" and state["url"] == echo.url and state["faults"] == []
+    status, body = call(f"{echo.control_url}/faults", {"fault": "busy", "active": True})
+    assert status == 200 and body == {"active": ["busy"]}
+    assert not echo.device.reading
+    status, body = call(f"{echo.control_url}/faults")
+    assert isinstance(body, dict) and body["active"] == ["busy"]
+    assert "disconnect" in body["supported"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "message"),
+    [
+        (b"{not json", 400, "not JSON"),
+        (b"[1]", 400, '"fault"'),
+        (b'{"fault": "paper_ot", "active": true}', 400, "unknown fault 'paper_ot'"),
+        (b'{"fault": "busy", "active": "yes"}', 400, "'active' must be true or false"),
+    ],
+)
+def test_bad_requests_are_4xx_with_a_reason(
+    echo: Controller, raw: bytes, status: int, message: str
+) -> None:
+    code, body = call(f"{echo.control_url}/faults", raw=raw)
+    assert code == status
+    assert isinstance(body, dict) and message in body["error"]
+    assert echo.device.active_faults == set()
+
+
+def test_unknown_path_is_404(echo: Controller) -> None:
+    code, body = call(f"{echo.control_url}/nope")
+    assert code == 404 and isinstance(body, dict) and "no such resource" in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("pty", ("pty", "127.0.0.1", 0)),
+        ("usb", ("usb", "127.0.0.1", 0)),
+        ("tcp", ("tcp", "127.0.0.1", 0)),
+        ("tcp:9100", ("tcp", "127.0.0.1", 9100)),
+        ("tcp:127.0.0.2:9100", ("tcp", "127.0.0.2", 9100)),
+    ],
+)
+def test_link_specs(spec: str, expected: tuple[str, str, int]) -> None:
+    assert parse_link_spec(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["serial", "tcp:", "tcp:host", "tcp:1:2:3", "tcp:99999"])
+def test_bad_link_specs(spec: str) -> None:
+    with pytest.raises(LinkSpecError, match="bad link"):
+        parse_link_spec(spec)
+
+
+def _run_emulator(*args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    return subprocess.Popen(
+        [sys.executable, "-m", "emulator", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("link", ["pty", "tcp", "usb"])
+def test_cli_prints_json_line_and_stops_on_sigterm(link: str) -> None:
+    proc = _run_emulator("printer", "--link", link)
+    try:
+        assert proc.stdout is not None
+        line = json.loads(proc.stdout.readline())
+        assert line["device"] == "printer"
+        assert line["url"].split(":", 1)[0] == {"pty": "serial", "tcp": "tcp", "usb": "usb"}[link]
+        status, state = call(line["control"] + "/state")
+        assert status == 200 and isinstance(state, dict) and state["online"] is True
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
+
+
+def test_cli_rejects_bad_scenario(tmp_path) -> None:
+    bad = tmp_path / "bad.seq"
+    bad.write_text("TIMER 1\npaper_ot on\n")
+    proc = _run_emulator("printer", "--scenario", str(bad))
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "bad.seq:2: unknown fault 'paper_ot'" in err
