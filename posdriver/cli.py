@@ -94,17 +94,21 @@ def _printer_command(args: argparse.Namespace) -> int:
                 identity.as_dict() | {"url": args.url},
                 _format_identity(identity.as_dict()),
             )
-        from .printer.receipt import encode, sample_receipt
+        from .printer.receipt import encode_segments, sample_receipt
 
-        data = encode(sample_receipt())
+        segments = encode_segments(sample_receipt())
         try:
-            result = printer.print_job(data)
+            result = printer.print_job(segments)
         except PrinterError as exc:
             severity = (
                 Severity.UNKNOWN if isinstance(exc, PrinterNotResponding) else Severity.CRITICAL
             )
             extra = {"url": args.url, "printed": False, "error": str(exc)}
-            extra |= {"sent": getattr(exc, "sent", 0), "total": getattr(exc, "total", len(data))}
+            extra |= {
+                "sent": getattr(exc, "sent", 0),
+                "printed_bytes": getattr(exc, "printed", 0),
+                "total": getattr(exc, "total", sum(map(len, segments))),
+            }
             return _report_status(
                 args, exc.status or PrinterStatus(), extra, severity=severity, headline=str(exc)
             )
@@ -113,6 +117,7 @@ def _printer_command(args: argparse.Namespace) -> int:
             "url": args.url,
             "printed": True,
             "sent": result.sent,
+            "printed_bytes": result.printed,
             "total": result.total,
             "confirmed": result.confirmed,
             "seconds": round(result.seconds, 3),

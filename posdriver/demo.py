@@ -17,7 +17,7 @@ from emulator.printer import PrinterEmulator
 
 from .links import open_link
 from .printer.driver import Printer
-from .printer.receipt import encode, sample_receipt
+from .printer.receipt import sample_receipt
 
 
 def run_demo(as_json: bool = False) -> int:
@@ -27,7 +27,7 @@ def run_demo(as_json: bool = False) -> int:
             printer = Printer(link)
             before = printer.query_status()
             identity = printer.identify()
-            result = printer.print_job(encode(sample_receipt()))
+            result = printer.print_receipt(sample_receipt())
             after = printer.query_status()
         device.wait_for_receipts(1, timeout=5)
         receipt = device.receipts[-1]

@@ -11,17 +11,26 @@ after a reply, that reply is treated as unknown, because it may have answered an
 query. The deadline of a query is the wire time of the query and its answer (plus any
 print data still crossing the line) and a small tolerance, not a blanket second.
 
-A print job is refused before its first byte if the printer is not known to be ready,
-watched while it is sent (ASB pushes, or a status check every ``check_every`` bytes),
-and confirmed at the end with GS r 1, which the printer answers only after printing
-everything before it.
+A query that timed out or came back unclean is followed by a resync pause: its answer
+may still be on the way, and must not be taken for the next query's.
+
+A print job is refused before its first byte if the printer is not known to be ready.
+It is sent in windows that end on command boundaries (the segments the caller gives;
+raw bytes are one segment), each followed by GS r 1, which the printer answers only once
+it has printed everything before it. Those answers are checkpoints: at most
+``max_outstanding`` windows are in flight, so the driver never runs further ahead of the
+paper than the printer's buffer holds, and on failure it knows how much was *printed*,
+not just sent. While it waits for a checkpoint it polls DLE EOT 1 (only ever at a
+command boundary, never inside another command's parameters) and watches ASB pushes, so
+paper running out mid-receipt is reported in about a second, not at a timeout.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..links import Link, LinkIOError, LinkTimeout
@@ -69,11 +78,23 @@ class PrinterIdentity:
 
 @dataclass(frozen=True)
 class PrintResult:
+    """A finished job: ``printed`` bytes were confirmed by the printer (GS r)."""
+
     total: int
     sent: int
+    printed: int
     confirmed: bool
     status: PrinterStatus
     seconds: float
+    pushes: list[PrinterStatus] = field(default_factory=list)
+
+
+@dataclass
+class _JobState:
+    total: int
+    sent: int = 0
+    printed: int = 0
+    pending: deque[int] = field(default_factory=deque)
     pushes: list[PrinterStatus] = field(default_factory=list)
 
 
@@ -87,14 +108,18 @@ class Printer:
         reply_tolerance: float = 0.05,
         confirm_timeout: float = 10.0,
         write_grace: float = 2.0,
-        check_every: int = 2048,
+        window: int = 1024,
+        max_outstanding: int = 2,
+        poll_interval: float = 0.5,
         chunk_size: int = 512,
     ) -> None:
         self.link = link
         self.reply_tolerance = reply_tolerance
         self.confirm_timeout = confirm_timeout
         self.write_grace = write_grace
-        self.check_every = check_every
+        self.window = window
+        self.max_outstanding = max_outstanding
+        self.poll_interval = poll_interval
         self.chunk_size = chunk_size
         self.counters: Counter[str] = Counter()
         self.last_status = PrinterStatus()
@@ -186,7 +211,16 @@ class Printer:
         except LinkTimeout:
             return None  # the printer is not reading: no answer
         byte, clean = self._await_byte("realtime", self._reply_deadline(0, 1))
-        return byte if clean else None
+        if byte is None or not clean:
+            # Its answer may still be on the way: let it arrive and drop it, so that it
+            # is not taken for the next query's.
+            if self._drain(wait=self._resync_time()):
+                self.counters["late_replies"] += 1
+            return None
+        return byte
+
+    def _resync_time(self) -> float:
+        return max(0.1, 2 * self.reply_tolerance) + 8 * self.link.char_time
 
     def query_status(self) -> PrinterStatus:
         """Ask DLE EOT 1-4, one at a time; raises ``LinkIOError`` only if the link died."""
@@ -275,66 +309,127 @@ class Printer:
             self._read_into_buffer(left)
 
     # -- printing ----------------------------------------------------------------------
-    def print_job(self, data: bytes, *, confirm: bool = True) -> PrintResult:
-        """Send one job; raise a :class:`PrinterError` saying how far it got if it fails."""
+    def print_receipt(self, receipt: object) -> PrintResult:
+        """Encode a :class:`~posdriver.printer.receipt.Receipt` and print it."""
+        from .receipt import Receipt, encode_segments
+
+        if not isinstance(receipt, Receipt):
+            raise TypeError(f"expected a Receipt, got {type(receipt).__name__}")
+        return self.print_job(encode_segments(receipt))
+
+    def print_job(self, job: bytes | Sequence[bytes], *, confirm: bool = True) -> PrintResult:
+        """Print ``job``; raise a :class:`PrinterError` saying how far it got if it fails.
+
+        ``job`` is raw bytes, or segments that each end on a command boundary (see
+        :func:`~posdriver.printer.receipt.encode_segments`); checkpoints go only there.
+        With ``confirm=False`` the last window is not waited for.
+        """
         started = time.monotonic()
-        total = len(data)
+        segments = [bytes(job)] if isinstance(job, bytes | bytearray) else [bytes(s) for s in job]
+        total = sum(len(s) for s in segments)
         status = self.query_status()
         self._refuse_unless_ready(status)
         self._pushes.clear()
-        pushes: list[PrinterStatus] = []
-        sent = since_check = 0
-        while sent < total:
-            chunk = data[sent : sent + self.chunk_size]
+        job_state = _JobState(total=total)
+        windows = list(self._windows(segments))
+        for index, window in enumerate(windows):
+            while len(job_state.pending) >= self.max_outstanding:
+                self._await_checkpoint(job_state)
+            self._send_window(window, job_state)
+            if confirm or index < len(windows) - 1:
+                self._send(GS_R_PAPER, timeout=self.write_grace)
+                job_state.pending.append(job_state.sent)
+        while job_state.pending:
+            self._await_checkpoint(job_state)
+        return PrintResult(
+            total=total,
+            sent=job_state.sent,
+            printed=job_state.printed,
+            confirmed=confirm and job_state.printed == total,
+            status=self.last_status,
+            seconds=time.monotonic() - started,
+            pushes=job_state.pushes,
+        )
+
+    def _windows(self, segments: list[bytes]) -> list[bytes]:
+        """Group segments into windows of at least ``self.window`` bytes."""
+        windows: list[bytes] = []
+        current = bytearray()
+        for segment in segments:
+            current += segment
+            if len(current) >= self.window:
+                windows.append(bytes(current))
+                current.clear()
+        if current or not windows:
+            windows.append(bytes(current))
+        return windows
+
+    def _send_window(self, window: bytes, job: _JobState) -> None:
+        for start in range(0, len(window), self.chunk_size):
+            chunk = window[start : start + self.chunk_size]
             try:
                 self._send(chunk, timeout=len(chunk) * self.link.char_time * 2 + self.write_grace)
             except LinkTimeout as exc:
-                sent += exc.done
+                job.sent += exc.done
                 raise self._incomplete(
-                    "the printer stopped taking data (busy, or its buffer is full)", sent, total
+                    "the printer stopped taking data (busy, or its buffer is full)", job
                 ) from exc
             except LinkIOError as exc:
                 raise PrintIncomplete(
-                    f"the link to the printer failed after {sent} of {total} bytes: {exc}",
-                    sent=sent,
-                    total=total,
+                    f"the link to the printer failed after {job.sent} of {job.total} bytes "
+                    f"({job.printed} confirmed printed): {exc}",
+                    sent=job.sent,
+                    printed=job.printed,
+                    total=job.total,
                     status=self.last_status,
                 ) from exc
-            sent += len(chunk)
-            since_check += len(chunk)
-            if self.asb_enabled:
-                self._read_into_buffer(0)
-                self._take_pushes()
-                pushes += self._pushes
-                self._pushes.clear()
-                stop = next((p for p in pushes if p.severity is Severity.CRITICAL), None)
-                if stop is not None and sent < total:
-                    raise self._incomplete(f"the printer reported {stop.summary()}", sent, total)
-            elif since_check >= self.check_every and sent < total:
-                since_check = 0
-                checked = self.query_status()
-                if checked.severity in (Severity.CRITICAL, Severity.UNKNOWN):
-                    raise self._incomplete(
-                        f"mid-job check: {checked.summary()}", sent, total, status=checked
-                    )
-        if not confirm:
-            return PrintResult(
-                total, sent, False, self.last_status, time.monotonic() - started, pushes
-            )
-        self._send(GS_R_PAPER, timeout=self.write_grace)
-        byte, _ = self._await_byte("buffered", self._reply_deadline(3, 1, self.confirm_timeout))
-        pushes += self._pushes
+            job.sent += len(chunk)
+            self._check_pushes(job)
+
+    def _check_pushes(self, job: _JobState) -> None:
+        """Stop at once if the printer pushed (ASB) that it cannot go on."""
+        if not self.asb_enabled:
+            return
+        self._read_into_buffer(0)
+        self._take_pushes()
+        job.pushes += self._pushes
         self._pushes.clear()
-        if byte is None:
-            raise self._incomplete(
-                "all data was sent but the printer did not confirm printing it", sent, total
-            )
-        paper = decode_transmit_paper(byte)
-        final = self.last_status
-        if paper is not PaperState.UNKNOWN:
-            final = final.merged(PrinterStatus(paper=paper, source="gs_r", raw={"gs_r_1": byte}))
-            self.last_status = final
-        return PrintResult(total, sent, True, final, time.monotonic() - started, pushes)
+        stop = next((p for p in job.pushes if p.severity is Severity.CRITICAL), None)
+        if stop is not None:
+            raise self._incomplete(f"the printer reported {stop.summary()}", job)
+
+    def _await_checkpoint(self, job: _JobState) -> None:
+        """Wait for the oldest GS r answer, polling DLE EOT 1 while it does not come."""
+        deadline = self._reply_deadline(0, 1, self.confirm_timeout)
+        next_poll = time.monotonic() + self.poll_interval
+        polling = False
+        while True:
+            self._check_pushes(job)
+            self._take_pushes()
+            while self._rx and not self._head_is_partial_push():
+                head = self._rx.pop(0)
+                if is_buffered_reply(head):
+                    job.printed = job.pending.popleft()
+                    paper = decode_transmit_paper(head)
+                    if paper is not PaperState.UNKNOWN:
+                        self.last_status = self.last_status.merged(
+                            PrinterStatus(paper=paper, source="gs_r", raw={"gs_r_1": head})
+                        )
+                    return
+                if is_realtime_reply(head) and polling:
+                    polling = False
+                    if head & 0x08:  # offline: find out why, and stop here
+                        raise self._incomplete("the printer went offline", job)
+                    continue
+                self.counters["noise_bytes"] += 1
+            now = time.monotonic()
+            if now >= deadline:
+                raise self._incomplete("the printer did not confirm printing", job)
+            if now >= next_poll and not polling:
+                self._send(DLE_EOT + b"\x01", timeout=self.write_grace)
+                polling = True
+                next_poll = now + self.poll_interval
+            self._read_into_buffer(min(deadline, next_poll) - now)
 
     def _refuse_unless_ready(self, status: PrinterStatus) -> None:
         severity = status.severity
@@ -347,19 +442,25 @@ class Printer:
                 f"printer status is not known ({status.summary()}); nothing was sent", status
             )
 
-    def _incomplete(
-        self, why: str, sent: int, total: int, status: PrinterStatus | None = None
-    ) -> PrintIncomplete:
-        if status is None:
-            try:
-                status = self.query_status()
-            except LinkIOError:
-                status = PrinterStatus()
+    def _incomplete(self, why: str, job: _JobState) -> PrintIncomplete:
+        try:
+            status = self.query_status()
+        except LinkIOError:
+            status = PrinterStatus()
+        held = job.sent - job.printed
+        rest = (
+            f"; the printer may still hold up to {held} unprinted bytes and print them when "
+            "it recovers"
+            if held
+            else ""
+        )
         return PrintIncomplete(
-            f"print job incomplete: {why}; {sent} of {total} bytes were sent "
-            f"({100 * sent // max(total, 1)}%), printer: {status.summary()}",
-            sent=sent,
-            total=total,
+            f"print job incomplete: {why}; {job.printed} of {job.total} bytes confirmed "
+            f"printed ({100 * job.printed // max(job.total, 1)}%), {job.sent} sent{rest}; "
+            f"printer: {status.summary()}",
+            sent=job.sent,
+            printed=job.printed,
+            total=job.total,
             status=status,
         )
 

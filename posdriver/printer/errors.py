@@ -5,8 +5,8 @@
     PrinterError
      +-- PrinterNotResponding   no status answer: nothing was printed
      +-- PrinterNotReady        the printer said it cannot print now: nothing was printed
-     +-- PrintIncomplete        the job started but did not finish: ``sent`` of ``total``
-                                bytes left, ``confirmed`` is False
+     +-- PrintIncomplete        the job started but did not finish: ``printed`` of
+                                ``total`` bytes were confirmed printed, ``sent`` left
 
 Link failures underneath are chained as ``__cause__``.
 """
@@ -38,9 +38,11 @@ class PrintIncomplete(PrinterError):
         message: str,
         *,
         sent: int,
+        printed: int,
         total: int,
         status: PrinterStatus | None = None,
     ) -> None:
         super().__init__(message, status)
         self.sent = sent
+        self.printed = printed
         self.total = total

@@ -135,33 +135,48 @@ class Receipt:
 
 def encode(receipt: Receipt, profile: str = "TM-T88V") -> bytes:
     """ESC/POS bytes for ``receipt``, starting with ESC @ so no earlier state leaks in."""
+    return b"".join(encode_segments(receipt, profile))
+
+
+def encode_segments(receipt: Receipt, profile: str = "TM-T88V") -> list[bytes]:
+    """The receipt's bytes, split where a command ends (one segment per element).
+
+    The boundaries are where the driver may insert its own commands (GS r checkpoints,
+    DLE EOT polls) without landing inside another command's parameters.
+    """
     printer = dummy_class()(profile=profile)
-    printer._raw(b"\x1b\x40")
+    segments = [b"\x1b\x40"]
     for el in receipt.elements:
-        if isinstance(el, Text):
-            _text(printer, el)
-        elif isinstance(el, Rule):
-            printer.set_with_default()
-            printer.textln(el.char * receipt.columns)
-        elif isinstance(el, Barcode):
-            printer.set_with_default(align="center")
-            with quiet():
-                printer.barcode(el.code, el.kind, pos="BELOW", align_ct=True)
-            printer.set_with_default()
-        elif isinstance(el, QRCode):
-            printer.set_with_default(align="center")
-            printer.qr(el.data, size=el.size, native=True)
-            printer.set_with_default()
-        elif isinstance(el, Image):
-            with quiet():
-                printer.image(el.image, impl=el.impl)
-        elif isinstance(el, Feed):
-            printer.ln(el.lines)
-        elif isinstance(el, Cut):
-            printer.cut()
-        elif isinstance(el, Drawer):
-            printer.cashdraw(el.pin)
-    return bytes(printer.output)
+        mark = len(printer.output)  # python-escpos's Dummy keeps one growing buffer
+        _encode_element(printer, el, receipt.columns)
+        segments.append(bytes(printer.output[mark:]))
+    return [segment for segment in segments if segment]
+
+
+def _encode_element(printer: Any, el: Element, columns: int) -> None:
+    if isinstance(el, Text):
+        _text(printer, el)
+    elif isinstance(el, Rule):
+        printer.set_with_default()
+        printer.textln(el.char * columns)
+    elif isinstance(el, Barcode):
+        printer.set_with_default(align="center")
+        with quiet():
+            printer.barcode(el.code, el.kind, pos="BELOW", align_ct=True)
+        printer.set_with_default()
+    elif isinstance(el, QRCode):
+        printer.set_with_default(align="center")
+        printer.qr(el.data, size=el.size, native=True)
+        printer.set_with_default()
+    elif isinstance(el, Image):
+        with quiet():
+            printer.image(el.image, impl=el.impl)
+    elif isinstance(el, Feed):
+        printer.ln(el.lines)
+    elif isinstance(el, Cut):
+        printer.cut()
+    elif isinstance(el, Drawer):
+        printer.cashdraw(el.pin)
 
 
 def _text(printer: Any, el: Text) -> None:

@@ -28,8 +28,6 @@ SCHEMES = ["pty", "tcp", "usb"]
 
 @pytest.fixture(params=SCHEMES)
 def echo(request: pytest.FixtureRequest, tmp_path) -> Iterator[Controller]:
-    if request.param == "usb":
-        pytest.importorskip("emulator.usb")
     controller = Controller(
         EchoDevice(buffer_size=64 * 1024), request.param, control=False, link_dir=tmp_path
     )

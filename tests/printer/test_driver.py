@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -11,7 +12,7 @@ from emulator.printer import PrinterConfig
 from posdriver.links import open_link
 from posdriver.printer.driver import Printer
 from posdriver.printer.errors import PrinterNotReady, PrinterNotResponding, PrintIncomplete
-from posdriver.printer.receipt import Receipt, encode, sample_receipt
+from posdriver.printer.receipt import Receipt, encode, encode_segments, sample_receipt
 from posdriver.printer.status import PaperState, Severity
 from tests.conftest import wait_until
 
@@ -53,7 +54,7 @@ def test_garbage_never_reads_as_healthy(pty_emu: Controller) -> None:
     pty_emu.set_fault("garbage")
     with open_link(pty_emu.url) as link:
         printer = Printer(link)
-        for _ in range(25):
+        for _ in range(8):
             status = printer.query_status()
             assert status.paper in (PaperState.OUT, PaperState.UNKNOWN)
             assert status.online in (False, None)
@@ -100,7 +101,8 @@ def test_printing_with_paper_out_sends_nothing(pty_emu: Controller) -> None:
         printer = Printer(link)
         with pytest.raises(PrinterNotReady, match="paper out; nothing was sent"):
             printer.print_job(encode(sample_receipt()))
-    assert pty_emu.device.state()["buffer_used"] == 0
+    # only the status query's four DLE EOT (3 bytes each) reached the printer
+    assert pty_emu.device.counters["bytes_from_host"] == 12
     assert pty_emu.device.receipts == []
 
 
@@ -110,23 +112,36 @@ def test_printing_to_a_powered_off_printer_fails_fast(pty_emu: Controller) -> No
         Printer(link).print_job(b"hello\n")
 
 
-def test_paper_running_out_mid_receipt_is_reported(tmp_path) -> None:
-    """The roll ends halfway: all bytes went out, the printer never confirmed."""
+@pytest.mark.parametrize("segmented", [True, False])
+def test_paper_running_out_mid_receipt_is_reported(tmp_path, segmented: bool) -> None:
+    """The roll ends halfway: reported within a poll, with how much was printed."""
     config = PrinterConfig(roll_mm=40.0, near_end_mm=10.0)
     with Controller.printer(link="pty", link_dir=tmp_path, config=config) as emu:
-        data = encode(sample_receipt())
+        segments = encode_segments(sample_receipt())
+        data = b"".join(segments)
         with open_link(emu.url) as link:
-            printer = Printer(link, confirm_timeout=0.5)
+            printer = Printer(link, window=256)
+            started = time.monotonic()
             with pytest.raises(PrintIncomplete) as info:
-                printer.print_job(data)
+                printer.print_job(segments if segmented else data)
+            assert time.monotonic() - started < 3  # a poll, not the 10 s confirm timeout
         err = info.value
         assert err.total == len(data)
-        assert "did not confirm" in str(err)
+        assert "went offline" in str(err) and "paper out" in str(err)
         assert err.status is not None and err.status.paper is PaperState.OUT
-        # a new roll: the printer finishes the buffered receipt by itself
+        assert err.printed < err.total
+        emu.device.paper.roll_mm = 50_000.0  # the replacement is a full roll
         emu.set_fault("paper_out", False)
-        assert emu.device.wait_for_receipts(1, timeout=5)
-        assert emu.device.receipts[0].interrupted
+        if segmented:
+            # the driver stopped at the first unconfirmed checkpoint: the rest never left,
+            # so the printer prints what it holds and there is no cut receipt
+            assert err.printed > 0 and err.sent < err.total
+            assert emu.device.wait_idle(timeout=5)
+            assert emu.device.receipts == []
+        else:
+            # everything was sent: the printer finishes the buffered receipt by itself
+            assert emu.device.wait_for_receipts(1, timeout=5)
+            assert emu.device.receipts[0].interrupted
 
 
 def test_asb_stops_a_long_job_when_paper_runs_out(tmp_path) -> None:
@@ -135,14 +150,25 @@ def test_asb_stops_a_long_job_when_paper_runs_out(tmp_path) -> None:
         long_job = Receipt()
         for i in range(400):
             long_job.line(f"line {i:04d} " + "x" * 30)
-        data = encode(long_job)
+        segments = encode_segments(long_job)
+        total = sum(map(len, segments))
         with open_link(emu.url) as link:
             printer = Printer(link, chunk_size=256)
             assert printer.enable_asb() is not None
             with pytest.raises(PrintIncomplete) as info:
-                printer.print_job(data)
-        assert 0 < info.value.sent < len(data)
+                printer.print_job(segments)
+        # windows keep the driver close behind the paper: it stopped well before the end
+        assert 0 < info.value.printed <= info.value.sent < total // 2
         assert "paper out" in str(info.value)
+
+
+def test_segments_get_checkpoints_and_print_whole(pty_emu: Controller) -> None:
+    segments = encode_segments(sample_receipt())
+    with open_link(pty_emu.url) as link:
+        result = Printer(link, window=200).print_job(segments)
+    assert result.confirmed and result.printed == result.sent == sum(map(len, segments))
+    assert pty_emu.device.wait_for_receipts(1, timeout=5)
+    assert "EUR 273.30" in pty_emu.device.receipts[0].text
 
 
 def test_busy_printer_stalls_the_job_with_progress(tmp_path) -> None:
