@@ -64,6 +64,11 @@ class EmulatedDevice:
         """False while disconnected: the transport tears its endpoint down."""
         return "disconnect" not in self.active_faults
 
+    def attachment(self) -> tuple[bool, int]:
+        """(attached, generation), read together: a fault change updates both at once."""
+        with self.lock:
+            return self.attached, self.attach_generation
+
     def wait_for_wire_change(self, timeout: float) -> None:
         with self._changed:
             self._changed.wait(timeout)
@@ -124,6 +129,17 @@ class EmulatedDevice:
             del self._out[:max_bytes]
             self.counters["bytes_to_host"] += len(chunk)
             return chunk
+
+    def discard_output(self) -> int:
+        """Drop what was queued for a host that has gone (closed socket, pulled cable).
+
+        Without this, a reply meant for the old connection would reach the next one.
+        """
+        with self._changed:
+            dropped = len(self._out)
+            self._out.clear()
+            self.counters["bytes_lost_disconnect"] += dropped
+            return dropped
 
     def pending_output(self) -> int:
         with self.lock:

@@ -50,9 +50,9 @@ class PtyTransport(Transport):
 
     # -- endpoint --------------------------------------------------------------------
     def _setup(self) -> None:
-        self._attach()
+        self._attach(self.device.attachment()[1])
 
-    def _attach(self) -> None:
+    def _attach(self, generation: int) -> None:
         master, slave = os.openpty()
         tty.setraw(slave)
         name = os.ttyname(slave)
@@ -63,7 +63,7 @@ class PtyTransport(Transport):
         tmp.replace(self.link_path)
         with self._fd_lock:
             self._master, self._slave = master, slave
-            self._generation = self.device.attach_generation
+            self._generation = generation
             self.pty_name = name
 
     def _detach(self) -> None:
@@ -76,6 +76,8 @@ class PtyTransport(Transport):
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+        if master is not None:
+            self.device.discard_output()
 
     def _teardown(self) -> None:
         self._detach()
@@ -89,17 +91,17 @@ class PtyTransport(Transport):
 
     def _keep_attachment(self) -> int | None:
         """Follow the device's ``disconnect`` fault; returns the master fd or None."""
-        device = self.device
+        attached, generation = self.device.attachment()
         with self._fd_lock:
             master = self._master
-        if not device.attached:
+        if not attached:
             if master is not None:
                 self._detach()
             return None
-        if master is None or self._generation != device.attach_generation:
+        if master is None or self._generation != generation:
             if master is not None:
                 self._detach()
-            self._attach()
+            self._attach(generation)
             with self._fd_lock:
                 master = self._master
         return master
@@ -147,9 +149,14 @@ class PtyTransport(Transport):
             self.tx_pacer.transmit(len(data))
             view = memoryview(data)
             while view and not self._stop.is_set():
-                try:
-                    _, ready, _ = select.select([], [master], [], POLL)
-                    if ready:
-                        view = view[os.write(master, view) :]
-                except OSError:
-                    break  # detached under us: the bytes are lost, as on a pulled cable
+                with self._fd_lock:
+                    if self._master != master:
+                        break  # detached while we waited: lost, as on a pulled cable
+                    try:
+                        _, ready, _ = select.select([], [master], [], 0)
+                        if ready:
+                            view = view[os.write(master, view) :]
+                    except OSError:
+                        break
+                if view:
+                    self._stop.wait(0.001)

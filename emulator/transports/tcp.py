@@ -18,6 +18,8 @@ from collections.abc import Callable
 from ..device import EmulatedDevice
 from .base import POLL, Transport
 
+RECEIVE_WINDOW = 8192
+
 
 class TcpTransport(Transport):
     def __init__(
@@ -40,26 +42,33 @@ class TcpTransport(Transport):
         return f"tcp://{self.host}:{self.port}"
 
     def _setup(self) -> None:
-        self._listen()
+        self._listen(self.device.attachment()[1])
 
-    def _listen(self) -> None:
+    def _listen(self, generation: int) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # A printer's network interface has a window of a few KB, not loopback's
+        # megabytes: without this a host "sends" a whole job into kernel buffers.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_WINDOW)
         sock.bind((self.host, self.port))
         sock.listen(4)
         self.port = sock.getsockname()[1]
         with self._lock:
             self._listener = sock
-            self._generation = self.device.attach_generation
+            self._generation = generation
 
     def _close_all(self) -> None:
         with self._lock:
             listener, client = self._listener, self._client
             self._listener = self._client = None
-        for sock in (client, listener):
+        # The listener first: once the host sees its connection drop it may reconnect at
+        # once, and must find the port closed, not a backlog about to be reset.
+        for sock in (listener, client):
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.close()
+        if client is not None:
+            self.device.discard_output()
 
     def _teardown(self) -> None:
         self._close_all()
@@ -71,16 +80,17 @@ class TcpTransport(Transport):
         pending = b""
         while not self._stop.is_set():
             device = self.device
-            if not device.attached:
+            attached, generation = device.attachment()
+            if not attached:
                 self._close_all()
                 pending = b""
                 device.wait_for_wire_change(POLL)
                 continue
             with self._lock:
                 listener, client = self._listener, self._client
-            if listener is None or self._generation != device.attach_generation:
+            if listener is None or self._generation != generation:
                 self._close_all()
-                self._listen()
+                self._listen(generation)
                 continue
             if client is None:
                 ready, _, _ = select.select([listener], [], [], POLL)
@@ -118,6 +128,7 @@ class TcpTransport(Transport):
                 self._client = None
         with contextlib.suppress(OSError):
             client.close()
+        self.device.discard_output()
 
     def _tx_loop(self) -> None:
         while not self._stop.is_set():
@@ -130,5 +141,9 @@ class TcpTransport(Transport):
             if not data:
                 continue
             self.tx_pacer.transmit(len(data))
+            with self._lock:
+                client = self._client  # the connection may have changed while we waited
+            if client is None:
+                continue  # nobody to hear it: lost, as on a real network
             with contextlib.suppress(OSError):
                 client.sendall(data)

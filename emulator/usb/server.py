@@ -59,7 +59,6 @@ IN_FIFO = 1024  # bytes the device's IN endpoint buffers before it stops taking 
 ROOM_POLL = 0.005  # how often a NAKed OUT transfer looks for room in the device
 BUS = 1
 FIRST_ADDRESS = 5
-WIRE_FAULTS = ("disconnect", "power_off")
 
 # printer-class requests (USB Printer Class 1.1, section 4.2)
 GET_DEVICE_ID, GET_PORT_STATUS, SOFT_RESET = 0, 1, 2
@@ -255,7 +254,7 @@ class UsbDeviceServer(Transport):
 
     def _on_fault(self, name: str, active: bool) -> None:
         # Called by whoever switched the fault, maybe under the device's lock: only count.
-        if name in WIRE_FAULTS:
+        if name in ("disconnect", "power_off"):  # busy and garbage leave the bus alone
             with self._events_lock:
                 self._wire_events += 1
             self._bus_changed.set()
@@ -263,24 +262,24 @@ class UsbDeviceServer(Transport):
     # -- the bus: presence, plug and unplug (all under self._cond) -------------------------
     def _sync(self) -> None:
         device = self.device
-        wanted = device.attached and device.powered and not self._stop.is_set()
+        with device.lock:  # lock order: server, then device (as everywhere here)
+            attached, generation = device.attachment()
+            wanted = attached and device.powered and not self._stop.is_set()
         with self._events_lock:
             events = self._wire_events
         if self._present and (
-            not wanted
-            or events != self._wire_events_seen
-            or device.attach_generation != self._attach_generation
+            not wanted or events != self._wire_events_seen or generation != self._attach_generation
         ):
             self._unplug()
         self._wire_events_seen = events
         if wanted and not self._present:
-            self._plug()
+            self._plug(generation)
 
-    def _plug(self) -> None:
+    def _plug(self, generation: int) -> None:
         self._present = True
         self._generation += 1
         self._address = self._address % 127 + 1
-        self._attach_generation = self.device.attach_generation
+        self._attach_generation = generation
         self._configuration = CONFIGURATION  # the kernel configures it on arrival...
         self._kernel_bound = {INTERFACE}  # ...and usblp binds to the printer interface
         self._claims.clear()
@@ -295,6 +294,7 @@ class UsbDeviceServer(Transport):
         self._kernel_bound.clear()
         self._claims.clear()
         self._fifo.clear()
+        self.device.discard_output()  # lock order as in _in_loop: server, then device
         for handle in self._handles.values():
             handle.claimed.clear()
         self._cond.notify_all()
