@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
+import emulator
 from emulator.device import WIRE_FAULTS, EchoDevice
+from emulator.printer.model import PRINTER_FAULTS
 from emulator.scenario import Scenario, ScenarioError, ScenarioRunner
 from tests.conftest import wait_until
 
@@ -48,11 +51,6 @@ def test_missing_file(tmp_path) -> None:
 
 
 def test_shipped_scenarios_parse() -> None:
-    from pathlib import Path
-
-    from emulator.printer.model import PRINTER_FAULTS
-
-    import emulator
 
     folder = Path(emulator.__file__).parent / "scenarios"
     files = sorted(folder.glob("*.seq"))
