@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+IDLE = 0.02  # a gap longer than this (seconds) is an idle line, not scheduling lag
+
 
 class Pacer:
     """Time budget for one direction of a paced line; ``baudrate=None`` = unpaced."""
@@ -38,11 +40,16 @@ class Pacer:
         return max(1, int(granularity / self.char_time))
 
     def transmit(self, count: int) -> None:
-        """Block until ``count`` characters would have crossed the line."""
+        """Block until ``count`` characters would have crossed the line.
+
+        A sleep that overshoots leaves ``_free_at`` slightly in the past; the next chunk
+        is then scheduled from ``_free_at``, not from now, so the overshoot is made up.
+        Only when the line was idle for longer than ``IDLE`` does the schedule restart.
+        """
         if not self.paced or count <= 0:
             return
         now = self._clock()
-        start = max(now, self._free_at)
+        start = self._free_at if now - self._free_at < IDLE else now
         self._free_at = start + count * self.char_time
         delay = self._free_at - now
         if delay > 0:

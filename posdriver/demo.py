@@ -17,7 +17,7 @@ from emulator.printer import PrinterEmulator
 
 from .links import open_link
 from .printer.driver import Printer
-from .printer.receipt import sample_receipt
+from .printer.receipt import display_width, sample_receipt
 
 
 def run_demo(as_json: bool = False) -> int:
@@ -60,9 +60,10 @@ def run_demo(as_json: bool = False) -> int:
     )
     print(f"status after:     {after.summary()}")
     print("what came out of the printer:")
-    print("    +" + "-" * 44 + "+")
-    for line in receipt.text.splitlines():
-        print(f"    | {line}")
-    print("    +" + "-" * 44 + "+")
+    width = max(display_width(line) for line in receipt.text.splitlines())
+    print("    +" + "-" * (width + 2) + "+")
+    for line in receipt.text.rstrip().splitlines():
+        print(f"    | {line}{' ' * (width - display_width(line))} |")
+    print("    +" + "-" * (width + 2) + "+")
     print(f"preview image:    {preview}")
     return int(after.severity)

@@ -401,7 +401,9 @@ class Printer:
     def _await_checkpoint(self, job: _JobState) -> None:
         """Wait for the oldest GS r answer, polling DLE EOT 1 while it does not come."""
         deadline = self._reply_deadline(0, 1, self.confirm_timeout)
-        next_poll = time.monotonic() + self.poll_interval
+        # Poll only once the answer is overdue: before the data has crossed the wire the
+        # checkpoint cannot have come, and polls would only take wire time from the job.
+        next_poll = max(time.monotonic(), self._wire_free_at) + self.poll_interval
         polling = False
         while True:
             self._check_pushes(job)
@@ -415,6 +417,8 @@ class Printer:
                         self.last_status = self.last_status.merged(
                             PrinterStatus(paper=paper, source="gs_r", raw={"gs_r_1": head})
                         )
+                    if polling:  # collect our poll's answer, or it turns up as stale later
+                        self._await_byte("realtime", self._reply_deadline(0, 1))
                     return
                 if is_realtime_reply(head) and polling:
                     polling = False
