@@ -123,3 +123,29 @@ def test_cli_rejects_bad_scenario(tmp_path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "bad.seq:2: unknown fault 'paper_ot'" in err
+
+
+def test_receipts_text_and_png_over_http(tmp_path) -> None:
+    from posdriver.links import open_link
+    from posdriver.printer.driver import Printer
+    from posdriver.printer.receipt import sample_receipt
+
+    with Controller.printer(link="pty", link_dir=tmp_path) as emu:
+        code, body = call(f"{emu.control_url}/receipts")
+        assert code == 200 and body == []
+        with open_link(emu.url) as link:
+            Printer(link).print_receipt(sample_receipt())
+        assert emu.device.wait_for_receipts(1, timeout=5)  # type: ignore[attr-defined]
+        code, body = call(f"{emu.control_url}/receipts")
+        assert code == 200 and isinstance(body, list) and len(body) == 1
+        assert body[0]["index"] == 0 and "合计" in body[0]["text"] and not body[0]["interrupted"]
+        with urllib.request.urlopen(f"{emu.control_url}/receipts/0.png", timeout=5) as reply:
+            assert reply.headers["Content-Type"] == "image/png"
+            png = reply.read()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+        code, body = call(f"{emu.control_url}/receipts/7.png")
+        assert code == 404 and isinstance(body, dict) and "no receipt 7" in body["error"]
+        code, state = call(f"{emu.control_url}/state")
+        assert (
+            isinstance(state, dict) and state["receipts"] == 1 and state["paper"]["state"] == "ok"
+        )
