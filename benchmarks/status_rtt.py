@@ -25,7 +25,7 @@ def measure(link_kind: str, baudrate: int | None) -> None:
         full: list[float] = []
         for _ in range(ROUNDS):
             t0 = time.perf_counter()
-            assert printer._realtime(1) is not None
+            assert printer._realtime(1)[0] is not None
             single.append(time.perf_counter() - t0)
         for _ in range(ROUNDS // 3):
             t0 = time.perf_counter()

@@ -58,6 +58,20 @@ class Transport(abc.ABC):
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _paced_output(self, connected: Callable[[], bool]) -> bytes:
+        """The device's next bytes for the host, after their wire time; ``b""`` if none.
+
+        The caller re-reads its endpoint afterwards: the host may have gone while we
+        waited, and bytes for a departed host are dropped, never sent to the next one.
+        """
+        if not connected():
+            self.device.wait_for_wire_change(POLL)
+            return b""
+        data = self.device.take_output(self.tx_pacer.chunk_size(), POLL)
+        if data:
+            self.tx_pacer.transmit(len(data))
+        return data
+
     def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
         """Keep a loop alive through unexpected errors: an emulator must not die quietly."""
 

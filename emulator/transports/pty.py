@@ -138,20 +138,12 @@ class PtyTransport(Transport):
 
     def _tx_loop(self) -> None:
         while not self._stop.is_set():
-            with self._fd_lock:
-                master = self._master
-            if master is None:
-                self.device.wait_for_wire_change(POLL)
-                continue
-            data = self.device.take_output(self.tx_pacer.chunk_size(), POLL)
-            if not data:
-                continue
-            self.tx_pacer.transmit(len(data))
-            view = memoryview(data)
+            view = memoryview(self._paced_output(lambda: self._master is not None))
             while view and not self._stop.is_set():
                 with self._fd_lock:
-                    if self._master != master:
-                        break  # detached while we waited: lost, as on a pulled cable
+                    master = self._master
+                    if master is None:
+                        break  # detached: lost, as on a pulled cable
                     try:
                         _, ready, _ = select.select([], [master], [], 0)
                         if ready:

@@ -132,17 +132,11 @@ class TcpTransport(Transport):
 
     def _tx_loop(self) -> None:
         while not self._stop.is_set():
-            with self._lock:
-                client = self._client
-            if client is None:
-                self.device.wait_for_wire_change(POLL)
-                continue
-            data = self.device.take_output(self.tx_pacer.chunk_size(), POLL)
+            data = self._paced_output(lambda: self._client is not None)
             if not data:
                 continue
-            self.tx_pacer.transmit(len(data))
             with self._lock:
-                client = self._client  # the connection may have changed while we waited
+                client = self._client
             if client is None:
                 continue  # nobody to hear it: lost, as on a real network
             with contextlib.suppress(OSError):

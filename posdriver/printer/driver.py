@@ -205,19 +205,21 @@ class Printer:
             self._read_into_buffer(left)
 
     # -- status ------------------------------------------------------------------------
-    def _realtime(self, n: int) -> int | None:
+    def _realtime(self, n: int) -> tuple[int | None, bool]:
+        """One DLE EOT query: (reply or None, whether the printer is silent altogether)."""
         try:
             self._send(DLE_EOT + bytes([n]), timeout=self._reply_deadline(3, 0) - time.monotonic())
         except LinkTimeout:
-            return None  # the printer is not reading: no answer
+            return None, True  # the printer is not reading: no answer
         byte, clean = self._await_byte("realtime", self._reply_deadline(0, 1))
         if byte is None or not clean:
             # Its answer may still be on the way: let it arrive and drop it, so that it
             # is not taken for the next query's.
-            if self._drain(wait=self._resync_time()):
+            late = self._drain(wait=self._resync_time())
+            if late:
                 self.counters["late_replies"] += 1
-            return None
-        return byte
+            return None, byte is None and not late
+        return byte, False
 
     def _resync_time(self) -> float:
         return max(0.1, 2 * self.reply_tolerance) + 8 * self.link.char_time
@@ -231,7 +233,11 @@ class Printer:
             if self._drain() and previous is not None:
                 replies[previous] = None
                 self.counters["stale_replies"] += 1
-            replies[n] = self._realtime(n)
+            replies[n], silent = self._realtime(n)
+            if silent:
+                # Nothing came back, not even late: the rest would only time out too.
+                self.counters["no_answer"] += 1
+                break
             previous = n
         if self._drain(wait=3 * self.link.char_time + 0.002):
             replies[4] = None

@@ -15,6 +15,10 @@ import pytest
 
 from emulator.controller import Controller, LinkSpecError, parse_link_spec
 from emulator.device import EchoDevice
+from posdriver.links import open_link
+from posdriver.printer.driver import Printer
+from posdriver.printer.receipt import sample_receipt
+from tests.conftest import REPLY_TOLERANCE
 
 
 @pytest.fixture
@@ -126,15 +130,12 @@ def test_cli_rejects_bad_scenario(tmp_path) -> None:
 
 
 def test_receipts_text_and_png_over_http(tmp_path) -> None:
-    from posdriver.links import open_link
-    from posdriver.printer.driver import Printer
-    from posdriver.printer.receipt import sample_receipt
 
     with Controller.printer(link="pty", link_dir=tmp_path) as emu:
         code, body = call(f"{emu.control_url}/receipts")
         assert code == 200 and body == []
         with open_link(emu.url) as link:
-            Printer(link).print_receipt(sample_receipt())
+            Printer(link, reply_tolerance=REPLY_TOLERANCE).print_receipt(sample_receipt())
         assert emu.device.wait_for_receipts(1, timeout=5)  # type: ignore[attr-defined]
         code, body = call(f"{emu.control_url}/receipts")
         assert code == 200 and isinstance(body, list) and len(body) == 1

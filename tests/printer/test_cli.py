@@ -32,7 +32,7 @@ FAULT_EXIT = {
 def test_status_exit_code_per_fault(pty_emu: Controller, fault: str | None, capsys) -> None:
     if fault:
         pty_emu.set_fault(fault)
-    code = main(["printer", "status", pty_emu.url, "--json"])
+    code = main(["printer", "status", pty_emu.url, "--json", "--tolerance", "0.25"])
     out = json.loads(capsys.readouterr().out)
     assert code == FAULT_EXIT[fault], out
     assert out["severity"] == ["ok", "warning", "critical", "unknown"][code]
@@ -45,7 +45,7 @@ def test_bad_url_is_unknown_and_names_the_option(capsys) -> None:
 
 
 def test_printer_test_prints_and_reports(emu: Controller, capsys) -> None:
-    assert main(["printer", "test", emu.url]) == 0
+    assert main(["printer", "test", emu.url, "--tolerance", "0.25"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("PRINTER OK - printed")
     assert emu.device.wait_for_receipts(1, timeout=5)
@@ -53,7 +53,7 @@ def test_printer_test_prints_and_reports(emu: Controller, capsys) -> None:
 
 def test_printer_test_fails_clearly_on_paper_out(pty_emu: Controller, capsys) -> None:
     pty_emu.set_fault("paper_out")
-    assert main(["printer", "test", pty_emu.url, "--json"]) == 2
+    assert main(["printer", "test", pty_emu.url, "--json", "--tolerance", "0.25"]) == 2
     out = json.loads(capsys.readouterr().out)
     assert out["printed"] is False and out["sent"] == 0 and "paper out" in out["error"]
 
@@ -82,7 +82,16 @@ def test_emulator_and_cli_as_separate_processes() -> None:
 
         def status() -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                [sys.executable, "-m", "posdriver", "printer", "status", line["url"]],
+                [
+                    sys.executable,
+                    "-m",
+                    "posdriver",
+                    "printer",
+                    "status",
+                    line["url"],
+                    "--tolerance",
+                    "0.25",
+                ],
                 capture_output=True,
                 text=True,
                 timeout=30,

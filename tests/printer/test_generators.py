@@ -17,6 +17,7 @@ import pytest
 from emulator.controller import Controller
 from posdriver.links import open_link
 from posdriver.printer.driver import Printer
+from tests.conftest import REPLY_TOLERANCE
 
 GENERATORS = Path(__file__).resolve().parent.parent / "generators"
 
@@ -75,7 +76,7 @@ def test_receiptline_output_through_the_driver(pty_emu: Controller) -> None:
     """Any generator's bytes print through the driver's guarded job path too."""
     data = receiptline("Hello | World\n")
     with open_link(pty_emu.url) as link:
-        result = Printer(link).print_job(data)
+        result = Printer(link, reply_tolerance=REPLY_TOLERANCE).print_job(data)
     assert result.confirmed
     assert pty_emu.device.wait_for_receipts(1, timeout=5)
     assert "Hello" in pty_emu.device.receipts[0].text
