@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-IDLE = 0.02  # a gap longer than this (seconds) is an idle line, not scheduling lag
+IDLE = 0.02  # a backlog this far behind (seconds) is a stall, not sleep overshoot
 
 
 class Pacer:
@@ -39,17 +39,22 @@ class Pacer:
             return 65536
         return max(1, int(granularity / self.char_time))
 
-    def transmit(self, count: int) -> None:
+    def transmit(self, count: int, *, queued: bool = True) -> None:
         """Block until ``count`` characters would have crossed the line.
 
-        A sleep that overshoots leaves ``_free_at`` slightly in the past; the next chunk
-        is then scheduled from ``_free_at``, not from now, so the overshoot is made up.
-        Only when the line was idle for longer than ``IDLE`` does the schedule restart.
+        ``queued`` says the bytes were already waiting when the line became free (a
+        backlog): they follow the previous ones back to back, scheduled from
+        ``_free_at`` even if a sleep overshot and that is slightly past, so overshoot is
+        made up instead of accumulating. Bytes that arrived on an idle line
+        (``queued=False``) start crossing now: idle time is never credited. A backlog
+        more than ``IDLE`` behind (the process was descheduled) restarts at now too,
+        rather than bursting.
         """
         if not self.paced or count <= 0:
             return
         now = self._clock()
-        start = self._free_at if now - self._free_at < IDLE else now
+        behind = now - self._free_at
+        start = self._free_at if queued and 0 <= behind < IDLE else max(now, self._free_at)
         self._free_at = start + count * self.char_time
         delay = self._free_at - now
         if delay > 0:

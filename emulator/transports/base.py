@@ -67,9 +67,10 @@ class Transport(abc.ABC):
         if not connected():
             self.device.wait_for_wire_change(POLL)
             return b""
+        queued = self.device.pending_output() > 0
         data = self.device.take_output(self.tx_pacer.chunk_size(), POLL)
         if data:
-            self.tx_pacer.transmit(len(data))
+            self.tx_pacer.transmit(len(data), queued=queued)
         return data
 
     def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:

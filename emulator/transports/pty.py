@@ -124,15 +124,15 @@ class PtyTransport(Transport):
                 self.device.wait_for_wire_change(POLL)
                 continue
             try:
-                ready, _, _ = select.select([master], [], [], POLL)
-                if not ready:
+                queued = bool(select.select([master], [], [], 0)[0])  # a backlog?
+                if not queued and not select.select([master], [], [], POLL)[0]:
                     continue
                 data = os.read(master, self.rx_pacer.chunk_size())
             except OSError:
                 # EIO: nobody has the slave open right now, or we just detached.
                 self._stop.wait(0.005)
                 continue
-            self.rx_pacer.transmit(len(data))
+            self.rx_pacer.transmit(len(data), queued=queued)
             taken = self.device.accept(data, overflow=True)
             pending = data[taken:]
 

@@ -110,8 +110,8 @@ class TcpTransport(Transport):
                 device.wait_for_wire_change(POLL)
                 continue
             try:
-                ready, _, _ = select.select([client], [], [], POLL)
-                if not ready:
+                queued = bool(select.select([client], [], [], 0)[0])  # a backlog?
+                if not queued and not select.select([client], [], [], POLL)[0]:
                     continue
                 data = client.recv(self.rx_pacer.chunk_size())
             except OSError:
@@ -119,7 +119,7 @@ class TcpTransport(Transport):
             if not data:
                 self._drop_client(client)
                 continue
-            self.rx_pacer.transmit(len(data))
+            self.rx_pacer.transmit(len(data), queued=queued)
             pending = data[device.accept(data) :]
 
     def _drop_client(self, client: socket.socket) -> None:

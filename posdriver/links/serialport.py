@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import select
+import termios
 import time
 from typing import Any
 
@@ -109,7 +110,9 @@ class SerialLink(Link):
                 port.port = self.device
                 port.exclusive = o["exclusive"]
                 port.open()
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (serial.SerialException, OSError, ValueError, termios.error) as exc:
+            # termios.error is not an OSError: a port that vanishes while pyserial is
+            # configuring it (an adapter pulled during open) raises it from tcsetattr.
             raise LinkOpenError(_explain_open_error(self.device, exc), self.url) from exc
         self._port = port
         self._fd = port.fileno() if self.device != "loop://" else None
@@ -171,6 +174,15 @@ class SerialLink(Link):
 def _explain_open_error(device: str, exc: BaseException) -> str:
     cause = getattr(exc, "errno", None)
     text = str(exc)
+    if "Inappropriate ioctl" in text or (
+        isinstance(exc, termios.error) and exc.args[:1] == (errno.ENOTTY,)
+    ):
+        return (
+            f"cannot open {device}: it is not a serial port (a printer-class node such "
+            "as /dev/usb/lp0 is reached with usb://VID:PID)"
+        )
+    if isinstance(exc, termios.error):
+        return f"cannot open {device}: the port went away while it was being set up ({exc})"
     if cause == errno.ENOENT or "No such file" in text:
         return f"cannot open {device}: no such device (unplugged, or wrong path?)"
     if cause == errno.EACCES or "Permission denied" in text:

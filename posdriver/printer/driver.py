@@ -333,8 +333,7 @@ class Printer:
         started = time.monotonic()
         segments = [bytes(job)] if isinstance(job, bytes | bytearray) else [bytes(s) for s in job]
         total = sum(len(s) for s in segments)
-        status = self.query_status()
-        self._refuse_unless_ready(status)
+        self._check_ready()
         self._pushes.clear()
         job_state = _JobState(total=total)
         windows = list(self._windows(segments))
@@ -440,6 +439,18 @@ class Printer:
                 polling = True
                 next_poll = now + self.poll_interval
             self._read_into_buffer(min(deadline, next_poll) - now)
+
+    def _check_ready(self) -> None:
+        """One DLE EOT 1 before a job: "online" already rules out every reason not to
+        print (paper end, cover open, any error takes a TM printer offline). Only a
+        refusal needs the full status, to say why. Each query is a round trip of wire
+        time the job waits for, so a ready printer costs one, not four."""
+        self._drain()
+        byte, _ = self._realtime(1)
+        if byte is not None and not byte & 0x08:
+            self.last_status = self.last_status.merged(decode_realtime({1: byte}))
+            return
+        self._refuse_unless_ready(self.query_status())
 
     def _refuse_unless_ready(self, status: PrinterStatus) -> None:
         severity = status.severity

@@ -43,6 +43,18 @@ def test_idle_line_restarts_the_schedule() -> None:
     assert IDLE < 5.0
 
 
+def test_short_idle_gap_is_not_credited() -> None:
+    """A status query on a quiet line takes its full wire time, however short the gap."""
+    fake = FakeTime(overshoot=0.0)
+    pacer = Pacer(9600, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(50):
+        pacer.transmit(3)  # DLE EOT n
+        fake.now += 0.002  # the host thinks for 2 ms, then sends the next query
+        before = fake.now
+        pacer.transmit(3, queued=False)
+        assert fake.now - before == pytest.approx(3 * 10 / 9600)
+
+
 def test_unpaced_never_sleeps() -> None:
     fake = FakeTime(overshoot=1.0)
     pacer = Pacer(None, clock=fake.clock, sleep=fake.sleep)

@@ -82,3 +82,29 @@ def test_loop_url_round_trip() -> None:
     with open_link("loop://?baudrate=9600") as link:
         link.write(b"abc")
         assert link.read_exactly(3, timeout=1) == b"abc"
+
+
+def test_device_that_is_not_a_tty_is_open_error() -> None:
+    """pyserial raises termios.error (not an OSError) for a node that is not a tty."""
+    with pytest.raises(LinkOpenError, match="not a serial port"):
+        open_link("serial:///dev/null")
+
+
+def test_port_vanishing_during_open_is_open_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyserial's open ends with an unwrapped tcflush; a port that vanishes just then
+    raises termios.error (which is not an OSError) with EIO."""
+    import errno
+    import termios
+
+    def vanished(fd: int, queue: int) -> None:
+        raise termios.error(errno.EIO, "Input/output error")
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        monkeypatch.setattr(termios, "tcflush", vanished)
+        with pytest.raises(LinkOpenError, match="went away while it was being set up"):
+            open_link(f"serial://{os.ttyname(slave)}")
+    finally:
+        os.close(master)
+        os.close(slave)

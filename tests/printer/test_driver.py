@@ -101,8 +101,9 @@ def test_printing_with_paper_out_sends_nothing(pty_emu: Controller) -> None:
         printer = Printer(link, reply_tolerance=REPLY_TOLERANCE)
         with pytest.raises(PrinterNotReady, match="paper out; nothing was sent"):
             printer.print_job(encode(sample_receipt()))
-    # only the status query's four DLE EOT (3 bytes each) reached the printer
-    assert pty_emu.device.counters["bytes_from_host"] == 12
+    # only status queries reached the printer: DLE EOT 1 to decide, then 1-4 to explain
+    # (3 bytes each); not one byte of the receipt
+    assert pty_emu.device.counters["bytes_from_host"] == 3 + 12
     assert pty_emu.device.receipts == []
 
 
