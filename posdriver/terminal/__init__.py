@@ -1,0 +1,1 @@
+"""Payment terminals (protocol-independent interface to come)."""
