@@ -316,6 +316,7 @@ class UsbDeviceServer(Transport):
     def _in_loop(self) -> None:
         """Move the device's output into the IN endpoint FIFO while it is on the bus."""
         device = self.device
+        backlog = False  # bytes that arrive on an idle line start crossing it now
         while not self._stop.is_set():
             with self._cond:
                 self._sync()
@@ -330,12 +331,14 @@ class UsbDeviceServer(Transport):
                     self._cond.notify_all()
                     continue
             if data:  # paced: the bytes appear once their wire time has passed
-                self.tx_pacer.transmit(len(data))
+                self.tx_pacer.transmit(len(data), queued=backlog)
+                backlog = True
                 with self._cond:
                     if self._present and self._generation == generation:
                         self._fifo += data
                         self._cond.notify_all()
                 continue
+            backlog = False
             with device.lock:  # no lost wake-up: send() notifies under this lock
                 if not device.pending_output():
                     device.wait_for_wire_change(POLL)
