@@ -125,6 +125,13 @@ class FrameReader:
                 self._data.clear()
             elif byte == DLE:
                 self._noise.append(DLE)  # stay in _START: the second DLE may start a frame
+            elif byte in (ACK_BYTE, NAK_BYTE):
+                # A stray DLE (a peer that stuffed a 0x10 CRC byte) must not swallow the
+                # acknowledgement that follows it.
+                self._noise.append(DLE)
+                self._flush_noise(events)
+                events.append(Control(byte))
+                self._state = _IDLE
             else:
                 self._noise += bytes([DLE, byte])
                 self._state = _IDLE

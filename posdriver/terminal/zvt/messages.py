@@ -124,6 +124,10 @@ def build(
         head += bytes([config])
     if "currency" in spec.prefix and currency is not None:
         head += encode_bcd(currency, 2)
+    elif "currency" in spec.prefix and bmps:
+        # <pwd><config>[<CC>[03<svc>][06<TLV>]]: the BMPs follow the currency, and without
+        # it a terminal would read "03 xx" / "06 xx" as a currency code.
+        raise ZvtCodecError(f"{name}: the service byte and TLV follow the currency; give it")
     return Apdu(spec.cls, spec.instr, head + encode_bmps(bmps or {}))
 
 
@@ -164,9 +168,16 @@ def parse_command(apdu: Apdu) -> Command:
             raise ZvtCodecError(f"{spec.name}: config byte missing")
         config = data[offset]
         offset += 1
-    if "currency" in spec.prefix and len(data) >= offset + 2 and data[offset] not in (3, 6):
-        currency = decode_bcd(data[offset : offset + 2])
-        offset += 2
+    if "currency" in spec.prefix and len(data) >= offset + 2:
+        # Whatever follows the config byte starts with the currency (HUF is "03 48", RUB
+        # "06 43"); an ECR that leaves it out and sends 03 / 06 straight away is read that
+        # way only when the currency reading does not decode.
+        try:
+            fields = decode_bmps(data[offset + 2 :])
+            currency = decode_bcd(data[offset : offset + 2])
+            return Command(spec, password, config, currency, fields)
+        except ZvtCodecError:
+            pass
     return Command(spec, password, config, currency, decode_bmps(data[offset:]))
 
 
@@ -191,9 +202,19 @@ def parse_intermediate(data: bytes) -> Intermediate:
     if not data:
         raise ZvtCodecError("intermediate status without its status byte")
     minutes = None
-    if len(data) >= 2 and data[1] != 0x06:
+    # A second byte is the new T4 unless it opens a TLV container that decodes ("0A 06"
+    # is "insert card, 6 minutes").
+    if len(data) >= 2 and not (data[1] == 0x06 and _decodes_as_bmps(data[1:])):
         minutes = decode_bcd(data[1:2])
     return Intermediate(data[0], minutes)
+
+
+def _decodes_as_bmps(data: bytes) -> bool:
+    try:
+        decode_bmps(data)
+    except ZvtCodecError:
+        return False
+    return True
 
 
 def build_intermediate(status: int, timeout_minutes: int | None = None) -> Apdu:
@@ -234,7 +255,8 @@ def parse_status_completion(data: bytes) -> TerminalStatus:
     """``06 0F [<SW version LLLVAR>] <terminal status> [06 TLV]`` (after 05 01)."""
     offset = 0
     software = None
-    if data and data[0] & 0xF0 == 0xF0:
+    # An LLLVAR prefix is three Fx bytes (x a digit); a lone F0 / F6 is a terminal status.
+    if len(data) >= 3 and all(0xF0 <= byte <= 0xF9 for byte in data[:3]):
         size = decode_var_length(data, 0, 3)
         if 3 + size > len(data):
             raise ZvtCodecError("software version runs past the end of the completion")
@@ -262,22 +284,23 @@ class PrintLine:
 
     # Attribute bits (high nibble ``7654``): bit 7 = last line of the receipt (FF = line
     # feeds instead); below it bit 6 centred, bit 5 double width, bit 4 double height;
-    # the low nibble of a plain line is its indent.
+    # the low nibble of a plain line is its indent. Only lines with bit 7 clear carry
+    # formatting: FF is not a centred double-size line.
     @property
     def last_line(self) -> bool:
         return self.attribute & 0x80 != 0 and self.attribute != 0xFF
 
     @property
     def centred(self) -> bool:
-        return not self.last_line and self.attribute & 0x40 != 0
+        return self.attribute & 0xC0 == 0x40
 
     @property
     def double_width(self) -> bool:
-        return not self.last_line and self.attribute & 0x20 != 0
+        return self.attribute & 0xA0 == 0x20
 
     @property
     def double_height(self) -> bool:
-        return not self.last_line and self.attribute & 0x10 != 0
+        return self.attribute & 0x90 == 0x10
 
 
 def parse_print_line(data: bytes) -> PrintLine:
