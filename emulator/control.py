@@ -3,9 +3,15 @@
 =========================  ===========================================================
 ``GET /state``             the device model's state, its link URL and active faults
 ``GET /faults``            supported and active fault names
-``POST /faults``           ``{"fault": "paper_out", "active": true}``
+``POST /faults``           ``{"fault": "paper_out", "active": true}``; a terminal's
+                           ``slow_host`` also takes ``"seconds": 8``
 ``GET /receipts``          every cut receipt: index, text, interrupted (printers)
 ``GET /receipts/N.png``    a PNG preview of receipt N (printers)
+``GET /ledger``            every transaction the terminal ran, with its state (terminals)
+``GET /card``              the card the next transaction uses, and the known cards
+``POST /card``             ``{"card": "declined"}`` chooses it (terminals); more fields
+                           (``pan``, ``brand``, ``card_type``, ``expiry``, ``result``)
+                           define or change that card first
 =========================  ===========================================================
 
 Errors are JSON ``{"error": "..."}`` with a 4xx status that says what was wrong.
@@ -93,6 +99,10 @@ class _Handler(BaseHTTPRequestHandler):
                     "active": sorted(device.active_faults),
                 },
             )
+        elif path == "/ledger" and hasattr(device, "ledger"):
+            self._reply(200, device.ledger())
+        elif path == "/card" and hasattr(device, "select_card"):
+            self._reply(200, _cards(device))
         elif path == "/receipts" and hasattr(device, "receipts"):
             receipts = device.receipts
             self._reply(
@@ -116,19 +126,30 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(HTTPStatus.NOT_FOUND, f"no such resource {path!r}")
 
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path != "/faults":
-            self._error(HTTPStatus.NOT_FOUND, f"no such resource {path!r}")
-            return
+    def _body(self) -> tuple[bool, Any]:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
-            return
+            return False, None
         try:
-            body = json.loads(self.rfile.read(length) or b"null")
+            return True, json.loads(self.rfile.read(length) or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             self._error(HTTPStatus.BAD_REQUEST, f"body is not JSON: {exc}")
+            return False, None
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        device = self.control.device
+        if path == "/card" and hasattr(device, "select_card"):
+            ok, body = self._body()
+            if ok:
+                self._post_card(body)
+            return
+        if path != "/faults":
+            self._error(HTTPStatus.NOT_FOUND, f"no such resource {path!r}")
+            return
+        ok, body = self._body()
+        if not ok:
             return
         if not isinstance(body, dict) or not isinstance(body.get("fault"), str):
             self._error(
@@ -140,9 +161,50 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(active, bool):
             self._error(HTTPStatus.BAD_REQUEST, f"'active' must be true or false, got {active!r}")
             return
+        seconds = body.get("seconds")
         try:
-            self.control.device.set_fault(body["fault"], active)
-        except UnknownFault as exc:
+            if seconds is not None and hasattr(device, "set_fault_option"):
+                if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                    raise ValueError(f"'seconds' must be a number, got {seconds!r}")
+                if body["fault"] in device.faults_supported:
+                    device.set_fault_option(body["fault"], float(seconds))
+            device.set_fault(body["fault"], active)
+        except (UnknownFault, ValueError) as exc:
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
             return
-        self._reply(200, {"active": sorted(self.control.device.active_faults)})
+        self._reply(200, {"active": sorted(device.active_faults)})
+
+    def _post_card(self, body: Any) -> None:
+        device: Any = self.control.device
+        if not isinstance(body, dict) or not isinstance(body.get("card"), str):
+            self._error(
+                HTTPStatus.BAD_REQUEST,
+                'expected {"card": "<name>"} (plus pan, brand, card_type, expiry, result '
+                "to define it)",
+            )
+            return
+        definition = {k: v for k, v in body.items() if k != "card"}
+        allowed = {"pan", "brand", "card_type", "expiry", "result"}
+        unknown = sorted(set(definition) - allowed)
+        if unknown:
+            self._error(
+                HTTPStatus.BAD_REQUEST,
+                f"unknown card field(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(allowed))}",
+            )
+            return
+        try:
+            device.select_card(body["card"], **definition)
+        except (KeyError, ValueError, TypeError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            self._error(HTTPStatus.BAD_REQUEST, str(message))
+            return
+        self._reply(200, _cards(device))
+
+
+def _cards(device: Any) -> dict[str, Any]:
+    with device.lock:
+        return {
+            "card": device.card_name,
+            "cards": {name: card.describe() for name, card in sorted(device.cards.items())},
+        }

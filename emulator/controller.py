@@ -13,6 +13,7 @@ use it in their own tests::
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Self
 
@@ -60,7 +61,12 @@ class Controller:
         self.device = device
         self.link_kind, host, port = parse_link_spec(link)
         if isinstance(scenario, str | Path):
-            scenario = Scenario.load(scenario, device.faults_supported)
+            scenario = Scenario.load(
+                scenario,
+                device.faults_supported,
+                cards=getattr(device, "cards", None),
+                option_faults=getattr(device, "option_faults", ()),
+            )
         self.scenario = scenario
         self._runner: ScenarioRunner | None = None
         self.transport: Any
@@ -84,6 +90,7 @@ class Controller:
             if control
             else None
         )
+        self.url_options: dict[str, object] = {}
 
     @classmethod
     def printer(
@@ -101,9 +108,67 @@ class Controller:
             }
         return cls(device, link, **kwargs)
 
+    @classmethod
+    def terminal(
+        cls,
+        link: str = "pty",
+        *,
+        config: Any = None,
+        seed: int | None = None,
+        baudrate: int | None = None,
+        scenario: str | Path | Scenario | None = None,
+        control: bool = True,
+        control_host: str = "127.0.0.1",
+        control_port: int = 0,
+        link_dir: str | Path | None = None,
+        **settings: Any,
+    ) -> Controller:
+        """A controller around a fresh :class:`~emulator.terminal.TerminalEmulator`.
+
+        ``link`` is ``pty`` (serial framing, URL ``serial://...?baudrate=9600&stopbits=2``)
+        or ``tcp[:HOST:PORT]`` (raw APDUs). ``settings`` are
+        :class:`~emulator.terminal.TerminalConfig` fields (``password``, ``t2``,
+        ``status_ack_timeout``, ``slow_host_delay``, ...) applied over ``config``.
+        """
+        from dataclasses import replace
+
+        from .terminal import TerminalConfig, TerminalEmulator
+
+        kind = parse_link_spec(link)[0]
+        if kind not in ("pty", "tcp"):
+            raise LinkSpecError(f"bad link {link!r}: a ZVT terminal is reached over pty or tcp")
+        known = {f.name for f in fields(TerminalConfig)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise TypeError(
+                f"unknown terminal setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        config = replace(config or TerminalConfig(), **settings)
+        device = TerminalEmulator(config, framing="serial" if kind == "pty" else "tcp", seed=seed)
+        controller = cls(
+            device,
+            link,
+            baudrate=baudrate,
+            scenario=scenario,
+            control=control,
+            control_host=control_host,
+            control_port=control_port,
+            link_dir=link_dir,
+        )
+        if kind == "pty":
+            # ZVT's serial line is 9600 8N2 unless paced at another rate; the URL tells the
+            # driver so. Pacing stays off unless ``baudrate`` is given.
+            controller.url_options = {"baudrate": baudrate or 9600, "stopbits": 2}
+        return controller
+
     @property
     def url(self) -> str:
-        return str(self.transport.url)
+        url = str(self.transport.url)
+        extra = {k: v for k, v in self.url_options.items() if f"{k}=" not in url}
+        if extra:
+            url += ("&" if "?" in url else "?") + "&".join(f"{k}={v}" for k, v in extra.items())
+        return url
 
     @property
     def control_url(self) -> str | None:
@@ -117,6 +182,7 @@ class Controller:
         self.device.set_fault(name, active)
 
     def start(self) -> Self:
+        self.device.start()
         self.transport.start()
         if self._control:
             self._control.extra_state["url"] = self.url
@@ -131,6 +197,7 @@ class Controller:
         if self._control:
             self._control.stop()
         self.transport.stop()
+        self.device.stop()
 
     def __enter__(self) -> Self:
         return self.start()

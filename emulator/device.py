@@ -14,6 +14,9 @@ live here because every device kind has them:
 * ``garbage``: noise on the line: bytes no command produced, before replies and as
   bursts.
 
+A device can also end the current connection itself (:meth:`EmulatedDevice.hang_up`), as
+a payment terminal that drops the line mid-transaction does; the endpoint stays.
+
 Everything is guarded by one lock; transports block on :meth:`take_output` and
 :meth:`wait_for_wire_change` with deadlines, never forever.
 """
@@ -48,6 +51,9 @@ class EmulatedDevice:
         self.counters: Counter[str] = Counter()
         self.rng = random.Random(seed)
         self._fault_listeners: list[Callable[[str, bool], None]] = []
+        self.hangups_requested = 0
+        self.hangups_done = 0
+        self.hangup_down_for = 0.0
 
     # -- wire state transports read -----------------------------------------------------
     @property
@@ -144,6 +150,37 @@ class EmulatedDevice:
     def pending_output(self) -> int:
         with self.lock:
             return len(self._out)
+
+    # -- device-requested hang-up -------------------------------------------------------
+    def hang_up(self, down_for: float = 0.0) -> None:
+        """End the current host connection from the device's side.
+
+        Transports act on it once the output queued before it has gone out (and, on a pty,
+        once the host has read it): TCP closes the client socket and keeps listening; a pty
+        goes away and comes back after ``down_for`` seconds (a new pty behind the same
+        symlink). Either way the host's link fails (EOF or EIO) instead of going silent.
+        """
+        with self._changed:
+            self.hangups_requested += 1
+            self.hangup_down_for = down_for
+            self._changed.notify_all()
+
+    def hangup_wanted(self) -> bool:
+        with self.lock:
+            return self.hangups_done != self.hangups_requested
+
+    def hung_up(self) -> None:
+        """Transports call this once a requested hang-up is done."""
+        with self._changed:
+            self.hangups_done = self.hangups_requested
+            self._changed.notify_all()
+
+    # -- lifecycle of a device's own threads ----------------------------------------------
+    def start(self) -> None:
+        """Start threads the model runs itself (timers); the controller calls it first."""
+
+    def stop(self) -> None:
+        """Stop and join those threads; the controller calls it after the transport stops."""
 
     # -- faults -----------------------------------------------------------------------
     def set_fault(self, name: str, active: bool) -> None:

@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
             help="seconds to allow beyond the wire time for each reply (default 0.05)",
         )
 
+    from .terminal.cli import add_parser as add_terminal_parser
+
+    add_terminal_parser(commands, _Parser)
+
     demo = commands.add_parser(
         "demo", help="start an emulated printer, print a sample receipt, show its status"
     )
@@ -64,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .demo import run_demo
 
         return run_demo(as_json=args.json)
+    if args.command == "terminal":
+        from .terminal.cli import run
+
+        return run(args)
     return _printer_command(args)
 
 

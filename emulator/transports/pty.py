@@ -9,21 +9,34 @@ hang-up when the host closes; it sets raw mode so the line discipline passes eve
 A serial line without flow control cannot refuse bytes: the device is offered every
 byte (``overflow=True``) and drops what its buffer cannot hold, as real printers do.
 Only ``busy`` stops the reading, which makes the host's writes stall.
+
+When the device hangs up (:meth:`~emulator.device.EmulatedDevice.hang_up`), the pty is
+torn down once the host has read what was sent before, and a new one comes up behind
+the symlink after the requested pause: the host's open port fails with EIO.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import select
+import struct
 import tempfile
+import termios
 import threading
+import time
 import tty
 from collections.abc import Callable
 from pathlib import Path
 
 from ..device import EmulatedDevice
 from .base import POLL, Transport
+
+HANGUP_READ_WAIT = 1.0  # how long a hang-up waits for the host to read what was sent
+# Bytes written to the master reach the slave's input queue a moment later (the kernel
+# moves them asynchronously), so an empty queue right after a write proves nothing.
+LINE_SETTLE = 0.05
 
 
 class PtyTransport(Transport):
@@ -42,6 +55,9 @@ class PtyTransport(Transport):
         self._fd_lock = threading.Lock()
         self._generation = -1
         self.pty_name = ""
+        self._down_until = 0.0
+        self._hangup_since: float | None = None
+        self._last_write = 0.0
 
     @property
     def url(self) -> str:
@@ -94,7 +110,7 @@ class PtyTransport(Transport):
         attached, generation = self.device.attachment()
         with self._fd_lock:
             master = self._master
-        if not attached:
+        if not attached or time.monotonic() < self._down_until:
             if master is not None:
                 self._detach()
             return None
@@ -136,8 +152,41 @@ class PtyTransport(Transport):
             taken = self.device.accept(data, overflow=True)
             pending = data[taken:]
 
+    def _unread_by_host(self) -> int:
+        with self._fd_lock:
+            slave = self._slave
+            if slave is None:
+                return 0
+            try:
+                raw = fcntl.ioctl(slave, termios.FIONREAD, b"\0\0\0\0")
+            except OSError:
+                return 0
+        return int(struct.unpack("i", raw)[0])
+
+    def _maybe_hang_up(self) -> None:
+        """Carry out a hang-up the device asked for, after its earlier output is read."""
+        if not self.device.hangup_wanted():
+            self._hangup_since = None
+            return
+        with self._fd_lock:
+            attached = self._master is not None
+        now = time.monotonic()
+        if attached and (self.device.pending_output() or now - self._last_write < LINE_SETTLE):
+            return
+        if self._hangup_since is None:
+            self._hangup_since = now
+        if self._unread_by_host() and now - self._hangup_since < HANGUP_READ_WAIT:
+            return
+        self._hangup_since = None
+        self._down_until = now + self.device.hangup_down_for
+        self._detach()
+        if not attached:
+            self.device.discard_output()  # no host was there: the device still starts afresh
+        self.device.hung_up()
+
     def _tx_loop(self) -> None:
         while not self._stop.is_set():
+            self._maybe_hang_up()
             view = memoryview(self._paced_output(lambda: self._master is not None))
             while view and not self._stop.is_set():
                 with self._fd_lock:
@@ -148,6 +197,7 @@ class PtyTransport(Transport):
                         _, ready, _ = select.select([], [master], [], 0)
                         if ready:
                             view = view[os.write(master, view) :]
+                            self._last_write = time.monotonic()
                     except OSError:
                         break
                 if view:

@@ -4,7 +4,9 @@ One host connection at a time, as print servers do: a second client waits in the
 listen backlog until the first closes. A full device stops taking bytes, so TCP's
 window closes and the host's sends stall, exactly as with a real printer whose buffer
 is full. ``disconnect`` closes the connection and the listening port and reopens the
-same port when the fault clears.
+same port when the fault clears. A hang-up the device asks for
+(:meth:`~emulator.device.EmulatedDevice.hang_up`) closes only the client connection, after
+the output queued before it has been sent; the port keeps listening.
 """
 
 from __future__ import annotations
@@ -130,8 +132,26 @@ class TcpTransport(Transport):
             client.close()
         self.device.discard_output()
 
+    def _maybe_hang_up(self) -> None:
+        """Carry out a hang-up the device asked for, once its earlier output is sent."""
+        if not self.device.hangup_wanted():
+            return
+        with self._lock:
+            client = self._client
+        if client is not None and self.device.pending_output():
+            return
+        if client is None:
+            self.device.discard_output()  # no host was there: the device still starts afresh
+        else:
+            # shutdown, not close: the FIN follows the data already sent, and the rx loop
+            # sees EOF and drops the client (which also discards the device's output).
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
+        self.device.hung_up()
+
     def _tx_loop(self) -> None:
         while not self._stop.is_set():
+            self._maybe_hang_up()
             data = self._paced_output(lambda: self._client is not None)
             if not data:
                 continue

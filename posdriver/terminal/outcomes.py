@@ -1,4 +1,4 @@
-"""How a payment operation ended, in terms that do not depend on the terminal's protocol.
+"""How a terminal operation ended, in terms that do not depend on the terminal's protocol.
 
 An expected ending is a value, never an exception: :class:`Approved`, :class:`Declined`,
 :class:`Aborted`, or :class:`InDoubt`. ``InDoubt`` is the one that matters most: the
@@ -8,17 +8,29 @@ terminal what happened (repeat receipt, status enquiry, end-of-day totals).
 
 A link that broke *before* the terminal accepted the command is an exception
 (:class:`TerminalNotReached`): nothing can have been charged, so trying a standby
-terminal is safe.
+terminal is safe. The exceptions follow the command's lifecycle::
 
-No card data: the only card facts an outcome can carry are the brand and the last four
+    TerminalError
+     +-- TerminalNotReached     never accepted: nothing happened, a retry is safe
+     |    +-- TerminalBusy      the terminal said "not now" (busy, please wait)
+     +-- TerminalRefused        an administrative command the terminal would not do
+     +-- TerminalLost           an administrative command was accepted, then the link
+                                failed or went silent (money commands give InDoubt)
+
+Administrative answers are values too: :class:`TerminalState` (status enquiry),
+:class:`Connectivity` (can the terminal reach its acquirer), :class:`DayTotals`
+(end of day), :class:`LastTransaction` (what the terminal remembers), :class:`Registered`.
+
+No card data: the only card facts a value can carry are the brand and the last four
 digits of the PAN, and :class:`CardInfo` refuses anything else.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime
+from typing import Any
 
 from ..money import Money
 
@@ -32,6 +44,33 @@ class TerminalError(Exception):
 class TerminalNotReached(TerminalError):
     """The command never reached the terminal (link down, powered off, refused the
     connection, no acknowledgement): nothing was charged."""
+
+
+class TerminalBusy(TerminalNotReached):
+    """The terminal answered "not now" (busy with another operation, please wait) and did
+    not accept the command: nothing was charged, and trying again later is safe."""
+
+    def __init__(self, message: str, result_code: int | None = None) -> None:
+        self.result_code = result_code
+        super().__init__(message)
+
+
+class TerminalRefused(TerminalError):
+    """The terminal would not carry out an administrative command (wrong password, a
+    currency it does not take, a function it does not have)."""
+
+    def __init__(self, message: str, result_code: int | None = None) -> None:
+        self.result_code = result_code
+        super().__init__(message)
+
+
+class TerminalLost(TerminalError):
+    """An administrative command was accepted and then the link failed or went silent, so
+    its result is unknown. ``stage`` says how far it got (as :class:`InDoubt` does)."""
+
+    def __init__(self, message: str, stage: str) -> None:
+        self.stage = stage
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -52,9 +91,16 @@ class CardInfo:
 
 @dataclass(frozen=True)
 class Approved:
-    """The terminal approved and completed the operation."""
+    """The terminal approved and completed the operation.
 
-    amount: Money
+    ``amount`` is what the terminal reported (the requested amount when it reported
+    none); it is ``None`` only for an operation that named no amount and got none back
+    (a reversal by receipt number). ``receipt`` is the guest's copy (or the only receipt
+    the terminal sent, or one built from the transaction data), ``merchant_receipt`` the
+    merchant's copy when the terminal sent one separately.
+    """
+
+    amount: Money | None
     trace: int | None = None
     receipt_no: int | None = None
     approval_code: str | None = None
@@ -62,18 +108,26 @@ class Approved:
     terminal_id: str | None = None
     at: datetime | None = None
     receipt: tuple[str, ...] = ()
+    merchant_receipt: tuple[str, ...] = ()
 
     ok = True
 
 
 @dataclass(frozen=True)
 class Declined:
-    """The terminal or the card issuer said no; nothing was charged."""
+    """The terminal or the card issuer said no; nothing was charged.
 
-    amount: Money
+    ``detail`` is the terminal's own explanation when it gave one (for example which
+    limit a refund exceeded).
+    """
+
+    amount: Money | None
     result_code: int
     meaning: str
     receipt: tuple[str, ...] = ()
+    detail: str | None = None
+    trace: int | None = None
+    receipt_no: int | None = None
 
     ok = False
 
@@ -81,10 +135,12 @@ class Declined:
 @dataclass(frozen=True)
 class Aborted:
     """The operation ended without a charge: cancelled at the terminal, card removed,
-    timeout before the card was read, or an abort from the till."""
+    timeout before the card was read, acquirer unreachable, refused by the terminal, or
+    an abort from the till."""
 
     reason: str
     result_code: int | None = None
+    detail: str | None = None
 
     ok = False
 
@@ -93,18 +149,133 @@ class Aborted:
 class InDoubt:
     """The terminal accepted the command and then the answer never came.
 
-    ``stage`` says how far it got (for example ``"after_status"`` when the transaction
-    result was seen but not completed); ``known`` holds whatever the terminal had already
-    said (trace, receipt number), which is what resolves it later.
+    ``stage`` says how far it got: ``"after_accept"`` (accepted, no result seen),
+    ``"after_status"`` (the result was seen but our acknowledgement of it may not have
+    reached the terminal, which then reverses it), ``"before_completion"`` (the result
+    was acknowledged, the completion never came). ``trace`` / ``receipt_no`` /
+    ``result_code`` hold whatever the terminal had already said, which is what resolves
+    it later.
     """
 
-    amount: Money
+    amount: Money | None
     reason: str
     stage: str
     trace: int | None = None
     receipt_no: int | None = None
+    result_code: int | None = None
 
     ok = False
 
 
 Outcome = Approved | Declined | Aborted | InDoubt
+
+STAGE_AFTER_ACCEPT = "after_accept"
+STAGE_AFTER_STATUS = "after_status"
+STAGE_BEFORE_COMPLETION = "before_completion"
+
+
+# -- administrative answers --------------------------------------------------------------
+@dataclass(frozen=True)
+class Registered:
+    """The terminal took the till's registration (and what it said about itself)."""
+
+    terminal_id: str | None = None
+    currency: str | None = None
+    needs: tuple[str, ...] = ()  # actions the terminal asked for, in words
+
+
+@dataclass(frozen=True)
+class TerminalState:
+    """The terminal's own view of itself (a status enquiry).
+
+    ``severity`` ranks it for monitoring: ``ok`` (ready), ``warning`` (usable but wants
+    attention soon, e.g. reconciliation due, a card left in the reader) or ``critical``
+    (cannot take payments).
+    """
+
+    ready: bool
+    code: int
+    text: str
+    severity: str
+    remedy: str | None = None
+    software: str | None = None
+
+
+@dataclass(frozen=True)
+class Connectivity:
+    """Whether the terminal can reach its acquirer (a diagnosis run)."""
+
+    host_reachable: bool
+    result_code: int | None
+    meaning: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class BrandTotal:
+    """One line of the end-of-day totals: a card brand, its count and its turnover."""
+
+    brand: str
+    count: int
+    amount: Money
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """The end-of-day (batch close) answer; ``ok`` False when the terminal refused it."""
+
+    ok: bool
+    total: Money | None = None
+    result_code: int | None = None
+    meaning: str = ""
+    by_brand: tuple[BrandTotal, ...] = ()
+    receipt_range: tuple[int, int] | None = None
+    at: datetime | None = None
+    receipt: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LastTransaction:
+    """What the terminal says about its last financial transaction (for resolving an
+    InDoubt): ``stands`` is False when it was declined or has been reversed since."""
+
+    stands: bool
+    result_code: int
+    meaning: str
+    amount: Money | None = None
+    trace: int | None = None
+    receipt_no: int | None = None
+    approval_code: str | None = None
+    card: CardInfo = field(default_factory=CardInfo)
+    terminal_id: str | None = None
+    at: datetime | None = None
+    receipt: tuple[str, ...] = ()
+
+
+_KIND = {
+    Approved: "approved",
+    Declined: "declined",
+    Aborted: "aborted",
+    InDoubt: "in_doubt",
+}
+
+
+def to_dict(value: Any) -> Any:
+    """A JSON-ready view of an outcome or answer: Money as ``{"amount", "currency"}``,
+    datetimes in ISO format, outcomes tagged with ``"outcome"``."""
+    if isinstance(value, Money):
+        return {"amount": value.decimal(), "currency": value.currency}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [to_dict(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        body: dict[str, Any] = {}
+        kind = _KIND.get(type(value))
+        if kind:
+            body["outcome"] = kind
+            body["ok"] = getattr(value, "ok", False)
+        for item in fields(value):
+            body[item.name] = to_dict(getattr(value, item.name))
+        return body
+    return value

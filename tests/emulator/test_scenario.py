@@ -11,6 +11,7 @@ import emulator
 from emulator.device import WIRE_FAULTS, EchoDevice
 from emulator.printer.model import PRINTER_FAULTS
 from emulator.scenario import Scenario, ScenarioError, ScenarioRunner
+from emulator.terminal import DEFAULT_CARDS, TERMINAL_FAULTS
 from tests.conftest import wait_until
 
 
@@ -56,7 +57,10 @@ def test_shipped_scenarios_parse() -> None:
     files = sorted(folder.glob("*.seq"))
     assert files
     for path in files:
-        Scenario.load(path, PRINTER_FAULTS)
+        if path.name.startswith("terminal-"):
+            Scenario.load(path, TERMINAL_FAULTS, cards=DEFAULT_CARDS, option_faults=["slow_host"])
+        else:
+            Scenario.load(path, PRINTER_FAULTS)
 
 
 def test_runner_switches_faults_in_order_and_on_time() -> None:
