@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import struct
 import threading
 from collections.abc import Callable
 
@@ -111,6 +112,11 @@ class TcpTransport(Transport):
             if not device.reading:
                 device.wait_for_wire_change(POLL)
                 continue
+            if device.hangup_wanted():
+                # The device is about to hang up: what the host sends now was never read,
+                # and the hang-up resets the connection so the host can tell.
+                device.wait_for_wire_change(0.005)
+                continue
             try:
                 queued = bool(select.select([client], [], [], 0)[0])  # a backlog?
                 if not queued and not select.select([client], [], [], POLL)[0]:
@@ -142,12 +148,26 @@ class TcpTransport(Transport):
             return
         if client is None:
             self.device.discard_output()  # no host was there: the device still starts afresh
+        elif self._unread(client):
+            # The host's last message was never read (an acknowledgement that came too
+            # late): close with a reset, as a kernel does for unread data, so the host
+            # learns its bytes did not arrive instead of seeing an orderly close.
+            with contextlib.suppress(OSError):
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self._drop_client(client)
         else:
             # shutdown, not close: the FIN follows the data already sent, and the rx loop
             # sees EOF and drops the client (which also discards the device's output).
             with contextlib.suppress(OSError):
                 client.shutdown(socket.SHUT_RDWR)
         self.device.hung_up()
+
+    @staticmethod
+    def _unread(client: socket.socket) -> bool:
+        try:
+            return bool(select.select([client], [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
 
     def _tx_loop(self) -> None:
         while not self._stop.is_set():

@@ -192,13 +192,9 @@ def test_drop_after_status_is_in_doubt_and_auto_reversed(emu: Controller, zvt: Z
     emu.set_fault("drop_after_status")
     outcome = zvt.sale(eur("12.50"))
     assert isinstance(outcome, InDoubt), outcome
-    if is_serial(emu):
-        assert outcome.stage == "after_status"  # our 80 00 00 was never ACKed
-    else:
-        # TCP has no acknowledgement: when the terminal's socket took our 80 00 00 in
-        # before it closed, nothing on the wire tells the driver it was ignored (a reset
-        # does, and then the stage is after_status). Either way: in doubt, never retried.
-        assert outcome.stage in ("after_status", "before_completion")
+    # serial: our 80 00 00 was never ACKed; TCP: the terminal reset the connection with
+    # our acknowledgement unread, so the driver knows it did not arrive
+    assert outcome.stage == "after_status"
     (entry,) = ledger(emu)
     assert entry["state"] == "auto_reversed"
     assert (outcome.trace, outcome.receipt_no) == (entry["trace"], entry["receipt_no"])
