@@ -20,12 +20,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from posdriver.terminal.zvt.apdu import ACK, Apdu, nack
-from posdriver.terminal.zvt.bmp import encode_bmps
+from posdriver.terminal.zvt.bmp import TEXT_ENCODING, encode_bmps
 from posdriver.terminal.zvt.messages import (
     CFG_INTERMEDIATE_STATUS,
     CFG_PRINT_LINES,
+    COMMANDS,
     COMPLETION,
+    PRINT_TEXT_BLOCK,
     STATUS_INFORMATION,
+    TAG_VENDOR_ERROR,
+    TAG_VENDOR_ERROR_TEXT,
     Command,
     build_abort,
     build_intermediate,
@@ -38,10 +42,8 @@ if TYPE_CHECKING:
     from .ledger import Entry
     from .model import TerminalEmulator
 
-ABORT_CODE = (0x06, 0xB0)
-TEXT_BLOCK = (0x06, 0xD3)
+ABORT_CODE = COMMANDS["abort"].code
 RESULT_TIMEOUT_ABORT = 0x6C  # abort via timeout or abort key
-TAG_VENDOR_CODE, TAG_VENDOR_TEXT = 0x1F16, 0x1F17
 
 
 class SessionEnded(Exception):
@@ -157,8 +159,8 @@ class Session:
             return {}
         return {
             0x06: [
-                Tlv(TAG_VENDOR_CODE, code.to_bytes(2, "big")),
-                Tlv(TAG_VENDOR_TEXT, text.encode("cp437", "replace")),
+                Tlv(TAG_VENDOR_ERROR, code.to_bytes(2, "big")),
+                Tlv(TAG_VENDOR_ERROR_TEXT, text.encode(TEXT_ENCODING, "replace")),
             ]
         }
 
@@ -191,7 +193,7 @@ class Session:
     def print_receipt(self, lines: list[str], receipt_type: int) -> None:
         """One receipt: a 06 D3 text block if the ECR permitted it (TLV 26), else 06 D1s."""
         t = self.t
-        if t.permitted is not None and TEXT_BLOCK in t.permitted:
+        if t.permitted is not None and PRINT_TEXT_BLOCK in t.permitted:
             self._print(build_text_block(lines, receipt_type))
             return
         for index, line in enumerate(lines):

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +15,7 @@ from emulator.device import EchoDevice
 from posdriver.links import open_link
 from posdriver.printer.driver import Printer
 from posdriver.printer.receipt import sample_receipt
-from tests.conftest import REPLY_TOLERANCE
+from tests.conftest import REPLY_TOLERANCE, run_emulator
 
 
 @pytest.fixture
@@ -93,20 +90,9 @@ def test_bad_link_specs(spec: str) -> None:
         parse_link_spec(spec)
 
 
-def _run_emulator(*args: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=os.getcwd())
-    return subprocess.Popen(
-        [sys.executable, "-m", "emulator", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
 @pytest.mark.parametrize("link", ["pty", "tcp", "usb"])
 def test_cli_prints_json_line_and_stops_on_sigterm(link: str) -> None:
-    proc = _run_emulator("printer", "--link", link)
+    proc = run_emulator("printer", "--link", link)
     try:
         assert proc.stdout is not None
         line = json.loads(proc.stdout.readline())
@@ -123,7 +109,7 @@ def test_cli_prints_json_line_and_stops_on_sigterm(link: str) -> None:
 def test_cli_rejects_bad_scenario(tmp_path) -> None:
     bad = tmp_path / "bad.seq"
     bad.write_text("TIMER 1\npaper_ot on\n")
-    proc = _run_emulator("printer", "--scenario", str(bad))
+    proc = run_emulator("printer", "--scenario", str(bad))
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "bad.seq:2: unknown fault 'paper_ot'" in err

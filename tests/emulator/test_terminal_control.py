@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,10 +16,9 @@ import emulator
 from emulator.controller import Controller, LinkSpecError
 from emulator.scenario import Scenario, ScenarioError
 from emulator.terminal import DEFAULT_CARDS, TERMINAL_FAULTS
-from tests.conftest import wait_until
+from posdriver.terminal.zvt.messages import COMPLETION
+from tests.conftest import run_emulator, wait_until
 from tests.emulator.terminal_ecr import FAST, RawEcr, codes, open_ecr, running, sale
-
-COMPLETION = (0x06, 0x0F)
 
 
 def call(url: str, body: object | None = None) -> tuple[int, Any]:
@@ -166,20 +162,9 @@ def test_controller_urls_and_refusals(tmp_path: Any) -> None:
 
 
 # -- the command line -----------------------------------------------------------------------
-def _run_emulator(*args: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONPATH=os.getcwd())
-    return subprocess.Popen(
-        [sys.executable, "-m", "emulator", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
 @pytest.mark.parametrize("link", ["pty", "tcp"])
 def test_cli_terminal_json_line_and_sigterm(link: str) -> None:
-    proc = _run_emulator("terminal", "--link", link, "--password", "000000")
+    proc = run_emulator("terminal", "--link", link, "--password", "000000")
     try:
         assert proc.stdout is not None
         line = json.loads(proc.stdout.readline())
@@ -197,7 +182,7 @@ def test_cli_terminal_json_line_and_sigterm(link: str) -> None:
 
 
 def test_cli_all_runs_a_printer_and_a_terminal() -> None:
-    proc = _run_emulator("all", "--terminal-link", "tcp")
+    proc = run_emulator("all", "--terminal-link", "tcp")
     try:
         assert proc.stdout is not None
         lines = [json.loads(proc.stdout.readline()) for _ in range(2)]
@@ -214,9 +199,9 @@ def test_cli_all_runs_a_printer_and_a_terminal() -> None:
 def test_cli_terminal_refuses_bad_input(tmp_path: Any) -> None:
     bad = tmp_path / "bad.seq"
     bad.write_text("card platinum\n")
-    proc = _run_emulator("terminal", "--scenario", str(bad))
+    proc = run_emulator("terminal", "--scenario", str(bad))
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "bad.seq:1: unknown card 'platinum'" in err
-    proc = _run_emulator("terminal", "--link", "usb")
+    proc = run_emulator("terminal", "--link", "usb")
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "pty or tcp" in err

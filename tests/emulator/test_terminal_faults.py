@@ -15,7 +15,15 @@ import pytest
 from posdriver.links import LinkError, LinkIOError, open_link
 from posdriver.terminal.zvt.apdu import Apdu, nack
 from posdriver.terminal.zvt.frame import ACK_BYTE, NAK_BYTE, encode_frame
-from posdriver.terminal.zvt.messages import build, parse_abort, parse_status_completion
+from posdriver.terminal.zvt.messages import (
+    ABORT,
+    COMPLETION,
+    build,
+    parse_abort,
+    parse_status_completion,
+)
+from posdriver.terminal.zvt.messages import INTERMEDIATE_STATUS as INTERMEDIATE
+from posdriver.terminal.zvt.messages import STATUS_INFORMATION as STATUS
 from tests.conftest import wait_until
 from tests.emulator.terminal_ecr import (
     PASSWORD,
@@ -27,7 +35,6 @@ from tests.emulator.terminal_ecr import (
     sale,
 )
 
-STATUS, INTERMEDIATE, ABORT, COMPLETION = (4, 0x0F), (4, 0xFF), (6, 0x1E), (6, 0x0F)
 ACCEPTED = (0x80, 0x00)
 
 

@@ -17,6 +17,9 @@ import pytest
 from posdriver.terminal.zvt.apdu import Apdu, nack
 from posdriver.terminal.zvt.bmp import MaskedPan, Redacted
 from posdriver.terminal.zvt.messages import (
+    ABORT,
+    COMPLETION,
+    PRINT_LINE,
     build,
     parse_abort,
     parse_print_line,
@@ -24,6 +27,9 @@ from posdriver.terminal.zvt.messages import (
     parse_text_block,
     permitted_commands,
 )
+from posdriver.terminal.zvt.messages import INTERMEDIATE_STATUS as INTERMEDIATE
+from posdriver.terminal.zvt.messages import PRINT_TEXT_BLOCK as TEXT_BLOCK
+from posdriver.terminal.zvt.messages import STATUS_INFORMATION as STATUS
 from posdriver.terminal.zvt.tlv import find
 from tests.emulator.terminal_ecr import (
     EUR,
@@ -35,9 +41,6 @@ from tests.emulator.terminal_ecr import (
     running,
     sale,
 )
-
-STATUS, INTERMEDIATE, ABORT, COMPLETION = (4, 0x0F), (4, 0xFF), (6, 0x1E), (6, 0x0F)
-TEXT_BLOCK, PRINT_LINE = (6, 0xD3), (6, 0xD1)
 
 
 @pytest.fixture(params=["pty", "tcp"])

@@ -28,7 +28,7 @@ from ..outcomes import BrandTotal, CardInfo
 from .bcd import decode_bcd
 from .bmp import MaskedPan, decode_bmps
 from .errors import ZvtCodecError
-from .messages import PrintLine, TextBlock
+from .messages import TAG_VENDOR_ERROR, TAG_VENDOR_ERROR_TEXT, PrintLine, TextBlock
 from .tlv import Tlv, find
 
 # ZVT card-type ids (BMP 8A) of the common brands, for terminals that send no card name.
@@ -173,7 +173,7 @@ def status_from_fields(fields: Mapping[int, Any], result_code: int | None = None
         CARD_TYPES.get(card_type, f"card type {card_type}") if card_type is not None else None
     )
     vendor_code = vendor_text = None
-    code_tlv, text_tlv = find(items, 0x1F16), find(items, 0x1F17)
+    code_tlv, text_tlv = find(items, TAG_VENDOR_ERROR), find(items, TAG_VENDOR_ERROR_TEXT)
     if code_tlv is not None and code_tlv.value:
         vendor_code = int.from_bytes(code_tlv.value, "big")
     if text_tlv is not None and text_tlv.value:
