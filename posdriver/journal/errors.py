@@ -1,0 +1,32 @@
+"""Journal failures. Each names the file and what is wrong, because the person reading it
+is at a front desk or on call, and "database error" tells them nothing."""
+
+from __future__ import annotations
+
+
+class JournalError(Exception):
+    """The journal could not do what was asked; nothing was half-written."""
+
+
+class JournalCorrupt(JournalError):
+    """The file is not a usable posdriver journal (damaged, or not SQLite at all)."""
+
+
+class JournalReadOnly(JournalError):
+    """The journal (or its directory) cannot be written."""
+
+
+class JournalFull(JournalError):
+    """The disk (or the file size limit) is full; the last change was not recorded."""
+
+
+class JournalLocked(JournalError):
+    """Another process held the journal for longer than the wait allowed."""
+
+
+class UnknownTransaction(JournalError):
+    """No operation matches what was asked for (or more than one does)."""
+
+
+class InvalidTransition(JournalError):
+    """A state change the state machine does not allow (a bug, or a person's mistake)."""
