@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_terminal_parser(commands, _Parser)
 
+    from .cashier.cli import add_parsers as add_desk_parsers
+
+    add_desk_parsers(commands, _Parser)
+
     demo = commands.add_parser(
         "demo", help="start an emulated printer, print a sample receipt, show its status"
     )
@@ -72,6 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .terminal.cli import run
 
         return run(args)
+    from .cashier.cli import COMMANDS
+
+    if args.command in COMMANDS:
+        from .cashier.cli import run as run_desk_command
+
+        return run_desk_command(args)
     return _printer_command(args)
 
 

@@ -429,7 +429,7 @@ class Journal:
                 if not by_id:
                     raise UnknownTransaction(f"no transaction with journal id {number}")
                 return Operation.from_row(by_id[0])
-            by_receipt = self._by_receipt(number) if number <= 999_999_999 else []
+            by_receipt = self.by_receipt_no(number) if number <= 999_999_999 else []
             others = [op for op in by_receipt if not by_id or op.id != by_id[0]["id"]]
             if by_id and not others:
                 return Operation.from_row(by_id[0])
@@ -444,7 +444,7 @@ class Journal:
         match = _TXN_RECEIPT.match(text)
         if match:
             number = int(match.group(1))
-            found = self._by_receipt(number)
+            found = self.by_receipt_no(number)
             if not found:
                 raise UnknownTransaction(f"no transaction with terminal receipt number {number}")
             if len(found) > 1:
@@ -455,7 +455,7 @@ class Journal:
             "terminal receipt number (receipt:1234) or 'last'"
         )
 
-    def _by_receipt(self, number: int) -> list[Operation]:
+    def by_receipt_no(self, number: int) -> list[Operation]:
         rows = self._read(
             "SELECT * FROM operations WHERE receipt_no = ? ORDER BY id DESC LIMIT 20", (number,)
         )

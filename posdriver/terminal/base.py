@@ -19,6 +19,8 @@ Rules every implementation keeps:
   except :meth:`PaymentTerminal.abort`, which reaches a running operation.
 * ``progress`` callbacks receive the terminal's display texts ("insert card", "please
   wait") while an operation runs; an exception in a callback is logged, not raised.
+* ``on_accepted`` (money operations) is called once when the terminal accepts the
+  command, before any card is read; if it raises, the terminal is asked to abort.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ from .outcomes import (
 )
 
 Progress = Callable[[str], None]
+# Called once, from the operation's thread, the moment the terminal accepts a money
+# command: from then on a lost answer means the card may have been charged. The journal
+# records SENT here. If it raises, the terminal is asked to abort the operation.
+Accepted = Callable[[], None]
 
 
 class PaymentTerminal(abc.ABC):
@@ -77,33 +83,74 @@ class PaymentTerminal(abc.ABC):
 
     # -- money -------------------------------------------------------------------------
     @abc.abstractmethod
-    def sale(self, amount: Money, *, progress: Progress | None = None) -> Outcome:
+    def sale(
+        self,
+        amount: Money,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
+    ) -> Outcome:
         """Charge ``amount`` to the card the guest presents."""
 
     @abc.abstractmethod
-    def refund(self, amount: Money, *, progress: Progress | None = None) -> Outcome:
+    def refund(
+        self,
+        amount: Money,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
+    ) -> Outcome:
         """Pay ``amount`` back to the card the guest presents."""
 
     @abc.abstractmethod
-    def reverse(self, receipt_no: int, *, progress: Progress | None = None) -> Outcome:
+    def reverse(
+        self,
+        receipt_no: int,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
+    ) -> Outcome:
         """Cancel the earlier payment with terminal receipt number ``receipt_no``."""
 
-    def pre_authorise(self, amount: Money, *, progress: Progress | None = None) -> Outcome:
+    def pre_authorise(
+        self,
+        amount: Money,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
+    ) -> Outcome:
         """Reserve ``amount`` on the card (a hotel deposit)."""
         raise NotImplementedError(f"{self.protocol} terminals have no pre-authorisation")
 
-    def book(self, receipt_no: int, amount: Money, *, progress: Progress | None = None) -> Outcome:
+    def book(
+        self,
+        receipt_no: int,
+        amount: Money,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
+    ) -> Outcome:
         """Book part of reservation ``receipt_no`` and release the rest."""
         raise NotImplementedError(f"{self.protocol} terminals have no pre-authorisation")
 
     def book_total(
-        self, receipt_no: int, amount: Money, *, progress: Progress | None = None
+        self,
+        receipt_no: int,
+        amount: Money,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
     ) -> Outcome:
         """Book reservation ``receipt_no`` with its final ``amount``."""
         raise NotImplementedError(f"{self.protocol} terminals have no pre-authorisation")
 
     def reverse_pre_auth(
-        self, receipt_no: int, amount: Money | None = None, *, progress: Progress | None = None
+        self,
+        receipt_no: int,
+        amount: Money | None = None,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
     ) -> Outcome:
         """Release reservation ``receipt_no`` (all of it, or ``amount``)."""
         raise NotImplementedError(f"{self.protocol} terminals have no pre-authorisation")

@@ -101,6 +101,7 @@ class ExchangeResult:
     stage: str | None = None  # set when the result is in doubt
     reason: str = ""
     link_failed: bool = False
+    accept_hook_failed: bool = False  # on_accepted raised; an abort was requested
     unexpected: int = 0
 
     @property
@@ -123,12 +124,14 @@ class Exchange:
         t3: float = T3_DEFAULT,
         t4: float = T4_DEFAULT,
         progress: Callable[[str], None] | None = None,
+        on_accepted: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.channel = channel
         self.t3 = t3
         self.t4 = t4
         self.progress = progress
+        self.on_accepted = on_accepted
         self.clock = clock
         self._abort_requested = threading.Event()
 
@@ -179,6 +182,7 @@ class Exchange:
             if apdu.is_ack:
                 result.accepted = True
                 log.debug("%s accepted", result.command)
+                self._accepted(result)
                 return None
             if apdu.is_nack:
                 code = apdu.instr
@@ -192,8 +196,24 @@ class Exchange:
             if apdu.code in TERMINAL_MESSAGES:
                 result.accepted = True
                 log.debug("%s accepted implicitly by %s", result.command, describe(apdu))
+                self._accepted(result)
                 return apdu
             self._unexpected(result, apdu)
+
+    def _accepted(self, result: ExchangeResult) -> None:
+        """Tell the caller the terminal took the command (the journal records SENT). If
+        that fails, the till cannot keep its record of this payment, so it asks the
+        terminal to abort it; the outcome still says what the terminal did."""
+        if self.on_accepted is None:
+            return
+        try:
+            self.on_accepted()
+        except Exception:
+            log.exception(
+                "%s: recording acceptance failed; asking the terminal to abort", result.command
+            )
+            result.accept_hook_failed = True
+            self.request_abort()
 
     # -- master rights with the terminal -----------------------------------------------
     def _master_rights(self, result: ExchangeResult, first: Apdu | None) -> ExchangeResult:

@@ -33,7 +33,7 @@ from typing import Any, Self
 
 from ...links import Link, LinkError
 from ...money import Money
-from ..base import PaymentTerminal, Progress
+from ..base import Accepted, PaymentTerminal, Progress
 from ..outcomes import (
     Aborted,
     Connectivity,
@@ -191,10 +191,17 @@ class ZvtTerminal(PaymentTerminal):
         requires_completion: bool = True,
         progress: Progress | None = None,
         may_register: bool = True,
+        on_accepted: Accepted | None = None,
     ) -> ExchangeResult:
         channel = self._ready()
         t = self.timeouts
-        exchange = Exchange(channel, t3=t.t3, t4=t.t4, progress=progress or self.progress)
+        exchange = Exchange(
+            channel,
+            t3=t.t3,
+            t4=t.t4,
+            progress=progress or self.progress,
+            on_accepted=on_accepted,
+        )
         with self._state:
             self._current = exchange
         try:
@@ -216,6 +223,7 @@ class ZvtTerminal(PaymentTerminal):
                 requires_completion=requires_completion,
                 progress=progress,
                 may_register=False,
+                on_accepted=on_accepted,
             )
         return result
 
@@ -259,41 +267,82 @@ class ZvtTerminal(PaymentTerminal):
             results.require_answer(result, "log-off")
 
     # -- money -------------------------------------------------------------------------
-    def sale(self, amount: Money, *, progress: Progress | None = None) -> Outcome:
+    def sale(
+        self,
+        amount: Money,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
+    ) -> Outcome:
         apdu = build("authorisation", bmps=self._amount_fields(amount))
-        return self._money("sale", apdu, amount, progress)
+        return self._money("sale", apdu, amount, progress, on_accepted)
 
-    def refund(self, amount: Money, *, progress: Progress | None = None) -> Outcome:
+    def refund(
+        self,
+        amount: Money,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
+    ) -> Outcome:
         apdu = build("refund", password=self.password, bmps=self._amount_fields(amount))
-        return self._money("refund", apdu, amount, progress)
+        return self._money("refund", apdu, amount, progress, on_accepted)
 
-    def reverse(self, receipt_no: int, *, progress: Progress | None = None) -> Outcome:
+    def reverse(
+        self,
+        receipt_no: int,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
+    ) -> Outcome:
         apdu = build("reversal", password=self.password, bmps={0x87: _receipt_no(receipt_no)})
-        return self._money("reversal", apdu, None, progress)
+        return self._money("reversal", apdu, None, progress, on_accepted)
 
-    def pre_authorise(self, amount: Money, *, progress: Progress | None = None) -> Outcome:
+    def pre_authorise(
+        self,
+        amount: Money,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
+    ) -> Outcome:
         apdu = build("pre_authorisation", bmps=self._amount_fields(amount))
-        return self._money("pre-authorisation", apdu, amount, progress)
+        return self._money("pre-authorisation", apdu, amount, progress, on_accepted)
 
-    def book(self, receipt_no: int, amount: Money, *, progress: Progress | None = None) -> Outcome:
+    def book(
+        self,
+        receipt_no: int,
+        amount: Money,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
+    ) -> Outcome:
         bmps = {0x87: _receipt_no(receipt_no), **self._amount_fields(amount)}
         apdu = build("partial_reversal", bmps=bmps)
-        return self._money("booking", apdu, amount, progress)
+        return self._money("booking", apdu, amount, progress, on_accepted)
 
     def book_total(
-        self, receipt_no: int, amount: Money, *, progress: Progress | None = None
+        self,
+        receipt_no: int,
+        amount: Money,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
     ) -> Outcome:
         bmps = {0x87: _receipt_no(receipt_no), **self._amount_fields(amount)}
         apdu = build("book_total", bmps=bmps)
-        return self._money("book total", apdu, amount, progress)
+        return self._money("book total", apdu, amount, progress, on_accepted)
 
     def reverse_pre_auth(
-        self, receipt_no: int, amount: Money | None = None, *, progress: Progress | None = None
+        self,
+        receipt_no: int,
+        amount: Money | None = None,
+        *,
+        progress: Progress | None = None,
+        on_accepted: Accepted | None = None,
     ) -> Outcome:
         bmps: dict[int, Any] = {0x87: _receipt_no(receipt_no)}
         bmps |= self._amount_fields(amount) if amount is not None else {}
         apdu = build("pre_auth_reversal", bmps=bmps)
-        return self._money("pre-authorisation reversal", apdu, amount, progress)
+        return self._money("pre-authorisation reversal", apdu, amount, progress, on_accepted)
 
     def _amount_fields(self, amount: Money) -> dict[int, Any]:
         if not isinstance(amount, Money) or amount.minor <= 0:
@@ -301,11 +350,16 @@ class ZvtTerminal(PaymentTerminal):
         return {0x04: amount.minor, 0x49: amount.numeric_code}
 
     def _money(
-        self, name: str, apdu: Apdu, requested: Money | None, progress: Progress | None
+        self,
+        name: str,
+        apdu: Apdu,
+        requested: Money | None,
+        progress: Progress | None,
+        on_accepted: Accepted | None,
     ) -> Outcome:
         with self._lock:
             try:
-                result = self._run(apdu, name, progress=progress)
+                result = self._run(apdu, name, progress=progress, on_accepted=on_accepted)
             except TerminalRefused as exc:  # the registration it needed was refused
                 return Aborted(f"{name} not sent: {exc}", exc.result_code)
             except TerminalLost as exc:

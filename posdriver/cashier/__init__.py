@@ -1,0 +1,1 @@
+"""The money and receipts layer: journaled operations, receipts, printing, recovery."""

@@ -1,0 +1,579 @@
+"""Journaled money operations: the write-ahead rule, failover, receipts and printing.
+
+Every operation follows the same path, and each step is on disk before the next one
+happens:
+
+1. ``PENDING`` is written (fsynced) with the intent, before any terminal is opened;
+2. the terminal chosen is recorded (``attempt``) before a byte goes to it;
+3. ``SENT`` is written the moment the terminal accepts the command;
+4. the outcome (``APPROVED`` / ``DECLINED`` / ``ABORTED`` / ``IN_DOUBT``) is written
+   together with the receipts and their print jobs, in one commit;
+5. only then is anything printed.
+
+A terminal that was not reached (link down, powered off, busy, locked by another
+process) never accepted the command, so nothing can have been charged: the operation
+goes to the next terminal in the failover order and an incident is written. Once a
+terminal accepted, there is no failover and no retry: a lost answer is ``IN_DOUBT``,
+resolved later by asking that terminal (:mod:`.recovery`).
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..journal import Journal, Kind, Operation, State
+from ..journal.journal import day_bounds
+from ..money import Money
+from ..terminal.base import Accepted, PaymentTerminal, Progress
+from ..terminal.outcomes import (
+    Aborted,
+    Approved,
+    Declined,
+    Outcome,
+    TerminalError,
+    TerminalNotReached,
+)
+from . import refund_guard
+from .receipts import ReceiptFacts, compose
+from .terminals import TerminalFactory, make_terminal, opened
+
+if TYPE_CHECKING:
+    from ..config import Config, TerminalConfig
+    from .spooler import Spooler, SpoolReport
+
+log = logging.getLogger(__name__)
+
+# what each kind asks of a terminal
+TerminalCall = Callable[[PaymentTerminal, Accepted], Outcome]
+
+
+def current_actor() -> str:
+    """Who is doing this, for the journal: the person behind sudo, else the user."""
+    for name in ("SUDO_USER", "USER", "LOGNAME"):
+        value = os.environ.get(name)
+        if value:
+            return value
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A terminal that was tried and not reached (nothing was charged on it)."""
+
+    terminal: str
+    error: str
+
+
+@dataclass(frozen=True)
+class MoneyResult:
+    """What a journaled operation ended as, and what happened to its receipt."""
+
+    operation: Operation
+    outcome: Outcome | None
+    attempts: tuple[Attempt, ...] = ()
+    printing: SpoolReport | None = None
+
+    @property
+    def state(self) -> State:
+        return self.operation.state
+
+    def as_dict(self) -> dict[str, Any]:
+        from ..terminal.outcomes import to_dict
+
+        body: dict[str, Any] = {"operation": self.operation.as_dict()}
+        body["outcome"] = None if self.outcome is None else to_dict(self.outcome)
+        body["not_reached"] = [{"terminal": a.terminal, "error": a.error} for a in self.attempts]
+        body["printing"] = None if self.printing is None else self.printing.as_dict()
+        return body
+
+
+class RefundRefused(Exception):
+    """The refund guard stopped a refund before it reached a terminal."""
+
+    def __init__(self, decision: refund_guard.RefundDecision) -> None:
+        super().__init__(decision.explain())
+        self.decision = decision
+
+
+@dataclass
+class PlanResult:
+    """A split refund carried out (or carried on): each part's result, what is left."""
+
+    plan_id: int
+    parts: list[MoneyResult] = field(default_factory=list)
+    left: tuple[Money, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.left and all(p.state is State.APPROVED for p in self.parts)
+
+
+class Cashier:
+    """Money operations against the configured terminals, journaled."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        config: Config,
+        *,
+        terminal_factory: TerminalFactory = make_terminal,
+        spooler: Spooler | None = None,
+        actor: str | None = None,
+        progress: Progress | None = None,
+        print_wait: float | None = None,
+    ) -> None:
+        self.journal = journal
+        self.config = config
+        self.factory = terminal_factory
+        self.spooler = spooler
+        self.actor = actor or current_actor()
+        self.progress = progress
+        self.print_wait = print_wait
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.config.state_dir)
+
+    # -- money ---------------------------------------------------------------------------
+    def sale(
+        self,
+        amount: Money,
+        *,
+        on: str | None = None,
+        failover: bool = True,
+        idempotency_key: str | None = None,
+    ) -> MoneyResult:
+        """Charge ``amount``: journaled, on the preferred terminal or a standby."""
+        self._require_currency(amount)
+        return self.run(
+            Kind.SALE,
+            amount,
+            lambda t, accepted: t.sale(amount, progress=self.progress, on_accepted=accepted),
+            terminals=self._targets(on, failover),
+            idempotency_key=idempotency_key,
+        )
+
+    def refund(
+        self,
+        sale: Operation,
+        amount: Money,
+        *,
+        on: str | None = None,
+        failover: bool = True,
+        plan_id: int | None = None,
+        plan_part: int | None = None,
+        checked: bool = False,
+    ) -> MoneyResult:
+        """Pay ``amount`` of ``sale`` back, after the refund guard agreed."""
+        if not checked:
+            decision = self.refund_decision(sale, amount, on=on)
+            if not decision.allowed:
+                raise RefundRefused(decision)
+        return self.run(
+            Kind.REFUND,
+            amount,
+            lambda t, accepted: t.refund(amount, progress=self.progress, on_accepted=accepted),
+            terminals=self._targets(on or sale.terminal, failover),
+            parent_id=sale.id,
+            plan_id=plan_id,
+            plan_part=plan_part,
+        )
+
+    def reverse(self, sale: Operation, *, on: str | None = None) -> MoneyResult:
+        """Cancel ``sale`` on the terminal that made it (a reversal only works there)."""
+        if sale.state is not State.APPROVED or sale.receipt_no is None:
+            raise ValueError(
+                f"transaction {sale.id} is {sale.state.value}"
+                + ("" if sale.receipt_no else " and has no terminal receipt number")
+                + "; only an approved payment can be reversed"
+            )
+        receipt_no = sale.receipt_no
+        return self.run(
+            Kind.REVERSAL,
+            None,
+            lambda t, accepted: t.reverse(receipt_no, progress=self.progress, on_accepted=accepted),
+            terminals=self._targets(on or sale.terminal, failover=False),
+            currency=sale.currency,
+            parent_id=sale.id,
+            ref_receipt_no=receipt_no,
+        )
+
+    def run(
+        self,
+        kind: Kind,
+        amount: Money | None,
+        call: TerminalCall,
+        *,
+        terminals: Sequence[TerminalConfig],
+        currency: str | None = None,
+        parent_id: int | None = None,
+        ref_receipt_no: int | None = None,
+        plan_id: int | None = None,
+        plan_part: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> MoneyResult:
+        """The write-ahead path every money operation takes (see the module docstring)."""
+        if idempotency_key is not None:
+            earlier = self.journal.by_idempotency_key(idempotency_key)
+            if earlier is not None:
+                return MoneyResult(earlier, None)
+        if not terminals:
+            raise ValueError("no payment terminal is configured (use --terminal URL or config)")
+        op = self.journal.begin(
+            kind,
+            amount,
+            currency=currency,
+            parent_id=parent_id,
+            ref_receipt_no=ref_receipt_no,
+            plan_id=plan_id,
+            plan_part=plan_part,
+            idempotency_key=idempotency_key,
+            actor=self.actor,
+        )
+        attempts: list[Attempt] = []
+        for index, cfg in enumerate(terminals):
+            standby = terminals[index + 1] if index + 1 < len(terminals) else None
+            detail = (
+                cfg.name if not attempts else f"{cfg.name} (standby after {attempts[-1].terminal})"
+            )
+            self.journal.attempt(op.id, cfg.name, detail=detail)
+            try:
+                with opened(cfg, self.state_dir, self.factory) as terminal:
+                    outcome = call(terminal, self._accepted(op.id, cfg.name))
+            except TerminalNotReached as exc:
+                attempts.append(Attempt(cfg.name, str(exc)))
+                self._not_reached(op, cfg, standby, exc)
+                continue
+            except (TerminalError, OSError, ValueError) as exc:
+                return self._unexpected(op, cfg, exc, attempts)
+            return self._finish(op.id, cfg, outcome, attempts)
+        reasons = "; ".join(f"{a.terminal}: {a.error}" for a in attempts)
+        final = self.journal.transition(
+            op.id,
+            State.ABORTED,
+            actor=self.actor,
+            detail="no terminal reached; nothing was charged",
+            reason=f"no terminal could be reached ({reasons})",
+        )
+        return MoneyResult(final, None, tuple(attempts))
+
+    def _accepted(self, op_id: int, terminal: str) -> Accepted:
+        def record() -> None:
+            self.journal.transition(op_id, State.SENT, detail=f"accepted by {terminal}")
+
+        return record
+
+    def _not_reached(
+        self,
+        op: Operation,
+        cfg: TerminalConfig,
+        standby: TerminalConfig | None,
+        exc: Exception,
+    ) -> None:
+        what = f"{op.kind.value} {op.id}" + (f" of {op.amount}" if op.amount else "")
+        log.warning("terminal %s not reached: %s", cfg.name, exc)
+        self.journal.add_incident(
+            category="failover" if standby else "device_fault",
+            device=cfg.name,
+            fault=f"terminal not reached: {exc}",
+            action=(
+                f"{what} moved to standby terminal {standby.name}"
+                if standby
+                else f"{what} not sent: no other terminal to try"
+            ),
+            result=f"nothing was charged on {cfg.name}",
+            operation_id=op.id,
+            actor=self.actor,
+        )
+
+    def _unexpected(
+        self, op: Operation, cfg: TerminalConfig, exc: Exception, attempts: list[Attempt]
+    ) -> MoneyResult:
+        """An error that is not an outcome: before acceptance nothing was charged; after
+        it, the card may have been, so the operation is in doubt."""
+        current = self.journal.get(op.id)
+        if current.state is State.PENDING:
+            final = self.journal.transition(
+                op.id, State.ABORTED, actor=self.actor, reason=f"{cfg.name}: {exc}"
+            )
+        else:
+            final = self.journal.transition(
+                op.id,
+                State.IN_DOUBT,
+                actor=self.actor,
+                reason=f"{cfg.name}: {exc}",
+                doubt_stage="after_accept",
+            )
+            self._in_doubt_incident(final, cfg.name, str(exc))
+        return MoneyResult(final, None, tuple(attempts))
+
+    def _finish(
+        self, op_id: int, cfg: TerminalConfig, outcome: Outcome, attempts: list[Attempt]
+    ) -> MoneyResult:
+        job_ids: list[int] = []
+        with self.journal.atomic():
+            current = self.journal.get(op_id)
+            if current.state is State.PENDING and not isinstance(outcome, Aborted):
+                # the acceptance hook did not get to run (implicit acceptance cut short)
+                self.journal.transition(op_id, State.SENT, detail=f"answered by {cfg.name}")
+            if isinstance(outcome, Approved):
+                amount = outcome.amount
+                final = self.journal.transition(
+                    op_id,
+                    State.APPROVED,
+                    actor=self.actor,
+                    amount_minor=None if amount is None else amount.minor,
+                    trace=outcome.trace,
+                    receipt_no=outcome.receipt_no,
+                    approval_code=outcome.approval_code,
+                    terminal_id=outcome.terminal_id,
+                    card_brand=outcome.card.brand,
+                    card_last4=outcome.card.last4,
+                    terminal_at=_aware(outcome.at),
+                )
+                job_ids = self.store_receipts(
+                    final, outcome.receipt, outcome.merchant_receipt, source="terminal"
+                )
+            elif isinstance(outcome, Declined):
+                final = self.journal.transition(
+                    op_id,
+                    State.DECLINED,
+                    actor=self.actor,
+                    result_code=outcome.result_code,
+                    reason=outcome.meaning + (f": {outcome.detail}" if outcome.detail else ""),
+                    trace=outcome.trace,
+                    receipt_no=outcome.receipt_no,
+                )
+            elif isinstance(outcome, Aborted):
+                final = self.journal.transition(
+                    op_id,
+                    State.ABORTED,
+                    actor=self.actor,
+                    result_code=outcome.result_code,
+                    reason=outcome.reason + (f": {outcome.detail}" if outcome.detail else ""),
+                )
+            else:
+                final = self.journal.transition(
+                    op_id,
+                    State.IN_DOUBT,
+                    actor=self.actor,
+                    doubt_stage=outcome.stage,
+                    reason=outcome.reason,
+                    trace=outcome.trace,
+                    receipt_no=outcome.receipt_no,
+                    result_code=outcome.result_code,
+                )
+                self._in_doubt_incident(final, cfg.name, outcome.reason)
+        printing = self.print_jobs(job_ids) if job_ids else None
+        return MoneyResult(final, outcome, tuple(attempts), printing)
+
+    def _in_doubt_incident(self, op: Operation, terminal: str, why: str) -> None:
+        self.journal.add_incident(
+            category="in_doubt",
+            device=terminal,
+            fault=f"{op.kind.value} {op.id} of {op.amount or '-'}: no answer after the "
+            f"terminal accepted it ({why})",
+            action="not repeated; will be resolved by asking the terminal (posdriver recover)",
+            result="in doubt: the card may have been charged",
+            operation_id=op.id,
+            actor=self.actor,
+        )
+
+    # -- receipts --------------------------------------------------------------------------
+    def store_receipts(
+        self,
+        op: Operation,
+        customer: Sequence[str],
+        merchant: Sequence[str] = (),
+        *,
+        source: str,
+    ) -> list[int]:
+        """Store the receipts of an approved operation (the terminal's lines inside the
+        hotel's header and footer, or built from the transaction when the terminal sent
+        none) and queue their printing. Returns the print job ids."""
+        rc = self.config.receipt
+        facts = ReceiptFacts(
+            kind=op.kind.value,
+            amount=op.amount,
+            at=op.terminal_at or op.updated_at,
+            terminal_id=op.terminal_id,
+            trace=op.trace,
+            receipt_no=op.receipt_no,
+            approval_code=op.approval_code,
+            brand=op.card_brand,
+            last4=op.card_last4,
+            journal_id=op.id,
+        )
+        copies: list[tuple[str, Sequence[str]]] = [("customer", customer)]
+        if rc.merchant_copy or merchant:
+            copies.append(("merchant", merchant))
+        printer = self._printer_for(op.terminal)
+        jobs: list[int] = []
+        with self.journal.atomic():
+            for copy, lines in copies:
+                text = compose(
+                    facts,
+                    terminal_lines=lines,
+                    copy=copy,
+                    header=rc.header,
+                    footer=rc.footer,
+                    columns=rc.columns,
+                    language=rc.language,
+                )
+                stored = self.journal.add_receipt(op.id, copy, text, source if lines else "built")
+                if copy == "customer" or rc.merchant_copy:
+                    jobs.append(self.journal.enqueue_print(stored.id, printer).id)
+        return jobs
+
+    def _printer_for(self, terminal: str | None) -> str | None:
+        if terminal is not None:
+            with _suppress_config_error():
+                found = self.config.printer_for(terminal)
+                return found.name if found else None
+        return self.config.printers[0].name if self.config.printers else None
+
+    def print_jobs(self, job_ids: Sequence[int] | None = None) -> SpoolReport | None:
+        """Print queued receipts now (bounded wait); what cannot print stays queued."""
+        if self.spooler is None or not self.config.printers:
+            return None
+        return self.spooler.run(job_ids=job_ids, wait=self.print_wait)
+
+    # -- refunds ---------------------------------------------------------------------------
+    def refund_decision(
+        self, sale: Operation, amount: Money | None, *, on: str | None = None
+    ) -> refund_guard.RefundDecision:
+        refunds = [op for op in self.journal.children(sale.id) if op.kind is Kind.REFUND]
+        currency = sale.currency
+        refunded = sum(
+            op.amount.minor for op in refunds if op.state is State.APPROVED and op.amount
+        )
+        reserved = sum(
+            op.amount.minor
+            for op in refunds
+            if op.state in (State.PENDING, State.SENT, State.IN_DOUBT, State.NEEDS_REVIEW)
+            and op.amount
+        )
+        start, end = day_bounds(datetime.now().astimezone().date())
+        today = [op for op in self.journal.refunds_between(start, end) if op.currency == currency]
+        limit = None
+        targets = self._targets(on or sale.terminal, failover=True)
+        if targets:
+            limit = targets[0].refund_limit
+        return refund_guard.check(
+            refund_guard.RefundRequest(
+                sale_id=sale.id,
+                sale_state=sale.state.value,
+                sale_kind=sale.kind.value,
+                sale_amount=sale.amount or Money(0, currency),
+                refunded=Money(refunded, currency),
+                reserved=Money(reserved, currency),
+                amount=amount,
+                per_refund_limit=limit,
+                daily_cap=self.config.refund.daily_cap,
+                refunded_today=Money(sum(op.amount.minor for op in today if op.amount), currency),
+                max_split_parts=self.config.refund.max_split_parts,
+            )
+        )
+
+    def refund_plan(
+        self, sale: Operation, decision: refund_guard.RefundDecision
+    ) -> tuple[int, tuple[Money, ...]]:
+        """Journal the split plan the guard offered; returns (plan id, parts)."""
+        if not decision.plan:
+            raise RefundRefused(decision)
+        plan = self.journal.create_plan(sale.id, decision.plan, self.actor)
+        self.journal.add_incident(
+            category="manual",
+            fault=f"refund of {decision.amount} on transaction {sale.id} is over the "
+            "terminal's per-refund limit",
+            action=f"split into {len(plan.parts)} refunds: "
+            + " + ".join(p.format() for p in plan.parts),
+            result="plan created",
+            operation_id=sale.id,
+            actor=self.actor,
+        )
+        return plan.id, plan.parts
+
+    def parts_left(self, plan_id: int) -> tuple[Money, ...]:
+        """Parts of a plan with no refund yet (approved or unresolved), in order."""
+        plan = self.journal.plan(plan_id)
+        return tuple(plan.parts[i - 1] for i in sorted(self._missing(plan_id)))
+
+    def carry_out_plan(self, sale: Operation, plan_id: int, *, on: str | None = None) -> PlanResult:
+        """Refund the plan's remaining parts one by one; stop at the first that does not
+        go through, leaving the rest listed as pending (never silently dropped)."""
+        plan = self.journal.plan(plan_id)
+        unresolved = [
+            op
+            for op in self.journal.children(sale.id)
+            if op.plan_id == plan_id and op.state in _UNRESOLVED
+        ]
+        if unresolved:
+            raise ValueError(
+                f"refund plan {plan_id}: part {unresolved[0].plan_part} (transaction "
+                f"{unresolved[0].id}) is {unresolved[0].state.value}; resolve it first"
+            )
+        result = PlanResult(plan_id)
+        for index in sorted(self._missing(plan_id)):
+            outcome = self.refund(
+                sale, plan.parts[index - 1], on=on, plan_id=plan_id, plan_part=index, checked=True
+            )
+            result.parts.append(outcome)
+            if outcome.state is not State.APPROVED:
+                break
+        result.left = self.parts_left(plan_id)
+        if not result.left:
+            self.journal.set_plan_state(plan_id, "done")
+        return result
+
+    def _missing(self, plan_id: int) -> set[int]:
+        """Part numbers of a plan that have no approved or unresolved refund."""
+        plan = self.journal.plan(plan_id)
+        taken = {
+            op.plan_part
+            for op in self.journal.children(plan.sale_id)
+            if op.plan_id == plan_id and op.state in (State.APPROVED, *_UNRESOLVED)
+        }
+        return {i for i in range(1, len(plan.parts) + 1) if i not in taken}
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _targets(self, on: str | None, failover: bool) -> list[TerminalConfig]:
+        if on is not None and on not in {t.name for t in self.config.terminals}:
+            # a sale made on a terminal since removed from the config: use the preferred one
+            on = None
+        order = self.config.failover_order(on)
+        return order if failover else order[:1]
+
+    def _require_currency(self, amount: Money) -> None:
+        if not isinstance(amount, Money):
+            raise ValueError(f"an amount must be Money, got {amount!r}")
+
+
+_UNRESOLVED = (State.PENDING, State.SENT, State.IN_DOUBT, State.NEEDS_REVIEW)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """A terminal's local time as an aware datetime (terminals send local time)."""
+    if value is None:
+        return None
+    return value.astimezone() if value.tzinfo is None else value.astimezone(UTC)
+
+
+class _suppress_config_error:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> bool:
+        from ..config import ConfigError
+
+        return exc_type is not None and issubclass(exc_type, ConfigError | KeyError)

@@ -1,0 +1,976 @@
+"""The front desk's commands over the journal: ``sale``, ``refund``, ``txn``, ``reprint``,
+``pending``, ``recover``, ``resolve``, ``incidents``, ``jobs`` and ``journal``.
+
+Devices and the state directory come from the TOML config (``--config``) or flags
+(``--state-dir``, ``--terminal URL`` repeatable with the first preferred, ``--printer
+URL``). Recovery (:mod:`.recovery`) runs before any command that talks to a terminal.
+
+Exit codes. Money commands (``sale``, ``refund``): 0 approved, 1 declined or aborted
+(nothing charged), 2 IN DOUBT (the card may have been charged: do not repeat it; see
+``posdriver pending``), 3 not sent (bad input, refused by the refund guard, no terminal
+reached, journal unusable). Other commands: 0 done, 1 done but something needs a
+person (operations pending, receipts waiting for a printer), 3 could not do it.
+Errors go to stderr (with ``--json``, as ``{"error": ...}`` on stdout too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..journal.states import State
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..journal import Journal, Operation
+    from .cashier import Cashier, MoneyResult
+    from .recovery import RecoveryReport
+    from .spooler import Spooler, SpoolReport
+
+APPROVED, NOT_CHARGED, IN_DOUBT, NOT_SENT = 0, 1, 2, 3
+DONE, ATTENTION, FAILED = 0, 1, 3
+
+COMMANDS = (
+    "sale",
+    "refund",
+    "txn",
+    "reprint",
+    "pending",
+    "recover",
+    "resolve",
+    "incidents",
+    "jobs",
+    "journal",
+)
+
+
+class CommandError(Exception):
+    """Input or state that stops a command; the message says what and what to do."""
+
+
+# -- parser ----------------------------------------------------------------------------
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("devices and journal")
+    group.add_argument("--json", action="store_true", help="print JSON instead of text")
+    group.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config (default: POSDRIVER_CONFIG or /etc/posdriver/posdriver.toml)",
+    )
+    group.add_argument("--state-dir", metavar="DIR", help="where the journal lives")
+    group.add_argument(
+        "--terminal",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="payment terminal URL (repeatable; the first is preferred, the next are standbys)",
+    )
+    group.add_argument(
+        "--printer", metavar="URL", action="append", default=[], help="receipt printer URL"
+    )
+    return common
+
+
+def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    common = _common()
+
+    def add(name: str, text: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=text, description=text, parents=[common], **kwargs)
+
+    sale = add("sale", "charge AMOUNT to a card: journaled, receipt stored and printed")
+    sale.add_argument("amount", metavar="AMOUNT", help="decimal amount, e.g. 12.50")
+    sale.add_argument("--currency", help="ISO 4217 code (default: the config's currency)")
+    sale.add_argument("--on", metavar="NAME", help="preferred terminal (default: the first)")
+    sale.add_argument("--no-failover", action="store_true", help="do not try a standby terminal")
+
+    refund = add("refund", "pay back (part of) a sale, after the refund guard's checks")
+    refund.add_argument("txn", metavar="TXN", help="the sale: journal id, receipt:N or last")
+    refund.add_argument("--amount", help="amount to refund (default: all that is left)")
+    refund.add_argument(
+        "--split", action="store_true", help="carry out the split plan when over the limit"
+    )
+    refund.add_argument("--yes", action="store_true", help="do not ask before a split refund")
+    refund.add_argument("--on", metavar="NAME", help="terminal to use (default: the sale's)")
+
+    txn = commands.add_parser("txn", help="find transactions in the journal")
+    actions = txn.add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=parser_class
+    )
+    listing = actions.add_parser("list", help="list transactions, newest first", parents=[common])
+    listing.add_argument("--since", metavar="DATE", help="from this day (YYYY-MM-DD) or time")
+    listing.add_argument("--until", metavar="DATE", help="up to and including this day")
+    listing.add_argument("--amount", help="exactly this amount")
+    listing.add_argument("--currency", help="currency of --amount")
+    listing.add_argument("--last4", metavar="NNNN", help="card's last four digits")
+    listing.add_argument("--state", action="append", default=[], help="state (repeatable)")
+    listing.add_argument("--kind", action="append", default=[], help="sale, refund, ...")
+    listing.add_argument(
+        "--terminal-name", dest="terminal_name", metavar="NAME", help="only this terminal"
+    )
+    listing.add_argument("--limit", type=int, default=50, help="at most N rows (default 50)")
+    show = actions.add_parser(
+        "show", help="one transaction, its history and receipts", parents=[common]
+    )
+    show.add_argument("txn", metavar="TXN", help="journal id, receipt:N or last")
+
+    reprint = add("reprint", "print a stored receipt again, marked as a copy")
+    reprint.add_argument("txn", metavar="TXN", help="journal id, receipt:N or last")
+    reprint.add_argument(
+        "--copy", choices=("customer", "merchant"), default="customer", help="which copy"
+    )
+
+    add("pending", "operations in doubt or needing review, unfinished split refunds")
+    add("recover", "resolve operations in doubt by asking the terminals, now")
+
+    resolve = add("resolve", "record a person's decision on an operation in doubt")
+    resolve.add_argument("txn", metavar="TXN")
+    verdict = resolve.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--approved", action="store_true", help="the card was charged")
+    verdict.add_argument("--declined", action="store_true", help="the card was not charged")
+    resolve.add_argument("--note", required=True, help="why (what was checked, with whom)")
+    resolve.add_argument("--by", help="who decided (default: the logged-in user)")
+    resolve.add_argument("--receipt-no", type=int, help="the terminal's receipt number, if known")
+    resolve.add_argument("--last4", help="the card's last four digits, if known")
+
+    incidents = add("incidents", "the fault record: what happened, what was done, result")
+    incidents.add_argument("--since", metavar="WHEN", help="YYYY-MM-DD, or 24h / 7d ago")
+    fmt = incidents.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true", help="CSV for the hotel's records")
+    incidents_actions = incidents.add_subparsers(
+        dest="action", metavar="ACTION", parser_class=parser_class
+    )
+    inc_add = incidents_actions.add_parser(
+        "add", help="write a staff note into the fault record", parents=[common]
+    )
+    inc_add.add_argument("--device", help="device name, if any")
+    inc_add.add_argument("--fault", required=True, help="what went wrong")
+    inc_add.add_argument("--action", dest="taken", required=True, help="what was done")
+    inc_add.add_argument("--result", required=True, help="how it ended")
+    inc_add.add_argument("--note", help="anything else")
+    inc_add.add_argument("--by", help="who (default: the logged-in user)")
+
+    jobs = add("jobs", "receipts waiting for a printer (the print queue)")
+    jobs_actions = jobs.add_subparsers(dest="action", metavar="ACTION", parser_class=parser_class)
+    jobs_actions.add_parser("list", help="list the queue (default)", parents=[common])
+    run = jobs_actions.add_parser("run", help="print what is waiting now", parents=[common])
+    run.add_argument("--wait", type=float, help="seconds to wait for a printer")
+    cancel = jobs_actions.add_parser("cancel", help="drop a job from the queue", parents=[common])
+    cancel.add_argument("job", type=int, metavar="JOB")
+
+    journal = commands.add_parser("journal", help="export, back up or check the journal")
+    j_actions = journal.add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=parser_class
+    )
+    export = j_actions.add_parser("export", help="every transaction as CSV", parents=[common])
+    export.add_argument("--csv", action="store_true", required=True, help="CSV (the only format)")
+    export.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    backup = j_actions.add_parser(
+        "backup", help="an online, consistent copy of the journal", parents=[common]
+    )
+    backup.add_argument("file", metavar="FILE")
+    j_actions.add_parser("check", help="SQLite's integrity check", parents=[common])
+
+
+# -- running ---------------------------------------------------------------------------
+@dataclass
+class Context:
+    args: argparse.Namespace
+    config: Config
+    journal: Journal
+
+    def spooler(self) -> Spooler:
+        from .spooler import Spooler
+
+        return Spooler(
+            self.journal,
+            self.config.printers,
+            policy=self.config.print,
+            receipt=self.config.receipt,
+        )
+
+    def cashier(self) -> Cashier:
+        from .cashier import Cashier
+
+        progress = None if self.args.json else _progress
+        return Cashier(
+            self.journal,
+            self.config,
+            spooler=self.spooler(),
+            progress=progress,
+            print_wait=self.config.print.ready_timeout,
+        )
+
+
+def _progress(text: str) -> None:
+    print(f"  terminal: {text}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _context(args: argparse.Namespace) -> Iterator[Context]:
+    from ..config import load_config, with_overrides
+    from ..journal import open_journal
+
+    config = with_overrides(
+        load_config(args.config),
+        state_dir=args.state_dir,
+        terminals=args.terminal,
+        printers=args.printer,
+    )
+    journal = open_journal(config.state_dir)
+    try:
+        yield Context(args, config, journal)
+    finally:
+        journal.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one of :data:`COMMANDS`; every failure becomes a message and an exit code."""
+    from ..config import ConfigError
+    from ..journal import JournalError
+    from ..money import AmountError
+    from .cashier import RefundRefused
+
+    handler = _HANDLERS[args.command]
+    try:
+        with _context(args) as ctx:
+            return handler(ctx)
+    except RefundRefused as exc:
+        return _error(args, str(exc), NOT_SENT, {"refund_guard": exc.decision.as_dict()})
+    except (ConfigError, JournalError, AmountError, CommandError, ValueError) as exc:
+        return _error(args, str(exc), FAILED)
+
+
+def _error(
+    args: argparse.Namespace, message: str, code: int, extra: dict[str, Any] | None = None
+) -> int:
+    print(f"posdriver {args.command}: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message} | (extra or {}), ensure_ascii=False, indent=2))
+    return code
+
+
+def _emit(ctx: Context, body: Any, text: str) -> None:
+    if ctx.args.json:
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        print(text)
+
+
+def _currency(ctx: Context) -> str:
+    return (getattr(ctx.args, "currency", None) or ctx.config.currency).upper()
+
+
+# -- money -----------------------------------------------------------------------------
+def _recover_first(ctx: Context, cashier: Cashier) -> RecoveryReport | None:
+    from .recovery import recover
+
+    if not ctx.journal.unresolved(_IN_FLIGHT):
+        return None
+    report = recover(cashier)
+    if not ctx.args.json:
+        for op, why in report.resolved:
+            print(f"recovered: transaction {op.id} is {op.state.value}: {why}", file=sys.stderr)
+        for op, why in report.needs_review + report.still_in_doubt:
+            print(f"attention: transaction {op.id} is {op.state.value}: {why}", file=sys.stderr)
+    return report
+
+
+def _sale(ctx: Context) -> int:
+    from ..money import Money
+
+    amount = Money.parse(ctx.args.amount, _currency(ctx))
+    cashier = ctx.cashier()
+    if not ctx.config.terminals:
+        raise CommandError("no payment terminal is configured; give --terminal URL or a config")
+    if ctx.args.on is not None:
+        ctx.config.terminal(ctx.args.on)  # a wrong name is an error before anything runs
+    recovered = _recover_first(ctx, cashier)
+    result = cashier.sale(amount, on=ctx.args.on, failover=not ctx.args.no_failover)
+    return _money_result(ctx, result, recovered)
+
+
+def _money_result(
+    ctx: Context, result: MoneyResult, recovered: RecoveryReport | None = None
+) -> int:
+
+    op = result.operation
+    code = {
+        State.APPROVED: APPROVED,
+        State.DECLINED: NOT_CHARGED,
+        State.IN_DOUBT: IN_DOUBT,
+    }.get(op.state, NOT_CHARGED)
+    if op.state is State.ABORTED and result.outcome is None:
+        code = NOT_SENT
+    body = result.as_dict()
+    if recovered is not None:
+        body["recovery"] = recovered.as_dict()
+    lines = [_headline(op)]
+    for attempt in result.attempts:
+        lines.append(f"  not reached: {attempt.terminal}: {attempt.error}")
+    if op.reason and op.state is not State.APPROVED:
+        lines.append(f"  reason: {op.reason}")
+    if op.state is State.IN_DOUBT:
+        lines.append(
+            "  THE CARD MAY HAVE BEEN CHARGED. Do not charge again; run "
+            "'posdriver recover', then 'posdriver pending'."
+        )
+    lines += _printing_lines(result.printing, op.state is State.APPROVED, ctx)
+    _emit(ctx, body, "\n".join(lines))
+    return code
+
+
+def _headline(op: Operation) -> str:
+    amount = op.amount.format() if op.amount else ""
+    parts = [op.state.value.upper().replace("_", " "), op.kind.value, amount]
+    if op.card:
+        parts.append(op.card)
+    if op.receipt_no is not None:
+        parts.append(f"receipt {op.receipt_no}")
+    parts.append(f"(txn {op.id}" + (f", terminal {op.terminal})" if op.terminal else ")"))
+    return "  ".join(p for p in parts if p)
+
+
+def _printing_lines(report: SpoolReport | None, expected: bool, ctx: Context) -> list[str]:
+    if report is None:
+        if expected and not ctx.config.printers:
+            return ["  receipt stored (no printer configured; 'posdriver reprint' prints it)"]
+        return []
+    lines = []
+    for item in report.outcomes:
+        if item.printed:
+            lines.append(f"  receipt printed on {item.job.printer or 'the printer'}")
+        else:
+            lines.append(
+                f"  receipt NOT printed yet: {item.reason}; it is kept in the print queue and "
+                "prints when the printer is ready ('posdriver jobs run')"
+            )
+    return lines
+
+
+def _refund(ctx: Context) -> int:
+    from ..journal import Kind
+    from ..money import Money
+    from .cashier import RefundRefused
+
+    cashier = ctx.cashier()
+    sale = ctx.journal.find(ctx.args.txn)
+    if sale.kind not in (Kind.SALE, Kind.BOOKING):
+        raise CommandError(f"transaction {sale.id} is a {sale.kind.value}; only sales are refunded")
+    amount = Money.parse(ctx.args.amount, sale.currency) if ctx.args.amount else None
+    if not ctx.config.terminals:
+        raise CommandError("no payment terminal is configured; give --terminal URL or a config")
+    recovered = _recover_first(ctx, cashier)
+    sale = ctx.journal.get(sale.id)
+    open_plans = [p for p in ctx.journal.plans_of(sale.id) if p.state == "open"]
+    if open_plans and ctx.args.split and cashier.parts_left(open_plans[0].id):
+        return _carry_out(ctx, cashier, sale, open_plans[0].id, resumed=True)
+    decision = cashier.refund_decision(sale, amount, on=ctx.args.on)
+    if decision.allowed:
+        result = cashier.refund(sale, decision.amount, on=ctx.args.on, checked=True)
+        return _money_result(ctx, result, recovered)
+    if not decision.plan:
+        raise RefundRefused(decision)
+    if not ctx.args.split:
+        return _error(
+            ctx.args,
+            decision.explain() + "\nRun again with --split to refund it in these parts.",
+            NOT_SENT,
+            {"refund_guard": decision.as_dict()},
+        )
+    if not ctx.args.yes and not _confirm(decision.explain() + "\nCarry out this plan?"):
+        return _error(ctx.args, "split refund not confirmed; nothing was sent", NOT_SENT)
+    plan_id, _ = cashier.refund_plan(sale, decision)
+    return _carry_out(ctx, cashier, sale, plan_id, resumed=False)
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise CommandError("a split refund needs confirmation: add --yes (stdin is not a terminal)")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+def _carry_out(
+    ctx: Context, cashier: Cashier, sale: Operation, plan_id: int, *, resumed: bool
+) -> int:
+
+    result = cashier.carry_out_plan(sale, plan_id, on=ctx.args.on)
+    lines = [f"{'continuing' if resumed else 'split'} refund plan {plan_id} for txn {sale.id}:"]
+    for part in result.parts:
+        lines.append("  " + _headline(part.operation))
+        lines += _printing_lines(part.printing, part.state is State.APPROVED, ctx)
+    if result.left:
+        lines.append(
+            "  STILL TO REFUND: "
+            + " + ".join(m.format() for m in result.left)
+            + f" (run 'posdriver refund {sale.id} --split' to continue)"
+        )
+    body = {
+        "plan_id": plan_id,
+        "parts": [p.as_dict() for p in result.parts],
+        "left": [m.decimal() for m in result.left],
+        "complete": result.complete,
+    }
+    _emit(ctx, body, "\n".join(lines))
+    if result.complete:
+        return APPROVED
+    states = {p.state for p in result.parts}
+    return IN_DOUBT if State.IN_DOUBT in states else NOT_CHARGED
+
+
+# -- finding ---------------------------------------------------------------------------
+def _when(text: str, *, end: bool) -> datetime:
+    """A day (YYYY-MM-DD: its start, or with ``end`` the next day's start) or an ISO time."""
+    from ..journal.journal import day_bounds
+
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            start, after = day_bounds(date.fromisoformat(text))
+            return after if end else start
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(
+            f"{text!r} is not a date (YYYY-MM-DD) or time (YYYY-MM-DDTHH:MM)"
+        ) from None
+    return value if value.tzinfo else value.astimezone()
+
+
+def _ago(text: str) -> datetime:
+    match = re.fullmatch(r"(\d+)\s*([hdw])", text.strip())
+    if match:
+        hours = int(match.group(1)) * {"h": 1, "d": 24, "w": 168}[match.group(2)]
+        return datetime.now().astimezone() - timedelta(hours=hours)
+    return _when(text, end=False)
+
+
+def _txn_list(ctx: Context) -> int:
+    from ..journal import Kind
+    from ..journal.journal import Filters
+    from ..money import Money
+
+    a = ctx.args
+    try:
+        states = tuple(State(s.strip()) for v in a.state for s in v.split(","))
+        kinds = tuple(Kind(k.strip()) for v in a.kind for k in v.split(","))
+    except ValueError as exc:
+        raise CommandError(
+            f"{exc}; states: {', '.join(s.value for s in State)}; kinds: "
+            f"{', '.join(k.value for k in Kind)}"
+        ) from None
+    if a.last4 is not None and not re.fullmatch(r"\d{4}", a.last4):
+        raise CommandError(f"--last4 takes exactly four digits, got {a.last4!r}")
+    if a.limit is not None and a.limit < 1:
+        raise CommandError("--limit must be at least 1")
+    filters = Filters(
+        since=_when(a.since, end=False) if a.since else None,
+        until=_when(a.until, end=True) if a.until else None,
+        amount=Money.parse(a.amount, _currency(ctx)) if a.amount else None,
+        last4=a.last4,
+        states=states,
+        kinds=kinds,
+        terminal=a.terminal_name,
+        limit=a.limit,
+    )
+    ops = ctx.journal.search(filters)
+    rows = [_row(op) for op in ops]
+    text = (
+        _table(["id", "time", "kind", "amount", "card", "receipt", "state", "terminal"], rows)
+        if rows
+        else "no transactions match"
+    )
+    _emit(ctx, [op.as_dict() for op in ops], text)
+    return DONE
+
+
+def _row(op: Operation) -> list[str]:
+    return [
+        str(op.id),
+        f"{op.created_at.astimezone():%Y-%m-%d %H:%M}",
+        op.kind.value,
+        op.amount.format() if op.amount else "-",
+        op.card or "-",
+        str(op.receipt_no) if op.receipt_no is not None else "-",
+        op.state.value,
+        op.terminal or "-",
+    ]
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    for row in rows:
+        out.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(out)
+
+
+def _txn_show(ctx: Context) -> int:
+    journal = ctx.journal
+    op = journal.find(ctx.args.txn)
+    events = journal.events(op.id)
+    receipts = journal.receipts(op.id)
+    children = journal.children(op.id)
+    jobs = journal.jobs_of(op.id)
+    plans = journal.plans_of(op.id)
+    body = op.as_dict() | {
+        "events": [e.as_dict() for e in events],
+        "receipts": [r.as_dict() for r in receipts],
+        "linked": [c.as_dict() for c in children],
+        "print_jobs": [j.as_dict() for j in jobs],
+        "refund_plans": [p.as_dict() for p in plans],
+    }
+    lines = [_headline(op)]
+    for label, value in (
+        ("created", f"{op.created_at.astimezone():%Y-%m-%d %H:%M:%S}"),
+        ("terminal time", op.terminal_at and f"{op.terminal_at.astimezone():%Y-%m-%d %H:%M:%S}"),
+        ("trace", op.trace),
+        ("approval code", op.approval_code),
+        ("terminal id", op.terminal_id),
+        ("linked to", op.parent_id and f"txn {op.parent_id}"),
+        ("refund plan", op.plan_id and f"{op.plan_id}, part {op.plan_part}"),
+        ("reason", op.reason),
+        ("doubt stage", op.doubt_stage),
+        ("resolved by", op.resolved_by),
+        ("note", op.note),
+    ):
+        if value:
+            lines.append(f"  {label + ':':<15}{value}")
+    if children:
+        lines.append("linked transactions:")
+        lines += ["  " + _headline(c) for c in children]
+    lines.append("history:")
+    for e in events:
+        change = f"{e.from_state or ''} -> {e.to_state}" if e.to_state else e.event
+        who = f" by {e.actor}" if e.actor else ""
+        lines.append(
+            f"  {e.at.astimezone():%Y-%m-%d %H:%M:%S}  {change}{who}"
+            + (f": {e.detail}" if e.detail else "")
+        )
+    for job in jobs:
+        lines.append(
+            f"print job {job.id}: {job.purpose} {job.state}, {job.attempts} attempt(s)"
+            + (f", last error: {job.last_error}" if job.last_error and job.state != "done" else "")
+        )
+    for receipt in receipts:
+        lines.append(f"{receipt.copy} receipt ({receipt.source}, reprinted {receipt.reprints}x):")
+        lines += [f"  | {line}" for line in receipt.lines]
+    _emit(ctx, body, "\n".join(lines))
+    return DONE
+
+
+# -- receipts --------------------------------------------------------------------------
+def _reprint(ctx: Context) -> int:
+    from ..journal import UnknownTransaction
+
+    journal = ctx.journal
+    try:
+        op: Operation | None = journal.find(ctx.args.txn)
+    except UnknownTransaction as exc:
+        if "more than one" in str(exc) or not ctx.config.terminals:
+            raise
+        op = None
+        missing = str(exc)
+    if op is not None:
+        stored = journal.receipt(op.id, ctx.args.copy)
+        if stored is None:
+            missing = f"transaction {op.id} has no stored {ctx.args.copy} receipt"
+        else:
+            return _journaled_reprint(ctx, op)
+    return _reprint_from_terminal(ctx, op, missing)
+
+
+def _journaled_reprint(ctx: Context, op: Operation) -> int:
+    printer = _printer_name(ctx, op.terminal)
+    job = ctx.journal.reprint(op.id, ctx.args.copy, printer, _actor(ctx))
+    report = ctx.spooler().run(job_ids=[job.id], wait=ctx.config.print.ready_timeout)
+    return _reprint_report(ctx, op, job.reprint_no or 1, report, source="journal")
+
+
+def _reprint_report(
+    ctx: Context, op: Operation, number: int, report: SpoolReport | None, *, source: str
+) -> int:
+    printed = bool(report and report.printed)
+    where = "the journal" if source == "journal" else "the terminal's repeat receipt"
+    lines = [
+        f"reprint {number} of txn {op.id} ({ctx.args.copy} copy, from {where}), marked "
+        "as a duplicate"
+    ]
+    lines += _printing_lines(report, True, ctx)
+    body = {
+        "operation": op.as_dict(),
+        "copy": ctx.args.copy,
+        "reprint_no": number,
+        "source": source,
+        "printed": printed,
+        "printing": None if report is None else report.as_dict(),
+    }
+    _emit(ctx, body, "\n".join(lines))
+    return DONE if printed else ATTENTION
+
+
+def _printer_name(ctx: Context, terminal: str | None) -> str | None:
+    from ..config import ConfigError
+
+    if not ctx.config.printers:
+        raise CommandError("no receipt printer is configured; give --printer URL or a config")
+    if terminal:
+        with contextlib.suppress(ConfigError):
+            found = ctx.config.printer_for(terminal)
+            if found is not None:
+                return found.name
+    return ctx.config.printers[0].name
+
+
+def _reprint_from_terminal(ctx: Context, op: Operation | None, missing: str) -> int:
+    """No stored receipt: the terminal can repeat its *last* receipt, so use it when the
+    transaction asked for is that one, and say so."""
+    from .terminals import opened
+
+    cashier = ctx.cashier()
+    name = op.terminal if op and op.terminal else None
+    cfg = ctx.config.failover_order(
+        name if name in {t.name for t in ctx.config.terminals} else None
+    )[0]
+    with opened(cfg, cashier.state_dir, cashier.factory) as terminal:
+        last = terminal.last_transaction()
+    wanted = _wanted_receipt_no(ctx.args.txn, op)
+    if last is None or not last.receipt:
+        raise CommandError(f"{missing}; the terminal {cfg.name} has no receipt to repeat")
+    if wanted is not None and last.receipt_no != wanted:
+        raise CommandError(
+            f"{missing}; the terminal {cfg.name} can only repeat its last transaction "
+            f"(receipt {last.receipt_no}), not receipt {wanted}"
+        )
+    if op is None and ctx.args.txn.strip().lower() != "last" and wanted is None:
+        raise CommandError(missing)
+    if op is not None:
+        cashier.store_receipts(op, last.receipt, source="repeat_receipt")
+        # the original job is the guest's first copy; it is not printed again here
+        for job in ctx.journal.jobs_of(op.id):
+            if job.purpose == "original" and job.state == "queued":
+                ctx.journal.cancel_job(job.id, "reprint")
+        return _journaled_reprint(ctx, op)
+    return _print_unjournaled(ctx, cfg.name, last)
+
+
+def _wanted_receipt_no(ref: str, op: Operation | None) -> int | None:
+    if op is not None:
+        return op.receipt_no
+    match = re.fullmatch(r"(?:receipt:|r)?(\d{1,9})", ref.strip(), re.IGNORECASE)
+    return int(match.group(1)) if match else None
+
+
+def _print_unjournaled(ctx: Context, terminal: str, last: Any) -> int:
+    """A transaction from before posdriver kept a journal: print the terminal's repeat
+    receipt as a duplicate and note it in the fault record."""
+    from datetime import datetime as _dt
+
+    from ..links import LinkError, link_for_url
+    from ..printer.driver import Printer
+    from ..printer.errors import PrinterError
+    from ..printer.receipt import encode_segments
+    from .receipts import mark_copy, to_printable
+
+    rc = ctx.config.receipt
+    printer_cfg = ctx.config.printer(_printer_name(ctx, terminal) or "")
+    lines = mark_copy(
+        list(last.receipt),
+        reprint_no=1,
+        at=_dt.now().astimezone(),
+        language=rc.language,
+        columns=rc.columns,
+    )
+    link = link_for_url(printer_cfg.url)
+    error = None
+    try:
+        link.open()
+        Printer(link).print_job(
+            encode_segments(to_printable(lines, columns=rc.columns), printer_cfg.profile)
+        )
+    except (LinkError, PrinterError) as exc:
+        error = str(exc)
+    finally:
+        link.close()
+    ctx.journal.add_incident(
+        category="manual",
+        device=printer_cfg.name,
+        fault=f"receipt {last.receipt_no} is not in the journal (made before posdriver kept it)",
+        action=f"reprinted from terminal {terminal}'s repeat receipt",
+        result="printed" if error is None else f"not printed: {error}",
+        actor=_actor(ctx),
+    )
+    body = {
+        "source": "terminal",
+        "receipt_no": last.receipt_no,
+        "printed": error is None,
+        "error": error,
+    }
+    text = (
+        f"receipt {last.receipt_no} is not in the journal; printed the terminal's repeat "
+        "receipt, marked as a duplicate"
+        if error is None
+        else f"receipt {last.receipt_no}: the terminal's repeat receipt could not be printed: "
+        f"{error}"
+    )
+    _emit(ctx, body, text)
+    return DONE if error is None else FAILED
+
+
+# -- attention -------------------------------------------------------------------------
+def _pending(ctx: Context) -> int:
+    journal = ctx.journal
+    ops = journal.needing_attention()
+    plans = [p for p in journal.open_plans()]
+    cashier = ctx.cashier()
+    plan_rows = [(p, cashier.parts_left(p.id)) for p in plans]
+    plan_rows = [(p, left) for p, left in plan_rows if left]
+    jobs = journal.open_jobs()
+    body = {
+        "operations": [op.as_dict() for op in ops],
+        "refund_plans": [
+            p.as_dict() | {"left": [m.decimal() for m in left]} for p, left in plan_rows
+        ],
+        "print_jobs_waiting": len(jobs),
+    }
+    lines: list[str] = []
+    for op in ops:
+        lines.append(_headline(op))
+        lines.append(
+            f"  started {op.created_at.astimezone():%Y-%m-%d %H:%M:%S}; {op.reason or 'no detail'}"
+        )
+        known = [f"{k} {v}" for k, v in (("trace", op.trace), ("receipt", op.receipt_no)) if v]
+        if known:
+            lines.append("  the terminal had said: " + ", ".join(known))
+        lines.append(
+            f"  decide: posdriver resolve {op.id} --approved|--declined --note '...'"
+            if op.state.value == "needs_review"
+            else "  next: posdriver recover (asks the terminal)"
+        )
+    for plan, left in plan_rows:
+        lines.append(
+            f"refund plan {plan.id} for txn {plan.sale_id}: still to refund "
+            + " + ".join(m.format() for m in left)
+            + f" (posdriver refund {plan.sale_id} --split)"
+        )
+    if jobs:
+        lines.append(f"{len(jobs)} receipt(s) waiting for a printer (posdriver jobs)")
+    _emit(ctx, body, "\n".join(lines) or "nothing pending")
+    return ATTENTION if ops or plan_rows else DONE
+
+
+def _recover(ctx: Context) -> int:
+    from .recovery import recover
+
+    report = recover(ctx.cashier())
+    lines = []
+    for op, why in report.resolved:
+        lines.append(f"{_headline(op)}\n  {why}")
+    for op, why in report.needs_review:
+        lines.append(f"{_headline(op)}\n  NEEDS REVIEW: {why}")
+    for op, why in report.still_in_doubt:
+        lines.append(f"{_headline(op)}\n  STILL IN DOUBT: {why}")
+    for op in report.aborted:
+        lines.append(_headline(op))
+    lines += _printing_lines(report.printing, False, ctx)
+    _emit(ctx, report.as_dict(), "\n".join(lines) or "nothing to recover")
+    return DONE if report.clean else ATTENTION
+
+
+def _resolve(ctx: Context) -> int:
+
+    a = ctx.args
+    op = ctx.journal.find(a.txn)
+    if op.state not in (State.IN_DOUBT, State.NEEDS_REVIEW):
+        raise CommandError(
+            f"transaction {op.id} is {op.state.value}; only an operation in doubt or needing "
+            "review is resolved by hand"
+        )
+    if not a.note.strip():
+        raise CommandError("--note must say why (what was checked, with whom)")
+    if a.last4 is not None and not re.fullmatch(r"\d{4}", a.last4):
+        raise CommandError(f"--last4 takes exactly four digits, got {a.last4!r}")
+    new = State.APPROVED if a.approved else State.DECLINED
+    who = a.by or _actor(ctx)
+    cashier = ctx.cashier()
+    with ctx.journal.atomic():
+        moved = ctx.journal.transition(
+            op.id,
+            new,
+            actor=who,
+            detail=a.note,
+            resolved_by=who,
+            note=a.note,
+            receipt_no=a.receipt_no,
+            card_last4=a.last4,
+        )
+        if new is State.APPROVED and not ctx.journal.receipts(op.id):
+            cashier.store_receipts(moved, (), source="built")
+        ctx.journal.add_incident(
+            category="manual",
+            device=op.terminal,
+            fault=f"{op.kind.value} {op.id} of {op.amount or '-'} was {op.state.value}",
+            action=f"decided by {who}: {a.note}",
+            result=f"resolved as {new.value}",
+            operation_id=op.id,
+            actor=who,
+        )
+    _emit(ctx, moved.as_dict(), f"{_headline(moved)}\n  decided by {who}: {a.note}")
+    return DONE
+
+
+def _incidents(ctx: Context) -> int:
+    a = ctx.args
+    if a.action == "add":
+        who = a.by or _actor(ctx)
+        incident = ctx.journal.add_incident(
+            category="note",
+            device=a.device,
+            fault=a.fault,
+            action=a.taken,
+            result=a.result,
+            notes=a.note,
+            actor=who,
+        )
+        _emit(ctx, incident.as_dict(), f"incident {incident.id} recorded")
+        return DONE
+    since = _ago(a.since) if a.since else None
+    items = ctx.journal.incidents(since)
+    if a.csv:
+        import csv
+
+        fields = [
+            "id",
+            "at",
+            "place",
+            "device",
+            "category",
+            "fault",
+            "action",
+            "result",
+            "notes",
+            "operation_id",
+            "actor",
+        ]
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields)
+        writer.writeheader()
+        for item in items:
+            writer.writerow(item.as_dict())
+        return DONE
+    rows = [
+        [
+            str(i.id),
+            f"{i.at.astimezone():%Y-%m-%d %H:%M}",
+            i.device or "-",
+            i.fault,
+            i.action,
+            i.result,
+            i.notes or "",
+        ]
+        for i in items
+    ]
+    text = (
+        _table(["id", "time", "device", "fault", "action", "result", "notes"], rows)
+        if rows
+        else "no incidents"
+    )
+    _emit(ctx, [i.as_dict() for i in items], text)
+    return DONE
+
+
+def _jobs(ctx: Context) -> int:
+    a = ctx.args
+    if a.action == "run":
+        if not ctx.config.printers:
+            raise CommandError("no receipt printer is configured; give --printer URL or a config")
+        report = ctx.spooler().run(
+            wait=a.wait if a.wait is not None else ctx.config.print.ready_timeout
+        )
+        lines = _printing_lines(report, False, ctx) or ["nothing waiting"]
+        _emit(ctx, report.as_dict(), "\n".join(lines))
+        return ATTENTION if report.waiting else DONE
+    if a.action == "cancel":
+        job = ctx.journal.job(a.job)
+        if job.state not in ("queued", "printing", "failed"):
+            raise CommandError(f"print job {job.id} is {job.state}; nothing to cancel")
+        job = ctx.journal.cancel_job(job.id, _actor(ctx))
+        _emit(ctx, job.as_dict(), f"print job {job.id} cancelled")
+        return DONE
+    jobs = ctx.journal.jobs(states=("queued", "printing", "failed"))
+    rows = [
+        [
+            str(j.id),
+            str(j.operation_id),
+            j.purpose + (" (continuation)" if j.continuation else ""),
+            j.state,
+            str(j.attempts),
+            j.printer or "-",
+            j.last_error or "",
+        ]
+        for j in jobs
+    ]
+    text = (
+        _table(["job", "txn", "purpose", "state", "attempts", "printer", "last error"], rows)
+        if rows
+        else "no receipts waiting for a printer"
+    )
+    _emit(ctx, [j.as_dict() for j in jobs], text)
+    return ATTENTION if jobs else DONE
+
+
+def _journal(ctx: Context) -> int:
+    a = ctx.args
+    if a.action == "export":
+        if a.output:
+            path = Path(a.output)
+            try:
+                with path.open("x", newline="", encoding="utf-8") as out:
+                    count = ctx.journal.export_csv(out)
+            except FileExistsError:
+                raise CommandError(f"{path}: already exists; choose a new file") from None
+            except OSError as exc:
+                raise CommandError(f"{path}: {exc.strerror}") from None
+            print(f"{count} transactions written to {path}", file=sys.stderr)
+        else:
+            ctx.journal.export_csv(sys.stdout)
+        return DONE
+    if a.action == "backup":
+        target = ctx.journal.backup(a.file)
+        _emit(ctx, {"backup": str(target)}, f"journal backed up to {target}")
+        return DONE
+    problems = ctx.journal.check()
+    _emit(
+        ctx,
+        {"ok": not problems, "problems": problems},
+        "journal is sound" if not problems else "\n".join(problems),
+    )
+    return DONE if not problems else FAILED
+
+
+def _actor(ctx: Context) -> str:
+    from .cashier import current_actor
+
+    return current_actor()
+
+
+_IN_FLIGHT = frozenset({State.PENDING, State.SENT, State.IN_DOUBT})
+
+_HANDLERS = {
+    "sale": _sale,
+    "refund": _refund,
+    "txn": lambda ctx: _txn_list(ctx) if ctx.args.action == "list" else _txn_show(ctx),
+    "reprint": _reprint,
+    "pending": _pending,
+    "recover": _recover,
+    "resolve": _resolve,
+    "incidents": _incidents,
+    "jobs": _jobs,
+    "journal": _journal,
+}

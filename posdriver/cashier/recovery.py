@@ -1,0 +1,372 @@
+"""Resolving operations whose answer never came, by asking the terminal. Never guessing.
+
+Run at start-up (and before any command that talks to a terminal):
+
+1. Operations a crash left ``PENDING`` or ``SENT`` become ``IN_DOUBT`` (a ``PENDING``
+   one that never had a terminal chosen cannot have reached one: it is ``ABORTED``).
+2. For each terminal with operations in doubt, the terminal's last transaction is read
+   (Repeat Receipt) and compared with the newest of them by :func:`judge`:
+
+   * it is this operation (same receipt or trace number, or same amount at a time not
+     before the operation began) -> ``APPROVED`` if it stands, ``DECLINED`` if it was
+     declined or reversed (e.g. the terminal reversed it because our acknowledgement
+     never arrived);
+   * it is provably older than the operation (before it began, or a transaction the
+     journal already holds for an earlier operation) -> the operation never ran on the
+     terminal: ``DECLINED`` (nothing was charged);
+   * anything else -> ``NEEDS_REVIEW``: a person decides, with what is known listed.
+
+   Operations older than the newest one on the same terminal cannot be matched by the
+   last transaction alone; unless that transaction is provably older than them too, they
+   are ``NEEDS_REVIEW``.
+3. An approved resolution stores the terminal's receipt and queues it for printing, so
+   the guest's receipt is not lost with the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from ..journal import Operation, State
+from ..terminal.outcomes import LastTransaction, TerminalError, TerminalNotReached
+from .terminals import opened
+
+if TYPE_CHECKING:
+    from .cashier import Cashier
+    from .spooler import SpoolReport
+
+log = logging.getLogger(__name__)
+
+CLOCK_SKEW = timedelta(seconds=60)  # terminal clock vs ours, and the terminal's 1 s steps
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the terminal's last transaction says about one operation in doubt."""
+
+    state: State  # APPROVED, DECLINED or NEEDS_REVIEW
+    detail: str
+    matched: bool  # the last transaction IS this operation
+
+
+def _at(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.astimezone() if value.tzinfo is None else value
+
+
+def describe_last(last: LastTransaction) -> str:
+    amount = last.amount.format() if last.amount else "no amount"
+    when = _at(last.at)
+    shown = when.strftime("%Y-%m-%d %H:%M:%S") if when else "unknown time"
+    state = "stands" if last.stands else f"does not stand ({last.meaning})"
+    return (
+        f"receipt {last.receipt_no or '-'}, trace {last.trace or '-'}, {amount}, {shown}, {state}"
+    )
+
+
+def judge(
+    op: Operation,
+    last: LastTransaction | None,
+    *,
+    known_elsewhere: Sequence[Operation] = (),
+    skew: timedelta = CLOCK_SKEW,
+) -> Verdict:
+    """Compare an operation in doubt with the terminal's last transaction.
+
+    ``known_elsewhere``: other journaled operations of this terminal with the same
+    receipt number as ``last`` (a transaction the journal already accounts for).
+    """
+    began = op.created_at
+    if last is None:
+        return Verdict(
+            State.DECLINED,
+            "the terminal has no transaction on record, so this one never ran; nothing was charged",
+            matched=False,
+        )
+    seen = describe_last(last)
+    same_receipt = op.receipt_no is not None and last.receipt_no == op.receipt_no
+    same_trace = op.trace is not None and last.trace == op.trace
+    when = _at(last.at)
+    if same_receipt or same_trace:
+        return _matched(last, seen)
+    if op.receipt_no is not None or op.trace is not None:
+        # the terminal already told us this operation's numbers, and the last
+        # transaction has others
+        if when is not None and when < began - skew:
+            return Verdict(
+                State.NEEDS_REVIEW,
+                f"the terminal's last transaction ({seen}) is older than this one, yet "
+                "the terminal had numbered this one; check the terminal's journal",
+                matched=False,
+            )
+        return Verdict(
+            State.NEEDS_REVIEW,
+            f"the terminal's last transaction ({seen}) is another one; this one "
+            f"(receipt {op.receipt_no or '-'}, trace {op.trace or '-'}) cannot be checked "
+            "with it",
+            matched=False,
+        )
+    older = [o for o in known_elsewhere if o.id != op.id and o.created_at <= began]
+    if older:
+        return Verdict(
+            State.DECLINED,
+            f"the terminal's last transaction ({seen}) is journal transaction "
+            f"{older[0].id}, from before this one: this one never ran; nothing was charged",
+            matched=False,
+        )
+    if when is not None and when < began - skew:
+        return Verdict(
+            State.DECLINED,
+            f"the terminal's last transaction ({seen}) is from before this operation "
+            "began: this one never ran; nothing was charged",
+            matched=False,
+        )
+    if known_elsewhere:
+        return Verdict(
+            State.NEEDS_REVIEW,
+            f"the terminal's last transaction ({seen}) belongs to a later journal "
+            f"transaction ({known_elsewhere[0].id}); this one cannot be checked with it",
+            matched=False,
+        )
+    if op.amount is not None and last.amount == op.amount and when is not None:
+        return _matched(last, seen)
+    return Verdict(
+        State.NEEDS_REVIEW,
+        f"the terminal's last transaction ({seen}) does not match this operation "
+        f"({op.amount or 'no amount'} at {op.created_at.astimezone():%Y-%m-%d %H:%M:%S})",
+        matched=False,
+    )
+
+
+def _matched(last: LastTransaction, seen: str) -> Verdict:
+    if last.stands:
+        return Verdict(
+            State.APPROVED,
+            f"the terminal's last transaction is this one and it stands ({seen})",
+            matched=True,
+        )
+    return Verdict(
+        State.DECLINED,
+        f"the terminal's last transaction is this one and it did not go through ({seen}); "
+        "nothing was charged",
+        matched=True,
+    )
+
+
+@dataclass
+class RecoveryReport:
+    """What a recovery run did, for the CLI and the log."""
+
+    resolved: list[tuple[Operation, str]] = field(default_factory=list)
+    needs_review: list[tuple[Operation, str]] = field(default_factory=list)
+    still_in_doubt: list[tuple[Operation, str]] = field(default_factory=list)
+    aborted: list[Operation] = field(default_factory=list)
+    printing: SpoolReport | None = None
+
+    @property
+    def clean(self) -> bool:
+        return not self.needs_review and not self.still_in_doubt
+
+    def as_dict(self) -> dict[str, Any]:
+        def rows(items: list[tuple[Operation, str]]) -> list[dict[str, Any]]:
+            return [op.as_dict() | {"detail": why} for op, why in items]
+
+        return {
+            "resolved": rows(self.resolved),
+            "needs_review": rows(self.needs_review),
+            "still_in_doubt": rows(self.still_in_doubt),
+            "aborted": [op.as_dict() for op in self.aborted],
+            "printing": None if self.printing is None else self.printing.as_dict(),
+        }
+
+
+def recover(
+    cashier: Cashier,
+    *,
+    attempts: int = 3,
+    skew: timedelta = CLOCK_SKEW,
+    sleep: Callable[[float], None] | None = None,
+) -> RecoveryReport:
+    """Resolve what the journal holds in doubt (see the module docstring)."""
+    journal = cashier.journal
+    report = RecoveryReport()
+    actor = "recovery"
+    for op in journal.unresolved(frozenset({State.PENDING, State.SENT})):
+        if op.state is State.PENDING and op.terminal is None:
+            report.aborted.append(
+                journal.transition(
+                    op.id,
+                    State.ABORTED,
+                    actor=actor,
+                    reason="interrupted before any terminal was chosen; nothing was sent",
+                )
+            )
+            continue
+        moved = journal.transition(
+            op.id,
+            State.IN_DOUBT,
+            actor=actor,
+            reason=f"left {op.state.value} by an interrupted run (crash or power loss)",
+            doubt_stage="after_accept" if op.state is State.SENT else "before_accept",
+        )
+        journal.add_incident(
+            category="in_doubt",
+            device=op.terminal,
+            fault=f"{op.kind.value} {op.id} of {op.amount or '-'} was interrupted "
+            f"({op.state.value}) by a crash or power loss",
+            action="asking the terminal for its last transaction",
+            result="in doubt until the terminal answers",
+            operation_id=op.id,
+            actor=actor,
+        )
+        log.warning("operation %s was left %s; now in doubt", moved.id, op.state.value)
+
+    by_terminal: dict[str, list[Operation]] = {}
+    for op in journal.unresolved(frozenset({State.IN_DOUBT})):
+        by_terminal.setdefault(op.terminal or "", []).append(op)
+    configured = {t.name: t for t in cashier.config.terminals}
+    for name, ops in by_terminal.items():
+        ops.sort(key=lambda o: o.id, reverse=True)
+        cfg = configured.get(name)
+        if cfg is None:
+            why = (
+                f"terminal {name!r} is not configured any more; ask it directly or decide"
+                if name
+                else "no terminal was recorded"
+            )
+            for op in ops:
+                _to_review(cashier, op, why, report)
+            continue
+        try:
+            last = _last_transaction(cashier, cfg, attempts, sleep)
+        except TerminalError as exc:
+            for op in ops:
+                report.still_in_doubt.append((op, f"terminal {name} did not answer: {exc}"))
+            journal.add_incident(
+                category="in_doubt",
+                device=name,
+                fault=f"terminal not reachable to resolve {len(ops)} operation(s) in doubt: {exc}",
+                action="left in doubt; recovery runs again before the next payment",
+                result="unresolved",
+                actor=actor,
+            )
+            continue
+        newest, older = ops[0], ops[1:]
+        known = (
+            [
+                o
+                for o in journal.by_receipt_no(last.receipt_no)
+                if o.terminal == name and o.id != newest.id and o.state is State.APPROVED
+            ]
+            if last is not None and last.receipt_no is not None
+            else []
+        )
+        verdict = judge(newest, last, known_elsewhere=known, skew=skew)
+        _apply(cashier, newest, verdict, last, report)
+        for op in older:
+            v = judge(op, last, known_elsewhere=known, skew=skew)
+            if v.matched or v.state is State.APPROVED:
+                v = Verdict(
+                    State.NEEDS_REVIEW,
+                    "more than one operation was in doubt on this terminal; the last "
+                    "transaction can only speak for the newest",
+                    matched=False,
+                )
+            _apply(cashier, op, v, None, report)
+    if any(state is State.APPROVED for state in (op.state for op, _ in report.resolved)):
+        report.printing = cashier.print_jobs()
+    return report
+
+
+def _last_transaction(
+    cashier: Cashier,
+    cfg: Any,
+    attempts: int,
+    sleep: Callable[[float], None] | None,
+) -> LastTransaction | None:
+    """Repeat Receipt, retried while the terminal is unreachable or busy (a terminal
+    that was mid-transaction when we crashed may still be finishing it)."""
+    kwargs: dict[str, Any] = {}
+    if sleep is not None:
+        kwargs["sleep"] = sleep
+    for attempt in Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential_jitter(initial=0.5, max=5, jitter=0.5),
+        retry=retry_if_exception_type(TerminalNotReached),
+        reraise=True,
+        **kwargs,
+    ):
+        with attempt, opened(cfg, cashier.state_dir, cashier.factory) as terminal:
+            return terminal.last_transaction()
+    raise AssertionError("unreachable")
+
+
+def _to_review(cashier: Cashier, op: Operation, why: str, report: RecoveryReport) -> None:
+    moved = cashier.journal.transition(
+        op.id, State.NEEDS_REVIEW, actor="recovery", detail=why, reason=why
+    )
+    cashier.journal.add_incident(
+        category="in_doubt",
+        device=op.terminal,
+        fault=f"{op.kind.value} {op.id} of {op.amount or '-'} could not be resolved: {why}",
+        action="listed for a person (posdriver pending, posdriver resolve)",
+        result="needs review",
+        operation_id=op.id,
+        actor="recovery",
+    )
+    report.needs_review.append((moved, why))
+
+
+def _apply(
+    cashier: Cashier,
+    op: Operation,
+    verdict: Verdict,
+    last: LastTransaction | None,
+    report: RecoveryReport,
+) -> None:
+    journal = cashier.journal
+    if verdict.state is State.NEEDS_REVIEW:
+        _to_review(cashier, op, verdict.detail, report)
+        return
+    facts: dict[str, Any] = {"reason": verdict.detail}
+    if verdict.matched and last is not None:
+        facts |= {
+            "trace": last.trace,
+            "receipt_no": last.receipt_no,
+            "approval_code": last.approval_code,
+            "terminal_id": last.terminal_id,
+            "card_brand": last.card.brand,
+            "card_last4": last.card.last4,
+            "result_code": last.result_code or None,
+            "terminal_at": None if last.at is None else _at(last.at).astimezone(UTC),  # type: ignore[union-attr]
+        }
+        if verdict.state is State.APPROVED and last.amount is not None:
+            facts["amount_minor"] = last.amount.minor
+    with journal.atomic():
+        moved = journal.transition(
+            op.id, verdict.state, actor="recovery", detail=verdict.detail, **facts
+        )
+        if verdict.state is State.APPROVED and last is not None:
+            cashier.store_receipts(moved, last.receipt, source="repeat_receipt")
+        journal.add_incident(
+            category="resolution",
+            device=op.terminal,
+            fault=f"{op.kind.value} {op.id} of {op.amount or '-'} was in doubt",
+            action="asked the terminal for its last transaction (repeat receipt)",
+            result=f"resolved as {verdict.state.value}: {verdict.detail}",
+            operation_id=op.id,
+            actor="recovery",
+        )
+    report.resolved.append((moved, verdict.detail))
