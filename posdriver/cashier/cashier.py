@@ -41,6 +41,7 @@ from ..terminal.outcomes import (
     TerminalNotReached,
 )
 from . import refund_guard
+from .pan_scan import mask_pans
 from .receipts import ReceiptFacts, compose
 from .terminals import TerminalFactory, make_terminal, opened
 
@@ -414,9 +415,9 @@ class Cashier:
             last4=op.card_last4,
             journal_id=op.id,
         )
-        copies: list[tuple[str, Sequence[str]]] = [("customer", customer)]
+        copies: list[tuple[str, Sequence[str]]] = [("customer", [mask_pans(x) for x in customer])]
         if rc.merchant_copy or merchant:
-            copies.append(("merchant", merchant))
+            copies.append(("merchant", [mask_pans(x) for x in merchant]))
         printer = self._printer_for(op.terminal)
         jobs: list[int] = []
         with self.journal.atomic():

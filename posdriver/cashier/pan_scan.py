@@ -81,3 +81,22 @@ def _stretches(groups: list[str]) -> list[str]:
             found.append(best[1])
             start = best[0] + 1
     return found
+
+
+_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+
+
+def mask_pans(text: str) -> str:
+    """``text`` with every card number in it masked to its first six and last four digits.
+
+    A terminal is supposed to print masked numbers only, but some print the whole number
+    on the merchant copy; receipts are stored, so they are masked on the way in.
+    """
+
+    def mask(match: re.Match[str]) -> str:
+        digits = re.sub(r"[ -]", "", match.group(0))
+        if not PAN_MIN <= len(digits) <= PAN_MAX or not luhn_valid(digits):
+            return match.group(0)
+        return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
+
+    return _CANDIDATE.sub(mask, text)

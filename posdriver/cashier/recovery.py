@@ -303,7 +303,7 @@ def _last_transaction(
         kwargs["sleep"] = sleep
     for attempt in Retrying(
         stop=stop_after_attempt(attempts),
-        wait=wait_exponential_jitter(initial=0.5, max=5, jitter=0.5),
+        wait=wait_exponential_jitter(multiplier=0.5, max=5, jitter=0.5),
         retry=retry_if_exception_type(TerminalNotReached),
         reraise=True,
         **kwargs,

@@ -327,8 +327,11 @@ class Spooler:
         Jobs without a printer go to the first configured one. ``job_ids`` limits the run
         to those jobs (ones that are not open any more are left out of the report).
         ``wait`` bounds the time spent waiting for printers to become ready (default:
-        the policy's ``ready_timeout``); each job still gets one attempt. Printer and
-        link trouble never raises: those jobs stay queued, with the reason.
+        the policy's ``ready_timeout``); every printer still gets one attempt, and a job
+        that is printing when it runs out is finished. Printer and link trouble never
+        raises: those jobs stay queued, with the reason. Raises ``ValueError`` for a
+        printer name that is not configured, and journal errors as they are (a job that
+        was being printed then is reprinted as a continuation next time).
         """
         if printer is not None and printer not in {p.name for p in self.printers}:
             known = ", ".join(p.name for p in self.printers) or "none"

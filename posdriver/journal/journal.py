@@ -28,6 +28,7 @@ import socket
 import sqlite3
 import stat
 import threading
+import time as monotime
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -69,9 +70,11 @@ FACT_COLUMNS = frozenset(
         "note",
     }
 )
-_LAST4 = re.compile(r"^\d{4}$")
-_TXN_ID = re.compile(r"^(?:id:|#)?(\d{1,18})$", re.IGNORECASE)
-_TXN_RECEIPT = re.compile(r"^(?:receipt:|r)(\d{1,9})$", re.IGNORECASE)
+# ASCII digits and fullmatch: ``\d`` takes other scripts' digits and ``$`` a trailing
+# newline, neither of which the schema's CHECK (or a terminal) accepts.
+_LAST4 = re.compile(r"[0-9]{4}")
+_TXN_ID = re.compile(r"(?:id:|#)?([0-9]{1,18})", re.IGNORECASE)
+_TXN_RECEIPT = re.compile(r"(?:receipt:|r)([0-9]{1,9})", re.IGNORECASE)
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -139,7 +142,10 @@ class Journal:
         conn.row_factory = sqlite3.Row
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            # Refuse a file that is not ours (or is from a newer posdriver) before the
+            # switch to WAL below writes to it: a refused file is left exactly as it was.
+            self._schema_version(conn)
+            mode = self._switch_to_wal(conn)
             if mode.lower() != "wal":
                 raise JournalError(f"{self.path}: could not switch the journal to WAL mode")
             conn.execute("PRAGMA synchronous = FULL")
@@ -153,29 +159,59 @@ class Journal:
             raise
         return conn
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    @staticmethod
+    def _switch_to_wal(conn: sqlite3.Connection) -> str:
+        """``PRAGMA journal_mode = WAL``, waiting like any other write. SQLite answers
+        "locked" at once (without the busy handler) while another connection reads a file
+        still in rollback mode: two processes opening a fresh journal together."""
+        deadline = monotime.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc).lower() or monotime.monotonic() > deadline:
+                    raise
+            monotime.sleep(0.01)
+
+    def _schema_version(self, conn: sqlite3.Connection) -> int:
+        """The journal's schema version; refuses a newer journal and a foreign database."""
+        # One statement, so one read transaction: the version and the tables agree even
+        # while another process is migrating the file.
+        version, tables = conn.execute(
+            "SELECT (SELECT user_version FROM pragma_user_version), "
+            "(SELECT count(*) FROM sqlite_master)"
+        ).fetchone()
         if version > CURRENT_VERSION:
             raise JournalError(
                 f"{self.path}: journal schema version {version} is newer than this posdriver "
                 f"understands ({CURRENT_VERSION}); upgrade posdriver, do not edit the file"
             )
-        if version == CURRENT_VERSION:
-            return
-        if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        if version == 0 and tables:
             raise JournalCorrupt(
                 f"{self.path}: is an SQLite database but not a posdriver journal "
                 "(it has tables and no journal schema version)"
             )
-        for number in range(version, CURRENT_VERSION):
+        return int(version)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        if self._schema_version(conn) == CURRENT_VERSION:
+            return
+        while True:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                # Read again under the write lock: another process (the daemon and a CLI
+                # command started together on a fresh install) may have migrated since.
+                number = self._schema_version(conn)
+                if number == CURRENT_VERSION:
+                    conn.execute("COMMIT")
+                    return
                 for statement in _statements(MIGRATIONS[number]):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number + 1}")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
                 raise
 
     def close(self) -> None:
@@ -200,8 +236,7 @@ class Journal:
             )
         if "readonly" in low or "read-only" in low:
             return JournalReadOnly(
-                f"{where}: the journal cannot be written ({text}); check the file's and "
-                "its directory's owner and permissions"
+                f"{where}: the journal cannot be written ({text}); {_why_read_only(self.path)}"
             )
         if "full" in low or (isinstance(exc, sqlite3.OperationalError) and "disk i/o" in low):
             return JournalFull(
@@ -214,7 +249,9 @@ class Journal:
                 f"{BUSY_TIMEOUT_MS / 1000:g} s ({text})"
             )
         if "unable to open" in low:
-            return JournalReadOnly(f"{where}: cannot open the journal ({text})")
+            return JournalReadOnly(
+                f"{where}: cannot open the journal ({text}); {_why_read_only(self.path)}"
+            )
         return JournalError(f"{where}: {doing} failed: {text}")
 
     # -- transactions ------------------------------------------------------------------
@@ -284,6 +321,15 @@ class Journal:
         with self.atomic() as conn:
             if parent_id is not None:
                 self._require(conn, parent_id)
+            if idempotency_key is not None:
+                earlier = conn.execute(
+                    "SELECT id FROM operations WHERE idempotency_key = ?", (idempotency_key,)
+                ).fetchone()
+                if earlier is not None:
+                    raise JournalError(
+                        f"{self.path}: idempotency key {idempotency_key!r} already belongs to "
+                        f"operation {earlier[0]}; nothing new was recorded"
+                    )
             row = conn.execute(
                 """INSERT INTO operations (kind, state, amount_minor, currency, terminal,
                        created_at, updated_at, parent_id, ref_receipt_no, plan_id, plan_part,
@@ -340,7 +386,7 @@ class Journal:
         if unknown:
             raise ValueError(f"not journal facts: {', '.join(sorted(unknown))}")
         last4 = facts.get("card_last4")
-        if last4 is not None and not _LAST4.match(str(last4)):
+        if last4 is not None and not _LAST4.fullmatch(str(last4)):
             raise ValueError("card_last4 must be exactly four digits; no more of a card is kept")
         if isinstance(facts.get("terminal_at"), datetime):
             facts["terminal_at"] = _iso(facts["terminal_at"])
@@ -421,7 +467,7 @@ class Journal:
                 raise UnknownTransaction("the journal has no transactions yet")
             return Operation.from_row(rows[0])
         explicit_id = text.lower().startswith(("id:", "#"))
-        match = _TXN_ID.match(text)
+        match = _TXN_ID.fullmatch(text)
         if match:
             number = int(match.group(1))
             by_id = self._read("SELECT * FROM operations WHERE id = ?", (number,))
@@ -441,7 +487,7 @@ class Journal:
                 )
             candidates = [Operation.from_row(r) for r in by_id] + others
             raise UnknownTransaction(_ambiguous(text, candidates))
-        match = _TXN_RECEIPT.match(text)
+        match = _TXN_RECEIPT.fullmatch(text)
         if match:
             number = int(match.group(1))
             found = self.by_receipt_no(number)
@@ -476,7 +522,7 @@ class Journal:
             where.append("amount_minor = ? AND currency = ?")
             params += [f.amount.minor, f.amount.currency]
         if f.last4 is not None:
-            if not _LAST4.match(f.last4):
+            if not _LAST4.fullmatch(f.last4):
                 raise ValueError(f"last four digits must be four digits, got {f.last4!r}")
             where.append("card_last4 = ?")
             params.append(f.last4)
@@ -536,12 +582,17 @@ class Journal:
         second call for the same copy keeps the first (it may already be on paper)."""
         with self.atomic() as conn:
             self._require(conn, op_id)
-            conn.execute(
+            stored = conn.execute(
                 """INSERT INTO receipts (operation_id, copy, source, lines, created_at)
                    VALUES (?, ?, ?, ?, ?) ON CONFLICT (operation_id, copy) DO NOTHING""",
                 (op_id, copy, source, json.dumps(list(lines), ensure_ascii=False), self._now()),
+            ).rowcount
+            detail = (
+                f"{copy} copy stored ({source})"
+                if stored
+                else f"{copy} copy already stored; this {source} copy was not kept"
             )
-            self._event(conn, op_id, "receipt", None, None, None, f"{copy} copy stored ({source})")
+            self._event(conn, op_id, "receipt", None, None, None, detail)
             row = conn.execute(
                 "SELECT * FROM receipts WHERE operation_id = ? AND copy = ?", (op_id, copy)
             ).fetchone()
@@ -748,8 +799,17 @@ class Journal:
     def create_plan(self, sale_id: int, parts: Sequence[Money], actor: str | None) -> RefundPlan:
         if not parts:
             raise ValueError("a refund plan needs at least one part")
+        if any(not isinstance(p, Money) or p.minor <= 0 for p in parts):
+            raise ValueError(f"every part of a refund plan must be a positive Money: {parts!r}")
         with self.atomic() as conn:
-            self._require(conn, sale_id)
+            sale = self._require(conn, sale_id)
+            # Parts are stored as minor units in one currency: a part in another currency
+            # would silently become an amount of the sale's currency.
+            if any(p.currency != sale.currency for p in parts):
+                raise ValueError(
+                    f"a refund plan for operation {sale_id} must be in {sale.currency}; got "
+                    + ", ".join(p.format() for p in parts)
+                )
             row = conn.execute(
                 """INSERT INTO refund_plans (sale_id, currency, parts, state, created_at, actor)
                    VALUES (?, ?, ?, 'open', ?, ?) RETURNING id""",
@@ -812,9 +872,20 @@ class Journal:
         return total
 
     def check(self) -> list[str]:
-        """SQLite's own integrity check; an empty list means the file is sound."""
-        rows = self._read("PRAGMA integrity_check")
-        problems = [r[0] for r in rows if r[0] != "ok"]
+        """SQLite's own integrity check; an empty list means the file is sound. Damage the
+        check cannot read past is reported as a problem too, not raised: the caller asked
+        what is wrong with the file, and this is the answer."""
+        problems: list[str] = []
+        with self._lock:
+            try:
+                for row in self._conn.execute("PRAGMA integrity_check"):
+                    if row[0] != "ok":
+                        problems.append(row[0])
+            except sqlite3.Error as exc:
+                error = self._translate(exc, "check")
+                if not isinstance(error, JournalCorrupt):
+                    raise error from exc
+                problems.append(f"the integrity check stopped at damage it cannot read ({exc})")
         return problems
 
     def backup(self, dest: str | Path) -> Path:
@@ -888,6 +959,16 @@ def _ambiguous(ref: str, candidates: Sequence[Operation]) -> str:
     return "\n".join(lines)
 
 
+def _why_read_only(path: Path) -> str:
+    """The likely reason a journal cannot be written, for the person who has to fix it: a
+    file system mounted read-only (a full or failing disk is often remounted so) needs a
+    different fix from a wrong owner."""
+    with contextlib.suppress(OSError):
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return f"the file system holding {path.parent} is mounted read-only"
+    return "check the file's and its directory's owner and permissions"
+
+
 def _statements(script: str) -> list[str]:
     """Split a migration into statements (none of ours contain ';' in literals)."""
     return [s.strip() for s in script.split(";") if s.strip()]
@@ -925,7 +1006,7 @@ def open_journal(
     elif not os.access(path, os.W_OK) or not os.access(directory, os.W_OK):
         raise JournalReadOnly(
             f"{path}: the journal (or its directory) is not writable by this user; "
-            "check its owner and permissions"
+            f"{_why_read_only(path)}"
         )
     journal = Journal(path, clock=clock, place=place)
     for suffix in ("", "-wal", "-shm"):

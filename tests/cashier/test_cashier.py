@@ -1,0 +1,358 @@
+"""Journaled money operations against the emulated terminals and printer.
+
+Each test checks three records against each other: what the cashier returned, what the
+journal holds (states, events, receipts, print jobs, incidents), and what the terminal
+emulator's ledger says really happened to the money.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.controller import Controller
+from emulator.terminal.cards import Limits
+from posdriver.cashier.cashier import Cashier, RefundRefused
+from posdriver.cashier.recovery import judge, recover
+from posdriver.cashier.spooler import Spooler
+from posdriver.config import Config, PrintPolicy, load_config, with_overrides
+from posdriver.journal import Journal, Kind, State, open_journal
+from posdriver.links import link_for_url
+from posdriver.money import Money
+from posdriver.terminal import ZvtTerminal, ZvtTimeouts
+from posdriver.terminal.outcomes import LastTransaction
+
+DRIVER = ZvtTimeouts(t1=0.2, t2=0.3, t3=0.5, t4=0.6)
+EMULATOR: dict[str, Any] = {"relink_delay": 0.1, "status_ack_timeout": 0.5}
+
+
+def eur(text: str) -> Money:
+    return Money.parse(text, "EUR")
+
+
+def factory(cfg: Any) -> ZvtTerminal:
+    return ZvtTerminal(link_for_url(cfg.url), currency=cfg.currency, timeouts=DRIVER)
+
+
+@dataclasses.dataclass
+class Desk:
+    """Two terminals (the second a standby), a printer, a journal and a cashier."""
+
+    t1: Controller
+    t2: Controller
+    printer: Controller
+    journal: Journal
+    config: Config
+    cashier: Cashier
+
+    def ledger(self, which: Controller | None = None) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = (which or self.t1).device.ledger()  # type: ignore[attr-defined]
+        return entries
+
+
+def make_config(tmp_path: Path, terminals: list[str], printers: list[str], **refund: Any) -> Config:
+    empty = tmp_path / "posdriver.toml"
+    empty.write_text("")
+    config = with_overrides(
+        load_config(empty),
+        state_dir=tmp_path / "state",
+        terminals=terminals,
+        printers=printers,
+    )
+    config = dataclasses.replace(
+        config,
+        print=PrintPolicy(
+            attempts=3, wait_initial=0.05, wait_max=0.2, jitter=0.05, ready_timeout=2
+        ),
+    )
+    if refund:
+        config = dataclasses.replace(config, refund=dataclasses.replace(config.refund, **refund))
+    return config
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Iterator[Desk]:
+    with (
+        Controller.terminal(link="tcp", seed=1, **EMULATOR) as t1,
+        Controller.terminal(link="tcp", seed=2, terminal_id="52500039", **EMULATOR) as t2,
+        Controller.printer(link="pty", link_dir=tmp_path, seed=3) as printer,
+    ):
+        config = make_config(tmp_path, [t1.url, t2.url], [printer.url])
+        journal = open_journal(config.state_dir)
+        spooler = Spooler(journal, config.printers, policy=config.print, receipt=config.receipt)
+        cashier = Cashier(
+            journal,
+            config,
+            terminal_factory=factory,
+            spooler=spooler,
+            actor="tester",
+            print_wait=2,
+        )
+        try:
+            yield Desk(t1, t2, printer, journal, config, cashier)
+        finally:
+            journal.close()
+
+
+def steps(journal: Journal, op_id: int) -> list[str]:
+    return [
+        f"{e.from_state or ''}->{e.to_state}" if e.to_state else e.event
+        for e in journal.events(op_id)
+    ]
+
+
+def test_an_approved_sale_is_journaled_before_and_after_and_its_receipt_printed(
+    desk: Desk,
+) -> None:
+    result = desk.cashier.sale(eur("12.50"))
+    op = result.operation
+    assert op.state is State.APPROVED
+    assert op.amount == eur("12.50")
+    assert op.terminal == "terminal1"
+    assert op.card_brand == "Visa" and op.card_last4 == "0119"
+    entry = desk.ledger()[-1]
+    assert (entry["state"], entry["receipt_no"], entry["amount"]) == (
+        "charged",
+        op.receipt_no,
+        1250,
+    )
+    # intent first, then the terminal chosen, accepted, outcome, receipts, and only
+    # then the printing
+    history = steps(desk.journal, op.id)
+    assert history[:4] == ["->pending", "attempt", "pending->sent", "sent->approved"]
+    assert history.index("receipt") < history.index("printed")
+    stored = desk.journal.receipt(op.id, "customer")
+    assert stored is not None and stored.source == "terminal"
+    assert f"posdriver txn {op.id}" in "\n".join(stored.lines)
+    assert result.printing is not None and [o.printed for o in result.printing.outcomes] == [True]
+    printed = desk.printer.device.receipts  # type: ignore[attr-defined]
+    assert any(f"posdriver txn {op.id}" in r.text for r in printed)
+
+
+def test_a_declined_card_is_journaled_declined_with_the_reason(desk: Desk) -> None:
+    desk.t1.device.select_card("declined")  # type: ignore[attr-defined]
+    op = desk.cashier.sale(eur("30.00")).operation
+    assert op.state is State.DECLINED
+    assert op.result_code and op.reason
+    assert desk.journal.receipts(op.id) == []
+    assert desk.ledger()[-1]["state"] == "declined"
+
+
+def test_a_terminal_not_reached_fails_over_to_the_standby_with_an_incident(desk: Desk) -> None:
+    desk.t1.set_fault("power_off")
+    result = desk.cashier.sale(eur("40.00"))
+    op = result.operation
+    assert op.state is State.APPROVED and op.terminal == "terminal2"
+    assert [a.terminal for a in result.attempts] == ["terminal1"]
+    assert desk.ledger(desk.t1) == []
+    assert [e["state"] for e in desk.ledger(desk.t2)] == ["charged"]
+    incidents = desk.journal.incidents()
+    assert [i.category for i in incidents] == ["failover"]
+    assert incidents[0].device == "terminal1"
+    assert "terminal2" in incidents[0].action and "nothing was charged" in incidents[0].result
+    assert steps(desk.journal, op.id).count("attempt") == 2
+
+
+def test_no_terminal_reached_aborts_with_nothing_charged(desk: Desk) -> None:
+    desk.t1.set_fault("power_off")
+    desk.t2.set_fault("power_off")
+    result = desk.cashier.sale(eur("41.00"))
+    assert result.operation.state is State.ABORTED and result.outcome is None
+    assert "no terminal could be reached" in (result.operation.reason or "")
+    assert [i.category for i in desk.journal.incidents()] == ["failover", "device_fault"]
+    assert desk.ledger(desk.t1) == [] and desk.ledger(desk.t2) == []
+
+
+def test_no_failover_once_the_terminal_accepted(desk: Desk) -> None:
+    desk.t1.set_fault("drop_before_completion")
+    result = desk.cashier.sale(eur("42.00"))
+    assert result.operation.state is State.IN_DOUBT
+    assert result.operation.terminal == "terminal1"
+    assert desk.ledger(desk.t2) == []
+    assert [i.category for i in desk.journal.incidents()] == ["in_doubt"]
+
+
+def test_in_doubt_after_the_charge_is_resolved_approved_by_recovery(desk: Desk) -> None:
+    desk.t1.set_fault("drop_before_completion")
+    op = desk.cashier.sale(eur("43.00")).operation
+    assert op.state is State.IN_DOUBT and op.doubt_stage == "before_completion"
+    desk.t1.set_fault("drop_before_completion", False)
+    report = recover(desk.cashier)
+    assert [o.state for o, _ in report.resolved] == [State.APPROVED]
+    after = desk.journal.get(op.id)
+    assert after.state is State.APPROVED and after.card_last4 == "0119"
+    assert desk.ledger()[-1]["receipt_no"] == after.receipt_no
+    stored = desk.journal.receipt(op.id)
+    assert stored is not None and stored.source == "repeat_receipt"
+    assert report.printing is not None and report.printing.printed
+    assert [i.category for i in desk.journal.incidents()] == ["in_doubt", "resolution"]
+
+
+def test_in_doubt_before_our_acknowledgement_is_resolved_declined(desk: Desk) -> None:
+    desk.t1.set_fault("drop_after_status")
+    op = desk.cashier.sale(eur("44.00")).operation
+    assert op.state is State.IN_DOUBT
+    desk.t1.set_fault("drop_after_status", False)
+    # the terminal reverses what we never acknowledged (its commit rule)
+    from tests.conftest import wait_until
+
+    wait_until(lambda: desk.ledger()[-1]["state"] == "auto_reversed", 5, "the auto-reversal")
+    recover(desk.cashier)
+    after = desk.journal.get(op.id)
+    assert after.state is State.DECLINED
+    assert "did not go through" in (after.reason or "")
+    assert desk.journal.receipts(op.id) == []
+
+
+def test_recovery_turns_a_crash_left_pending_without_terminal_into_aborted(desk: Desk) -> None:
+    op = desk.journal.begin(Kind.SALE, eur("5.00"))
+    report = recover(desk.cashier)
+    assert [o.id for o in report.aborted] == [op.id]
+    assert desk.journal.get(op.id).state is State.ABORTED
+
+
+def test_recovery_of_an_operation_that_never_reached_an_empty_terminal(desk: Desk) -> None:
+    op = desk.journal.begin(Kind.SALE, eur("6.00"))
+    desk.journal.attempt(op.id, "terminal1")
+    recover(desk.cashier)
+    after = desk.journal.get(op.id)
+    assert after.state is State.DECLINED
+    assert "no transaction on record" in (after.reason or "")
+
+
+def test_recovery_uses_the_journal_to_see_the_last_transaction_is_older(desk: Desk) -> None:
+    first = desk.cashier.sale(eur("7.00")).operation
+    op = desk.journal.begin(Kind.SALE, eur("7.00"))  # same amount, never sent
+    desk.journal.attempt(op.id, "terminal1")
+    recover(desk.cashier)
+    after = desk.journal.get(op.id)
+    assert after.state is State.DECLINED
+    assert f"journal transaction {first.id}" in (after.reason or "")
+    assert len([e for e in desk.ledger() if e["state"] == "charged"]) == 1
+
+
+def test_recovery_asks_a_person_when_the_terminal_did_something_else(desk: Desk) -> None:
+    op = desk.journal.begin(Kind.SALE, eur("8.00"))
+    desk.journal.attempt(op.id, "terminal1")
+    with factory(desk.config.terminal("terminal1")) as direct:  # a sale keyed on the terminal
+        direct.sale(eur("99.00"))
+    report = recover(desk.cashier)
+    assert [o.id for o, _ in report.needs_review] == [op.id]
+    after = desk.journal.get(op.id)
+    assert after.state is State.NEEDS_REVIEW and "does not match" in (after.reason or "")
+    assert desk.journal.needing_attention()[0].id == op.id
+
+
+def test_an_unreachable_terminal_leaves_operations_in_doubt(desk: Desk) -> None:
+    desk.t1.set_fault("drop_before_completion")
+    op = desk.cashier.sale(eur("9.00")).operation
+    desk.t1.set_fault("drop_before_completion", False)
+    desk.t1.set_fault("power_off")
+    report = recover(desk.cashier, attempts=1)
+    assert [o.id for o, _ in report.still_in_doubt] == [op.id]
+    assert desk.journal.get(op.id).state is State.IN_DOUBT
+
+
+# -- refunds ------------------------------------------------------------------------------
+def test_a_refund_is_linked_to_its_sale_and_counted_against_it(desk: Desk) -> None:
+    sale = desk.cashier.sale(eur("100.00")).operation
+    refund = desk.cashier.refund(sale, eur("60.00")).operation
+    assert refund.state is State.APPROVED and refund.parent_id == sale.id
+    assert desk.ledger()[-1]["kind"] == "refund"
+    with pytest.raises(RefundRefused) as refused:
+        desk.cashier.refund(sale, eur("40.01"))
+    assert [s.name for s in refused.value.decision.stops] == ["sale_remainder"]
+    assert len(desk.ledger()) == 2  # the refused refund never reached the terminal
+
+
+def test_a_refund_of_a_declined_sale_is_refused(desk: Desk) -> None:
+    desk.t1.device.select_card("declined")  # type: ignore[attr-defined]
+    sale = desk.cashier.sale(eur("10.00")).operation
+    with pytest.raises(RefundRefused) as refused:
+        desk.cashier.refund(sale, eur("10.00"))
+    assert refused.value.decision.stops[0].name == "not_refundable"
+
+
+def test_a_split_refund_is_carried_out_part_by_part(tmp_path: Path, desk: Desk) -> None:
+    limited = dataclasses.replace(
+        desk.config,
+        terminals=tuple(
+            dataclasses.replace(t, refund_limit=eur("200.00")) for t in desk.config.terminals
+        ),
+    )
+    desk.cashier.config = limited
+    sale = desk.cashier.sale(eur("500.00")).operation
+    decision = desk.cashier.refund_decision(sale, None)
+    assert not decision.allowed and len(decision.plan) == 3
+    plan_id, _parts = desk.cashier.refund_plan(sale, decision)
+    result = desk.cashier.carry_out_plan(sale, plan_id)
+    assert result.complete and len(result.parts) == 3
+    refunds = [e for e in desk.ledger() if e["kind"] == "refund"]
+    assert sum(e["amount"] for e in refunds) == 50000
+    ops = desk.journal.children(sale.id)
+    assert sorted(o.plan_part or 0 for o in ops) == [1, 2, 3]
+    assert all(o.plan_id == plan_id and o.state is State.APPROVED for o in ops)
+    assert desk.journal.plan(plan_id).state == "done"
+
+
+def test_a_split_refund_that_fails_half_way_leaves_the_rest_pending(desk: Desk) -> None:
+    # the terminal's own daily cap stops the second part (150 + 150 > 200)
+    desk.t1.device.config.limits = Limits(max_refund=15_000, daily_refund_cap=20_000)  # type: ignore[attr-defined]
+    desk.cashier.config = dataclasses.replace(
+        desk.config,
+        terminals=tuple(
+            dataclasses.replace(t, refund_limit=eur("150.00"), standby=None)
+            for t in desk.config.terminals[:1]
+        ),
+    )
+    sale = desk.cashier.sale(eur("300.00")).operation
+    decision = desk.cashier.refund_decision(sale, None)
+    plan_id, _ = desk.cashier.refund_plan(sale, decision)
+    result = desk.cashier.carry_out_plan(sale, plan_id)
+    assert next(p.state for p in result.parts) is State.APPROVED
+    assert result.parts[1].state in (State.DECLINED, State.ABORTED)  # refused, not charged
+    assert len(result.parts) == 2  # it stopped there
+    assert result.left == (eur("150.00"),)
+    assert not result.complete
+    assert desk.journal.plan(plan_id).state == "open"
+    assert desk.cashier.parts_left(plan_id) == (eur("150.00"),)
+
+
+# -- the judge, on its own ----------------------------------------------------------------
+def test_judge_never_matches_a_different_amount(desk: Desk) -> None:
+    op = desk.journal.begin(Kind.SALE, eur("10.00"))
+    last = LastTransaction(
+        stands=True,
+        result_code=0,
+        meaning="ok",
+        amount=eur("10.01"),
+        at=op.created_at + timedelta(seconds=1),
+    )
+    assert judge(op, last).state is State.NEEDS_REVIEW
+    same = dataclasses.replace(last, amount=eur("10.00"))
+    assert judge(op, same).state is State.APPROVED
+    older = dataclasses.replace(same, at=op.created_at - timedelta(minutes=5))
+    assert judge(op, older).state is State.DECLINED
+
+
+def test_a_terminal_printing_whole_card_numbers_has_them_masked_in_the_journal(
+    desk: Desk,
+) -> None:
+    sale = desk.journal.begin(Kind.SALE, eur("1.00"))
+    desk.journal.attempt(sale.id, "terminal1")
+    desk.journal.transition(sale.id, State.SENT)
+    op = desk.journal.transition(sale.id, State.APPROVED, card_last4="1111")
+    desk.cashier.store_receipts(
+        op,
+        ["Visa 4111 1111 1111 1111", "Amount 1.00 EUR"],
+        ["PAN 4111111111111111"],
+        source="terminal",
+    )
+    text = "\n".join(line for r in desk.journal.receipts(op.id) for line in r.lines)
+    assert "411111******1111" in text
+    assert "4111111111111111" not in text and "4111 1111 1111 1111" not in text

@@ -1,0 +1,312 @@
+"""The journal commands end to end: ``posdriver sale|refund|txn|reprint|pending|recover|
+resolve|incidents|jobs|journal`` against emulated terminals and a printer, with a real
+journal in a temporary state directory. Exit codes, output and the journal are checked;
+bad input must exit non-zero with a message naming the problem and change nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.controller import Controller
+from posdriver.cashier.pan_scan import luhn_runs, luhn_runs_bytes
+from posdriver.cli import main
+from posdriver.journal import State, open_journal
+from posdriver.links import link_for_url
+from posdriver.money import Money
+from posdriver.terminal import ZvtTerminal, ZvtTimeouts
+
+FULL_PAN = "4111111111111111"  # Luhn-valid, as a real card number is
+
+
+@pytest.fixture
+def devices(tmp_path: Path) -> Iterator[tuple[Controller, Controller]]:
+    with (
+        Controller.terminal(link="tcp", seed=5, full_pan=True, status_ack_timeout=0.5) as term,
+        Controller.printer(link="pty", link_dir=tmp_path, seed=6) as printer,
+    ):
+        yield term, printer
+
+
+class Run:
+    """``posdriver ...`` in-process with this desk's devices and state directory."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        devices: tuple[Controller, Controller],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        self.term, self.printer = devices
+        self.state = tmp_path / "state"
+        self.config = tmp_path / "posdriver.toml"
+        self.config.write_text("[print]\nready_timeout = 2.0\nwait_initial = 0.05\n")
+        self.capsys = capsys
+        self.outputs: list[str] = []
+
+    def __call__(self, *args: str, devices: bool = True) -> tuple[int, str, str]:
+        argv = [*args, "--config", str(self.config), "--state-dir", str(self.state)]
+        if devices:
+            argv += ["--terminal", self.term.url, "--printer", self.printer.url]
+        code = main(argv)
+        out, err = self.capsys.readouterr()
+        self.outputs += [out, err]
+        return code, out, err
+
+    def json(self, *args: str) -> tuple[int, Any]:
+        code, out, _ = self(*args, "--json")
+        return code, json.loads(out)
+
+    def ledger(self) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = self.term.device.ledger()  # type: ignore[attr-defined]
+        return entries
+
+
+@pytest.fixture
+def run(
+    tmp_path: Path, devices: tuple[Controller, Controller], capsys: pytest.CaptureFixture[str]
+) -> Run:
+    return Run(tmp_path, devices, capsys)
+
+
+def test_sale_approved_prints_and_is_listed(run: Run) -> None:
+    code, body = run.json("sale", "12.50")
+    assert code == 0
+    op = body["operation"]
+    assert (op["state"], op["amount"], op["card_last4"]) == ("approved", "12.50", "0119")
+    assert body["printing"]["printed"] == 1
+    code, rows = run.json("txn", "list", "--last4", "0119")
+    assert code == 0 and [r["id"] for r in rows] == [op["id"]]
+    code, out, _ = run("txn", "show", "last")
+    assert code == 0 and "sent -> approved" in out and "customer receipt" in out
+
+
+def test_sale_exit_codes_declined_in_doubt_not_sent(run: Run) -> None:
+    run.term.device.select_card("declined")  # type: ignore[attr-defined]
+    assert run("sale", "5.00")[0] == 1
+    run.term.device.select_card("visa")  # type: ignore[attr-defined]
+    run.term.set_fault("drop_before_completion")
+    code, out, _ = run("sale", "6.00")
+    assert code == 2 and "MAY HAVE BEEN CHARGED" in out
+    run.term.set_fault("drop_before_completion", False)
+    run.term.set_fault("power_off")
+    code, out, _ = run("sale", "7.00")
+    assert code == 3 and "not reached" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("sale", "-5"), "negative"),
+        (("sale", "12,50"), "use a dot"),
+        (("sale", "1.234"), "decimal places"),
+        (("sale", "5", "--currency", "XXY"), "unknown currency"),
+        (("sale", "5", "--on", "nowhere"), "no terminal named 'nowhere'"),
+        (("txn", "show", "999"), "no transaction"),
+        (("txn", "show", "yesterday"), "does not name a transaction"),
+        (("txn", "list", "--last4", "12345"), "four digits"),
+        (("txn", "list", "--since", "2026-13-01"), "not a date"),
+        (("txn", "list", "--state", "lost"), "states:"),
+        (("refund", "42"), "no transaction"),
+        (("resolve", "42", "--approved", "--note", "x"), "no transaction"),
+    ],
+)
+def test_bad_input_is_named_and_nothing_is_written(
+    run: Run, args: tuple[str, ...], expected: str
+) -> None:
+    code, _, err = run(*args)
+    assert code == 3
+    assert expected in err
+    with open_journal(run.state) as journal:
+        assert journal.search() == []
+    assert run.ledger() == []
+
+
+def test_reprint_marks_the_copy_and_counts_it(run: Run) -> None:
+    code, body = run.json("sale", "20.00")
+    txn = str(body["operation"]["id"])
+    receipt_no = body["operation"]["receipt_no"]
+    assert run("reprint", txn)[0] == 0
+    code, body = run.json("reprint", f"receipt:{receipt_no}")
+    assert code == 0 and body["reprint_no"] == 2
+    printed = [r.text for r in run.printer.device.receipts]  # type: ignore[attr-defined]
+    assert len(printed) == 3
+    assert "DUPLICATE" not in printed[0]
+    assert "DUPLICATE" in printed[1] and "Reprint 1" in printed[1]
+    assert "Reprint 2" in printed[2]
+    code, show = run.json("txn", "show", txn)
+    assert [e["event"] for e in show["events"]].count("reprint") == 2
+
+
+def test_reprint_falls_back_to_the_terminal_for_an_unjournaled_receipt(run: Run) -> None:
+    with ZvtTerminal(link_for_url(run.term.url), timeouts=ZvtTimeouts(t3=1, t4=2)) as direct:
+        outcome = direct.sale(Money(3300, "EUR"))
+    receipt_no = outcome.receipt_no  # type: ignore[union-attr]
+    code, out, _ = run("reprint", f"receipt:{receipt_no}")
+    assert code == 0 and "terminal's repeat receipt" in out
+    printed = run.printer.device.receipts  # type: ignore[attr-defined]
+    assert "DUPLICATE" in printed[-1].text and "33.00" in printed[-1].text
+    code, incidents = run.json("incidents")
+    assert "not in the journal" in incidents[-1]["fault"]
+    code, _, err = run("reprint", f"receipt:{receipt_no + 5}")
+    assert code == 3 and "can only repeat its last transaction" in err
+
+
+def test_reprint_without_a_printer_says_so(run: Run) -> None:
+    run.json("sale", "20.00")
+    code, _, err = run("reprint", "last", devices=False)
+    assert code == 3 and "no receipt printer is configured" in err
+
+
+def test_a_receipt_kept_when_the_paper_is_out_prints_later(run: Run) -> None:
+    run.printer.set_fault("paper_out")
+    code, out, _ = run("sale", "15.00")
+    assert code == 0 and "NOT printed yet" in out and "paper" in out
+    code, jobs = run.json("jobs")
+    assert code == 1 and len(jobs) == 1 and jobs[0]["state"] == "queued"
+    run.printer.set_fault("paper_out", False)
+    code, out, _ = run("jobs", "run")
+    assert code == 0 and "printed" in out
+    assert run("jobs")[0] == 0
+
+
+def test_pending_recover_and_resolve(run: Run) -> None:
+    run.term.set_fault("drop_before_completion")
+    code, body = run.json("sale", "18.00")
+    assert code == 2
+    txn = str(body["operation"]["id"])
+    run.term.set_fault("drop_before_completion", False)
+    code, pending = run.json("pending")
+    assert code == 1 and [o["id"] for o in pending["operations"]] == [int(txn)]
+    code, report = run.json("recover")
+    assert code == 0 and report["resolved"][0]["state"] == "approved"
+    assert run("pending")[0] == 0
+    code, _, err = run("resolve", txn, "--declined", "--note", "guest says no")
+    assert code == 3 and "only an operation in doubt" in err
+
+
+def test_resolve_records_who_and_why(run: Run) -> None:
+    with open_journal(run.state) as journal:
+        op = journal.begin("sale", Money(999, "EUR"))
+        journal.attempt(op.id, "terminal1")
+        journal.transition(op.id, State.IN_DOUBT, reason="test")
+        journal.transition(op.id, State.NEEDS_REVIEW, reason="test")
+    code, out, _ = run(
+        "resolve", str(op.id), "--approved", "--note", "acquirer portal shows it", "--by", "mei"
+    )
+    assert code == 0 and "decided by mei" in out
+    with open_journal(run.state) as journal:
+        after = journal.get(op.id)
+        assert (after.state, after.resolved_by, after.note) == (
+            State.APPROVED,
+            "mei",
+            "acquirer portal shows it",
+        )
+        assert journal.receipt(op.id) is not None  # a receipt to reprint for the guest
+        assert journal.incidents()[-1].category == "manual"
+
+
+def test_refund_guard_and_split_from_the_command_line(run: Run, tmp_path: Path) -> None:
+    run.config.write_text(
+        '[print]\nready_timeout = 2.0\n[refund]\ndaily_cap = "900.00"\n'
+        '[devices.desk1]\nkind = "terminal"\nurl = "' + run.term.url + '"\n'
+        'refund_limit = "200.00"\n'
+        '[devices.receipt]\nkind = "printer"\nurl = "' + run.printer.url + '"\n'
+    )
+    code, out, _ = run("sale", "500.00", "--json", devices=False)
+    txn = str(json.loads(out)["operation"]["id"])
+    code, _, err = run("refund", txn, devices=False)
+    assert code == 3 and "per-refund limit of 200.00 EUR" in err and "--split" in err
+    assert [e["kind"] for e in run.ledger()] == ["payment"]
+    code, _, err = run("refund", txn, "--split", devices=False)
+    assert code == 3 and "--yes" in err
+    code, out, _ = run("refund", txn, "--split", "--yes", "--json", devices=False)
+    body = json.loads(out)
+    assert code == 0 and body["complete"] and len(body["parts"]) == 3
+    assert sum(e["amount"] for e in run.ledger() if e["kind"] == "refund") == 50000
+    code, _, err = run("refund", txn, "--amount", "0.01", devices=False)
+    assert code == 3 and "fully refunded" in err
+
+
+def test_incidents_add_list_csv(run: Run) -> None:
+    code, _, _ = run(
+        "incidents",
+        "add",
+        "--device",
+        "desk1",
+        "--fault",
+        "cable loose",
+        "--action",
+        "replugged",
+        "--result",
+        "works",
+        "--note",
+        "night shift",
+    )
+    assert code == 0
+    code, out, _ = run("incidents", "--csv", "--since", "1d")
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("id,at,place,device")
+    assert "cable loose" in lines[1] and "night shift" in lines[1]
+
+
+def test_journal_backup_export_and_check(run: Run, tmp_path: Path) -> None:
+    run.json("sale", "11.00")
+    target = tmp_path / "backup.sqlite3"
+    assert run("journal", "backup", str(target))[0] == 0
+    code, _, err = run("journal", "backup", str(target))
+    assert code == 3 and "already exists" in err
+    from posdriver.journal import Journal
+
+    with Journal(target) as copy:
+        assert [op.amount for op in copy.search()] == [Money(1100, "EUR")]
+    code, out, _ = run("journal", "export", "--csv")
+    assert code == 0 and out.splitlines()[1].split(",")[3] == "11.00"
+    assert run("journal", "check")[0] == 0
+
+
+def test_a_corrupt_journal_is_named_and_left_alone(run: Run) -> None:
+    run.state.mkdir(mode=0o700)
+    damaged = run.state / "journal.sqlite3"
+    damaged.write_bytes(b"this is not a journal" * 200)
+    before = damaged.read_bytes()
+    code, _, err = run("sale", "5.00")
+    assert code == 3 and str(damaged) in err and "damaged" in err
+    assert damaged.read_bytes() == before
+    assert run.ledger() == []
+
+
+def test_no_card_number_reaches_the_journal_the_logs_or_the_output(
+    run: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The terminal sends whole card numbers (full_pan); nothing of them may stay."""
+    caplog.set_level(logging.DEBUG)
+    assert luhn_runs(f"card {FULL_PAN} seen") == [FULL_PAN]  # the scanner sees a PAN
+    run.term.device.select_card("real", pan=FULL_PAN, brand="Visa")  # type: ignore[attr-defined]
+    _code, body = run.json("sale", "12.00")
+    txn = str(body["operation"]["id"])
+    run.term.set_fault("drop_before_completion")
+    run("sale", "13.00")
+    run.term.set_fault("drop_before_completion", False)
+    run("recover")
+    run("reprint", txn)
+    run("txn", "show", txn)
+    run("txn", "list")
+    run("pending")
+    run("incidents")
+    run("journal", "export", "--csv")
+    for suffix in ("", "-wal"):
+        path = Path(f"{run.state / 'journal.sqlite3'}{suffix}")
+        if path.exists():
+            assert luhn_runs_bytes(path.read_bytes()) == [], path
+    for output in run.outputs:
+        assert luhn_runs(output) == []
+    assert luhn_runs(caplog.text) == []
+    assert FULL_PAN not in "".join(run.outputs) + caplog.text
+    assert os.stat(run.state).st_mode & 0o777 == 0o700
