@@ -189,12 +189,15 @@ class Context:
 
     def spooler(self) -> Spooler:
         from .spooler import Spooler
+        from .terminals import device_lock
 
+        state_dir = self.config.state_dir
         return Spooler(
             self.journal,
             self.config.printers,
             policy=self.config.print,
             receipt=self.config.receipt,
+            lock=lambda name: device_lock(state_dir, name),
         )
 
     def cashier(self) -> Cashier:
@@ -864,23 +867,20 @@ def _incidents(ctx: Context) -> int:
         for item in items:
             writer.writerow(item.as_dict())
         return DONE
-    rows = [
-        [
-            str(i.id),
-            f"{i.at.astimezone():%Y-%m-%d %H:%M}",
-            i.device or "-",
-            i.fault,
-            i.action,
-            i.result,
-            i.notes or "",
+    blocks = []
+    for i in items:
+        head = f"#{i.id}  {i.at.astimezone():%Y-%m-%d %H:%M:%S}  {i.place}"
+        head += f"  {i.device or '-'}  [{i.category}]" + (f"  by {i.actor}" if i.actor else "")
+        block = [
+            head,
+            f"    fault:  {i.fault}",
+            f"    action: {i.action}",
+            f"    result: {i.result}",
         ]
-        for i in items
-    ]
-    text = (
-        _table(["id", "time", "device", "fault", "action", "result", "notes"], rows)
-        if rows
-        else "no incidents"
-    )
+        if i.notes:
+            block.append(f"    notes:  {i.notes}")
+        blocks.append("\n".join(block))
+    text = "\n".join(blocks) if blocks else "no incidents"
     _emit(ctx, [i.as_dict() for i in items], text)
     return DONE
 

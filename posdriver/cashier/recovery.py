@@ -264,11 +264,16 @@ def recover(
             )
             continue
         newest, older = ops[0], ops[1:]
+        # A transaction the journal already accounts for: approved, or declined with the
+        # terminal's numbers (an issuer's decline, or one the terminal reversed because a
+        # crash cut off our acknowledgement). Either way it is not the one in doubt.
         known = (
             [
                 o
                 for o in journal.by_receipt_no(last.receipt_no)
-                if o.terminal == name and o.id != newest.id and o.state is State.APPROVED
+                if o.terminal == name
+                and o.id != newest.id
+                and o.state in (State.APPROVED, State.DECLINED)
             ]
             if last is not None and last.receipt_no is not None
             else []

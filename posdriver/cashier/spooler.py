@@ -62,6 +62,7 @@ from ..printer.errors import PrinterNotReady, PrinterNotResponding, PrintIncompl
 from ..printer.receipt import encode_segments
 from ..printer.status import PaperState, PrinterStatus, Severity
 from .receipts import mark_continuation, mark_copy, to_printable
+from .terminals import DeviceInUse
 
 log = logging.getLogger(__name__)
 
@@ -297,8 +298,13 @@ class Spooler:
         open_printer: OpenPrinter | None = None,
         clock: Callable[[], datetime] = local_now,
         sleep: Callable[[float], None] = time.sleep,
+        lock: Callable[[str], contextlib.AbstractContextManager[None]] | None = None,
     ) -> None:
         self.journal = journal
+        # one owner per printer across processes (the CLI next to the daemon): a run
+        # holds the printer's lock, and re-reads each job under it, so a job another
+        # process already printed is not printed again
+        self.lock = lock
         self.printers = tuple(printers)
         self.policy = policy
         self.receipt = receipt
@@ -378,6 +384,19 @@ class Spooler:
 
     # -- one printer -------------------------------------------------------------------
     def _run_printer(
+        self, cfg: PrinterConfig, jobs: list[PrintJob], deadline: float
+    ) -> list[JobOutcome]:
+        if self.lock is None:
+            return self._run_printer_locked(cfg, jobs, deadline)
+        try:
+            with self.lock(cfg.name):
+                fresh = [self.journal.job(j.id) for j in jobs]
+                still_open = [j for j in fresh if j.state in ("queued", "printing")]
+                return self._run_printer_locked(cfg, still_open, deadline)
+        except DeviceInUse as exc:  # another process holds the printer
+            return [self._leave_waiting(job, str(exc)) for job in jobs]
+
+    def _run_printer_locked(
         self, cfg: PrinterConfig, jobs: list[PrintJob], deadline: float
     ) -> list[JobOutcome]:
         session = _Session(cfg, self.open_printer)

@@ -27,7 +27,8 @@ TerminalFactory = Callable[["TerminalConfig"], PaymentTerminal]
 
 
 class DeviceInUse(TerminalBusy):
-    """Another posdriver process holds the device. Nothing was sent to it."""
+    """Another posdriver process holds the device (a terminal or a printer). Nothing was
+    sent to it. For a terminal it is "not reached", so a standby may take the payment."""
 
 
 def make_terminal(cfg: TerminalConfig) -> PaymentTerminal:
