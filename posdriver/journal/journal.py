@@ -24,6 +24,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import stat
@@ -238,7 +239,12 @@ class Journal:
             return JournalReadOnly(
                 f"{where}: the journal cannot be written ({text}); {_why_read_only(self.path)}"
             )
-        if "full" in low or (isinstance(exc, sqlite3.OperationalError) and "disk i/o" in low):
+        if "disk i/o" in low and not _nearly_full(self.path):
+            return JournalError(
+                f"{where}: the disk failed while writing the journal ({text}); the last "
+                "change was NOT recorded: check the disk (dmesg, SMART) before going on"
+            )
+        if "full" in low or "disk i/o" in low:
             return JournalFull(
                 f"{where}: no space left to write the journal ({text}); the last change "
                 "was NOT recorded: free disk space and try again"
@@ -946,6 +952,15 @@ class Journal:
             writer.writerow(op.as_dict())
             count += 1
         return count
+
+
+def _nearly_full(path: Path, margin: int = 1 << 20) -> bool:
+    """Whether the journal's file system has (almost) no room left: a write error there
+    is a full disk, elsewhere a failing one."""
+    try:
+        return shutil.disk_usage(path.parent).free < margin
+    except OSError:
+        return True
 
 
 def _ambiguous(ref: str, candidates: Sequence[Operation]) -> str:
