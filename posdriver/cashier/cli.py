@@ -278,7 +278,8 @@ def _recover_first(ctx: Context, cashier: Cashier) -> RecoveryReport | None:
 
     if not ctx.journal.unresolved(_IN_FLIGHT):
         return None
-    report = recover(cashier)
+    # one try per terminal: a guest is waiting, and what stays in doubt is retried later
+    report = recover(cashier, attempts=1)
     if not ctx.args.json:
         for op, why in report.resolved:
             print(f"recovered: transaction {op.id} is {op.state.value}: {why}", file=sys.stderr)

@@ -194,11 +194,16 @@ def plan_parts(amount: Money, limit: Money) -> tuple[Money, ...]:
         raise AmountError(f"amount {amount} is not positive; there is nothing to split")
     if limit.minor <= 0:
         raise AmountError(f"limit {limit} is not positive; no part can fit under it")
-    count = -(-amount.minor // limit.minor)
+    count = _parts_needed(amount, limit)
     base, extra = divmod(amount.minor, count)
     return tuple(
         Money(base + 1 if index < extra else base, amount.currency) for index in range(count)
     )
+
+
+def _parts_needed(amount: Money, limit: Money) -> int:
+    """The fewest parts of at most ``limit`` that make up ``amount``."""
+    return -(-amount.minor // limit.minor)
 
 
 def check(req: RefundRequest) -> RefundDecision:
@@ -226,15 +231,20 @@ def check(req: RefundRequest) -> RefundDecision:
 
     split: tuple[Money, ...] = ()
     limit = req.per_refund_limit
-    if amount_comparable and amount.minor > 0 and limit is not None:
-        if limit.currency == currency and amount.minor > limit.minor:
-            stops.append(Limit("per_refund_limit", limit, _over_limit(amount, limit)))
-            if limit.minor > 0:
-                parts = plan_parts(amount, limit)
-                if len(parts) <= req.max_split_parts:
-                    split = parts
-                else:
-                    stops.append(_too_many_parts(amount, limit, len(parts), req.max_split_parts))
+    if (
+        amount_comparable
+        and limit is not None
+        and limit.currency == currency
+        and amount.minor > limit.minor
+    ):
+        stops.append(Limit("per_refund_limit", limit, _over_limit(amount, limit)))
+        if limit.minor > 0:
+            # Counted before splitting: a tiny limit must not build a huge plan.
+            needed = _parts_needed(amount, limit)
+            if needed <= req.max_split_parts:
+                split = plan_parts(amount, limit)
+            else:
+                stops.append(_too_many_parts(amount, limit, needed, req.max_split_parts))
 
     cap = req.daily_cap
     if (

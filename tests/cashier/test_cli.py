@@ -95,6 +95,7 @@ def test_sale_exit_codes_declined_in_doubt_not_sent(run: Run) -> None:
     code, out, _ = run("sale", "6.00")
     assert code == 2 and "MAY HAVE BEEN CHARGED" in out
     run.term.set_fault("drop_before_completion", False)
+    assert run("recover")[0] == 0
     run.term.set_fault("power_off")
     code, out, _ = run("sale", "7.00")
     assert code == 3 and "not reached" in out
