@@ -209,6 +209,43 @@ class Cashier:
             ref_receipt_no=receipt_no,
         )
 
+    def pre_authorise(
+        self, amount: Money, *, on: str | None = None, idempotency_key: str | None = None
+    ) -> MoneyResult:
+        """Reserve ``amount`` on the guest's card (a deposit at check-in)."""
+        self._require_currency(amount)
+        return self.run(
+            Kind.PRE_AUTH,
+            amount,
+            lambda t, accepted: t.pre_authorise(
+                amount, progress=self.progress, on_accepted=accepted
+            ),
+            terminals=self._targets(on, failover=True),
+            idempotency_key=idempotency_key,
+        )
+
+    def book(self, pre_auth: Operation, amount: Money) -> MoneyResult:
+        """Book ``amount`` of a reservation at check-out and release the rest; only the
+        terminal that holds the reservation can do it, so there is no failover."""
+        if pre_auth.kind is not Kind.PRE_AUTH or pre_auth.state is not State.APPROVED:
+            raise ValueError(
+                f"transaction {pre_auth.id} is a {pre_auth.state.value} {pre_auth.kind.value}; "
+                "only an approved pre-authorisation can be booked"
+            )
+        if pre_auth.receipt_no is None:
+            raise ValueError(f"transaction {pre_auth.id} has no terminal receipt number")
+        receipt_no = pre_auth.receipt_no
+        return self.run(
+            Kind.BOOKING,
+            amount,
+            lambda t, accepted: t.book(
+                receipt_no, amount, progress=self.progress, on_accepted=accepted
+            ),
+            terminals=self._targets(pre_auth.terminal, failover=False),
+            parent_id=pre_auth.id,
+            ref_receipt_no=receipt_no,
+        )
+
     def run(
         self,
         kind: Kind,

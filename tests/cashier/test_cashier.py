@@ -356,3 +356,15 @@ def test_a_terminal_printing_whole_card_numbers_has_them_masked_in_the_journal(
     text = "\n".join(line for r in desk.journal.receipts(op.id) for line in r.lines)
     assert "411111******1111" in text
     assert "4111111111111111" not in text and "4111 1111 1111 1111" not in text
+
+
+def test_a_deposit_is_reserved_then_booked_on_the_same_terminal(desk: Desk) -> None:
+    deposit = desk.cashier.pre_authorise(eur("300.00")).operation
+    assert deposit.state is State.APPROVED and deposit.kind is Kind.PRE_AUTH
+    booking = desk.cashier.book(deposit, eur("120.00")).operation
+    assert booking.state is State.APPROVED
+    assert (booking.parent_id, booking.ref_receipt_no) == (deposit.id, deposit.receipt_no)
+    assert [e["kind"] for e in desk.ledger()] == ["pre_auth", "booking"]
+    assert desk.ledger()[-1]["amount"] == 12000
+    with pytest.raises(ValueError, match="only an approved pre-authorisation"):
+        desk.cashier.book(booking, eur("1.00"))
