@@ -19,6 +19,7 @@ resolved later by asking that terminal (:mod:`.recovery`).
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import logging
 import os
@@ -28,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..journal import Journal, Kind, Operation, State
+from ..journal import Journal, JournalError, Kind, Operation, State
 from ..journal.journal import day_bounds
 from ..money import Money
 from ..terminal.base import Accepted, PaymentTerminal, Progress
@@ -43,7 +44,7 @@ from ..terminal.outcomes import (
 from . import refund_guard
 from .pan_scan import mask_pans
 from .receipts import ReceiptFacts, compose
-from .terminals import TerminalFactory, make_terminal, opened
+from .terminals import OperationClaim, TerminalFactory, make_terminal, opened
 
 if TYPE_CHECKING:
     from ..config import Config, TerminalConfig
@@ -96,6 +97,28 @@ class MoneyResult:
         body["not_reached"] = [{"terminal": a.terminal, "error": a.error} for a in self.attempts]
         body["printing"] = None if self.printing is None else self.printing.as_dict()
         return body
+
+
+class OutcomeNotRecorded(Exception):
+    """The terminal answered, and the journal could not record the answer (disk full,
+    damaged file). The outcome is in this exception so a person can act on it; the
+    operation stays SENT in the journal and is resolved by recovery once the journal
+    works again."""
+
+    def __init__(self, op: Operation, terminal: str, outcome: Outcome, error: Exception) -> None:
+        self.operation = op
+        self.outcome = outcome
+        self.error = error
+        what = type(outcome).__name__.upper()
+        super().__init__(
+            f"terminal {terminal} answered {what} for {op.kind.value} {op.id} "
+            f"({op.amount or '-'}), and the journal could not record it: {error}. "
+            + (
+                "THE CARD MAY HAVE BEEN CHARGED: do not charge again."
+                if not isinstance(outcome, Aborted | Declined)
+                else "Nothing was charged."
+            )
+        )
 
 
 class RefundRefused(Exception):
@@ -267,6 +290,7 @@ class Cashier:
                 return MoneyResult(earlier, None)
         if not terminals:
             raise ValueError("no payment terminal is configured (use --terminal URL or config)")
+        claim = OperationClaim(self.state_dir)
         op = self.journal.begin(
             kind,
             amount,
@@ -277,13 +301,26 @@ class Cashier:
             plan_part=plan_part,
             idempotency_key=idempotency_key,
             actor=self.actor,
+            on_created=claim.take,
         )
+        try:
+            return self._attempts(op, call, terminals, claim)
+        finally:
+            claim.release(op.id)
+
+    def _attempts(
+        self,
+        op: Operation,
+        call: TerminalCall,
+        terminals: Sequence[TerminalConfig],
+        claim: OperationClaim,
+    ) -> MoneyResult:
         attempts: list[Attempt] = []
         for index, cfg in enumerate(terminals):
             standby = terminals[index + 1] if index + 1 < len(terminals) else None
-            detail = (
-                cfg.name if not attempts else f"{cfg.name} (standby after {attempts[-1].terminal})"
-            )
+            detail = cfg.name
+            if attempts:
+                detail += f" (standby after {attempts[-1].terminal})"
             self.journal.attempt(op.id, cfg.name, detail=detail)
             try:
                 with opened(cfg, self.state_dir, self.factory) as terminal:
@@ -294,7 +331,13 @@ class Cashier:
                 continue
             except (TerminalError, OSError, ValueError) as exc:
                 return self._unexpected(op, cfg, exc, attempts)
-            return self._finish(op.id, cfg, outcome, attempts)
+            try:
+                result = self._finish(op.id, cfg, outcome, attempts)
+            except JournalError as exc:
+                raise OutcomeNotRecorded(op, cfg.name, outcome, exc) from exc
+            if isinstance(outcome, Aborted) and outcome.host_unreachable and standby:
+                return self._acquirer_failover(result, call, terminals[index + 1 :], claim)
+            return result
         reasons = "; ".join(f"{a.terminal}: {a.error}" for a in attempts)
         final = self.journal.transition(
             op.id,
@@ -304,6 +347,46 @@ class Cashier:
             reason=f"no terminal could be reached ({reasons})",
         )
         return MoneyResult(final, None, tuple(attempts))
+
+    def _acquirer_failover(
+        self,
+        failed: MoneyResult,
+        call: TerminalCall,
+        standbys: Sequence[TerminalConfig],
+        claim: OperationClaim,
+    ) -> MoneyResult:
+        """The terminal could not reach its acquirer and said so: nothing was charged, and
+        a standby (often on another line) may get through. The first operation stays
+        ABORTED; the payment goes again as a new operation, linked by the incident."""
+        op = failed.operation
+        name = op.terminal or "?"
+        retry = self.journal.begin(
+            op.kind,
+            op.amount,
+            currency=op.currency,
+            parent_id=op.parent_id,
+            ref_receipt_no=op.ref_receipt_no,
+            plan_id=op.plan_id,
+            plan_part=op.plan_part,
+            actor=self.actor,
+            on_created=claim.take,
+        )
+        try:
+            self.journal.add_incident(
+                category="failover",
+                device=name,
+                fault=f"terminal {name} could not reach its acquirer ({op.reason})",
+                action=f"{op.kind.value} {op.id} ended without a charge; sent again on standby "
+                f"terminal {standbys[0].name} as transaction {retry.id}",
+                result=f"nothing was charged on {name}",
+                operation_id=op.id,
+                actor=self.actor,
+            )
+            result = self._attempts(retry, call, standbys, claim)
+        finally:
+            claim.release(retry.id)
+        first = Attempt(name, f"acquirer unreachable: {op.reason} (transaction {op.id})")
+        return dataclasses.replace(result, attempts=(*failed.attempts, first, *result.attempts))
 
     def _accepted(self, op_id: int, terminal: str) -> Accepted:
         def record() -> None:
@@ -443,7 +526,7 @@ class Cashier:
         facts = ReceiptFacts(
             kind=op.kind.value,
             amount=op.amount,
-            at=op.terminal_at or op.updated_at,
+            at=op.terminal_at or op.created_at,
             terminal_id=op.terminal_id,
             trace=op.trace,
             receipt_no=op.receipt_no,
@@ -484,7 +567,11 @@ class Cashier:
         """Print queued receipts now (bounded wait); what cannot print stays queued."""
         if self.spooler is None or not self.config.printers:
             return None
-        return self.spooler.run(job_ids=job_ids, wait=self.print_wait)
+        report = self.spooler.run(job_ids=job_ids, wait=self.print_wait)
+        if job_ids is not None and report.printed and not report.waiting:
+            # the printer works again: receipts left waiting earlier go out now too
+            self.spooler.run(wait=self.print_wait)
+        return report
 
     # -- refunds ---------------------------------------------------------------------------
     def refund_decision(
@@ -561,6 +648,17 @@ class Cashier:
                 f"refund plan {plan_id}: part {unresolved[0].plan_part} (transaction "
                 f"{unresolved[0].id}) is {unresolved[0].state.value}; resolve it first"
             )
+        if plan.state != "open":
+            raise ValueError(f"refund plan {plan_id} is {plan.state}; nothing is carried out")
+        left = self.parts_left(plan_id)
+        if left:
+            # the guard again, on what is left: since the plan was made, someone may have
+            # refunded part of the sale another way, or it may be another day
+            decision = self.refund_decision(
+                sale, Money(sum(p.minor for p in left), sale.currency), on=on
+            )
+            if not decision.allowed and not decision.plan:
+                raise RefundRefused(decision)
         result = PlanResult(plan_id)
         for index in sorted(self._missing(plan_id)):
             outcome = self.refund(
@@ -573,6 +671,26 @@ class Cashier:
         if not result.left:
             self.journal.set_plan_state(plan_id, "done")
         return result
+
+    def cancel_plan(self, plan_id: int, reason: str) -> None:
+        """Give up the rest of a split refund (a person's decision, journaled)."""
+        plan = self.journal.plan(plan_id)
+        if plan.state != "open":
+            raise ValueError(f"refund plan {plan_id} is {plan.state} already")
+        left = self.parts_left(plan_id)
+        with self.journal.atomic():
+            self.journal.set_plan_state(plan_id, "cancelled")
+            self.journal.note_event(
+                plan.sale_id, "refund_plan_cancelled", f"plan {plan_id}: {reason}", self.actor
+            )
+            self.journal.add_incident(
+                category="manual",
+                fault=f"split refund plan {plan_id} of transaction {plan.sale_id} not finished",
+                action=f"cancelled by {self.actor}: {reason}",
+                result="not refunded: " + (" + ".join(m.format() for m in left) or "nothing"),
+                operation_id=plan.sale_id,
+                actor=self.actor,
+            )
 
     def _missing(self, plan_id: int) -> set[int]:
         """Part numbers of a plan that have no approved or unresolved refund."""

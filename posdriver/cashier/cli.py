@@ -100,6 +100,11 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     )
     refund.add_argument("--yes", action="store_true", help="do not ask before a split refund")
     refund.add_argument("--on", metavar="NAME", help="terminal to use (default: the sale's)")
+    refund.add_argument(
+        "--cancel-plan",
+        metavar="REASON",
+        help="give up the rest of this sale's split refund plan (journaled with REASON)",
+    )
 
     txn = commands.add_parser("txn", help="find transactions in the journal")
     actions = txn.add_subparsers(
@@ -156,6 +161,7 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     inc_add.add_argument("--action", dest="taken", required=True, help="what was done")
     inc_add.add_argument("--result", required=True, help="how it ended")
     inc_add.add_argument("--note", help="anything else")
+    inc_add.add_argument("--txn", metavar="TXN", help="the transaction it concerns, if any")
     inc_add.add_argument("--by", help="who (default: the logged-in user)")
 
     jobs = add("jobs", "receipts waiting for a printer (the print queue)")
@@ -240,12 +246,14 @@ def run(args: argparse.Namespace) -> int:
     from ..config import ConfigError
     from ..journal import JournalError
     from ..money import AmountError
-    from .cashier import RefundRefused
+    from .cashier import OutcomeNotRecorded, RefundRefused
 
     handler = _HANDLERS[args.command]
     try:
         with _context(args) as ctx:
             return handler(ctx)
+    except OutcomeNotRecorded as exc:
+        return _error(args, str(exc), IN_DOUBT if exc.outcome.ok else NOT_CHARGED)
     except RefundRefused as exc:
         return _error(args, str(exc), NOT_SENT, {"refund_guard": exc.decision.as_dict()})
     except (ConfigError, JournalError, AmountError, CommandError, ValueError) as exc:
@@ -339,7 +347,7 @@ def _headline(op: Operation) -> str:
         parts.append(op.card)
     if op.receipt_no is not None:
         parts.append(f"receipt {op.receipt_no}")
-    parts.append(f"(txn {op.id}" + (f", terminal {op.terminal})" if op.terminal else ")"))
+    parts.append(f"(id:{op.id}" + (f", terminal {op.terminal})" if op.terminal else ")"))
     return "  ".join(p for p in parts if p)
 
 
@@ -366,7 +374,9 @@ def _refund(ctx: Context) -> int:
     from .cashier import RefundRefused
 
     cashier = ctx.cashier()
-    sale = ctx.journal.find(ctx.args.txn)
+    sale = ctx.journal.find(ctx.args.txn, last_kinds=(Kind.SALE, Kind.BOOKING))
+    if ctx.args.cancel_plan is not None:
+        return _cancel_plan(ctx, cashier, sale)
     if sale.kind not in (Kind.SALE, Kind.BOOKING):
         raise CommandError(f"transaction {sale.id} is a {sale.kind.value}; only sales are refunded")
     amount = Money.parse(ctx.args.amount, sale.currency) if ctx.args.amount else None
@@ -396,6 +406,25 @@ def _refund(ctx: Context) -> int:
     return _carry_out(ctx, cashier, sale, plan_id, resumed=False)
 
 
+def _cancel_plan(ctx: Context, cashier: Cashier, sale: Operation) -> int:
+    plans = [p for p in ctx.journal.plans_of(sale.id) if p.state == "open"]
+    if not plans:
+        raise CommandError(f"transaction {sale.id} has no open split refund plan")
+    if not ctx.args.cancel_plan.strip():
+        raise CommandError("--cancel-plan needs a reason")
+    left = cashier.parts_left(plans[0].id)
+    cashier.cancel_plan(plans[0].id, ctx.args.cancel_plan)
+    text = f"refund plan {plans[0].id} cancelled; not refunded: " + (
+        " + ".join(m.format() for m in left) or "nothing"
+    )
+    _emit(
+        ctx,
+        {"plan_id": plans[0].id, "cancelled": True, "not_refunded": [m.decimal() for m in left]},
+        text,
+    )
+    return DONE
+
+
 def _confirm(question: str) -> bool:
     if not sys.stdin.isatty():
         raise CommandError("a split refund needs confirmation: add --yes (stdin is not a terminal)")
@@ -408,7 +437,7 @@ def _carry_out(
 ) -> int:
 
     result = cashier.carry_out_plan(sale, plan_id, on=ctx.args.on)
-    lines = [f"{'continuing' if resumed else 'split'} refund plan {plan_id} for txn {sale.id}:"]
+    lines = [f"{'continuing' if resumed else 'split'} refund plan {plan_id} for id:{sale.id}:"]
     for part in result.parts:
         lines.append("  " + _headline(part.operation))
         lines += _printing_lines(part.printing, part.state is State.APPROVED, ctx)
@@ -416,7 +445,8 @@ def _carry_out(
         lines.append(
             "  STILL TO REFUND: "
             + " + ".join(m.format() for m in result.left)
-            + f" (run 'posdriver refund {sale.id} --split' to continue)"
+            + f" (run 'posdriver refund id:{sale.id} --split' to continue, or "
+            f"'--cancel-plan REASON' to give it up)"
         )
     body = {
         "plan_id": plan_id,
@@ -443,7 +473,8 @@ def _when(text: str, *, end: bool) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise CommandError(
-            f"{text!r} is not a date (YYYY-MM-DD) or time (YYYY-MM-DDTHH:MM)"
+            f"{text!r} is not a date (YYYY-MM-DD), a time (YYYY-MM-DDTHH:MM) or, for "
+            "--since, a span such as 24h, 7d or 2w"
         ) from None
     return value if value.tzinfo else value.astimezone()
 
@@ -593,6 +624,32 @@ def _reprint(ctx: Context) -> int:
 
 def _journaled_reprint(ctx: Context, op: Operation) -> int:
     printer = _printer_name(ctx, op.terminal)
+    stored = ctx.journal.receipt(op.id, ctx.args.copy)
+    waiting = [
+        j
+        for j in ctx.journal.jobs_of(op.id)
+        if stored is not None
+        and j.receipt_id == stored.id
+        and j.purpose == "original"
+        and j.state in ("queued", "printing")
+    ]
+    if waiting:
+        # the guest never had the first print: give them that, not a copy
+        report = ctx.spooler().run(
+            job_ids=[j.id for j in waiting], wait=ctx.config.print.ready_timeout
+        )
+        lines = [f"the receipt of id:{op.id} had not printed yet; printing the original"]
+        lines += _printing_lines(report, True, ctx)
+        body = {
+            "operation": op.as_dict(),
+            "copy": ctx.args.copy,
+            "reprint_no": None,
+            "source": "journal",
+            "printed": bool(report.printed),
+            "printing": report.as_dict(),
+        }
+        _emit(ctx, body, "\n".join(lines))
+        return DONE if report.printed else ATTENTION
     job = ctx.journal.reprint(op.id, ctx.args.copy, printer, _actor(ctx))
     report = ctx.spooler().run(job_ids=[job.id], wait=ctx.config.print.ready_timeout)
     return _reprint_report(ctx, op, job.reprint_no or 1, report, source="journal")
@@ -604,7 +661,7 @@ def _reprint_report(
     printed = bool(report and report.printed)
     where = "the journal" if source == "journal" else "the terminal's repeat receipt"
     lines = [
-        f"reprint {number} of txn {op.id} ({ctx.args.copy} copy, from {where}), marked "
+        f"reprint {number} of id:{op.id} ({ctx.args.copy} copy, from {where}), marked "
         "as a duplicate"
     ]
     lines += _printing_lines(report, True, ctx)
@@ -706,7 +763,8 @@ def _print_unjournaled(ctx: Context, terminal: str, last: Any) -> int:
     ctx.journal.add_incident(
         category="manual",
         device=printer_cfg.name,
-        fault=f"receipt {last.receipt_no} is not in the journal (made before posdriver kept it)",
+        fault=f"receipt {last.receipt_no} is not in the journal (made on the terminal "
+        "directly, or before posdriver kept a journal)",
         action=f"reprinted from terminal {terminal}'s repeat receipt",
         result="printed" if error is None else f"not printed: {error}",
         actor=_actor(ctx),
@@ -730,7 +788,13 @@ def _print_unjournaled(ctx: Context, terminal: str, last: Any) -> int:
 
 # -- attention -------------------------------------------------------------------------
 def _pending(ctx: Context) -> int:
+    from .terminals import operation_is_live
+
     journal = ctx.journal
+    interrupted: list[tuple[Operation, int | None]] = [
+        (op, operation_is_live(ctx.config.state_dir, op.id))
+        for op in journal.unresolved(frozenset({State.PENDING, State.SENT}))
+    ]
     ops = journal.needing_attention()
     plans = [p for p in journal.open_plans()]
     cashier = ctx.cashier()
@@ -739,12 +803,20 @@ def _pending(ctx: Context) -> int:
     jobs = journal.open_jobs()
     body = {
         "operations": [op.as_dict() for op in ops],
+        "in_flight": [op.as_dict() | {"running_pid": pid} for op, pid in interrupted],
         "refund_plans": [
             p.as_dict() | {"left": [m.decimal() for m in left]} for p, left in plan_rows
         ],
         "print_jobs_waiting": len(jobs),
     }
     lines: list[str] = []
+    for op, pid in interrupted:
+        lines.append(_headline(op))
+        lines.append(
+            f"  running now (process {pid})"
+            if pid is not None
+            else "  INTERRUPTED (crash or power loss): run 'posdriver recover' to ask the terminal"
+        )
     for op in ops:
         lines.append(_headline(op))
         lines.append(
@@ -754,7 +826,7 @@ def _pending(ctx: Context) -> int:
         if known:
             lines.append("  the terminal had said: " + ", ".join(known))
         lines.append(
-            f"  decide: posdriver resolve {op.id} --approved|--declined --note '...'"
+            f"  decide: posdriver resolve id:{op.id} --approved|--declined --note '...'"
             if op.state.value == "needs_review"
             else "  next: posdriver recover (asks the terminal)"
         )
@@ -762,12 +834,12 @@ def _pending(ctx: Context) -> int:
         lines.append(
             f"refund plan {plan.id} for txn {plan.sale_id}: still to refund "
             + " + ".join(m.format() for m in left)
-            + f" (posdriver refund {plan.sale_id} --split)"
+            + f" (posdriver refund id:{plan.sale_id} --split)"
         )
     if jobs:
         lines.append(f"{len(jobs)} receipt(s) waiting for a printer (posdriver jobs)")
     _emit(ctx, body, "\n".join(lines) or "nothing pending")
-    return ATTENTION if ops or plan_rows else DONE
+    return ATTENTION if ops or plan_rows or jobs or interrupted else DONE
 
 
 def _recover(ctx: Context) -> int:
@@ -783,6 +855,8 @@ def _recover(ctx: Context) -> int:
         lines.append(f"{_headline(op)}\n  STILL IN DOUBT: {why}")
     for op in report.aborted:
         lines.append(_headline(op))
+    for op, pid in report.running:
+        lines.append(f"{_headline(op)}\n  still running in process {pid}; left alone")
     lines += _printing_lines(report.printing, False, ctx)
     _emit(ctx, report.as_dict(), "\n".join(lines) or "nothing to recover")
     return DONE if report.clean else ATTENTION
@@ -815,8 +889,9 @@ def _resolve(ctx: Context) -> int:
             receipt_no=a.receipt_no,
             card_last4=a.last4,
         )
+        jobs: list[int] = []
         if new is State.APPROVED and not ctx.journal.receipts(op.id):
-            cashier.store_receipts(moved, (), source="built")
+            jobs = cashier.store_receipts(moved, (), source="built")
         ctx.journal.add_incident(
             category="manual",
             device=op.terminal,
@@ -826,7 +901,11 @@ def _resolve(ctx: Context) -> int:
             operation_id=op.id,
             actor=who,
         )
-    _emit(ctx, moved.as_dict(), f"{_headline(moved)}\n  decided by {who}: {a.note}")
+    report = cashier.print_jobs(jobs) if jobs else None
+    lines = [_headline(moved), f"  decided by {who}: {a.note}"]
+    lines += _printing_lines(report, False, ctx)
+    body = moved.as_dict() | {"printing": None if report is None else report.as_dict()}
+    _emit(ctx, body, "\n".join(lines))
     return DONE
 
 
@@ -834,7 +913,9 @@ def _incidents(ctx: Context) -> int:
     a = ctx.args
     if a.action == "add":
         who = a.by or _actor(ctx)
+        linked = ctx.journal.find(a.txn) if a.txn else None
         incident = ctx.journal.add_incident(
+            operation_id=linked.id if linked else None,
             category="note",
             device=a.device,
             fault=a.fault,

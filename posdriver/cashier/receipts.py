@@ -7,7 +7,7 @@ the work in two:
 
 * :func:`compose` makes the lines once, when the operation ends: the hotel's header, the
   terminal's own receipt lines when it sent any (verbatim), or lines built from
-  :class:`ReceiptFacts` when it sent none, which copy it is, and ``posdriver txn <id>``
+  :class:`ReceiptFacts` when it sent none, which copy it is, and ``ref. id:<journal id>``
   so that staff holding the paper can find the journal entry.
 * :func:`mark_copy` and :func:`mark_continuation` wrap stored lines for a later print,
   leaving the stored lines themselves untouched in between; :func:`to_printable` turns
@@ -230,7 +230,7 @@ def compose(
     The terminal's own lines are the legal receipt when it sent them, so they are taken
     verbatim (right-trimmed, and wrapped when wider than the paper); otherwise the lines
     are built from ``facts``. Around them: the hotel's ``header`` and ``footer`` centred,
-    which copy this is, and ``posdriver txn <journal id>``.
+    which copy this is, and ``ref. id:<journal id>`` (what staff type: ``posdriver reprint id:17``).
     """
     _check_language(language)
     _check_columns(columns)
@@ -247,7 +247,7 @@ def compose(
         lines.extend(_fact_lines(facts, columns, language))
     lines.append("-" * columns)
     lines.extend(centre(_say(language, _COPY_WORDS[copy]), columns))
-    lines.extend(centre(f"posdriver txn {facts.journal_id}", columns))
+    lines.extend(centre(f"ref. id:{facts.journal_id}", columns))
     for text in footer:
         lines.extend(centre(text, columns))
     return lines

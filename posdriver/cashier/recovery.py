@@ -40,7 +40,7 @@ from tenacity import (
 
 from ..journal import Operation, State
 from ..terminal.outcomes import LastTransaction, TerminalError, TerminalNotReached
-from .terminals import opened
+from .terminals import opened, operation_is_live
 
 if TYPE_CHECKING:
     from .cashier import Cashier
@@ -173,6 +173,7 @@ class RecoveryReport:
     needs_review: list[tuple[Operation, str]] = field(default_factory=list)
     still_in_doubt: list[tuple[Operation, str]] = field(default_factory=list)
     aborted: list[Operation] = field(default_factory=list)
+    running: list[tuple[Operation, int]] = field(default_factory=list)  # (op, pid)
     printing: SpoolReport | None = None
 
     @property
@@ -188,6 +189,7 @@ class RecoveryReport:
             "needs_review": rows(self.needs_review),
             "still_in_doubt": rows(self.still_in_doubt),
             "aborted": [op.as_dict() for op in self.aborted],
+            "running": [op.as_dict() | {"pid": pid} for op, pid in self.running],
             "printing": None if self.printing is None else self.printing.as_dict(),
         }
 
@@ -203,7 +205,14 @@ def recover(
     journal = cashier.journal
     report = RecoveryReport()
     actor = "recovery"
-    for op in journal.unresolved(frozenset({State.PENDING, State.SENT})):
+    for candidate in journal.unresolved(frozenset({State.PENDING, State.SENT})):
+        owner = operation_is_live(cashier.state_dir, candidate.id)
+        if owner is not None:
+            report.running.append((candidate, owner))  # another process is running it
+            continue
+        op = journal.get(candidate.id)  # it may have finished while we looked
+        if op.state not in (State.PENDING, State.SENT):
+            continue
         if op.state is State.PENDING and op.terminal is None:
             report.aborted.append(
                 journal.transition(

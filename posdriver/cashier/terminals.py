@@ -99,3 +99,64 @@ def opened(
             yield terminal
         finally:
             terminal.close()
+
+
+class OperationClaim:
+    """This process's claim on the money operation it is running.
+
+    A crash leaves operations PENDING or SENT; so does a payment still running in another
+    process (a second CLI command, the daemon). Recovery must tell them apart, or it
+    would take over a live payment. The owner holds ``flock`` on
+    ``<state_dir>/locks/op-<id>.lock`` from inside the transaction that creates the
+    operation until it has journaled the outcome; the kernel drops the lock when the
+    process dies, so a lock that can be taken belongs to a crashed run.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.directory = Path(state_dir) / "locks"
+        self._held: dict[int, int] = {}
+
+    def _path(self, op_id: int) -> Path:
+        return self.directory / f"op-{op_id}.lock"
+
+    def take(self, op_id: int) -> None:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self._path(op_id), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise
+        os.write(fd, str(os.getpid()).encode())
+        self._held[op_id] = fd
+
+    def release(self, op_id: int) -> None:
+        fd = self._held.pop(op_id, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                self._path(op_id).unlink()
+            os.close(fd)
+
+
+def operation_is_live(state_dir: Path, op_id: int) -> int | None:
+    """The pid of the process still running operation ``op_id``, or None when no process
+    holds it (it finished, or its process died)."""
+    path = Path(state_dir) / "locks" / f"op-{op_id}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            with contextlib.suppress(OSError, ValueError):
+                return int(os.pread(fd, 32, 0).decode().strip() or "0") or -1
+            return -1
+        with contextlib.suppress(OSError):
+            path.unlink()  # a dead owner's leftover
+        return None
+    finally:
+        os.close(fd)

@@ -315,8 +315,14 @@ class Journal:
         plan_part: int | None = None,
         idempotency_key: str | None = None,
         actor: str | None = None,
+        on_created: Callable[[int], None] | None = None,
     ) -> Operation:
-        """Write the intent (PENDING) and fsync it, before anything goes to a terminal."""
+        """Write the intent (PENDING) and fsync it, before anything goes to a terminal.
+
+        ``on_created(id)`` runs inside the transaction, before the commit: the caller takes
+        its claim on the operation there (see ``cashier.terminals.OperationClaim``), so
+        no other process ever sees the operation without its owner.
+        """
         kind = Kind(kind)
         if amount is not None and (not isinstance(amount, Money) or amount.minor <= 0):
             raise ValueError(f"an operation's amount must be a positive Money, got {amount!r}")
@@ -357,6 +363,8 @@ class Journal:
             ).fetchone()
             op_id = row[0]
             self._event(conn, op_id, "created", None, State.PENDING, actor, terminal)
+            if on_created is not None:
+                on_created(op_id)
         return self.get(op_id)
 
     def attempt(self, op_id: int, terminal: str, *, detail: str | None = None) -> Operation:
@@ -460,17 +468,21 @@ class Journal:
         rows = self._read("SELECT * FROM operations WHERE idempotency_key = ?", (key,))
         return Operation.from_row(rows[0]) if rows else None
 
-    def find(self, ref: str) -> Operation:
+    def find(self, ref: str, *, last_kinds: Sequence[Kind] = ()) -> Operation:
         """The operation ``ref`` names: ``last``, a journal id (``17``, ``id:17``), or a
         terminal receipt number (``receipt:1234``; a bare number when it is not also a
         journal id). Ambiguity is an error that lists the candidates, never a guess."""
         text = (ref or "").strip()
         if text.lower() == "last":
+            kinds = [k.value for k in last_kinds] or [k.value for k in Kind if k is not Kind.REVERSAL]
             rows = self._read(
-                "SELECT * FROM operations WHERE kind != 'reversal' ORDER BY id DESC LIMIT 1"
+                f"SELECT * FROM operations WHERE kind IN ({', '.join('?' * len(kinds))}) "
+                "ORDER BY id DESC LIMIT 1",
+                kinds,
             )
             if not rows:
-                raise UnknownTransaction("the journal has no transactions yet")
+                what = "/".join(kinds) if last_kinds else "transactions"
+                raise UnknownTransaction(f"the journal has no {what} yet")
             return Operation.from_row(rows[0])
         explicit_id = text.lower().startswith(("id:", "#"))
         match = _TXN_ID.fullmatch(text)

@@ -141,6 +141,9 @@ class Aborted:
     reason: str
     result_code: int | None = None
     detail: str | None = None
+    # the terminal could not reach its acquirer: nothing was charged, and another
+    # terminal (on another line) may get through
+    host_unreachable: bool = False
 
     ok = False
 

@@ -128,10 +128,10 @@ def test_an_approved_sale_is_journaled_before_and_after_and_its_receipt_printed(
     assert history.index("receipt") < history.index("printed")
     stored = desk.journal.receipt(op.id, "customer")
     assert stored is not None and stored.source == "terminal"
-    assert f"posdriver txn {op.id}" in "\n".join(stored.lines)
+    assert f"ref. id:{op.id}" in "\n".join(stored.lines)
     assert result.printing is not None and [o.printed for o in result.printing.outcomes] == [True]
     printed = desk.printer.device.receipts  # type: ignore[attr-defined]
-    assert any(f"posdriver txn {op.id}" in r.text for r in printed)
+    assert any(f"ref. id:{op.id}" in r.text for r in printed)
 
 
 def test_a_declined_card_is_journaled_declined_with_the_reason(desk: Desk) -> None:
@@ -368,3 +368,53 @@ def test_a_deposit_is_reserved_then_booked_on_the_same_terminal(desk: Desk) -> N
     assert desk.ledger()[-1]["amount"] == 12000
     with pytest.raises(ValueError, match="only an approved pre-authorisation"):
         desk.cashier.book(booking, eur("1.00"))
+
+
+def test_recovery_leaves_an_operation_another_process_is_running(desk: Desk) -> None:
+    from posdriver.cashier.terminals import OperationClaim
+
+    other = OperationClaim(desk.config.state_dir)  # stands in for a live second process
+    op = desk.journal.begin(Kind.SALE, eur("10.00"), on_created=other.take)
+    desk.journal.attempt(op.id, "terminal1")
+    try:
+        report = recover(desk.cashier)
+        assert [o.id for o, _ in report.running] == [op.id]
+        assert desk.journal.get(op.id).state is State.PENDING
+    finally:
+        other.release(op.id)
+    recover(desk.cashier)  # its owner is gone now: it is recovered
+    assert desk.journal.get(op.id).state is State.DECLINED
+
+
+def test_an_unreachable_acquirer_sends_the_payment_to_the_standby(desk: Desk) -> None:
+    desk.t1.set_fault("host_unreachable")
+    result = desk.cashier.sale(eur("55.00"))
+    op = result.operation
+    assert op.state is State.APPROVED and op.terminal == "terminal2"
+    first = desk.journal.search()[-1]
+    assert first.id != op.id and first.state is State.ABORTED and first.terminal == "terminal1"
+    assert [e["state"] for e in desk.ledger(desk.t2)] == ["charged"]
+    assert not any(e["state"] == "charged" for e in desk.ledger(desk.t1))
+    incident = desk.journal.incidents()[-1]
+    assert incident.category == "failover" and f"transaction {op.id}" in incident.action
+    assert "acquirer unreachable" in result.attempts[-1].error
+
+
+def test_a_plan_is_checked_again_before_it_goes_on(desk: Desk) -> None:
+    desk.cashier.config = dataclasses.replace(
+        desk.config,
+        terminals=tuple(
+            dataclasses.replace(t, refund_limit=eur("100.00")) for t in desk.config.terminals
+        ),
+    )
+    sale = desk.cashier.sale(eur("300.00")).operation
+    plan_id, _ = desk.cashier.refund_plan(sale, desk.cashier.refund_decision(sale, None))
+    # someone refunds 100.00 another way before the plan runs
+    desk.cashier.refund(sale, eur("100.00"))
+    with pytest.raises(RefundRefused) as refused:
+        desk.cashier.carry_out_plan(sale, plan_id)
+    assert "sale_remainder" in [s.name for s in refused.value.decision.stops]
+    assert len([e for e in desk.ledger() if e["kind"] == "refund"]) == 1
+    desk.cashier.cancel_plan(plan_id, "refunded at the desk another way")
+    assert desk.journal.plan(plan_id).state == "cancelled"
+    assert desk.journal.incidents()[-1].result.startswith("not refunded: ")

@@ -311,3 +311,26 @@ def test_no_card_number_reaches_the_journal_the_logs_or_the_output(
     assert luhn_runs(caplog.text) == []
     assert FULL_PAN not in "".join(run.outputs) + caplog.text
     assert os.stat(run.state).st_mode & 0o777 == 0o700
+
+
+def test_pending_lists_an_operation_a_crash_left_behind(run: Run) -> None:
+    with open_journal(run.state) as journal:
+        op = journal.begin("sale", Money(700, "EUR"))
+        journal.attempt(op.id, "terminal1")
+        journal.transition(op.id, State.SENT)
+    code, out, _ = run("pending")
+    assert code == 1 and "INTERRUPTED" in out and f"id:{op.id}" in out
+    assert run("recover")[0] == 0
+    with open_journal(run.state) as journal:
+        assert journal.get(op.id).state is State.DECLINED  # the terminal never had it
+
+
+def test_reprint_of_a_receipt_that_never_printed_prints_the_original(run: Run) -> None:
+    run.printer.set_fault("paper_out")
+    code, body = run.json("sale", "16.00")
+    txn = f"id:{body['operation']['id']}"
+    run.printer.set_fault("paper_out", False)
+    code, out, _ = run("reprint", txn)
+    assert code == 0 and "printing the original" in out
+    printed = run.printer.device.receipts  # type: ignore[attr-defined]
+    assert len(printed) == 1 and "DUPLICATE" not in printed[0].text

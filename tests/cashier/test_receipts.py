@@ -86,7 +86,7 @@ def test_compose_from_facts_in_english() -> None:
     assert amount.endswith("12.50 EUR") and len(amount) == 42  # right-aligned
     assert "APPROVED" in text
     assert any(line.strip() == "CUSTOMER COPY" for line in lines)
-    assert any(line.strip() == "posdriver txn 17" for line in lines)
+    assert any(line.strip() == "ref. id:17" for line in lines)
     assert lines[-1].strip() == FOOTER[0]
 
 

@@ -47,6 +47,10 @@ WARNING_STATES = frozenset({0x62, 0x9C, 0x9D, 0xB1, 0xB2, 0xCC, 0xDC, 0xE0, 0xE1
 
 
 # -- money -------------------------------------------------------------------------------
+# result codes that mean "the terminal could not reach its acquirer"
+HOST_UNREACHABLE = frozenset({0x7D, 0xA3})
+
+
 def money_outcome(
     result: ExchangeResult, requested: Money | None, name: str, currency: str, today: date
 ) -> Outcome:
@@ -78,7 +82,12 @@ def money_outcome(
                 code,
             )
         detail = status_from_fields(aborted.fields, aborted.result_code).vendor_text
-        return Aborted(result_text(aborted.result_code), aborted.result_code, detail)
+        return Aborted(
+            result_text(aborted.result_code),
+            aborted.result_code,
+            detail,
+            host_unreachable=aborted.result_code in HOST_UNREACHABLE,
+        )
     if info is None:
         info = status_from_fields(completion_fields(result.completion))
         if info.result_code not in (0, None):
