@@ -283,6 +283,8 @@ def recover(
                 if o.terminal == name
                 and o.id != newest.id
                 and o.state in (State.APPROVED, State.DECLINED)
+                # receipt numbers wrap at 9999: the trace number must agree too
+                and (o.trace is None or last.trace is None or o.trace == last.trace)
             ]
             if last is not None and last.receipt_no is not None
             else []

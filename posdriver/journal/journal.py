@@ -474,7 +474,9 @@ class Journal:
         journal id). Ambiguity is an error that lists the candidates, never a guess."""
         text = (ref or "").strip()
         if text.lower() == "last":
-            kinds = [k.value for k in last_kinds] or [k.value for k in Kind if k is not Kind.REVERSAL]
+            kinds = [k.value for k in last_kinds] or [
+                k.value for k in Kind if k is not Kind.REVERSAL
+            ]
             rows = self._read(
                 f"SELECT * FROM operations WHERE kind IN ({', '.join('?' * len(kinds))}) "
                 "ORDER BY id DESC LIMIT 1",

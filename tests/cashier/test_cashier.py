@@ -418,3 +418,23 @@ def test_a_plan_is_checked_again_before_it_goes_on(desk: Desk) -> None:
     desk.cashier.cancel_plan(plan_id, "refunded at the desk another way")
     assert desk.journal.plan(plan_id).state == "cancelled"
     assert desk.journal.incidents()[-1].result.startswith("not refunded: ")
+
+
+def test_a_reversed_transaction_the_journal_holds_is_not_the_one_in_doubt(desk: Desk) -> None:
+    """A sale the terminal reversed (our acknowledgement was cut off) is journaled
+    DECLINED with its numbers; a later operation that never became a transaction must
+    not be matched with it."""
+    from tests.conftest import wait_until
+
+    desk.t1.set_fault("drop_after_status")
+    first = desk.cashier.sale(eur("12.00")).operation
+    desk.t1.set_fault("drop_after_status", False)
+    wait_until(lambda: desk.ledger()[-1]["state"] == "auto_reversed", 5, "the auto-reversal")
+    recover(desk.cashier)
+    assert desk.journal.get(first.id).state is State.DECLINED
+    op = desk.journal.begin(Kind.REFUND, eur("12.00"))
+    desk.journal.attempt(op.id, "terminal1")
+    desk.journal.transition(op.id, State.SENT)  # accepted, then the process died
+    recover(desk.cashier)
+    after = desk.journal.get(op.id)
+    assert after.state is State.DECLINED and f"transaction {first.id}" in (after.reason or "")

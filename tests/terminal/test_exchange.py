@@ -157,6 +157,23 @@ def test_terminal_answering_without_80_00_is_taken_as_accepted(rig: Rig) -> None
     assert result.accepted and result.completed and result.completion == b"\x00"
 
 
+def test_a_stale_bare_completion_is_acknowledged_and_not_taken_as_acceptance(rig: Rig) -> None:
+    """A till killed before acknowledging a completion leaves the terminal repeating it;
+    the next command must not read that as its own acceptance and completion."""
+    repeat = build("repeat_receipt", password="123456")
+
+    def terminal(p: Peer) -> None:
+        assert p.recv() == repeat
+        answered(p, completion())  # the earlier command's ending, repeated
+        p.ack()  # now the terminal takes the new command
+        answered(p, completion())
+
+    with scripted(rig.peer, terminal):
+        result = rig.exchange().run(repeat)
+    assert result.stale == 1
+    assert result.accepted and result.completed
+
+
 def test_command_without_completion_ends_at_80_00(rig: Rig) -> None:
     with scripted(rig.peer, accept):
         result = rig.exchange().run(build("log_off"), requires_completion=False)

@@ -23,7 +23,7 @@ from posdriver.terminal import (
     ZvtTerminal,
     ZvtTimeouts,
 )
-from posdriver.terminal.outcomes import to_dict
+from posdriver.terminal.outcomes import TerminalLost, to_dict
 from posdriver.terminal.zvt.apdu import Apdu
 from posdriver.terminal.zvt.bmp import decode_bmps, encode_bmps
 from posdriver.terminal.zvt.messages import (
@@ -475,6 +475,20 @@ def test_last_transaction_when_there_is_none(tcp_zvt: ZvtTerminal, tcp_peer: Tcp
 
     with scripted(tcp_peer, terminal):
         assert tcp_zvt.last_transaction() is None
+
+
+def test_last_transaction_completed_without_its_status_is_not_none(
+    tcp_zvt: ZvtTerminal, tcp_peer: TcpPeer
+) -> None:
+    """Only "nothing to repeat" means the terminal has nothing: a completion without the
+    status information asked for proves nothing, and must not read as "no transaction"."""
+
+    def terminal(p: Peer) -> None:
+        accept(p)
+        answered(p, completion())
+
+    with scripted(tcp_peer, terminal), pytest.raises(TerminalLost, match="unknown"):
+        tcp_zvt.last_transaction()
 
 
 def test_end_of_day(tcp_zvt: ZvtTerminal, tcp_peer: TcpPeer) -> None:

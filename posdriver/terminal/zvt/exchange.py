@@ -28,6 +28,7 @@ that :mod:`.terminal` turns into outcome values. It never sends a command twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -102,6 +103,7 @@ class ExchangeResult:
     reason: str = ""
     link_failed: bool = False
     accept_hook_failed: bool = False  # on_accepted raised; an abort was requested
+    stale: int = 0  # endings of an earlier command seen before this one was accepted
     unexpected: int = 0
 
     @property
@@ -193,6 +195,22 @@ class Exchange:
                 result.refused = code
                 log.debug("%s refused: 84 %02X (%s)", result.command, code, result_text(code))
                 return None
+            if apdu.code == COMPLETION and not apdu.data:
+                # A bare completion before any acceptance is not an answer to this
+                # command (a command answered at once, like a status enquiry, carries its
+                # answer in the completion): it is an earlier command's completion the
+                # terminal is still repeating because the till that sent that command died
+                # before acknowledging it. Acknowledge it so the terminal lets go of it,
+                # and keep waiting; if our command was lost meanwhile, T3 says so.
+                result.stale += 1
+                log.info(
+                    "%s: acknowledged a stale %s from an earlier command",
+                    result.command,
+                    describe(apdu),
+                )
+                with contextlib.suppress(LinkError):
+                    self.channel.send(ACK)
+                continue
             if apdu.code in TERMINAL_MESSAGES:
                 result.accepted = True
                 log.debug("%s accepted implicitly by %s", result.command, describe(apdu))

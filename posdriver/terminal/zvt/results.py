@@ -198,7 +198,13 @@ def last_transaction(result: ExchangeResult, currency: str, today: date) -> Last
         raise TerminalRefused(f"repeat receipt failed: {result_text(code)}", code)
     info = result.status
     if info is None:
-        return None
+        # asked for with "send status" and completed without it: the answer is not the
+        # terminal saying it has nothing (that is the abort above), so it proves nothing
+        raise TerminalLost(
+            "the terminal completed the repeat receipt without the transaction's status; "
+            "its last transaction is unknown",
+            STAGE_BEFORE_COMPLETION,
+        )
     code = info.result_code or 0
     return LastTransaction(
         stands=code == 0,
