@@ -377,15 +377,15 @@ class Cashier:
                 device=name,
                 fault=f"terminal {name} could not reach its acquirer ({op.reason})",
                 action=f"{op.kind.value} {op.id} ended without a charge; sent again on standby "
-                f"terminal {standbys[0].name} as transaction {retry.id}",
-                result=f"nothing was charged on {name}",
+                f"terminal {standbys[0].name} as id:{retry.id}",
+                result=f"no money moved on {name}",
                 operation_id=op.id,
                 actor=self.actor,
             )
             result = self._attempts(retry, call, standbys, claim)
         finally:
             claim.release(retry.id)
-        first = Attempt(name, f"acquirer unreachable: {op.reason} (transaction {op.id})")
+        first = Attempt(name, f"acquirer unreachable: {op.reason} (id:{op.id})")
         return dataclasses.replace(result, attempts=(*failed.attempts, first, *result.attempts))
 
     def _accepted(self, op_id: int, terminal: str) -> Accepted:
@@ -412,7 +412,7 @@ class Cashier:
                 if standby
                 else f"{what} not sent: no other terminal to try"
             ),
-            result=f"nothing was charged on {cfg.name}",
+            result=f"no money moved on {cfg.name}",
             operation_id=op.id,
             actor=self.actor,
         )
@@ -569,8 +569,10 @@ class Cashier:
             return None
         report = self.spooler.run(job_ids=job_ids, wait=self.print_wait)
         if job_ids is not None and report.printed and not report.waiting:
-            # the printer works again: receipts left waiting earlier go out now too
-            self.spooler.run(wait=self.print_wait)
+            # the printer works again: receipts left waiting earlier go out now too, and
+            # the report says so (staff should know another guest's slip came out)
+            earlier = self.spooler.run(wait=self.print_wait)
+            report = dataclasses.replace(report, outcomes=report.outcomes + earlier.outcomes)
         return report
 
     # -- refunds ---------------------------------------------------------------------------

@@ -290,9 +290,9 @@ def _recover_first(ctx: Context, cashier: Cashier) -> RecoveryReport | None:
     report = recover(cashier, attempts=1)
     if not ctx.args.json:
         for op, why in report.resolved:
-            print(f"recovered: transaction {op.id} is {op.state.value}: {why}", file=sys.stderr)
+            print(f"recovered: id:{op.id} is {op.state.value}: {why}", file=sys.stderr)
         for op, why in report.needs_review + report.still_in_doubt:
-            print(f"attention: transaction {op.id} is {op.state.value}: {why}", file=sys.stderr)
+            print(f"attention: id:{op.id} is {op.state.value}: {why}", file=sys.stderr)
     return report
 
 
@@ -327,7 +327,7 @@ def _money_result(
         body["recovery"] = recovered.as_dict()
     lines = [_headline(op)]
     for attempt in result.attempts:
-        lines.append(f"  not reached: {attempt.terminal}: {attempt.error}")
+        lines.append(f"  not done on {attempt.terminal}: {attempt.error}")
     if op.reason and op.state is not State.APPROVED:
         lines.append(f"  reason: {op.reason}")
     if op.state is State.IN_DOUBT:
@@ -358,12 +358,13 @@ def _printing_lines(report: SpoolReport | None, expected: bool, ctx: Context) ->
         return []
     lines = []
     for item in report.outcomes:
+        which = f"receipt of id:{item.job.operation_id}"
         if item.printed:
-            lines.append(f"  receipt printed on {item.job.printer or 'the printer'}")
+            lines.append(f"  {which} printed on {item.job.printer or 'the printer'}")
         else:
             lines.append(
-                f"  receipt NOT printed yet: {item.reason}; it is kept in the print queue and "
-                "prints when the printer is ready ('posdriver jobs run')"
+                f"  {which} NOT printed yet: {item.reason}; it is kept in the print queue "
+                "and prints when the printer is ready ('posdriver jobs run')"
             )
     return lines
 
@@ -440,6 +441,10 @@ def _carry_out(
     lines = [f"{'continuing' if resumed else 'split'} refund plan {plan_id} for id:{sale.id}:"]
     for part in result.parts:
         lines.append("  " + _headline(part.operation))
+        if part.state is not State.APPROVED and part.operation.reason:
+            lines.append(f"    reason: {part.operation.reason}")
+        for attempt in part.attempts:
+            lines.append(f"    not done on {attempt.terminal}: {attempt.error}")
         lines += _printing_lines(part.printing, part.state is State.APPROVED, ctx)
     if result.left:
         lines.append(
@@ -569,7 +574,7 @@ def _txn_show(ctx: Context) -> int:
         ("trace", op.trace),
         ("approval code", op.approval_code),
         ("terminal id", op.terminal_id),
-        ("linked to", op.parent_id and f"txn {op.parent_id}"),
+        ("linked to", op.parent_id and f"id:{op.parent_id}"),
         ("refund plan", op.plan_id and f"{op.plan_id}, part {op.plan_part}"),
         ("reason", op.reason),
         ("doubt stage", op.doubt_stage),
@@ -613,6 +618,11 @@ def _reprint(ctx: Context) -> int:
             raise
         op = None
         missing = str(exc)
+    if op is not None and op.state is not State.APPROVED:
+        raise CommandError(
+            f"id:{op.id} is {op.state.value.replace('_', ' ')}: it has no receipt to reprint"
+            + (" (resolve it first: posdriver pending)" if op.state in _ATTENTION else "")
+        )
     if op is not None:
         stored = journal.receipt(op.id, ctx.args.copy)
         if stored is None:
@@ -703,6 +713,11 @@ def _reprint_from_terminal(ctx: Context, op: Operation | None, missing: str) -> 
     with opened(cfg, cashier.state_dir, cashier.factory) as terminal:
         last = terminal.last_transaction()
     wanted = _wanted_receipt_no(ctx.args.txn, op)
+    if op is not None and wanted is None:
+        raise CommandError(
+            f"{missing}, and without its terminal receipt number the terminal's repeat "
+            "receipt cannot be matched to it"
+        )
     if last is None or not last.receipt:
         raise CommandError(f"{missing}; the terminal {cfg.name} has no receipt to repeat")
     if wanted is not None and last.receipt_no != wanted:
@@ -832,7 +847,7 @@ def _pending(ctx: Context) -> int:
         )
     for plan, left in plan_rows:
         lines.append(
-            f"refund plan {plan.id} for txn {plan.sale_id}: still to refund "
+            f"refund plan {plan.id} for id:{plan.sale_id}: still to refund "
             + " + ".join(m.format() for m in left)
             + f" (posdriver refund id:{plan.sale_id} --split)"
         )
@@ -953,6 +968,8 @@ def _incidents(ctx: Context) -> int:
     for i in items:
         head = f"#{i.id}  {i.at.astimezone():%Y-%m-%d %H:%M:%S}  {i.place}"
         head += f"  {i.device or '-'}  [{i.category}]" + (f"  by {i.actor}" if i.actor else "")
+        if i.operation_id is not None:
+            head += f"  id:{i.operation_id}"
         block = [
             head,
             f"    fault:  {i.fault}",
@@ -1043,6 +1060,7 @@ def _actor(ctx: Context) -> str:
 
 
 _IN_FLIGHT = frozenset({State.PENDING, State.SENT, State.IN_DOUBT})
+_ATTENTION = frozenset({State.IN_DOUBT, State.NEEDS_REVIEW})
 
 _HANDLERS = {
     "sale": _sale,

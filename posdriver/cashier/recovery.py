@@ -90,9 +90,19 @@ def judge(
     """
     began = op.created_at
     if last is None:
+        if op.doubt_stage == "before_accept":
+            return Verdict(
+                State.DECLINED,
+                "the terminal has no transaction on record and never accepted this one; "
+                "nothing was charged",
+                matched=False,
+            )
+        # the terminal accepted it and now remembers nothing: replaced, reset, or its
+        # memory cleared by an end-of-day run on the terminal itself
         return Verdict(
-            State.DECLINED,
-            "the terminal has no transaction on record, so this one never ran; nothing was charged",
+            State.NEEDS_REVIEW,
+            "the terminal accepted this operation but has no transaction on record now "
+            "(replaced, reset, or closed its day?); check the terminal's own printout",
             matched=False,
         )
     seen = describe_last(last)

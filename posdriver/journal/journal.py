@@ -247,7 +247,7 @@ class Journal:
         if "full" in low or "disk i/o" in low:
             return JournalFull(
                 f"{where}: no space left to write the journal ({text}); the last change "
-                "was NOT recorded: free disk space and try again"
+                "was NOT recorded: free disk space before going on"
             )
         if "locked" in low or "busy" in low:
             return JournalLocked(

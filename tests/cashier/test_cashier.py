@@ -154,7 +154,7 @@ def test_a_terminal_not_reached_fails_over_to_the_standby_with_an_incident(desk:
     incidents = desk.journal.incidents()
     assert [i.category for i in incidents] == ["failover"]
     assert incidents[0].device == "terminal1"
-    assert "terminal2" in incidents[0].action and "nothing was charged" in incidents[0].result
+    assert "terminal2" in incidents[0].action and "no money moved" in incidents[0].result
     assert steps(desk.journal, op.id).count("attempt") == 2
 
 
@@ -396,7 +396,7 @@ def test_an_unreachable_acquirer_sends_the_payment_to_the_standby(desk: Desk) ->
     assert [e["state"] for e in desk.ledger(desk.t2)] == ["charged"]
     assert not any(e["state"] == "charged" for e in desk.ledger(desk.t1))
     incident = desk.journal.incidents()[-1]
-    assert incident.category == "failover" and f"transaction {op.id}" in incident.action
+    assert incident.category == "failover" and f"as id:{op.id}" in incident.action
     assert "acquirer unreachable" in result.attempts[-1].error
 
 
@@ -438,3 +438,11 @@ def test_a_reversed_transaction_the_journal_holds_is_not_the_one_in_doubt(desk: 
     recover(desk.cashier)
     after = desk.journal.get(op.id)
     assert after.state is State.DECLINED and f"transaction {first.id}" in (after.reason or "")
+
+
+def test_judge_with_no_last_transaction_trusts_only_a_command_never_accepted(desk: Desk) -> None:
+    op = desk.journal.begin(Kind.SALE, eur("10.00"))
+    never_accepted = dataclasses.replace(op, doubt_stage="before_accept")
+    accepted = dataclasses.replace(op, doubt_stage="after_accept")
+    assert judge(never_accepted, None).state is State.DECLINED
+    assert judge(accepted, None).state is State.NEEDS_REVIEW

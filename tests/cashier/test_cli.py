@@ -98,7 +98,7 @@ def test_sale_exit_codes_declined_in_doubt_not_sent(run: Run) -> None:
     assert run("recover")[0] == 0
     run.term.set_fault("power_off")
     code, out, _ = run("sale", "7.00")
-    assert code == 3 and "not reached" in out
+    assert code == 3 and "no terminal could be reached" in out
 
 
 @pytest.mark.parametrize(
@@ -314,6 +314,7 @@ def test_no_card_number_reaches_the_journal_the_logs_or_the_output(
 
 
 def test_pending_lists_an_operation_a_crash_left_behind(run: Run) -> None:
+    run.json("sale", "3.00")  # the terminal's last transaction, journaled
     with open_journal(run.state) as journal:
         op = journal.begin("sale", Money(700, "EUR"))
         journal.attempt(op.id, "terminal1")
@@ -334,3 +335,23 @@ def test_reprint_of_a_receipt_that_never_printed_prints_the_original(run: Run) -
     assert code == 0 and "printing the original" in out
     printed = run.printer.device.receipts  # type: ignore[attr-defined]
     assert len(printed) == 1 and "DUPLICATE" not in printed[0].text
+
+
+def test_reprint_refuses_an_operation_that_has_no_receipt(run: Run) -> None:
+    run.json("sale", "21.00")  # the terminal's last transaction, with a receipt
+    with open_journal(run.state) as journal:
+        aborted = journal.begin("refund", Money(500, "EUR"))
+        journal.transition(aborted.id, State.ABORTED, reason="cancelled at the terminal")
+    code, _, err = run("reprint", f"id:{aborted.id}")
+    assert code == 3 and "aborted" in err and "no receipt to reprint" in err
+    assert len(run.printer.device.receipts) == 1  # type: ignore[attr-defined]
+
+
+def test_a_sale_that_finds_the_printer_back_prints_what_waited_and_says_so(run: Run) -> None:
+    run.printer.set_fault("paper_out")
+    _, first = run.json("sale", "10.00")
+    run.printer.set_fault("paper_out", False)
+    code, out, _ = run("sale", "11.00")
+    assert code == 0
+    assert f"receipt of id:{first['operation']['id']} printed" in out
+    assert len(run.printer.device.receipts) == 2  # type: ignore[attr-defined]
