@@ -706,6 +706,7 @@ def _reprint_from_terminal(ctx: Context, op: Operation | None, missing: str) -> 
     from .terminals import opened
 
     cashier = ctx.cashier()
+    _recover_first(ctx, cashier)  # the terminal's last transaction may settle one in doubt
     name = op.terminal if op and op.terminal else None
     cfg = ctx.config.failover_order(
         name if name in {t.name for t in ctx.config.terminals} else None
