@@ -3,8 +3,8 @@ random points of sales, refunds and receipt printing against the emulated termin
 printer (real processes, real sockets, a real journal file), restarted each time, and
 the journal is held to the terminal's ledger after every point (see harness.py).
 
-The seed is ``POSDRIVER_CRASH_SEED`` or a fresh one; it is printed first (``-s`` shows
-it) and named in every failure, so a failing run replays with
+The seed is ``POSDRIVER_CRASH_SEED`` (a number, or ``random``) or a fixed default; the
+counts are printed at the end, and the seed is named in every failure, so a failing run replays with
 ``python -m tests.crash.harness --seed S --points N``. ``POSDRIVER_CRASH_POINTS`` sets
 how many points (default 200, about 45 s), ``POSDRIVER_CRASH_LINK=pty`` puts the
 devices on pseudo-terminals (serial framing) instead of TCP.
@@ -22,7 +22,7 @@ from tests.crash import harness
 
 @pytest.mark.timeout(900)
 def test_sigkill_anywhere_loses_no_charge_and_no_receipt_and_charges_nothing_twice(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seed = harness.seed_from_env()
     points = int(os.environ.get(harness.POINTS_ENV) or 200)
@@ -30,6 +30,8 @@ def test_sigkill_anywhere_loses_no_charge_and_no_receipt_and_charges_nothing_twi
     # run() audits after every point and raises CrashFailure (naming the seed and the
     # point) on the first broken invariant; what follows is about the run itself.
     result = harness.run(seed, points, tmp_path, link=link)
+    with capsys.disabled():
+        print("\n" + "\n".join(harness.summary(result)))
     counts = result.counts
     where = f"seed {seed}"
     assert counts["state in_doubt"] == 0 and counts["state needs_review"] == 0, where
