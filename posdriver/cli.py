@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_desk_parsers(commands, _Parser)
 
+    from .service.cli import add_parsers as add_service_parsers
+
+    add_service_parsers(commands, _Parser)
+
     demo = commands.add_parser(
         "demo", help="start an emulated printer, print a sample receipt, show its status"
     )
@@ -87,6 +91,12 @@ def _main(argv: Sequence[str] | None = None) -> int:
         from .terminal.cli import run
 
         return run(args)
+    from .service.cli import COMMANDS as SERVICE_COMMANDS
+
+    if args.command in SERVICE_COMMANDS:
+        from .service.cli import run as run_service_command
+
+        return run_service_command(args)
     from .cashier.cli import COMMANDS
 
     if args.command in COMMANDS:

@@ -124,6 +124,47 @@ class PrintPolicy:
 
 
 @dataclass(frozen=True)
+class Address:
+    """A ``HOST:PORT`` to listen on."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """The daemon: where it listens and how often it looks at the devices (seconds)."""
+
+    api: Address = Address("127.0.0.1", 8470)
+    metrics: Address = Address("127.0.0.1", 8471)
+    token: str | None = None
+    poll_interval: float = 2.0  # printer status
+    terminal_poll_interval: float = 30.0  # terminal status enquiry
+    connectivity_interval: float = 300.0  # terminal diagnosis (it dials the acquirer)
+    freshness: float = 15.0  # a status older than this is unknown
+    reconnect_max: float = 30.0  # the longest wait between reconnect attempts
+    check_attempts: int = 2
+
+
+_ADDRESS = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})$")
+
+
+def parse_address(text: str) -> Address:
+    """``HOST:PORT`` (``[::1]:8470`` for IPv6); port 0 means any free port."""
+    match = _ADDRESS.match(text.strip())
+    if not match or int(match.group("port")) > 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT, such as 127.0.0.1:8470")
+    return Address(match.group("v6") or match.group("host"), int(match.group("port")))
+
+
+@dataclass(frozen=True)
 class Config:
     """A loaded, fully checked configuration; ``source`` is None when no file was read."""
 
@@ -135,6 +176,7 @@ class Config:
     print: PrintPolicy
     terminals: tuple[TerminalConfig, ...]
     printers: tuple[PrinterConfig, ...]
+    service: ServiceConfig = ServiceConfig()
 
     def terminal(self, name: str) -> TerminalConfig:
         """The terminal called ``name``; a wrong name is a ConfigError listing the real ones."""
@@ -225,6 +267,19 @@ class _PrintModel(BaseModel):
     ready_timeout: float = Field(default=30.0, ge=0, allow_inf_nan=False)
 
 
+class _ServiceModel(BaseModel):
+    model_config = _STRICT
+    api: str = "127.0.0.1:8470"
+    metrics: str = "127.0.0.1:8471"
+    token: str | None = Field(default=None, min_length=16)
+    poll_interval: float = Field(default=2.0, ge=0.1, le=3600, allow_inf_nan=False)
+    terminal_poll_interval: float = Field(default=30.0, ge=1, le=3600, allow_inf_nan=False)
+    connectivity_interval: float = Field(default=300.0, ge=10, le=86400, allow_inf_nan=False)
+    freshness: float | None = Field(default=None, gt=0, le=86400, allow_inf_nan=False)
+    reconnect_max: float = Field(default=30.0, ge=0.1, le=3600, allow_inf_nan=False)
+    check_attempts: int = Field(default=2, ge=1, le=10)
+
+
 class _DeviceModel(BaseModel):
     """Both kinds in one model, so a key of the other kind is reported as such."""
 
@@ -264,10 +319,12 @@ class _FileModel(BaseModel):
     receipt: _ReceiptModel = _ReceiptModel()
     refund: _RefundModel = _RefundModel()
     print: _PrintModel = _PrintModel()
+    service: _ServiceModel = _ServiceModel()
     devices: dict[str, _DeviceModel] = {}
 
 
 _SECTIONS: dict[str, type[BaseModel]] = {
+    "service": _ServiceModel,
     "receipt": _ReceiptModel,
     "refund": _RefundModel,
     "print": _PrintModel,
@@ -388,7 +445,8 @@ class _Checker:
                 f"{policy.wait_max:g} is less than print.wait_initial ({policy.wait_initial:g})",
             )
         terminals, printers = self.devices(model.devices, currency)
-        if self.problems:
+        service = self.service(model.service)
+        if self.problems or service is None:
             return None
         return Config(
             source=source,
@@ -411,6 +469,43 @@ class _Checker:
             ),
             terminals=tuple(terminals),
             printers=tuple(printers),
+            service=service,
+        )
+
+    def service(self, model: _ServiceModel) -> ServiceConfig | None:
+        addresses: dict[str, Address] = {}
+        for key in ("api", "metrics"):
+            try:
+                addresses[key] = parse_address(getattr(model, key))
+            except ValueError as exc:
+                self.fail(("service", key), str(exc))
+        if len(addresses) < 2:
+            return None
+        if not addresses["api"].loopback and model.token is None:
+            self.fail(
+                ("service", "token"),
+                f"the API listens on {addresses['api']}, beyond this machine: set a token "
+                "(at least 16 characters) that callers send as 'Authorization: Bearer ...'",
+            )
+        freshness = model.freshness
+        if freshness is None:
+            freshness = max(15.0, 3 * model.poll_interval + 5)
+        elif freshness <= model.poll_interval:
+            self.fail(
+                ("service", "freshness"),
+                f"{freshness:g} s is not longer than service.poll_interval "
+                f"({model.poll_interval:g} s): every status would be stale",
+            )
+        return ServiceConfig(
+            api=addresses["api"],
+            metrics=addresses["metrics"],
+            token=model.token,
+            poll_interval=model.poll_interval,
+            terminal_poll_interval=model.terminal_poll_interval,
+            connectivity_interval=model.connectivity_interval,
+            freshness=freshness,
+            reconnect_max=model.reconnect_max,
+            check_attempts=model.check_attempts,
         )
 
     def state_dir(self, value: str | None) -> Path:

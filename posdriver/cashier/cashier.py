@@ -24,6 +24,7 @@ import getpass
 import logging
 import os
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 # what each kind asks of a terminal
 TerminalCall = Callable[[PaymentTerminal, Accepted], Outcome]
+Opener = Callable[["TerminalConfig"], AbstractContextManager[PaymentTerminal]]
 
 
 def current_actor() -> str:
@@ -155,8 +157,12 @@ class Cashier:
         actor: str | None = None,
         progress: Progress | None = None,
         print_wait: float | None = None,
+        opener: Opener | None = None,
     ) -> None:
         self.journal = journal
+        # how a terminal is reached: by default opened (and locked) for each operation;
+        # the daemon passes its device workers instead, which own the terminals
+        self._opener = opener
         self.config = config
         self.factory = terminal_factory
         self.spooler = spooler
@@ -167,6 +173,12 @@ class Cashier:
     @property
     def state_dir(self) -> Path:
         return Path(self.config.state_dir)
+
+    def open_terminal(self, cfg: TerminalConfig) -> AbstractContextManager[PaymentTerminal]:
+        """The terminal ``cfg``, ready for one operation, for the length of a ``with``."""
+        if self._opener is not None:
+            return self._opener(cfg)
+        return opened(cfg, self.state_dir, self.factory)
 
     # -- money ---------------------------------------------------------------------------
     def sale(
@@ -197,6 +209,7 @@ class Cashier:
         plan_id: int | None = None,
         plan_part: int | None = None,
         checked: bool = False,
+        idempotency_key: str | None = None,
     ) -> MoneyResult:
         """Pay ``amount`` of ``sale`` back, after the refund guard agreed."""
         if not checked:
@@ -211,9 +224,12 @@ class Cashier:
             parent_id=sale.id,
             plan_id=plan_id,
             plan_part=plan_part,
+            idempotency_key=idempotency_key,
         )
 
-    def reverse(self, sale: Operation, *, on: str | None = None) -> MoneyResult:
+    def reverse(
+        self, sale: Operation, *, on: str | None = None, idempotency_key: str | None = None
+    ) -> MoneyResult:
         """Cancel ``sale`` on the terminal that made it (a reversal only works there)."""
         if sale.state is not State.APPROVED or sale.receipt_no is None:
             raise ValueError(
@@ -230,6 +246,7 @@ class Cashier:
             currency=sale.currency,
             parent_id=sale.id,
             ref_receipt_no=receipt_no,
+            idempotency_key=idempotency_key,
         )
 
     def pre_authorise(
@@ -247,7 +264,9 @@ class Cashier:
             idempotency_key=idempotency_key,
         )
 
-    def book(self, pre_auth: Operation, amount: Money) -> MoneyResult:
+    def book(
+        self, pre_auth: Operation, amount: Money, *, idempotency_key: str | None = None
+    ) -> MoneyResult:
         """Book ``amount`` of a reservation at check-out and release the rest; only the
         terminal that holds the reservation can do it, so there is no failover."""
         if pre_auth.kind is not Kind.PRE_AUTH or pre_auth.state is not State.APPROVED:
@@ -267,6 +286,7 @@ class Cashier:
             terminals=self._targets(pre_auth.terminal, failover=False),
             parent_id=pre_auth.id,
             ref_receipt_no=receipt_no,
+            idempotency_key=idempotency_key,
         )
 
     def run(
@@ -323,7 +343,7 @@ class Cashier:
                 detail += f" (standby after {attempts[-1].terminal})"
             self.journal.attempt(op.id, cfg.name, detail=detail)
             try:
-                with opened(cfg, self.state_dir, self.factory) as terminal:
+                with self.open_terminal(cfg) as terminal:
                     outcome = call(terminal, self._accepted(op.id, cfg.name))
             except TerminalNotReached as exc:
                 attempts.append(Attempt(cfg.name, str(exc)))

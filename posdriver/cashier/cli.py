@@ -703,7 +703,6 @@ def _printer_name(ctx: Context, terminal: str | None) -> str | None:
 def _reprint_from_terminal(ctx: Context, op: Operation | None, missing: str) -> int:
     """No stored receipt: the terminal can repeat its *last* receipt, so use it when the
     transaction asked for is that one, and say so."""
-    from .terminals import opened
 
     cashier = ctx.cashier()
     _recover_first(ctx, cashier)  # the terminal's last transaction may settle one in doubt
@@ -711,7 +710,7 @@ def _reprint_from_terminal(ctx: Context, op: Operation | None, missing: str) -> 
     cfg = ctx.config.failover_order(
         name if name in {t.name for t in ctx.config.terminals} else None
     )[0]
-    with opened(cfg, cashier.state_dir, cashier.factory) as terminal:
+    with cashier.open_terminal(cfg) as terminal:
         last = terminal.last_transaction()
     wanted = _wanted_receipt_no(ctx.args.txn, op)
     if op is not None and wanted is None:

@@ -40,7 +40,7 @@ from tenacity import (
 
 from ..journal import Operation, State
 from ..terminal.outcomes import LastTransaction, TerminalError, TerminalNotReached
-from .terminals import opened, operation_is_live
+from .terminals import operation_is_live
 
 if TYPE_CHECKING:
     from .cashier import Cashier
@@ -334,7 +334,7 @@ def _last_transaction(
         reraise=True,
         **kwargs,
     ):
-        with attempt, opened(cfg, cashier.state_dir, cashier.factory) as terminal:
+        with attempt, cashier.open_terminal(cfg) as terminal:
             return terminal.last_transaction()
     raise AssertionError("unreachable")
 

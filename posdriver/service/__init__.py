@@ -1,0 +1,1 @@
+"""The daemon: device workers, health checks, metrics, the local API, systemd."""

@@ -1,0 +1,259 @@
+"""``posdriver serve``, ``posdriver check [DEVICE]`` and ``posdriver config check``.
+
+``check`` asks the running daemon (its API, from ``--api`` or the config) and, when none
+answers, opens the devices itself and runs the checks once. Exit codes follow the
+Nagios plugin convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+COMMANDS = ("serve", "check", "config")
+
+
+def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve", help="run the daemon: device workers, health checks, API, metrics"
+    )
+    serve.add_argument("--config", metavar="FILE", help="TOML config")
+    serve.add_argument(
+        "--emulate",
+        action="store_true",
+        help="with no devices configured, start an emulated printer and terminal on "
+        "pseudo-terminals and use them",
+    )
+    serve.add_argument("--api", metavar="HOST:PORT", help="API address (default 127.0.0.1:8470)")
+    serve.add_argument(
+        "--metrics", metavar="HOST:PORT", help="metrics address (default 127.0.0.1:8471)"
+    )
+    serve.add_argument("--state-dir", metavar="DIR", help="where the journal lives")
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+    check = commands.add_parser(
+        "check", help="run the health checks now (Nagios exit codes 0/1/2/3)"
+    )
+    check.add_argument("device", nargs="?", metavar="DEVICE", help="only this device")
+    check.add_argument("--config", metavar="FILE", help="TOML config")
+    check.add_argument("--api", metavar="HOST:PORT", help="the daemon's API address")
+    check.add_argument("--json", action="store_true", help="print JSON")
+
+    config = commands.add_parser("config", help="check the configuration file")
+    actions = config.add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=parser_class
+    )
+    check_cfg = actions.add_parser("check", help="validate the config without starting")
+    check_cfg.add_argument("--config", metavar="FILE", help="TOML config")
+    check_cfg.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import ConfigError
+
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "check":
+            return _check(args)
+        return _config_check(args)
+    except ConfigError as exc:
+        print(f"posdriver {args.command}: {exc}", file=sys.stderr)
+        return 3 if args.command != "serve" else 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ..config import load_config, with_overrides
+    from .daemon import Daemon
+
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    config = with_overrides(load_config(args.config), state_dir=args.state_dir)
+    if not args.emulate and not (config.terminals or config.printers):
+        print(
+            "posdriver serve: no devices are configured; add [devices.NAME] sections to the "
+            "config, or use --emulate to run with emulated devices",
+            file=sys.stderr,
+        )
+        return 2
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    daemon = Daemon(
+        config,
+        emulate=args.emulate,
+        api=args.api,
+        metrics=args.metrics,
+        out=out,
+        config_path=args.config,
+    )
+    try:
+        daemon.start()
+    except OSError as exc:
+        daemon.stop()
+        print(f"posdriver serve: {exc}", file=sys.stderr)
+        return 2
+    daemon.serve_forever()
+    return 0
+
+
+def _api_url(args: argparse.Namespace) -> str:
+    from ..config import load_config, parse_address
+
+    if args.api:
+        return f"http://{parse_address(args.api)}"
+    return f"http://{load_config(args.config).service.api}"
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .snapshot import NAGIOS
+
+    body = _from_daemon(args)
+    source = "daemon"
+    if body is None:
+        body = _run_checks_here(args)
+        source = "direct"
+    devices = [d for d in body["devices"] if args.device in (None, d["name"])]
+    if args.device is not None and not devices:
+        names = ", ".join(d["name"] for d in body["devices"]) or "none"
+        print(
+            f"posdriver check: no device named {args.device!r}; devices: {names}", file=sys.stderr
+        )
+        return 3
+    worst = "ok"
+    lines = []
+    for device in devices:
+        checks = device.get("checks", {})
+        statuses = [c["status"] for c in checks.values()] or ["unknown"]
+        if device.get("stale"):
+            statuses.append("unknown")
+        for status in statuses:
+            if NAGIOS[status] > NAGIOS[worst]:
+                worst = status
+        lines.append(f"  {device['name']} ({device['kind']}): {device['lifecycle']}")
+        for name, c in checks.items():
+            lines.append(f"    {name:<15}{c['status'].upper():<9}{c['text']}")
+    if not devices:
+        worst = "unknown"
+    headline = f"POSDRIVER {worst.upper()} - {len(devices)} device(s) checked ({source})"
+    if args.json:
+        print(
+            json.dumps(
+                {"status": worst, "source": source, "devices": devices},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        print("\n".join([headline, *lines]))
+    return NAGIOS[worst]
+
+
+def _from_daemon(args: argparse.Namespace) -> dict[str, Any] | None:
+    try:
+        url = _api_url(args) + "/v1/health"
+    except Exception:
+        return None
+    try:
+        with urllib.request.urlopen(url, timeout=3) as answer:
+            return dict(json.loads(answer.read()))
+    except urllib.error.HTTPError as exc:  # 503 carries the body too
+        try:
+            return dict(json.loads(exc.read()))
+        except ValueError:
+            return None
+    except (OSError, ValueError):
+        return None
+
+
+def _run_checks_here(args: argparse.Namespace) -> dict[str, Any]:
+    """No daemon: open each device once (locked, as the daemon would) and check it."""
+    from ..cashier.terminals import device_lock, make_terminal
+    from ..config import load_config
+    from ..links import link_for_url
+    from ..printer.driver import Printer
+    from . import health
+    from .snapshot import DeviceSnapshot
+
+    config = load_config(args.config)
+    devices: list[dict[str, Any]] = []
+    for pcfg in config.printers:
+        if args.device not in (None, pcfg.name):
+            continue
+        snap = DeviceSnapshot(pcfg.name, "printer", pcfg.url, lifecycle="ready")
+        try:
+            with device_lock(config.state_dir, pcfg.name, wait=5.0):
+                link = link_for_url(pcfg.url).open()
+                try:
+                    results = health.printer_checks(Printer(link), pcfg.name)
+                finally:
+                    link.close()
+            snap.status_at = time.time()
+        except Exception as exc:
+            results = [health.unknown_result(pcfg.name, "link", f"cannot open: {exc}")]
+            snap.lifecycle = "error"
+        snap.checks = {r.check: r for r in results}
+        devices.append(snap.as_dict())
+    for tcfg in config.terminals:
+        if args.device not in (None, tcfg.name):
+            continue
+        snap = DeviceSnapshot(tcfg.name, "terminal", tcfg.url, lifecycle="ready")
+        try:
+            with device_lock(config.state_dir, tcfg.name, wait=5.0):
+                terminal = make_terminal(tcfg)
+                try:
+                    results, _ = health.terminal_checks(terminal, tcfg.name, attempts=1)
+                    results.append(health.connectivity_check(terminal, tcfg.name, None, attempts=1))
+                finally:
+                    terminal.close()
+            snap.status_at = time.time()
+        except Exception as exc:
+            results = [health.unknown_result(tcfg.name, "link", f"cannot open: {exc}")]
+            snap.lifecycle = "error"
+        snap.checks = {r.check: r for r in results}
+        devices.append(snap.as_dict())
+    return {"devices": devices}
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from ..config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "problems": list(exc.problems)}, ensure_ascii=False))
+        else:
+            print(str(exc), file=sys.stderr)
+        return 2
+    summary: dict[str, Any] = {
+        "ok": True,
+        "source": None if config.source is None else str(config.source),
+        "state_dir": str(config.state_dir),
+        "terminals": [t.name for t in config.terminals],
+        "printers": [p.name for p in config.printers],
+        "api": str(config.service.api),
+        "metrics": str(config.service.metrics),
+    }
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        where = summary["source"] or "no config file (defaults)"
+        print(f"configuration OK: {where}")
+        print(f"  terminals: {', '.join(summary['terminals']) or 'none'}")
+        print(f"  printers:  {', '.join(summary['printers']) or 'none'}")
+        print(
+            f"  state dir: {summary['state_dir']}; API {summary['api']}; "
+            f"metrics {summary['metrics']}"
+        )
+    return 0

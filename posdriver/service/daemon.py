@@ -1,0 +1,435 @@
+"""``posdriver serve``: the long-running service beside the front desk.
+
+Start-up order, each step before the next: configuration checked; emulated devices
+started when asked (``--emulate`` with no devices configured); the journal opened and
+every device locked for this process (so no CLI command talks over it); one worker per
+device; recovery of operations in doubt, through the terminals' workers, before any new
+payment; ``READY=1`` once every device was tried; then the API and the metrics endpoint.
+
+Stopping (SIGTERM, SIGINT): ``STOPPING=1``, the API refuses new operations, workers
+finish what they have (a payment is never cut in half), the journal is closed. SIGHUP
+reloads the settings that can change under a running daemon (receipt, refund limits,
+print policy); devices and addresses need a restart, and the log says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..config import Config, PrinterConfig, TerminalConfig, load_config
+from ..journal import Journal, State, open_journal
+from .snapshot import CheckResult, ServiceSnapshot
+from .workers import HEALTH, MONEY, PRINT, DeviceWorker, PrinterWorker, TerminalWorker
+
+log = logging.getLogger(__name__)
+
+
+class WorkerTerminal:
+    """A payment terminal seen through its worker: every call runs on the worker's
+    thread, in the worker's queue, money first. ``abort`` goes straight to the driver
+    (it must reach a running operation)."""
+
+    def __init__(self, worker: TerminalWorker) -> None:
+        self.worker = worker
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        priority = HEALTH if name in ("status", "diagnosis") else MONEY
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self.worker.call(priority, lambda t: getattr(t, name)(*args, **kwargs), name)
+
+        return call
+
+    def abort(self) -> bool:
+        driver = self.worker.driver
+        return bool(driver.abort()) if driver is not None else False
+
+
+class Daemon:
+    """The service: its devices, journal, API and metrics."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        emulate: bool = False,
+        api: str | None = None,
+        metrics: str | None = None,
+        out: Callable[[str], None] = print,
+        terminal_factory: Callable[[TerminalConfig], Any] | None = None,
+        config_path: str | None = None,
+    ) -> None:
+        from ..cashier.terminals import make_terminal
+        from ..config import parse_address
+
+        service = config.service
+        if api is not None:
+            service = dataclasses.replace(service, api=parse_address(api))
+        if metrics is not None:
+            service = dataclasses.replace(service, metrics=parse_address(metrics))
+        self.config = dataclasses.replace(config, service=service)
+        self.emulate = emulate
+        self.out = out
+        self.factory = terminal_factory or make_terminal
+        self.config_path = config_path
+        self.emulators: list[Any] = []
+        self.workers: dict[str, DeviceWorker] = {}
+        self.journal: Journal | None = None
+        self.counters: dict[tuple[str, str], int] = {}
+        self._snapshot = ServiceSnapshot(version=__version__)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._locks: list[contextlib.ExitStack] = []
+        self.api_server: Any = None
+        self.metrics_server: Any = None
+        self.bound: dict[str, str] = {}
+        self._threads: list[threading.Thread] = []
+        from .systemd import Notifier
+
+        self.notifier = Notifier.from_env()
+
+    # -- start ---------------------------------------------------------------------------
+    def start(self) -> Daemon:
+        if self.emulate and not (self.config.terminals or self.config.printers):
+            self._start_emulators()
+        state_dir = Path(self.config.state_dir)
+        self.journal = open_journal(state_dir)
+        self._lock_devices(state_dir)
+        for cfg in self.config.printers:
+            self.workers[cfg.name] = PrinterWorker(
+                cfg, self.config.service, on_check=self._check_changed
+            )
+        for tcfg in self.config.terminals:
+            self.workers[tcfg.name] = TerminalWorker(
+                tcfg, self.config.service, self.factory, on_check=self._check_changed
+            )
+        for worker in self.workers.values():
+            worker.start()
+        self._await_first_contact(timeout=10.0)
+        self._recover()
+        self._start_api()
+        self._start_metrics()
+        self._background(self._refresh_loop, "journal-snapshot")
+        self._background(self._spool_loop, "spooler")
+        self.notifier.ready(self._status_line())
+        return self
+
+    def _start_emulators(self) -> None:
+        """No devices configured and ``--emulate``: an emulated printer and terminal on
+        real pseudo-terminals, used exactly as real ones would be."""
+        import tempfile
+
+        from emulator.controller import Controller
+
+        link_dir = tempfile.mkdtemp(prefix="posdriver-emulated-")
+        printer = Controller.printer(link="pty", link_dir=link_dir).start()
+        terminal = Controller.terminal(link="pty", link_dir=link_dir).start()
+        self.emulators = [printer, terminal]
+        for controller in self.emulators:
+            self.out(json.dumps(controller.describe()))
+        printers = (PrinterConfig(name="receipt", url=printer.url),)
+        terminals = (
+            TerminalConfig(
+                name="desk", url=terminal.url, currency=self.config.currency, printer="receipt"
+            ),
+        )
+        self.config = dataclasses.replace(self.config, printers=printers, terminals=terminals)
+
+    def _lock_devices(self, state_dir: Path) -> None:
+        from ..cashier.terminals import device_lock
+
+        for name in [
+            *(p.name for p in self.config.printers),
+            *(t.name for t in self.config.terminals),
+        ]:
+            stack = contextlib.ExitStack()
+            stack.enter_context(device_lock(state_dir, name, wait=2.0))
+            self._locks.append(stack)
+
+    def _await_first_contact(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = [w.view().lifecycle for w in self.workers.values()]
+            if all(s not in ("starting", "connecting") for s in states):
+                return
+            time.sleep(0.02)
+        log.warning("not every device answered within %g s; serving anyway", timeout)
+
+    def _opener(self, cfg: TerminalConfig) -> contextlib.AbstractContextManager[Any]:
+        worker = self.workers[cfg.name]
+        assert isinstance(worker, TerminalWorker)
+
+        @contextlib.contextmanager
+        def through_worker() -> Iterator[Any]:
+            from ..terminal.outcomes import TerminalNotReached
+
+            if worker.driver is None:
+                raise TerminalNotReached(
+                    f"{cfg.name} is not connected ({worker.view().detail or 'reconnecting'})"
+                )
+            allowed, why = worker.breaker.allow()
+            if not allowed:
+                raise TerminalNotReached(why)
+            yield WorkerTerminal(worker)
+
+        return through_worker()
+
+    def cashier(self, *, actor: str = "api") -> Any:
+        from ..cashier.cashier import Cashier
+        from ..cashier.spooler import Spooler
+
+        assert self.journal is not None
+        spooler = Spooler(
+            self.journal,
+            self.config.printers,
+            policy=self.config.print,
+            receipt=self.config.receipt,
+            open_printer=self._printer_for_spooler,
+        )
+        return Cashier(
+            self.journal,
+            self.config,
+            terminal_factory=self.factory,
+            spooler=None,  # printing is queued to the printer workers, not done inline
+            actor=actor,
+            opener=self._opener,
+        ), spooler
+
+    def _printer_for_spooler(self, cfg: PrinterConfig) -> tuple[Any, Any]:
+        worker = self.workers[cfg.name]
+        if worker.driver is None:
+            raise ConnectionError(f"printer {cfg.name} is not connected")
+        return worker.driver, _KeepOpen(worker)
+
+    def _recover(self) -> None:
+        from ..cashier.recovery import recover
+
+        cashier, _ = self.cashier(actor="recovery")
+        try:
+            report = recover(cashier, attempts=2)
+        except Exception:
+            log.exception("recovery failed; operations stay in doubt")
+            return
+        for op, why in report.resolved:
+            log.info("recovered id:%s as %s: %s", op.id, op.state.value, why)
+        for op, why in report.needs_review + report.still_in_doubt:
+            log.warning("id:%s is %s: %s", op.id, op.state.value, why)
+
+    def _start_api(self) -> None:
+        from .api import start_api
+
+        self.api_server, port = start_api(self, self.config.service.api)
+        address = dataclasses.replace(self.config.service.api, port=port)
+        self.bound["api"] = f"http://{address}"
+        self.out(json.dumps({"listening": "api", "url": self.bound["api"]}))
+
+    def _start_metrics(self) -> None:
+        from .metrics import make_registry, start_metrics_server
+
+        registry = make_registry(self.snapshot)
+        addr = self.config.service.metrics
+        self.metrics_server, _thread, port = start_metrics_server(registry, addr.host, addr.port)
+        address = dataclasses.replace(addr, port=port)
+        self.bound["metrics"] = f"http://{address}/metrics"
+        self.out(json.dumps({"listening": "metrics", "url": self.bound["metrics"]}))
+
+    def _background(self, fn: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=fn, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # -- what readers see ------------------------------------------------------------------
+    def snapshot(self) -> ServiceSnapshot:
+        with self._lock:
+            base = dataclasses.replace(self._snapshot, operations=dict(self.counters))
+        base.devices = [w.view() for w in self.workers.values()]
+        return base
+
+    def count_outcome(self, kind: str, state: State) -> None:
+        outcome = {"approved": "approved", "declined": "declined", "in_doubt": "in_doubt"}.get(
+            state.value, "aborted"
+        )
+        with self._lock:
+            key = (kind, outcome)
+            self.counters[key] = self.counters.get(key, 0) + 1
+
+    def _refresh_loop(self) -> None:
+        while not self._stopping.wait(1.0):
+            self._refresh()
+
+    def _refresh(self) -> None:
+        journal = self.journal
+        if journal is None:
+            return
+        try:
+            counts = journal.counts()
+            size = journal.size_bytes()
+        except Exception:
+            log.exception("could not read the journal's counts")
+            return
+        with self._lock:
+            snap = self._snapshot
+            snap.in_doubt = counts.get("in_doubt", 0)
+            snap.needs_review = counts.get("needs_review", 0)
+            snap.print_jobs = {
+                "queued": counts.get("print_queued", 0),
+                "printing": counts.get("print_printing", 0),
+                "failed": counts.get("print_failed", 0),
+            }
+            snap.journal_size_bytes = size
+            if journal.last_commit is not None:
+                snap.journal_last_commit = journal.last_commit.timestamp()
+
+    def _spool_loop(self) -> None:
+        """Receipts waiting for a printer go out as soon as it can take them: the
+        printer's worker runs the spooler on its own thread, between health polls."""
+        _, spooler = self.cashier(actor="spooler")
+        busy: dict[str, Any] = {}
+        while not self._stopping.wait(0.5):
+            assert self.journal is not None
+            try:
+                waiting = self.journal.open_jobs()
+            except Exception:
+                continue
+            names = {
+                j.printer or (self.config.printers[0].name if self.config.printers else "")
+                for j in waiting
+            }
+            for name in names:
+                worker = self.workers.get(name)
+                if worker is None or worker.driver is None:
+                    continue
+                if name in busy and not busy[name].done():
+                    continue
+                with contextlib.suppress(Exception):
+                    busy[name] = worker.submit(PRINT, _spool_on(spooler, name), "print")
+
+    def _check_changed(self, device: str, old: CheckResult | None, new: CheckResult) -> None:
+        """A check changed status: a structured log line, and an incident when it is a
+        change a person would want in the fault record (not the first result)."""
+        log.info(
+            json.dumps(
+                {
+                    "event": "check",
+                    "device": device,
+                    "check": new.check,
+                    "from": None if old is None else old.status,
+                    "to": new.status,
+                    "text": new.text,
+                },
+                ensure_ascii=False,
+            )
+        )
+        if self.journal is None or (old is None and new.status == "ok"):
+            return
+        worse = new.status != "ok"
+        with contextlib.suppress(Exception):
+            self.journal.add_incident(
+                category="device_fault" if worse else "recovered",
+                device=device,
+                fault=f"{new.check} check: {new.text}"
+                if worse
+                else f"{new.check} check was {old.status if old else 'unknown'}",
+                action="detected by the daemon's health checks",
+                result=new.status if worse else f"back to ok: {new.text}",
+                actor="daemon",
+            )
+
+    def _status_line(self) -> str:
+        up = sum(1 for w in self.workers.values() if w.view().up)
+        return f"{up}/{len(self.workers)} devices up"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def alive(self) -> bool:
+        """What the watchdog pings for: every worker's loop turned recently."""
+        return all(w.alive(within=30.0) for w in self.workers.values())
+
+    def reload(self) -> None:
+        if self.config_path is None and self.config.source is None:
+            log.info("reload: no config file to read")
+            return
+        self.notifier.reloading()
+        try:
+            fresh = load_config(self.config_path or self.config.source)
+        except Exception as exc:
+            log.error("reload refused, the running configuration stays: %s", exc)
+            self.notifier.ready(self._status_line())
+            return
+        if (fresh.terminals, fresh.printers) != (self.config.terminals, self.config.printers):
+            log.warning("reload: device changes need a restart (systemctl restart posdriver)")
+        self.config = dataclasses.replace(
+            self.config, receipt=fresh.receipt, refund=fresh.refund, print=fresh.print
+        )
+        log.info("configuration reloaded")
+        self.notifier.ready(self._status_line())
+
+    def stop(self) -> None:
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self.notifier.stopping()
+        if self.api_server is not None:
+            self.api_server.shutdown()
+            self.api_server.server_close()
+        for worker in self.workers.values():
+            worker.stop(drain=True, timeout=240)
+        if self.metrics_server is not None:
+            with contextlib.suppress(Exception):
+                self.metrics_server.shutdown()
+        for stack in self._locks:
+            stack.close()
+        if self.journal is not None:
+            self.journal.close()
+        for controller in self.emulators:
+            with contextlib.suppress(Exception):
+                controller.stop()
+
+    def serve_forever(self) -> None:
+        """Run until SIGTERM/SIGINT; SIGHUP reloads; the watchdog pings from here."""
+        from .systemd import Watchdog
+
+        stop = threading.Event()
+        reload = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: reload.set())
+        watchdog = Watchdog(self.notifier, self.alive)
+        try:
+            while not stop.wait(1.0):
+                watchdog.tick()
+                if reload.is_set():
+                    reload.clear()
+                    self.reload()
+        finally:
+            self.stop()
+
+
+def _spool_on(spooler: Any, name: str) -> Callable[[Any], Any]:
+    def run(_driver: Any) -> Any:
+        return spooler.run(printer=name, wait=0)
+
+    return run
+
+
+class _KeepOpen:
+    """The link the spooler is given in the daemon: closing it (after a print failure)
+    hands the device back to its worker, which reconnects."""
+
+    def __init__(self, worker: DeviceWorker) -> None:
+        self.worker = worker
+
+    def close(self) -> None:
+        # called on the worker's own thread (the spooler runs there): drop the link; the
+        # worker's loop sees no driver and reconnects
+        self.worker._close()
+        self.worker.set_state("reconnecting", "the printer's link failed while printing")

@@ -1,0 +1,150 @@
+"""What the daemon knows right now, as plain values: the one thing metrics, the API and
+``posdriver check`` read. Workers write their part; a reader copies it under a lock and
+never touches hardware (a scrape or an API call must not wait on a serial line)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+# lifecycle of a device worker (published as a state set: one series per state)
+LIFECYCLE = ("starting", "connecting", "ready", "busy", "degraded", "reconnecting", "error")
+CHECK_STATUSES = ("ok", "warning", "critical", "unknown")
+PAPER_STATES = ("ok", "near_end", "out", "unknown")
+COVER_STATES = ("closed", "open", "unknown")
+ACQUIRER_STATES = ("reachable", "unreachable", "unknown")
+CIRCUIT_STATES = ("closed", "open", "half_open")
+PRINTER_ERRORS = ("offline", "mechanical", "autocutter", "unrecoverable", "auto_recoverable")
+# checks by device kind
+PRINTER_CHECKS = ("link", "paper", "cover", "errors")
+TERMINAL_CHECKS = ("link", "connectivity", "terminal_state")
+OPERATION_KINDS = ("sale", "refund", "reversal", "pre_auth", "booking")
+OUTCOMES = ("approved", "declined", "aborted", "in_doubt")
+NAGIOS = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One health check's latest result. ``status`` is ok / warning / critical / unknown;
+    unknown is never ok: a check that could not run fails."""
+
+    device: str
+    check: str
+    status: str
+    text: str
+    duration: float  # seconds the check took
+    at: float  # unix time it finished
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "check": self.check,
+            "status": self.status,
+            "text": self.text,
+            "duration_seconds": round(self.duration, 4),
+            "at": self.at,
+            "attempts": self.attempts,
+        }
+
+
+@dataclass
+class DeviceSnapshot:
+    """One device as its worker last saw it. Values read from the device carry the time
+    they were read (``status_at``); past the freshness limit they are reported unknown."""
+
+    name: str
+    kind: str  # printer | terminal
+    url: str
+    lifecycle: str = "starting"
+    last_contact: float | None = None  # unix time of the last successful exchange
+    status_at: float | None = None  # unix time the status values below were read
+    freshness: float = 15.0  # seconds the status values stay valid
+    # printers
+    paper: str = "unknown"
+    cover: str = "unknown"
+    errors: dict[str, bool | None] = field(default_factory=dict)
+    # terminals
+    acquirer: str = "unknown"
+    circuit: str = "closed"
+    terminal_state: str | None = None  # the terminal's own status text
+    # both
+    info: dict[str, str] = field(default_factory=dict)  # model, firmware, serial
+    checks: dict[str, CheckResult] = field(default_factory=dict)
+    link_errors: int = 0
+    reconnects: int = 0
+    retries: dict[str, int] = field(default_factory=dict)  # by operation
+    detail: str = ""  # why the lifecycle is what it is, in words
+
+    def fresh(self, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        return self.status_at is not None and now - self.status_at <= self.freshness
+
+    @property
+    def up(self) -> bool:
+        return self.lifecycle in ("ready", "busy", "degraded") and self.fresh()
+
+    def current(self, now: float | None = None) -> DeviceSnapshot:
+        """This snapshot with stale status values turned to unknown (never "ok from
+        before"): what readers are given."""
+        from dataclasses import replace
+
+        if self.fresh(now):
+            return replace(self, errors=dict(self.errors), checks=dict(self.checks))
+        return replace(
+            self,
+            paper="unknown",
+            cover="unknown",
+            errors={name: None for name in self.errors},
+            acquirer="unknown",
+            checks=dict(self.checks),
+        )
+
+    def as_dict(self, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        view = self.current(now)
+        body: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "url": self.url,
+            "lifecycle": self.lifecycle,
+            "up": self.up,
+            "detail": self.detail,
+            "last_contact": self.last_contact,
+            "status_age_seconds": None
+            if self.status_at is None
+            else round(now - self.status_at, 3),
+            "stale": not self.fresh(now),
+            "info": dict(self.info),
+            "checks": {name: c.as_dict() for name, c in view.checks.items()},
+        }
+        if self.kind == "printer":
+            body |= {"paper": view.paper, "cover": view.cover, "errors": view.errors}
+        else:
+            body |= {
+                "acquirer": view.acquirer,
+                "circuit": view.circuit,
+                "terminal_state": view.terminal_state,
+            }
+        return body
+
+
+@dataclass
+class ServiceSnapshot:
+    """The whole daemon: devices, plus what the journal says (refreshed by the daemon
+    on a timer, not on a scrape)."""
+
+    devices: list[DeviceSnapshot] = field(default_factory=list)
+    operations: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, outcome)
+    in_doubt: int = 0
+    needs_review: int = 0
+    print_jobs: dict[str, int] = field(default_factory=dict)  # queued / printing / failed
+    journal_size_bytes: int = 0
+    journal_last_commit: float | None = None  # unix time
+    started_at: float = field(default_factory=time.time)
+    version: str = ""

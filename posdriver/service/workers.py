@@ -1,0 +1,469 @@
+"""Device workers: one thread per device owns its link, and everything done to the device
+goes through the worker's queue, money first, then printing, then health polls.
+
+A worker never gives up on its device: when the link fails it reconnects with
+tenacity's jittered exponential backoff (capped at ``service.reconnect_max``) for as
+long as the daemon runs, publishing its lifecycle (starting, connecting, ready, busy,
+degraded, reconnecting, error) in its :class:`~.snapshot.DeviceSnapshot`. A status it
+read carries its time; readers turn a status older than the freshness limit into
+unknown, so silence never reads as "paper present" or "online".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import wait_exponential_jitter
+
+from ..config import PrinterConfig, ServiceConfig, TerminalConfig
+from .snapshot import CheckResult, DeviceSnapshot
+
+log = logging.getLogger(__name__)
+
+MONEY, PRINT, HEALTH = 0, 1, 2  # queue priorities: lower runs first
+
+
+@dataclass(order=True)
+class _Task:
+    priority: int
+    seq: int
+    fn: Callable[[Any], Any] = field(compare=False)
+    future: Future[Any] = field(compare=False)
+    name: str = field(compare=False, default="")
+
+
+# A check result changed status: (device, old result or None, new result).
+CheckListener = Callable[[str, CheckResult | None, CheckResult], None]
+
+
+class WorkerStopped(RuntimeError):
+    """The worker is stopping and takes no new work."""
+
+
+class DeviceWorker(threading.Thread):
+    """The owner of one device. Subclasses open the driver and poll it."""
+
+    kind = ""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        service: ServiceConfig,
+        *,
+        on_check: CheckListener | None = None,
+    ) -> None:
+        super().__init__(name=f"worker-{name}", daemon=True)
+        self.device = name
+        self.service = service
+        self.snapshot = DeviceSnapshot(
+            name=name, kind=self.kind, url=url, freshness=service.freshness
+        )
+        self.lock = threading.Lock()  # guards self.snapshot
+        self.on_check = on_check
+        self._queue: queue.PriorityQueue[_Task] = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._stop = threading.Event()
+        self._accepting = True
+        self.heartbeat = time.monotonic()  # the loop's last turn: the watchdog reads it
+        self.driver: Any = None
+        self._backoff = wait_exponential_jitter(
+            multiplier=0.5, max=service.reconnect_max, jitter=0.5
+        )
+        self._failures = 0
+
+    # -- the queue -----------------------------------------------------------------------
+    def submit(self, priority: int, fn: Callable[[Any], Any], name: str = "") -> Future[Any]:
+        """Run ``fn(driver)`` on this worker's thread; the future holds its result."""
+        if not self._accepting:
+            raise WorkerStopped(f"{self.device} is stopping; nothing new is taken")
+        future: Future[Any] = Future()
+        self._queue.put(_Task(priority, next(self._seq), fn, future, name))
+        return future
+
+    def call(self, priority: int, fn: Callable[[Any], Any], name: str = "") -> Any:
+        """``submit`` and wait for the result (raising what ``fn`` raised)."""
+        return self.submit(priority, fn, name).result()
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def stop(self, drain: bool = True, timeout: float | None = None) -> None:
+        """Stop taking work; with ``drain`` finish what is queued (a payment in progress
+        is never cut in half), then close the device."""
+        self._accepting = False
+        if not drain:
+            while True:
+                try:
+                    task = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                task.future.set_exception(WorkerStopped(f"{self.device} stopped"))
+        self._stop.set()
+        self._queue.put(_Task(99, next(self._seq), lambda _d: None, Future(), "stop"))
+        self.join(timeout)
+
+    def alive(self, within: float) -> bool:
+        """Whether the loop turned in the last ``within`` seconds (for the watchdog)."""
+        return self.is_alive() and time.monotonic() - self.heartbeat < within
+
+    def set_state(self, lifecycle: str, detail: str = "") -> None:
+        with self.lock:
+            if self.snapshot.lifecycle != lifecycle or self.snapshot.detail != detail:
+                log.info(
+                    "device %s: %s%s", self.device, lifecycle, f" ({detail})" if detail else ""
+                )
+            self.snapshot.lifecycle = lifecycle
+            self.snapshot.detail = detail
+
+    def view(self) -> DeviceSnapshot:
+        """A copy of the snapshot with stale values turned unknown."""
+        with self.lock:
+            return self.snapshot.current()
+
+    def record_checks(self, results: list[CheckResult]) -> None:
+        changed: list[tuple[CheckResult | None, CheckResult]] = []
+        with self.lock:
+            for result in results:
+                old = self.snapshot.checks.get(result.check)
+                self.snapshot.checks[result.check] = result
+                if old is None or old.status != result.status:
+                    changed.append((old, result))
+        if self.on_check is not None:
+            for old, new in changed:
+                try:
+                    self.on_check(self.device, old, new)
+                except Exception:
+                    log.exception("check listener failed")
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> None:
+        self.set_state("starting")
+        while not self._stop.is_set() or not self._queue.empty():
+            self.heartbeat = time.monotonic()
+            if self.driver is None:
+                if self._stop.is_set():
+                    self._fail_queued("the device is not connected and the daemon is stopping")
+                    break
+                self._connect()
+                continue
+            try:
+                self._turn()
+            except Exception as exc:
+                self._lost(exc)
+        self._close()
+        self.set_state("error" if self.driver is None else "starting", "stopped")
+
+    def _fail_queued(self, why: str) -> None:
+        while True:
+            try:
+                task = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            task.future.set_exception(WorkerStopped(why))
+
+    def _connect(self) -> None:
+        self.set_state("connecting" if self._failures == 0 else "reconnecting")
+        try:
+            self.driver = self.open()
+        except Exception as exc:
+            self._failures += 1
+            with self.lock:
+                self.snapshot.link_errors += 1
+            delay = self._delay()
+            self.set_state("reconnecting", f"{exc}; next try in {delay:.1f} s")
+            self._serve_while_down(delay, str(exc))
+            return
+        if self._failures:
+            with self.lock:
+                self.snapshot.reconnects += 1
+        self._failures = 0
+        self.set_state("ready")
+        self.after_connect()
+
+    def _delay(self) -> float:
+        from tenacity import RetryCallState
+
+        state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+        state.attempt_number = self._failures
+        return float(self._backoff(state))
+
+    def _serve_while_down(self, delay: float, why: str) -> None:
+        """While the device is down, queued work fails at once with the reason (a guest
+        is not kept waiting for a backoff), and the loop keeps turning for the watchdog."""
+        deadline = time.monotonic() + delay
+        while not self._stop.is_set():
+            self.heartbeat = time.monotonic()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                task = self._queue.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                continue
+            if task.name == "stop":
+                return
+            self.unavailable(task, why)
+
+    def unavailable(self, task: _Task, why: str) -> None:
+        task.future.set_exception(ConnectionError(f"{self.device} is not connected: {why}"))
+
+    def _turn(self) -> None:
+        wait = self.idle_wait()
+        try:
+            task = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+        except queue.Empty:
+            self.idle()
+            return
+        if task.name == "stop":
+            return
+        self._run_task(task)
+
+    def _run_task(self, task: _Task) -> None:
+        busy = task.priority < HEALTH
+        if busy:
+            self.set_state("busy", task.name)
+        try:
+            result = task.fn(self.driver)
+        except BaseException as exc:
+            task.future.set_exception(exc)
+            if self.is_link_failure(exc):
+                raise
+        else:
+            task.future.set_result(result)
+        finally:
+            if busy and self.driver is not None:
+                self.set_state(self.settled_state())
+
+    def _lost(self, exc: Exception) -> None:
+        log.warning("device %s: link lost: %s", self.device, exc)
+        with self.lock:
+            self.snapshot.link_errors += 1
+        self._close()
+        self._failures = 1
+        self.set_state("reconnecting", str(exc))
+
+    def _close(self) -> None:
+        driver, self.driver = self.driver, None
+        if driver is not None:
+            with contextlib.suppress(Exception):
+                self.close(driver)
+
+    # -- for subclasses ------------------------------------------------------------------
+    def open(self) -> Any:
+        raise NotImplementedError
+
+    def close(self, driver: Any) -> None:
+        raise NotImplementedError
+
+    def after_connect(self) -> None:
+        """First look at the device once connected."""
+
+    def idle_wait(self) -> float:
+        """How long to wait for a task before :meth:`idle`."""
+        return 0.5
+
+    def idle(self) -> None:
+        """No task: poll or read what the device pushed."""
+
+    def settled_state(self) -> str:
+        """ready or degraded, from the checks."""
+        with self.lock:
+            statuses = {c.status for c in self.snapshot.checks.values()}
+        return "degraded" if statuses - {"ok"} else "ready"
+
+    def is_link_failure(self, exc: BaseException) -> bool:
+        from ..links import LinkError
+
+        return isinstance(exc, LinkError)
+
+
+class PrinterWorker(DeviceWorker):
+    """An ESC/POS printer: Automatic Status Back when it answers to it, else polling."""
+
+    kind = "printer"
+
+    def __init__(self, cfg: PrinterConfig, service: ServiceConfig, **kwargs: Any) -> None:
+        super().__init__(cfg.name, cfg.url, service, **kwargs)
+        self.cfg = cfg
+        self.link: Any = None
+        self.asb = False
+        self._next_poll = 0.0
+
+    def open(self) -> Any:
+        from ..links import link_for_url
+        from ..printer.driver import Printer
+
+        link = link_for_url(self.cfg.url).open()
+        try:
+            printer = Printer(link)
+            status = printer.query_status()
+            if status.online is None and status.paper.value == "unknown":
+                raise ConnectionError(f"{self.cfg.url}: the printer does not answer")
+        except BaseException:
+            link.close()
+            raise
+        self.link = link
+        return printer
+
+    def close(self, driver: Any) -> None:
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+
+    def after_connect(self) -> None:
+        printer = self.driver
+        with contextlib.suppress(Exception):
+            identity = printer.identify()
+            info = {
+                k: str(v)
+                for k, v in (
+                    ("model", identity.model),
+                    ("firmware", identity.firmware),
+                    ("serial", identity.serial_number),
+                )
+                if v
+            }
+            with self.lock:
+                self.snapshot.info = info
+        try:
+            pushed = printer.enable_asb()
+        except Exception:
+            pushed = None
+        self.asb = pushed is not None
+        log.info("printer %s: %s", self.device, "ASB on" if self.asb else "polling status")
+        self._poll()
+
+    def idle_wait(self) -> float:
+        if self.asb:
+            return 0.0  # idle() waits on the line for pushes
+        return max(0.0, min(0.5, self._next_poll - time.monotonic()))
+
+    def idle(self) -> None:
+        if self.asb:
+            pushes = self.driver.poll(0.05)
+            if pushes:
+                self._status(pushes[-1], 0.0)
+            if time.monotonic() >= self._next_poll:
+                self._poll()  # ASB says what changed; a slow poll proves the line is alive
+            return
+        if time.monotonic() >= self._next_poll:
+            self._poll()
+
+    def _poll(self) -> None:
+        interval = self.service.poll_interval * (5 if self.asb else 1)
+        self._next_poll = time.monotonic() + interval
+        started = time.monotonic()
+        status = self.driver.query_status()
+        self._status(status, time.monotonic() - started)
+        if status.online is None and status.paper.value == "unknown":
+            raise ConnectionError("the printer stopped answering")
+
+    def _status(self, status: Any, duration: float) -> None:
+        from . import health
+
+        now = time.time()
+        results = health.printer_status_checks(
+            status, self.device, started=time.monotonic() - duration
+        )
+        facts = health.printer_facts(status)
+        answered = any(r.check == "link" and r.status != "critical" for r in results)
+        with self.lock:
+            self.snapshot.paper = str(facts["paper"])
+            self.snapshot.cover = str(facts["cover"])
+            self.snapshot.errors = dict(facts["errors"])  # type: ignore[call-overload]
+            if answered:
+                self.snapshot.status_at = now
+                self.snapshot.last_contact = now
+        self.record_checks(results)
+        if self.snapshot.lifecycle in ("ready", "degraded"):
+            self.set_state(self.settled_state())
+
+
+class TerminalWorker(DeviceWorker):
+    """A payment terminal: status enquiry on a slow timer, diagnosis on a slower one,
+    and a circuit breaker fed by both."""
+
+    kind = "terminal"
+
+    def __init__(
+        self,
+        cfg: TerminalConfig,
+        service: ServiceConfig,
+        factory: Callable[[TerminalConfig], Any],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(cfg.name, cfg.url, service, **kwargs)
+        self.cfg = cfg
+        self.factory = factory
+        from .health import CircuitBreaker
+
+        self.breaker = CircuitBreaker(device=cfg.name)
+        self._next_status = 0.0
+        self._next_diagnosis = 0.0
+
+    def open(self) -> Any:
+        terminal = self.factory(self.cfg)
+        terminal.open()
+        return terminal
+
+    def close(self, driver: Any) -> None:
+        driver.close()
+
+    def after_connect(self) -> None:
+        self._next_status = 0.0
+        self._next_diagnosis = time.monotonic() + 5.0  # not at once: it dials the acquirer
+
+    def idle_wait(self) -> float:
+        due = min(self._next_status, self._next_diagnosis)
+        return max(0.0, min(0.5, due - time.monotonic()))
+
+    def idle(self) -> None:
+        from . import health
+
+        now = time.monotonic()
+        if now >= self._next_status:
+            self._next_status = now + self.service.terminal_poll_interval
+            results, enquiry = health.terminal_checks(
+                self.driver, self.device, attempts=self.service.check_attempts
+            )
+            if enquiry.state is not None:
+                with self.lock:
+                    self.snapshot.terminal_state = enquiry.state.text
+            self._record(results)
+        if now >= self._next_diagnosis:
+            self._next_diagnosis = now + self.service.connectivity_interval
+            result = health.connectivity_check(
+                self.driver, self.device, self.breaker, attempts=self.service.check_attempts
+            )
+            self._record([result])
+
+    def _record(self, results: list[CheckResult]) -> None:
+        now = time.time()
+        with self.lock:
+            for r in results:
+                if r.check == "link" and r.status in ("ok", "warning"):
+                    self.snapshot.status_at = now
+                    self.snapshot.last_contact = now
+                if r.check == "connectivity":
+                    self.snapshot.acquirer = {
+                        "ok": "reachable",
+                        "critical": "unreachable",
+                    }.get(r.status, "unknown")
+            self.snapshot.circuit = self.breaker.state
+        self.record_checks(results)
+        if self.snapshot.lifecycle in ("ready", "degraded"):
+            self.set_state(self.settled_state())
+
+    def is_link_failure(self, exc: BaseException) -> bool:
+        return False  # the terminal driver reopens its own link; outcomes are values
