@@ -48,7 +48,7 @@ class Api:
 
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
-        self._running: dict[str, threading.Thread] = {}
+        self.running: list[threading.Thread] = []  # money operations in flight
 
     @property
     def journal(self) -> Any:
@@ -126,6 +126,7 @@ class Api:
                 log.exception("%s failed", kind)
 
         thread = threading.Thread(target=run, name=f"api-{kind}", daemon=True)
+        self.running = [t for t in self.running if t.is_alive()] + [thread]
         thread.start()
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
@@ -350,7 +351,9 @@ def start_api(daemon: Daemon, address: Address) -> tuple[ThreadingHTTPServer, in
     token = daemon.config.service.token
     if not address.loopback and token is None:
         raise ValueError(f"the API on {address} is beyond this machine: a token is required")
-    server = ThreadingHTTPServer((address.host, address.port), _handler(Api(daemon), token))
+    api = Api(daemon)
+    server = ThreadingHTTPServer((address.host, address.port), _handler(api, token))
     server.daemon_threads = True
+    daemon.api = api
     threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
     return server, int(server.server_address[1])

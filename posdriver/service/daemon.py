@@ -91,6 +91,7 @@ class Daemon:
         self._stopping = threading.Event()
         self._locks: list[contextlib.ExitStack] = []
         self.api_server: Any = None
+        self.api: Any = None  # the Api, for the operations in flight
         self.metrics_server: Any = None
         self.bound: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
@@ -381,6 +382,9 @@ class Daemon:
         if self.api_server is not None:
             self.api_server.shutdown()
             self.api_server.server_close()
+        # money operations in flight finish and are journaled before anything closes
+        for thread in list(getattr(self.api, "running", [])):
+            thread.join(timeout=240)
         for worker in self.workers.values():
             worker.stop(drain=True, timeout=240)
         if self.metrics_server is not None:

@@ -267,7 +267,7 @@ def _ask(
     retrying = Retrying(
         stop=stop_after_attempt(attempts)
         | (stop_never if deadline is None else stop_after_delay(deadline)),
-        wait=wait or wait_exponential_jitter(initial=0.05, max=0.5, jitter=0.05),
+        wait=wait or wait_exponential_jitter(multiplier=0.05, max=0.5, jitter=0.05),
         retry=retry_if_exception_type(RETRYABLE),
         sleep=sleep,
         reraise=True,
@@ -604,7 +604,8 @@ class CheckSchedule:
 
 def transition(old: CheckResult | None, new: CheckResult) -> bool:
     """True when the check's status changed, which is when the daemon writes an incident
-    and a log line. A first result counts as coming from unknown (what every check is
-    before its first run), so a healthy start is no incident and a broken one is."""
-    before = "unknown" if old is None else old.status
-    return before != new.status
+    and a log line. A first result is a change unless it is ok: a healthy start is no
+    incident, a device that starts broken or unreadable is."""
+    if old is None:
+        return new.status != "ok"
+    return old.status != new.status

@@ -72,7 +72,7 @@ class DeviceWorker(threading.Thread):
         self.on_check = on_check
         self._queue: queue.PriorityQueue[_Task] = queue.PriorityQueue()
         self._seq = itertools.count()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._accepting = True
         self.heartbeat = time.monotonic()  # the loop's last turn: the watchdog reads it
         self.driver: Any = None
@@ -109,7 +109,7 @@ class DeviceWorker(threading.Thread):
                 except queue.Empty:
                     break
                 task.future.set_exception(WorkerStopped(f"{self.device} stopped"))
-        self._stop.set()
+        self._halt.set()
         self._queue.put(_Task(99, next(self._seq), lambda _d: None, Future(), "stop"))
         self.join(timeout)
 
@@ -149,10 +149,10 @@ class DeviceWorker(threading.Thread):
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> None:
         self.set_state("starting")
-        while not self._stop.is_set() or not self._queue.empty():
+        while not self._halt.is_set() or not self._queue.empty():
             self.heartbeat = time.monotonic()
             if self.driver is None:
-                if self._stop.is_set():
+                if self._halt.is_set():
                     self._fail_queued("the device is not connected and the daemon is stopping")
                     break
                 self._connect()
@@ -202,7 +202,7 @@ class DeviceWorker(threading.Thread):
         """While the device is down, queued work fails at once with the reason (a guest
         is not kept waiting for a backoff), and the loop keeps turning for the watchdog."""
         deadline = time.monotonic() + delay
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.heartbeat = time.monotonic()
             left = deadline - time.monotonic()
             if left <= 0:

@@ -1,0 +1,221 @@
+"""The daemon end to end: ``posdriver serve --emulate`` as a real process with an emulated
+printer and terminal on pseudo-terminals; sales through the API, faults injected through
+the emulators' control API, seen in /metrics, in ``posdriver check`` and in incidents."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import wait_until
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    api: str
+    metrics: str
+    printer_control: str
+    terminal_control: str
+    state: Path
+
+    def get(self, path: str, timeout: float = 10) -> tuple[int, Any]:
+        try:
+            with urllib.request.urlopen(self.api + path, timeout=timeout) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def post(
+        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            self.api + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", **(headers or {})},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def scrape(self) -> str:
+        with urllib.request.urlopen(self.metrics, timeout=5) as answer:
+            return str(answer.read().decode())
+
+    def sample(self, line_start: str) -> float | None:
+        for line in self.scrape().splitlines():
+            if line.startswith(line_start + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    def fault(self, device: str, name: str, active: bool = True) -> None:
+        control = self.printer_control if device == "printer" else self.terminal_control
+        request = urllib.request.Request(
+            control + "/faults",
+            data=json.dumps({"fault": name, "active": active}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    config = tmp_path / "posdriver.toml"
+    config.write_text("[service]\npoll_interval = 0.2\nterminal_poll_interval = 1.0\n")
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "posdriver",
+            "serve",
+            "--emulate",
+            "--config",
+            str(config),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--api",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    lines: list[dict[str, Any]] = []
+    try:
+        assert process.stdout is not None
+        while len(lines) < 4:
+            line = process.stdout.readline()
+            if not line:
+                pytest.fail(f"posdriver serve ended early (exit {process.wait()})")
+            lines.append(json.loads(line))
+        by = {d.get("device") or d.get("listening"): d for d in lines}
+        yield Served(
+            process,
+            by["api"]["url"],
+            by["metrics"]["url"],
+            by["printer"]["control"],
+            by["terminal"]["control"],
+            tmp_path / "state",
+        )
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_a_sale_through_the_api_prints_its_receipt_and_counts(served: Served) -> None:
+    status, body = served.post("/v1/operations", {"kind": "sale", "amount": "12.50"})
+    assert status == 202
+    op_id = body["operation"]["id"]
+    status, done = served.get(f"/v1/operations/{op_id}?wait=20")
+    assert status == 200 and done["operation"]["state"] == "approved"
+    wait_until(
+        lambda: served.get(f"/v1/operations/{op_id}")[1]["print_jobs"][0]["state"] == "done",
+        15,
+        "the receipt to print",
+    )
+    assert served.sample('posdriver_operations_total{kind="sale",outcome="approved"}') == 1.0
+    # a retried request with the same key does not charge again
+    key = {"Idempotency-Key": "desk-42"}
+    first = served.post("/v1/operations", {"kind": "sale", "amount": "5.00"}, key)
+    again = served.post("/v1/operations", {"kind": "sale", "amount": "5.00"}, key)
+    assert first[0] == 202 and again[0] == 200 and again[1]["repeated"]
+    assert again[1]["operation"]["id"] == first[1]["operation"]["id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"kind": "sale", "amount": 12.5}, 400, "decimal string"),
+        ({"kind": "sale", "amount": "-1"}, 400, "negative"),
+        ({"kind": "sale"}, 400, "needs an amount"),
+        ({"kind": "tip", "amount": "1.00"}, 400, "kind must be one of"),
+        ({"kind": "refund", "txn": "id:999"}, 404, "no transaction"),
+        ({"kind": "sale", "amount": "1.00", "terminal": "nowhere"}, 400, "no terminal named"),
+    ],
+)
+def test_bad_requests_are_named(
+    served: Served, body: dict[str, Any], status: int, words: str
+) -> None:
+    got, answer = served.post("/v1/operations", body)
+    assert got == status and words in answer["error"]
+    assert served.get("/v1/transactions")[1] == []
+
+
+def test_paper_out_shows_in_metrics_check_and_incidents_and_clears(served: Served) -> None:
+    paper_out = 'posdriver_printer_paper_state{device="receipt",state="out"}'
+    wait_until(lambda: served.sample(paper_out) == 0.0, 10, "paper ok first")
+    served.fault("printer", "paper_out")
+    wait_until(lambda: served.sample(paper_out) == 1.0, 5, "paper out in /metrics")
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    api = served.api.removeprefix("http://")
+    check = subprocess.run(
+        [sys.executable, "-m", "posdriver", "check", "receipt", "--api", api],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+    assert check.returncode == 2 and "paper" in check.stdout and "CRITICAL" in check.stdout
+    served.fault("printer", "paper_out", False)
+    wait_until(lambda: served.sample(paper_out) == 0.0, 5, "paper back in /metrics")
+    incidents = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "posdriver",
+            "incidents",
+            "--json",
+            "--state-dir",
+            str(served.state),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+    faults = [i["fault"] for i in json.loads(incidents.stdout)]
+    assert any("paper" in f for f in faults)
+
+
+def test_sigterm_lets_a_running_payment_finish(served: Served) -> None:
+    served.fault("terminal", "slow_host")  # the acquirer takes a few seconds
+    status, body = served.post("/v1/operations", {"kind": "sale", "amount": "30.00"})
+    assert status == 202
+    op_id = body["operation"]["id"]
+    wait_until(
+        lambda: served.get(f"/v1/operations/{op_id}")[1]["operation"]["state"] == "sent",
+        10,
+        "the terminal to accept",
+    )
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(timeout=60) == 0
+    from posdriver.journal import open_journal
+
+    with open_journal(served.state) as journal:
+        assert journal.get(op_id).state.value == "approved"
