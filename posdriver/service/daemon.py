@@ -46,7 +46,14 @@ class WorkerTerminal:
         priority = HEALTH if name in ("status", "diagnosis") else MONEY
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            return self.worker.call(priority, lambda t: getattr(t, name)(*args, **kwargs), name)
+            from ..terminal.outcomes import Aborted, Approved
+
+            result = self.worker.call(priority, lambda t: getattr(t, name)(*args, **kwargs), name)
+            if isinstance(result, Approved | Aborted):
+                # a payment that got through, or one the acquirer's absence stopped,
+                # tells the breaker as much as a diagnosis does
+                self.worker.breaker.record_outcome(result)
+            return result
 
         return call
 
