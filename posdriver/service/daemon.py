@@ -33,6 +33,8 @@ from .workers import HEALTH, MONEY, PRINT, DeviceWorker, PrinterWorker, Terminal
 
 log = logging.getLogger(__name__)
 
+DRAIN_SECONDS = 190.0  # SIGTERM: at most this long for payments in flight to finish
+
 
 class WorkerTerminal:
     """A payment terminal seen through its worker: every call runs on the worker's
@@ -389,11 +391,13 @@ class Daemon:
         if self.api_server is not None:
             self.api_server.shutdown()
             self.api_server.server_close()
-        # money operations in flight finish and are journaled before anything closes
+        # money operations in flight finish and are journaled before anything closes;
+        # the whole drain fits in the unit's TimeoutStopSec (200 s), T4 (180 s) included
+        deadline = time.monotonic() + DRAIN_SECONDS
         for thread in list(getattr(self.api, "running", [])):
-            thread.join(timeout=240)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         for worker in self.workers.values():
-            worker.stop(drain=True, timeout=240)
+            worker.stop(drain=True, timeout=max(0.1, deadline - time.monotonic()))
         if self.metrics_server is not None:
             with contextlib.suppress(Exception):
                 self.metrics_server.shutdown()
