@@ -101,6 +101,7 @@ class Daemon:
         self._locks: list[contextlib.ExitStack] = []
         self.api_server: Any = None
         self.api: Any = None  # the Api, for the operations in flight
+        self._metrics_thread: Any = None
         self.metrics_server: Any = None
         self.bound: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
@@ -248,7 +249,9 @@ class Daemon:
 
         registry = make_registry(self.snapshot)
         addr = self.config.service.metrics
-        self.metrics_server, _thread, port = start_metrics_server(registry, addr.host, addr.port)
+        self.metrics_server, self._metrics_thread, port = start_metrics_server(
+            registry, addr.host, addr.port
+        )
         address = dataclasses.replace(addr, port=port)
         self.bound["metrics"] = f"http://{address}/metrics"
         self.out(json.dumps({"listening": "metrics", "url": self.bound["metrics"]}))
@@ -399,8 +402,10 @@ class Daemon:
         for worker in self.workers.values():
             worker.stop(drain=True, timeout=max(0.1, deadline - time.monotonic()))
         if self.metrics_server is not None:
+            from .metrics import stop_metrics_server
+
             with contextlib.suppress(Exception):
-                self.metrics_server.shutdown()
+                stop_metrics_server(self.metrics_server, self._metrics_thread)
         for stack in self._locks:
             stack.close()
         if self.journal is not None:

@@ -325,7 +325,10 @@ def start_metrics_server(
     The address is always passed on: the library's own default would listen on every
     interface, and these metrics describe the front desk. Returns the server, its thread
     and the port actually bound."""
-    server, thread = start_http_server(port, addr=host, registry=registry)
+    started = start_http_server(port, addr=host, registry=registry)
+    if not isinstance(started, tuple):  # before 0.17 the library returned nothing
+        raise RuntimeError("posdriver needs prometheus-client 0.17 or newer")
+    server, thread = started
     return server, thread, int(server.server_address[1])
 
 

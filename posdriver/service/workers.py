@@ -409,6 +409,9 @@ class TerminalWorker(DeviceWorker):
         from .health import CircuitBreaker
 
         self.breaker = CircuitBreaker(device=cfg.name)
+        # a terminal is asked less often than a printer (each enquiry can show on its
+        # display): its status stays valid for two of its polls
+        self.snapshot.freshness = max(service.freshness, 2 * service.terminal_poll_interval + 5)
         self._next_status = 0.0
         self._next_diagnosis = 0.0
 
