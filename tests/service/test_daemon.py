@@ -218,3 +218,27 @@ def test_sigterm_lets_a_running_payment_finish(served: Served) -> None:
 
     with open_journal(served.state) as journal:
         assert journal.get(op_id).state.value == "approved"
+
+
+def test_a_real_prometheus_sees_paper_out_flip(served: Served, tmp_path: Path) -> None:
+    """Debian's Prometheus scrapes the running daemon; paper out shows in its query API,
+    and goes back when the roll is replaced."""
+    from tests.service.test_ops_artefacts import Prometheus, binary
+
+    port = int(served.metrics.rsplit(":", 1)[1].split("/")[0])
+    prom = Prometheus(binary("prometheus"), tmp_path, port)
+    out = 'posdriver_printer_paper_state{device="receipt",state="out"}'
+
+    def value() -> float | None:
+        result = prom.query(out)["data"]["result"]
+        return float(result[0]["value"][1]) if result else None
+
+    try:
+        wait_until(prom.ready, 15, "prometheus to be ready")
+        wait_until(lambda: value() == 0.0, 30, "a first scrape with paper ok")
+        served.fault("printer", "paper_out")
+        wait_until(lambda: value() == 1.0, 15, "paper out in Prometheus")
+        served.fault("printer", "paper_out", False)
+        wait_until(lambda: value() == 0.0, 15, "paper back in Prometheus")
+    finally:
+        prom.stop()
