@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean generators
+.PHONY: run demo test lint bench clean generators
 GENERATORS := tests/generators/node_modules/.installed
 
 $(BIN)/posdriver: pyproject.toml
@@ -11,6 +11,11 @@ $(BIN)/posdriver: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
+
+# Install and run the daemon on emulated devices (a printer and a terminal on real
+# pseudo-terminals): the API on 127.0.0.1:8470, metrics on 127.0.0.1:8471. Ctrl-C stops it.
+run: $(BIN)/posdriver
+	$(BIN)/posdriver serve --emulate --state-dir .posdriver-state
 
 # Install, start an emulated printer on a real pseudo-terminal, print a sample receipt, show its status.
 demo: $(BIN)/posdriver
@@ -34,4 +39,4 @@ bench: $(BIN)/posdriver
 	for b in benchmarks/[!_]*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .posdriver-state

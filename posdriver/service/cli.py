@@ -101,7 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
         daemon.start()
     except OSError as exc:
         daemon.stop()
-        print(f"posdriver serve: {exc}", file=sys.stderr)
+        print(f"posdriver serve: {exc.strerror or exc}", file=sys.stderr)
         return 2
     daemon.serve_forever()
     return 0

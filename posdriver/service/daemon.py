@@ -239,7 +239,14 @@ class Daemon:
     def _start_api(self) -> None:
         from .api import start_api
 
-        self.api_server, port = start_api(self, self.config.service.api)
+        try:
+            self.api_server, port = start_api(self, self.config.service.api)
+        except OSError as exc:
+            raise OSError(
+                exc.errno,
+                f"cannot listen on {self.config.service.api} for the API: {exc.strerror} "
+                "(another posdriver serve? use --api HOST:PORT)",
+            ) from exc
         address = dataclasses.replace(self.config.service.api, port=port)
         self.bound["api"] = f"http://{address}"
         self.out(json.dumps({"listening": "api", "url": self.bound["api"]}))
@@ -249,9 +256,15 @@ class Daemon:
 
         registry = make_registry(self.snapshot)
         addr = self.config.service.metrics
-        self.metrics_server, self._metrics_thread, port = start_metrics_server(
-            registry, addr.host, addr.port
-        )
+        try:
+            self.metrics_server, self._metrics_thread, port = start_metrics_server(
+                registry, addr.host, addr.port
+            )
+        except OSError as exc:
+            raise OSError(
+                exc.errno,
+                f"cannot listen on {addr} for metrics: {exc.strerror} (use --metrics HOST:PORT)",
+            ) from exc
         address = dataclasses.replace(addr, port=port)
         self.bound["metrics"] = f"http://{address}/metrics"
         self.out(json.dumps({"listening": "metrics", "url": self.bound["metrics"]}))
