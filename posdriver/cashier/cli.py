@@ -296,10 +296,60 @@ def _recover_first(ctx: Context, cashier: Cashier) -> RecoveryReport | None:
     return report
 
 
+def _daemon(ctx: Context) -> Any:
+    from .via_daemon import find
+
+    return find(ctx.config, bool(ctx.args.terminal or ctx.args.printer))
+
+
+def _via_daemon(ctx: Context, daemon: Any, body: dict[str, Any]) -> int:
+    """A money operation through the running daemon: start it, wait for its end and
+    its receipt, report as a direct run would."""
+    from .via_daemon import DaemonError
+
+    try:
+        started = daemon.start(body)
+    except DaemonError as exc:
+        return _error(ctx.args, f"the daemon refused it: {exc}", NOT_SENT, exc.body)
+    op_id = started["operation"]["id"]
+    answer = daemon.operation(op_id, wait=300)
+    jobs = answer["print_jobs"]
+    if jobs:
+        daemon.printed(op_id, jobs[0]["id"], ctx.config.print.ready_timeout)
+        answer = daemon.operation(op_id)
+    op = answer["operation"]
+    state = op["state"]
+    lines = [
+        f"{state.upper().replace('_', ' ')}  {op['kind']}  {op['amount'] or ''} {op['currency']}"
+        f"  (id:{op['id']}, terminal {op['terminal']}, through the daemon)"
+    ]
+    if op.get("reason") and state != "approved":
+        lines.append(f"  reason: {op['reason']}")
+    if state == "in_doubt":
+        lines.append(
+            "  THE CARD MAY HAVE BEEN CHARGED. Do not charge again; see 'posdriver pending'."
+        )
+    for job in answer["print_jobs"]:
+        lines.append(
+            f"  receipt of id:{op['id']} "
+            + ("printed" if job["state"] == "done" else f"NOT printed yet: {job['last_error']}")
+        )
+    _emit(ctx, answer, "\n".join(lines))
+    return {"approved": APPROVED, "in_doubt": IN_DOUBT, "needs_review": IN_DOUBT}.get(
+        state, NOT_CHARGED
+    )
+
+
 def _sale(ctx: Context) -> int:
     from ..money import Money
 
     amount = Money.parse(ctx.args.amount, _currency(ctx))
+    daemon = _daemon(ctx)
+    if daemon is not None:
+        body = {"kind": "sale", "amount": amount.decimal(), "currency": amount.currency}
+        if ctx.args.on:
+            body["terminal"] = ctx.args.on
+        return _via_daemon(ctx, daemon, body)
     cashier = ctx.cashier()
     if not ctx.config.terminals:
         raise CommandError("no payment terminal is configured; give --terminal URL or a config")
@@ -381,6 +431,20 @@ def _refund(ctx: Context) -> int:
     if sale.kind not in (Kind.SALE, Kind.BOOKING):
         raise CommandError(f"transaction {sale.id} is a {sale.kind.value}; only sales are refunded")
     amount = Money.parse(ctx.args.amount, sale.currency) if ctx.args.amount else None
+    daemon = _daemon(ctx)
+    if daemon is not None and not ctx.args.split and ctx.args.cancel_plan is None:
+        body: dict[str, Any] = {"kind": "refund", "txn": f"id:{sale.id}"}
+        if amount is not None:
+            body["amount"] = amount.decimal()
+        if ctx.args.on:
+            body["terminal"] = ctx.args.on
+        return _via_daemon(ctx, daemon, body)
+    if daemon is not None and ctx.args.split:
+        raise CommandError(
+            "split refunds are carried out directly, not through the running daemon: "
+            "stop it (systemctl stop posdriver) for the split, or refund each part with "
+            "--amount"
+        )
     if not ctx.config.terminals:
         raise CommandError("no payment terminal is configured; give --terminal URL or a config")
     recovered = _recover_first(ctx, cashier)
@@ -633,6 +697,20 @@ def _reprint(ctx: Context) -> int:
 
 
 def _journaled_reprint(ctx: Context, op: Operation) -> int:
+    daemon = _daemon(ctx)
+    if daemon is not None:
+        from .via_daemon import DaemonError
+
+        try:
+            job = daemon.reprint(op.id, ctx.args.copy)["job"]
+        except DaemonError as exc:
+            return _error(ctx.args, f"the daemon refused it: {exc}", FAILED, exc.body)
+        seen = daemon.printed(op.id, job["id"], ctx.config.print.ready_timeout)
+        printed = seen is not None and seen["state"] == "done"
+        text = f"reprint {job['reprint_no']} of id:{op.id} ({ctx.args.copy} copy), through the "
+        text += "daemon: " + ("printed" if printed else "queued, NOT printed yet")
+        _emit(ctx, {"job": seen or job, "printed": printed}, text)
+        return DONE if printed else ATTENTION
     printer = _printer_name(ctx, op.terminal)
     stored = ctx.journal.receipt(op.id, ctx.args.copy)
     waiting = [

@@ -46,7 +46,10 @@ class Run:
         self.term, self.printer = devices
         self.state = tmp_path / "state"
         self.config = tmp_path / "posdriver.toml"
-        self.config.write_text("[print]\nready_timeout = 2.0\nwait_initial = 0.05\n")
+        self.config.write_text(
+            "[print]\nready_timeout = 2.0\nwait_initial = 0.05\n"
+            '[service]\napi = "127.0.0.1:9"\n'  # no daemon there: commands run directly
+        )
         self.capsys = capsys
         self.outputs: list[str] = []
 
@@ -216,6 +219,7 @@ def test_resolve_records_who_and_why(run: Run) -> None:
 def test_refund_guard_and_split_from_the_command_line(run: Run, tmp_path: Path) -> None:
     run.config.write_text(
         '[print]\nready_timeout = 2.0\n[refund]\ndaily_cap = "900.00"\n'
+        '[service]\napi = "127.0.0.1:9"\n'
         '[devices.desk1]\nkind = "terminal"\nurl = "' + run.term.url + '"\n'
         'refund_limit = "200.00"\n'
         '[devices.receipt]\nkind = "printer"\nurl = "' + run.printer.url + '"\n'

@@ -242,3 +242,24 @@ def test_a_real_prometheus_sees_paper_out_flip(served: Served, tmp_path: Path) -
         wait_until(lambda: value() == 0.0, 15, "paper back in Prometheus")
     finally:
         prom.stop()
+
+
+def test_the_journal_commands_go_through_the_running_daemon(served: Served, tmp_path: Path) -> None:
+    """While the daemon owns the devices, `posdriver sale` and `reprint` ask it."""
+    api = served.api.removeprefix("http://")
+    config = tmp_path / "client.toml"
+    config.write_text(f'[service]\napi = "{api}"\n')
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    base = [sys.executable, "-m", "posdriver"]
+    where = ["--config", str(config), "--state-dir", str(served.state)]
+    sale = subprocess.run(
+        [*base, "sale", "7.00", *where], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert sale.returncode == 0, sale.stderr
+    assert "APPROVED" in sale.stdout and "through the daemon" in sale.stdout
+    assert "printed" in sale.stdout
+    reprint = subprocess.run(
+        [*base, "reprint", "last", *where], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert reprint.returncode == 0, reprint.stderr
+    assert "reprint 1" in reprint.stdout and "printed" in reprint.stdout
