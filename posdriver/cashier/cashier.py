@@ -237,6 +237,16 @@ class Cashier:
                 + ("" if sale.receipt_no else " and has no terminal receipt number")
                 + "; only an approved payment can be reversed"
             )
+        done = [
+            op
+            for op in self.journal.children(sale.id)
+            if op.kind is Kind.REVERSAL and op.state in (State.APPROVED, *_UNRESOLVED)
+        ]
+        if done:
+            raise ValueError(
+                f"transaction {sale.id} already has a reversal (id:{done[0].id}, "
+                f"{done[0].state.value})"
+            )
         receipt_no = sale.receipt_no
         return self.run(
             Kind.REVERSAL,
@@ -271,7 +281,8 @@ class Cashier:
         terminal that holds the reservation can do it, so there is no failover."""
         if pre_auth.kind is not Kind.PRE_AUTH or pre_auth.state is not State.APPROVED:
             raise ValueError(
-                f"transaction {pre_auth.id} is a {pre_auth.state.value} {pre_auth.kind.value}; "
+                f"transaction {pre_auth.id} is {pre_auth.state.value.replace('_', ' ')} and "
+                f"a {pre_auth.kind.value.replace('_', '-')}; "
                 "only an approved pre-authorisation can be booked"
             )
         if pre_auth.receipt_no is None:
@@ -599,11 +610,14 @@ class Cashier:
     def refund_decision(
         self, sale: Operation, amount: Money | None, *, on: str | None = None
     ) -> refund_guard.RefundDecision:
-        refunds = [op for op in self.journal.children(sale.id) if op.kind is Kind.REFUND]
+        children = self.journal.children(sale.id)
+        refunds = [op for op in children if op.kind is Kind.REFUND]
         currency = sale.currency
         refunded = sum(
             op.amount.minor for op in refunds if op.state is State.APPROVED and op.amount
         )
+        if any(op.kind is Kind.REVERSAL and op.state is State.APPROVED for op in children):
+            refunded = sale.amount.minor if sale.amount else refunded  # reversed: nothing left
         reserved = sum(
             op.amount.minor
             for op in refunds

@@ -70,6 +70,18 @@ class Api:
         if key is not None:
             earlier = self.journal.by_idempotency_key(key)
             if earlier is not None:
+                asked = body.get("amount")
+                if earlier.kind.value != kind or (
+                    isinstance(asked, str)
+                    and earlier.amount is not None
+                    and asked.strip() != earlier.amount.decimal()
+                ):
+                    raise ApiError(
+                        HTTPStatus.CONFLICT,
+                        f"idempotency key {key!r} was used for id:{earlier.id} "
+                        f"({earlier.kind.value} of {earlier.amount or '-'}), not for this "
+                        "request; use a new key",
+                    )
                 return HTTPStatus.OK, {"operation": earlier.as_dict(), "repeated": True}
         currency = body.get("currency") or self.daemon.config.currency
         amount = None
@@ -92,6 +104,7 @@ class Api:
                     HTTPStatus.BAD_REQUEST, f"a {kind} needs txn: the journal id it refers to"
                 )
             parent = self.journal.find(str(ref) if isinstance(ref, str) else f"id:{ref}")
+            self._check_parent(kind, parent)
         if (
             kind in ("sale", "pre_auth", "refund", "booking")
             and amount is None
@@ -138,6 +151,38 @@ class Api:
             time.sleep(0.005)
         raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, f"the {kind} could not be started")
 
+    def _check_parent(self, kind: str, parent: Any) -> None:
+        """What a refund, reversal or booking refers to must be able to take it: say so
+        now (409), not after the request was accepted."""
+        from ..journal import Kind, State
+
+        what = f"id:{parent.id} is {parent.state.value.replace('_', ' ')} ({parent.kind.value})"
+        if kind == "booking" and (
+            parent.kind is not Kind.PRE_AUTH or parent.state is not State.APPROVED
+        ):
+            raise ApiError(
+                HTTPStatus.CONFLICT, f"{what}: only an approved pre-authorisation can be booked"
+            )
+        if kind == "reversal":
+            if parent.kind is not Kind.SALE or parent.state is not State.APPROVED:
+                raise ApiError(
+                    HTTPStatus.CONFLICT, f"{what}: only an approved sale can be reversed"
+                )
+            if parent.receipt_no is None:
+                raise ApiError(
+                    HTTPStatus.CONFLICT, f"id:{parent.id} has no terminal receipt number"
+                )
+            for child in self.journal.children(parent.id):
+                if child.kind is Kind.REVERSAL and child.state not in (
+                    State.DECLINED,
+                    State.ABORTED,
+                ):
+                    raise ApiError(
+                        HTTPStatus.CONFLICT,
+                        f"id:{parent.id} already has a reversal "
+                        f"(id:{child.id}, {child.state.value})",
+                    )
+
     def operation(self, ref: str, wait: float) -> dict[str, Any]:
         from ..journal.states import FINAL, NEEDS_ATTENTION
 
@@ -177,6 +222,11 @@ class Api:
 
         try:
             limit = int(one("limit") or 50)
+        except ValueError:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, f"limit must be a whole number, got {one('limit')!r}"
+            ) from None
+        try:
             states = tuple(State(s) for v in query.get("state", []) for s in v.split(","))
             kinds = tuple(Kind(k) for v in query.get("kind", []) for k in v.split(","))
         except ValueError as exc:
@@ -190,6 +240,10 @@ class Api:
             if text is None:
                 return None
             try:
+                if name == "until" and len(text) == 10:  # a day: up to and including it
+                    from datetime import timedelta
+
+                    return (datetime.fromisoformat(text) + timedelta(days=1)).astimezone()
                 value = datetime.fromisoformat(text)
             except ValueError:
                 raise ApiError(
@@ -302,7 +356,12 @@ def _handler(api: Api, token: str | None) -> type[BaseHTTPRequestHandler]:
                     raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "the daemon is stopping")
                 return api.start_operation(self._body(), self.headers.get("Idempotency-Key"))
             if method == "GET" and len(rest) == 2 and rest[0] == "operations":
-                wait = float((query.get("wait") or ["0"])[-1] or 0)
+                try:
+                    wait = float((query.get("wait") or ["0"])[-1] or 0)
+                except ValueError:
+                    raise ApiError(
+                        HTTPStatus.BAD_REQUEST, "wait must be a number of seconds"
+                    ) from None
                 return HTTPStatus.OK, api.operation(rest[1], wait)
             if (
                 method == "POST"

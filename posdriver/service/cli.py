@@ -89,19 +89,26 @@ def _serve(args: argparse.Namespace) -> int:
     def out(line: str) -> None:
         print(line, flush=True)
 
-    daemon = Daemon(
-        config,
-        emulate=args.emulate,
-        api=args.api,
-        metrics=args.metrics,
-        out=out,
-        config_path=args.config,
-    )
+    from ..terminal.outcomes import TerminalBusy
+
+    try:
+        daemon = Daemon(
+            config,
+            emulate=args.emulate,
+            api=args.api,
+            metrics=args.metrics,
+            out=out,
+            config_path=args.config,
+        )
+    except ValueError as exc:
+        print(f"posdriver serve: {exc}", file=sys.stderr)
+        return 2
     try:
         daemon.start()
-    except OSError as exc:
+    except (OSError, ValueError, TerminalBusy) as exc:
         daemon.stop()
-        print(f"posdriver serve: {exc.strerror or exc}", file=sys.stderr)
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"posdriver serve: {text}", file=sys.stderr)
         return 2
     daemon.serve_forever()
     return 0
@@ -120,6 +127,9 @@ def _check(args: argparse.Namespace) -> int:
 
     body = _from_daemon(args)
     source = "daemon"
+    if body is not None and "error" in body:
+        print(f"posdriver check: {body['error']}", file=sys.stderr)
+        return 3
     if body is None:
         body = _run_checks_here(args)
         source = "direct"
@@ -160,14 +170,22 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _from_daemon(args: argparse.Namespace) -> dict[str, Any] | None:
+    from ..config import load_config
+
     try:
         url = _api_url(args) + "/v1/health"
+        token = load_config(args.config).service.token
     except Exception:
         return None
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(url, timeout=3) as answer:
+        with urllib.request.urlopen(request, timeout=3) as answer:
             return dict(json.loads(answer.read()))
     except urllib.error.HTTPError as exc:  # 503 carries the body too
+        if exc.code == 401:
+            return {"error": "the daemon refused the request: missing or wrong token"}
         try:
             return dict(json.loads(exc.read()))
         except ValueError:

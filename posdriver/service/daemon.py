@@ -86,6 +86,11 @@ class Daemon:
             service = dataclasses.replace(service, api=parse_address(api))
         if metrics is not None:
             service = dataclasses.replace(service, metrics=parse_address(metrics))
+        if not service.api.loopback and not service.token:
+            raise ValueError(
+                f"the API on {service.api} would be reachable beyond this machine: set "
+                "service.token in the config (at least 16 characters)"
+            )
         self.config = dataclasses.replace(config, service=service)
         self.emulate = emulate
         self.out = out
@@ -321,6 +326,7 @@ class Daemon:
         printer's worker runs the spooler on its own thread, between health polls."""
         _, spooler = self.cashier(actor="spooler")
         busy: dict[str, Any] = {}
+        last_try: dict[str, float] = {}
         while not self._stopping.wait(0.5):
             assert self.journal is not None
             try:
@@ -335,6 +341,13 @@ class Daemon:
                 worker = self.workers.get(name)
                 if worker is None or worker.driver is None:
                     continue
+                view = worker.view()
+                blocked = [
+                    c for c in view.checks.values() if c.check != "link" and c.status == "critical"
+                ]
+                if blocked and time.monotonic() < last_try.get(name, 0.0) + 30.0:
+                    continue  # paper out, cover open: the checks already said so; wait
+                last_try[name] = time.monotonic()
                 if name in busy and not busy[name].done():
                     continue
                 with contextlib.suppress(Exception):
@@ -462,7 +475,6 @@ class _KeepOpen:
         self.worker = worker
 
     def close(self) -> None:
-        # called on the worker's own thread (the spooler runs there): drop the link; the
-        # worker's loop sees no driver and reconnects
-        self.worker._close()
-        self.worker.set_state("reconnecting", "the printer's link failed while printing")
+        # The spooler closes its session after every run, good or bad. The worker keeps
+        # the link: if it did fail, the worker's next status read finds out and reconnects.
+        return None

@@ -96,13 +96,23 @@ class DeviceSnapshot:
 
         if self.fresh(now):
             return replace(self, errors=dict(self.errors), checks=dict(self.checks))
+        now = time.time() if now is None else now
+        age = (
+            "never read"
+            if self.status_at is None
+            else f"last read {now - self.status_at:.0f} s ago"
+        )
+        stale = {
+            name: replace(check, status="unknown", text=f"stale ({age}): {check.text}")
+            for name, check in self.checks.items()
+        }
         return replace(
             self,
             paper="unknown",
             cover="unknown",
             errors={name: None for name in self.errors},
             acquirer="unknown",
-            checks=dict(self.checks),
+            checks=stale,
         )
 
     def as_dict(self, now: float | None = None) -> dict[str, Any]:

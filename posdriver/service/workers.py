@@ -30,6 +30,9 @@ from .snapshot import CheckResult, DeviceSnapshot
 log = logging.getLogger(__name__)
 
 MONEY, PRINT, HEALTH = 0, 1, 2  # queue priorities: lower runs first
+# the longest a task may run before the watchdog counts the worker as hung: above the
+# terminal's T4 (180 s) plus its own retries
+MAX_TASK_SECONDS = 300.0
 
 
 @dataclass(order=True)
@@ -75,6 +78,7 @@ class DeviceWorker(threading.Thread):
         self._halt = threading.Event()
         self._accepting = True
         self.heartbeat = time.monotonic()  # the loop's last turn: the watchdog reads it
+        self.task_started: float | None = None  # monotonic start of the running task
         self.driver: Any = None
         self._backoff = wait_exponential_jitter(
             multiplier=0.5, max=service.reconnect_max, jitter=0.5
@@ -113,9 +117,17 @@ class DeviceWorker(threading.Thread):
         self._queue.put(_Task(99, next(self._seq), lambda _d: None, Future(), "stop"))
         self.join(timeout)
 
-    def alive(self, within: float) -> bool:
-        """Whether the loop turned in the last ``within`` seconds (for the watchdog)."""
-        return self.is_alive() and time.monotonic() - self.heartbeat < within
+    def alive(self, within: float, task_limit: float = MAX_TASK_SECONDS) -> bool:
+        """Whether the loop turned in the last ``within`` seconds, or is running a task
+        that has not outlived ``task_limit`` (a payment waits on the terminal for up to
+        T4: the watchdog must not kill the daemon in the middle of one)."""
+        if not self.is_alive():
+            return False
+        now = time.monotonic()
+        started = self.task_started
+        if started is not None:
+            return now - started < task_limit
+        return now - self.heartbeat < within
 
     def set_state(self, lifecycle: str, detail: str = "") -> None:
         with self.lock:
@@ -233,6 +245,7 @@ class DeviceWorker(threading.Thread):
         busy = task.priority < HEALTH
         if busy:
             self.set_state("busy", task.name)
+        self.task_started = time.monotonic()
         try:
             result = task.fn(self.driver)
         except BaseException as exc:
@@ -242,6 +255,8 @@ class DeviceWorker(threading.Thread):
         else:
             task.future.set_result(result)
         finally:
+            self.task_started = None
+            self.heartbeat = time.monotonic()
             if busy and self.driver is not None:
                 self.set_state(self.settled_state())
 
@@ -330,7 +345,7 @@ class PrinterWorker(DeviceWorker):
                 for k, v in (
                     ("model", identity.model),
                     ("firmware", identity.firmware),
-                    ("serial", identity.serial_number),
+                    ("serial", identity.serial),
                 )
                 if v
             }
@@ -341,6 +356,12 @@ class PrinterWorker(DeviceWorker):
         except Exception:
             pushed = None
         self.asb = pushed is not None
+        if self.asb:
+            # with ASB the full status is read every 5 polls: it must stay fresh that long
+            with self.lock:
+                self.snapshot.freshness = max(
+                    self.service.freshness, 5 * self.service.poll_interval + 5
+                )
         log.info("printer %s: %s", self.device, "ASB on" if self.asb else "polling status")
         self._poll()
 

@@ -263,3 +263,27 @@ def test_the_journal_commands_go_through_the_running_daemon(served: Served, tmp_
     )
     assert reprint.returncode == 0, reprint.stderr
     assert "reprint 1" in reprint.stdout and "printed" in reprint.stdout
+
+
+def test_refunds_and_reversals_are_checked_before_they_are_accepted(served: Served) -> None:
+    status, body = served.post("/v1/operations", {"kind": "sale", "amount": "20.00"})
+    sale = body["operation"]["id"]
+    assert served.get(f"/v1/operations/{sale}?wait=20")[1]["operation"]["state"] == "approved"
+    status, body = served.post(
+        "/v1/operations", {"kind": "booking", "txn": f"id:{sale}", "amount": "5.00"}
+    )
+    assert status == 409 and "only an approved pre-authorisation" in body["error"]
+    status, body = served.post("/v1/operations", {"kind": "reversal", "txn": f"id:{sale}"})
+    assert status == 202
+    reversal = body["operation"]["id"]
+    assert served.get(f"/v1/operations/{reversal}?wait=20")[1]["operation"]["state"] == "approved"
+    status, body = served.post("/v1/operations", {"kind": "reversal", "txn": f"id:{sale}"})
+    assert status == 409 and "already has a reversal" in body["error"]
+    status, body = served.post(
+        "/v1/operations", {"kind": "refund", "txn": f"id:{sale}", "amount": "5.00"}
+    )
+    assert status == 409 and "refund_guard" in body
+    key = {"Idempotency-Key": "folio-1"}
+    assert served.post("/v1/operations", {"kind": "sale", "amount": "3.00"}, key)[0] == 202
+    status, body = served.post("/v1/operations", {"kind": "sale", "amount": "4.00"}, key)
+    assert status == 409 and "use a new key" in body["error"]

@@ -482,3 +482,21 @@ def test_promtool_lints_the_exposition_clean(text: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_stale_device_reports_its_checks_unknown() -> None:
+    from posdriver.service.snapshot import CheckResult, DeviceSnapshot
+
+    device = DeviceSnapshot(
+        "receipt",
+        "printer",
+        "serial:///dev/x",
+        lifecycle="ready",
+        status_at=NOW - 100,
+        freshness=15,
+    )
+    device.checks["paper"] = CheckResult("receipt", "paper", "ok", "paper ok", 0.01, NOW - 100)
+    seen = device.current(NOW)
+    assert seen.checks["paper"].status == "unknown"
+    assert "stale" in seen.checks["paper"].text
+    assert device.checks["paper"].status == "ok"  # the record itself is kept
