@@ -107,6 +107,7 @@ class Daemon:
         self.api_server: Any = None
         self.api: Any = None  # the Api, for the operations in flight
         self._metrics_thread: Any = None
+        self._emulated_dir: str | None = None
         self.metrics_server: Any = None
         self.bound: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
@@ -148,6 +149,7 @@ class Daemon:
         from emulator.controller import Controller
 
         link_dir = tempfile.mkdtemp(prefix="posdriver-emulated-")
+        self._emulated_dir = link_dir
         printer = Controller.printer(link="pty", link_dir=link_dir).start()
         terminal = Controller.terminal(link="pty", link_dir=link_dir).start()
         self.emulators = [printer, terminal]
@@ -439,6 +441,10 @@ class Daemon:
         for controller in self.emulators:
             with contextlib.suppress(Exception):
                 controller.stop()
+        if self._emulated_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._emulated_dir, ignore_errors=True)
 
     def serve_forever(self) -> None:
         """Run until SIGTERM/SIGINT; SIGHUP reloads; the watchdog pings from here."""

@@ -33,6 +33,7 @@ MONEY, PRINT, HEALTH = 0, 1, 2  # queue priorities: lower runs first
 # the longest a task may run before the watchdog counts the worker as hung: above the
 # terminal's T4 (180 s) plus its own retries
 MAX_TASK_SECONDS = 300.0
+ASB_WAIT = 0.2  # seconds an idle ASB printer's worker listens before it looks at its queue
 
 
 @dataclass(order=True)
@@ -372,7 +373,9 @@ class PrinterWorker(DeviceWorker):
 
     def idle(self) -> None:
         if self.asb:
-            pushes = self.driver.poll(0.05)
+            # wait on the line for pushes; 0.2 s bounds how long a queued print waits
+            # and keeps an idle printer to five wake-ups a second
+            pushes = self.driver.poll(ASB_WAIT)
             if pushes:
                 self._status(pushes[-1], 0.0)
             if time.monotonic() >= self._next_poll:
