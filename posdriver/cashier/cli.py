@@ -938,6 +938,22 @@ def _pending(ctx: Context) -> int:
 def _recover(ctx: Context) -> int:
     from .recovery import recover
 
+    daemon = _daemon(ctx)
+    if daemon is not None:  # it owns the terminals: it asks them
+        from .via_daemon import DaemonError
+
+        try:
+            body = daemon._request("POST", "/v1/recover", {}, timeout=600)
+        except DaemonError as exc:
+            return _error(ctx.args, f"the daemon could not recover: {exc}", FAILED, exc.body)
+        lines = [
+            f"id:{op['id']} {op['state']}: {op['detail']}"
+            for key in ("resolved", "needs_review", "still_in_doubt")
+            for op in body[key]
+        ]
+        _emit(ctx, body, "\n".join(lines) or "nothing to recover (asked through the daemon)")
+        return DONE if not (body["needs_review"] or body["still_in_doubt"]) else ATTENTION
+
     report = recover(ctx.cashier())
     lines = []
     for op, why in report.resolved:

@@ -372,6 +372,11 @@ def _handler(api: Api, token: str | None) -> type[BaseHTTPRequestHandler]:
                 return HTTPStatus.ACCEPTED, api.reprint(rest[1], self._body())
             if method == "GET" and rest == ["transactions"]:
                 return HTTPStatus.OK, api.transactions(query)
+            if method == "POST" and rest == ["recover"]:
+                report = api.daemon._recover(attempts=1)
+                if report is None:
+                    raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "recovery failed; see the log")
+                return HTTPStatus.OK, report.as_dict()
             if method == "GET" and rest == ["pending"]:
                 return HTTPStatus.OK, api.pending()
             if method == "GET" and rest == ["devices"]:

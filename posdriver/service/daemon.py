@@ -33,6 +33,8 @@ from .workers import HEALTH, MONEY, PRINT, DeviceWorker, PrinterWorker, Terminal
 
 log = logging.getLogger(__name__)
 
+RECONCILE_SECONDS = 30.0  # how often operations still in doubt are asked about again
+
 DRAIN_SECONDS = 190.0  # SIGTERM: at most this long for payments in flight to finish
 
 
@@ -103,6 +105,8 @@ class Daemon:
         self._snapshot = ServiceSnapshot(version=__version__)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._in_doubt_seen = threading.Event()  # wakes the reconciler
+        self._recovering = threading.Lock()  # one recovery at a time
         self._locks: list[contextlib.ExitStack] = []
         self.api_server: Any = None
         self.api: Any = None  # the Api, for the operations in flight
@@ -138,6 +142,7 @@ class Daemon:
         self._start_metrics()
         self._background(self._refresh_loop, "journal-snapshot")
         self._background(self._spool_loop, "spooler")
+        self._background(self._reconcile_loop, "reconciler")
         self.notifier.ready(self._status_line())
         return self
 
@@ -229,19 +234,40 @@ class Daemon:
             raise ConnectionError(f"printer {cfg.name} is not connected")
         return worker.driver, _KeepOpen(worker)
 
-    def _recover(self) -> None:
+    def _recover(self, attempts: int = 2) -> Any:
         from ..cashier.recovery import recover
 
         cashier, _ = self.cashier(actor="recovery")
-        try:
-            report = recover(cashier, attempts=2)
-        except Exception:
-            log.exception("recovery failed; operations stay in doubt")
-            return
+        with self._recovering:
+            try:
+                report = recover(cashier, attempts=attempts)
+            except Exception:  # recovery must not keep the daemon from serving
+                log.exception("recovery failed; operations stay in doubt")
+                return None
         for op, why in report.resolved:
             log.info("recovered id:%s as %s: %s", op.id, op.state.value, why)
         for op, why in report.needs_review + report.still_in_doubt:
             log.warning("id:%s is %s: %s", op.id, op.state.value, why)
+        return report
+
+    def _reconcile_loop(self) -> None:
+        """Operations in doubt are resolved while the daemon runs, not only at start-up:
+        at once after a payment ends in doubt (the terminal usually answers a moment
+        later), then every ``RECONCILE_SECONDS`` while any stays in doubt."""
+        soon: list[float] = []
+        while not self._stopping.is_set():
+            if self._in_doubt_seen.wait(soon.pop(0) if soon else RECONCILE_SECONDS):
+                self._in_doubt_seen.clear()
+                soon = [1.0, 5.0]  # give the terminal (and its link) a moment, then ask
+                continue
+            if self._stopping.is_set() or self.journal is None:
+                return
+            try:
+                waiting = self.journal.unresolved()
+            except Exception:  # a journal hiccup: try again next turn
+                continue
+            if any(op.state in (State.IN_DOUBT, State.PENDING, State.SENT) for op in waiting):
+                self._recover(attempts=1)
 
     def _start_api(self) -> None:
         from .api import start_api
@@ -295,6 +321,8 @@ class Daemon:
         with self._lock:
             key = (kind, outcome)
             self.counters[key] = self.counters.get(key, 0) + 1
+        if outcome == "in_doubt":
+            self._in_doubt_seen.set()
 
     def _refresh_loop(self) -> None:
         while not self._stopping.wait(1.0):
@@ -418,6 +446,7 @@ class Daemon:
         if self._stopping.is_set():
             return
         self._stopping.set()
+        self._in_doubt_seen.set()
         self.notifier.stopping()
         if self.api_server is not None:
             self.api_server.shutdown()

@@ -287,3 +287,25 @@ def test_refunds_and_reversals_are_checked_before_they_are_accepted(served: Serv
     assert served.post("/v1/operations", {"kind": "sale", "amount": "3.00"}, key)[0] == 202
     status, body = served.post("/v1/operations", {"kind": "sale", "amount": "4.00"}, key)
     assert status == 409 and "use a new key" in body["error"]
+
+
+def test_a_link_drop_after_charging_is_resolved_while_the_daemon_runs(served: Served) -> None:
+    """The terminal charged, the link dropped before the completion: the operation is in
+    doubt, then the daemon asks the terminal itself and settles it as approved."""
+    served.fault("terminal", "drop_before_completion")
+    status, body = served.post("/v1/operations", {"kind": "sale", "amount": "44.00"})
+    assert status == 202
+    op_id = body["operation"]["id"]
+    wait_until(
+        lambda: served.get(f"/v1/operations/{op_id}")[1]["operation"]["state"] == "in_doubt",
+        30,
+        "the sale to be in doubt",
+    )
+    served.fault("terminal", "drop_before_completion", False)
+    wait_until(
+        lambda: served.get(f"/v1/operations/{op_id}")[1]["operation"]["state"] == "approved",
+        30,
+        "the daemon to resolve it",
+    )
+    answer = served.get(f"/v1/operations/{op_id}")[1]
+    assert answer["receipts"] and answer["receipts"][0]["source"] == "repeat_receipt"
