@@ -52,6 +52,18 @@ class Served:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
 
+    def sale(self, amount: str) -> int:
+        """Start a sale through the API; its journal id."""
+        status, body = self.post("/v1/operations", {"kind": "sale", "amount": amount})
+        assert status == 202, body
+        return int(body["operation"]["id"])
+
+    def state(self, op_id: int) -> str:
+        return str(self.get(f"/v1/operations/{op_id}")[1]["operation"]["state"])
+
+    def await_state(self, op_id: int, state: str, timeout: float, what: str) -> None:
+        wait_until(lambda: self.state(op_id) == state, timeout, what)
+
     def scrape(self) -> str:
         with urllib.request.urlopen(self.metrics, timeout=5) as answer:
             return str(answer.read().decode())
@@ -204,14 +216,8 @@ def test_paper_out_shows_in_metrics_check_and_incidents_and_clears(served: Serve
 
 def test_sigterm_lets_a_running_payment_finish(served: Served) -> None:
     served.fault("terminal", "slow_host")  # the acquirer takes a few seconds
-    status, body = served.post("/v1/operations", {"kind": "sale", "amount": "30.00"})
-    assert status == 202
-    op_id = body["operation"]["id"]
-    wait_until(
-        lambda: served.get(f"/v1/operations/{op_id}")[1]["operation"]["state"] == "sent",
-        10,
-        "the terminal to accept",
-    )
+    op_id = served.sale("30.00")
+    served.await_state(op_id, "sent", 10, "the terminal to accept")
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(timeout=60) == 0
     from posdriver.journal import open_journal
@@ -293,19 +299,9 @@ def test_a_link_drop_after_charging_is_resolved_while_the_daemon_runs(served: Se
     """The terminal charged, the link dropped before the completion: the operation is in
     doubt, then the daemon asks the terminal itself and settles it as approved."""
     served.fault("terminal", "drop_before_completion")
-    status, body = served.post("/v1/operations", {"kind": "sale", "amount": "44.00"})
-    assert status == 202
-    op_id = body["operation"]["id"]
-    wait_until(
-        lambda: served.get(f"/v1/operations/{op_id}")[1]["operation"]["state"] == "in_doubt",
-        30,
-        "the sale to be in doubt",
-    )
+    op_id = served.sale("44.00")
+    served.await_state(op_id, "in_doubt", 30, "the sale to be in doubt")
     served.fault("terminal", "drop_before_completion", False)
-    wait_until(
-        lambda: served.get(f"/v1/operations/{op_id}")[1]["operation"]["state"] == "approved",
-        30,
-        "the daemon to resolve it",
-    )
+    served.await_state(op_id, "approved", 30, "the daemon to resolve it")
     answer = served.get(f"/v1/operations/{op_id}")[1]
     assert answer["receipts"] and answer["receipts"][0]["source"] == "repeat_receipt"
