@@ -58,11 +58,11 @@ class Served:
         assert status == 202, body
         return int(body["operation"]["id"])
 
-    def state(self, op_id: int) -> str:
+    def state_of(self, op_id: int) -> str:
         return str(self.get(f"/v1/operations/{op_id}")[1]["operation"]["state"])
 
     def await_state(self, op_id: int, state: str, timeout: float, what: str) -> None:
-        wait_until(lambda: self.state(op_id) == state, timeout, what)
+        wait_until(lambda: self.state_of(op_id) == state, timeout, what)
 
     def scrape(self) -> str:
         with urllib.request.urlopen(self.metrics, timeout=5) as answer:
