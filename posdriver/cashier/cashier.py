@@ -19,6 +19,7 @@ resolved later by asking that terminal (:mod:`.recovery`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import getpass
 import logging
@@ -589,7 +590,9 @@ class Cashier:
 
     def _printer_for(self, terminal: str | None) -> str | None:
         if terminal is not None:
-            with _suppress_config_error():
+            from ..config import ConfigError
+
+            with contextlib.suppress(ConfigError):  # a terminal since removed from the config
                 found = self.config.printer_for(terminal)
                 return found.name if found else None
         return self.config.printers[0].name if self.config.printers else None
@@ -759,13 +762,3 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.astimezone() if value.tzinfo is None else value.astimezone(UTC)
-
-
-class _suppress_config_error:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> bool:
-        from ..config import ConfigError
-
-        return exc_type is not None and issubclass(exc_type, ConfigError | KeyError)

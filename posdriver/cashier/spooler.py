@@ -34,7 +34,6 @@ one ``device_fault`` incident per run. Every attempt, retry and failure is count
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import threading
 import time
@@ -73,14 +72,6 @@ OpenPrinter = Callable[[PrinterConfig], tuple[Printer, Link]]
 CLEAR_BUFFERS = bytes((0x10, 0x14, 0x08, 0x01, 0x03, 0x14, 0x01, 0x06, 0x02, 0x08))
 CLEAR_WRITE_TIMEOUT = 0.5
 CLEAR_SETTLE = 0.1  # lets the printer's "buffers cleared" reply arrive and be dropped
-
-# tenacity 9.2 renamed the first wait of ``wait_exponential_jitter`` (``initial``, which
-# still works but warns) to ``multiplier``; name it by whichever this tenacity has.
-_FIRST_WAIT = (
-    "multiplier"
-    if "multiplier" in inspect.signature(wait_exponential_jitter).parameters
-    else "initial"
-)
 
 INCIDENT_ACTION = "receipt kept in the print queue"
 INCIDENT_RESULT = "waiting for the printer"
@@ -449,7 +440,7 @@ class Spooler:
     def _print_with_retries(self, session: _Session, job: PrintJob, deadline: float) -> PrintJob:
         policy = self.policy
         backoff = wait_exponential_jitter(
-            **{_FIRST_WAIT: policy.wait_initial}, max=policy.wait_max, jitter=policy.jitter
+            multiplier=policy.wait_initial, max=policy.wait_max, jitter=policy.jitter
         )
 
         def wait(state: RetryCallState) -> float:

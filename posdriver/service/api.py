@@ -95,7 +95,7 @@ class Api:
         terminal = body.get("terminal")
         if terminal is not None:
             self.daemon.config.terminal(str(terminal))  # a wrong name is a 400
-        cashier, _ = self.daemon.cashier(actor=str(body.get("operator") or "api"))
+        cashier = self.daemon.cashier(actor=str(body.get("operator") or "api"))
         parent = None
         if kind in ("refund", "reversal", "booking"):
             ref = body.get("txn")
@@ -105,11 +105,7 @@ class Api:
                 )
             parent = self.journal.find(str(ref) if isinstance(ref, str) else f"id:{ref}")
             self._check_parent(kind, parent)
-        if (
-            kind in ("sale", "pre_auth", "refund", "booking")
-            and amount is None
-            and kind != "refund"
-        ):
+        if kind in ("sale", "pre_auth", "booking") and amount is None:
             raise ApiError(HTTPStatus.BAD_REQUEST, f"a {kind} needs an amount")
         if kind == "refund":
             decision = cashier.refund_decision(parent, amount, on=terminal)

@@ -208,17 +208,10 @@ class Daemon:
         return through_worker()
 
     def cashier(self, *, actor: str = "api") -> Any:
+        """A cashier whose terminals are the workers' (one per request: it is cheap)."""
         from ..cashier.cashier import Cashier
-        from ..cashier.spooler import Spooler
 
         assert self.journal is not None
-        spooler = Spooler(
-            self.journal,
-            self.config.printers,
-            policy=self.config.print,
-            receipt=self.config.receipt,
-            open_printer=self._printer_for_spooler,
-        )
         return Cashier(
             self.journal,
             self.config,
@@ -226,7 +219,20 @@ class Daemon:
             spooler=None,  # printing is queued to the printer workers, not done inline
             actor=actor,
             opener=self._opener,
-        ), spooler
+        )
+
+    def _spooler(self) -> Any:
+        """The spooler the printer workers run, printing on the workers' own links."""
+        from ..cashier.spooler import Spooler
+
+        assert self.journal is not None
+        return Spooler(
+            self.journal,
+            self.config.printers,
+            policy=self.config.print,
+            receipt=self.config.receipt,
+            open_printer=self._printer_for_spooler,
+        )
 
     def _printer_for_spooler(self, cfg: PrinterConfig) -> tuple[Any, Any]:
         worker = self.workers[cfg.name]
@@ -237,7 +243,7 @@ class Daemon:
     def _recover(self, attempts: int = 2) -> Any:
         from ..cashier.recovery import recover
 
-        cashier, _ = self.cashier(actor="recovery")
+        cashier = self.cashier(actor="recovery")
         with self._recovering:
             try:
                 report = recover(cashier, attempts=attempts)
@@ -354,7 +360,7 @@ class Daemon:
     def _spool_loop(self) -> None:
         """Receipts waiting for a printer go out as soon as it can take them: the
         printer's worker runs the spooler on its own thread, between health polls."""
-        _, spooler = self.cashier(actor="spooler")
+        spooler = self._spooler()
         busy: dict[str, Any] = {}
         last_try: dict[str, float] = {}
         while not self._stopping.wait(0.5):
