@@ -19,7 +19,8 @@ how long a scrape takes with many devices.
 3. Scrape latency with 100 devices: snapshots of 80 printers and 20 terminals (real
    DeviceSnapshot objects, their checks made by the real health functions), served by
    the real metrics server and scraped 200 times over HTTP (target 10 ms), both in the
-   plain text format and as a Prometheus server asks (OpenMetrics, gzip). These are
+   plain text format and as a Prometheus server asks (OpenMetrics, gzip; the page answers
+   in the text format, uncompressed, either way). These are
    snapshots, not 100 running emulators: a scrape reads only snapshots, never a device,
    so what it costs depends on how many there are, not on who keeps them current.
 
@@ -51,7 +52,6 @@ from typing import Any
 
 import _common  # noqa: F401  (puts the repository on sys.path)
 from _common import describe_ms, percentile
-from prometheus_client import CollectorRegistry
 
 from emulator.controller import Controller
 from emulator.printer import PrinterConfig as EmulatedPrinterConfig
@@ -60,8 +60,7 @@ from posdriver.printer.status import PaperState, PrinterStatus
 from posdriver.service import health
 from posdriver.service.daemon import Daemon
 from posdriver.service.metrics import (
-    make_registry,
-    render,
+    MetricsPage,
     start_metrics_server,
     stop_metrics_server,
 )
@@ -569,20 +568,15 @@ def device_snapshots(now: float) -> list[DeviceSnapshot]:
 
 
 def render_phases(
-    registry: CollectorRegistry, snapshot: Callable[[], ServiceSnapshot]
+    page: MetricsPage, snapshot: Callable[[], ServiceSnapshot]
 ) -> dict[str, list[float]]:
-    """Where a scrape's time goes: the snapshot copy, the collectors building their
-    families (ours and the process collector), and the whole text exposition."""
+    """Where a scrape's time goes in this process: the snapshot copy, and the whole page
+    (snapshot copy, the posdriver text and prometheus_client's process metrics)."""
     phases: dict[str, list[float]] = {
         "snapshot copy (as Daemon.snapshot)": [],
-        "collect (metric families, process collector)": [],
-        "render (collect + prometheus_client text)": [],
+        "render (snapshot + text + process metrics)": [],
     }
-    steps: list[Callable[[], object]] = [
-        snapshot,
-        lambda: list(registry.collect()),
-        lambda: render(registry),
-    ]
+    steps: list[Callable[[], object]] = [snapshot, page.render]
     for _ in range(50):
         for times, step in zip(phases.values(), steps, strict=True):
             t0 = time.perf_counter()
@@ -613,8 +607,8 @@ def part_metrics() -> None:
                 version="bench",
             )
 
-    registry = make_registry(snapshot)
-    server, thread, port = start_metrics_server(registry, "127.0.0.1", 0)
+    page = MetricsPage(snapshot)
+    server, thread, port = start_metrics_server(page, "127.0.0.1", 0)
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         body = scrape(url)
@@ -626,7 +620,7 @@ def part_metrics() -> None:
                 t0 = time.perf_counter()
                 scrape(url, headers)
                 times.append(time.perf_counter() - t0)
-        phases = render_phases(registry, snapshot)
+        phases = render_phases(page, snapshot)
     finally:
         stop_metrics_server(server, thread)
     series = sum(1 for line in body.splitlines() if line and not line.startswith("#"))
@@ -660,6 +654,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10 faults per mode, 10 s idle")
     parser.add_argument("--faults", type=int, help="faults per mode (default 30, quick 10)")
     parser.add_argument(
+        "--only",
+        choices=("fault", "idle", "metrics"),
+        help="run one part only (1. fault, 2. idle, 3. metrics)",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="profile the idle daemon even if within target"
     )
     opts = parser.parse_args()
@@ -672,10 +671,13 @@ def main() -> None:
     try:
         print("Daemon benchmark (one run on a noisy machine: figures are indicative)")
         print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-        part_fault(root, runs)
-        part_idle(root, window, opts.profile)
-        progress(f"{DEVICES} device snapshots behind the metrics server")
-        part_metrics()
+        if opts.only in (None, "fault"):
+            part_fault(root, runs)
+        if opts.only in (None, "idle"):
+            part_idle(root, window, opts.profile)
+        if opts.only in (None, "metrics"):
+            progress(f"{DEVICES} device snapshots behind the metrics server")
+            part_metrics()
         progress(f"done in {time.monotonic() - started:.0f} s")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -291,13 +291,13 @@ class Daemon:
         self.out(json.dumps({"listening": "api", "url": self.bound["api"]}))
 
     def _start_metrics(self) -> None:
-        from .metrics import make_registry, start_metrics_server
+        from .metrics import MetricsPage, start_metrics_server
 
-        registry = make_registry(self.snapshot)
+        page = MetricsPage(self.snapshot)
         addr = self.config.service.metrics
         try:
             self.metrics_server, self._metrics_thread, port = start_metrics_server(
-                registry, addr.host, addr.port
+                page, addr.host, addr.port
             )
         except OSError as exc:
             raise OSError(

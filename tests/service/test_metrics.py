@@ -15,10 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from posdriver.cashier.pan_scan import luhn_runs
 from posdriver.service import metrics
 from posdriver.service.metrics import (
+    FAMILIES,
     PRINT_JOB_STATES,
-    SnapshotCollector,
-    make_registry,
-    render,
+    MetricsPage,
     start_metrics_server,
     stop_metrics_server,
 )
@@ -135,7 +134,7 @@ def service() -> ServiceSnapshot:
 
 def exposition(snapshot: ServiceSnapshot | None = None) -> str:
     snap = service() if snapshot is None else snapshot
-    return render(make_registry(lambda: snap, clock=lambda: NOW)).decode()
+    return MetricsPage(lambda: snap, clock=lambda: NOW).render().decode()
 
 
 def parse(text: str) -> dict[tuple[str, Labels], float]:
@@ -405,23 +404,24 @@ def test_each_scrape_takes_one_fresh_snapshot() -> None:
         calls.append(current)
         return current
 
-    registry = make_registry(get, clock=lambda: NOW)
-    assert calls == []  # registering does not read the snapshot
-    first = parse(render(registry).decode())
+    page = MetricsPage(get, clock=lambda: NOW)
+    assert calls == []  # building the page does not read the snapshot
+    first = parse(page.render().decode())
     assert len(calls) == 1
     current = ServiceSnapshot(devices=[], in_doubt=0, started_at=NOW)
-    second = parse(render(registry).decode())
+    second = parse(page.render().decode())
     assert len(calls) == 2
     assert value(first, "posdriver_operations_in_doubt") == 1
     assert value(second, "posdriver_operations_in_doubt") == 0
     assert not series(second, "posdriver_device_up")
 
 
-def test_the_collector_alone_exports_only_posdriver_metrics() -> None:
-    collector = SnapshotCollector(service, clock=lambda: NOW)
-    names = {family.name for family in collector.collect()}
+def test_without_process_metrics_only_posdriver_families_are_written() -> None:
+    text = MetricsPage(service, clock=lambda: NOW, process_metrics=False).render().decode()
+    names = {family.name for family in text_string_to_metric_families(text)}
     assert all(name.startswith("posdriver_") for name in names)
-    assert {f.name for f in collector.describe()} == names
+    # every family is announced, with or without series (the parser drops _total)
+    assert names == {f.name.removesuffix("_total") for f in FAMILIES}
 
 
 def test_process_metrics_are_included(samples: dict[tuple[str, Labels], float]) -> None:
@@ -433,8 +433,8 @@ def test_process_metrics_are_included(samples: dict[tuple[str, Labels], float]) 
 @pytest.fixture
 def server() -> Iterator[int]:
     snapshot = service()
-    registry = make_registry(lambda: snapshot, clock=lambda: NOW)
-    httpd, thread, port = start_metrics_server(registry, "127.0.0.1", 0)
+    page = MetricsPage(lambda: snapshot, clock=lambda: NOW)
+    httpd, thread, port = start_metrics_server(page, "127.0.0.1", 0)
     try:
         assert httpd.server_address[0] == "127.0.0.1"
         yield port
@@ -500,3 +500,30 @@ def test_a_stale_device_reports_its_checks_unknown() -> None:
     assert seen.checks["paper"].status == "unknown"
     assert "stale" in seen.checks["paper"].text
     assert device.checks["paper"].status == "ok"  # the record itself is kept
+
+
+def test_label_values_are_escaped_and_read_back_whole() -> None:
+    # device names come from the configuration; whatever it allows must survive the format
+    odd = 'bar "north"\\2\nwing'
+    device = DeviceSnapshot(name=odd, kind="printer", url="serial:///dev/x", lifecycle="ready")
+    device.info = {"model": 'TM "88"', "firmware": "a\\b", "serial": "line\nbreak"}
+    text = MetricsPage(
+        lambda: ServiceSnapshot(devices=[device], started_at=NOW), clock=lambda: NOW
+    ).render()
+    samples = parse(text.decode())
+    assert value(samples, "posdriver_device_state", device=odd, state="ready") == 1
+    info = series(samples, "posdriver_device_info", device=odd)
+    assert [dict(labels)["model"] for labels in info] == ['TM "88"']
+    assert [dict(labels)["firmware"] for labels in info] == ["a\\b"]
+
+
+def test_a_device_renamed_or_retyped_gets_lines_of_its_own() -> None:
+    # lines are rendered once per (name, kind): a reload that changes either must not
+    # export the old labels
+    current = [DeviceSnapshot(name="bar", kind="printer", url="x", lifecycle="ready")]
+    page = MetricsPage(lambda: ServiceSnapshot(devices=current, started_at=NOW), lambda: NOW)
+    assert series(parse(page.render().decode()), "posdriver_device_up", kind="printer")
+    current = [DeviceSnapshot(name="bar", kind="terminal", url="x", lifecycle="ready")]
+    samples = parse(page.render().decode())
+    assert not series(samples, "posdriver_device_up", kind="printer")
+    assert series(samples, "posdriver_terminal_acquirer_state", device="bar")

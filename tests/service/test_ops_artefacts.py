@@ -22,8 +22,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from posdriver.service.metrics import (
-    make_registry,
-    render,
+    MetricsPage,
     start_metrics_server,
     stop_metrics_server,
 )
@@ -82,7 +81,7 @@ def targets() -> list[dict[str, Any]]:
 def exported_names() -> set[str]:
     """Sample names the collector exports for a snapshot with every kind of device."""
     snapshot = service()
-    text = render(make_registry(lambda: snapshot, clock=lambda: NOW)).decode()
+    text = MetricsPage(lambda: snapshot, clock=lambda: NOW).render().decode()
     return {s.name for f in text_string_to_metric_families(text) for s in f.samples}
 
 
@@ -303,8 +302,8 @@ class Prometheus:
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     path = binary("prometheus")
     snapshot = service()
-    registry = make_registry(lambda: snapshot, clock=lambda: NOW)
-    server, thread, port = start_metrics_server(registry, "127.0.0.1", 0)
+    page = MetricsPage(lambda: snapshot, clock=lambda: NOW)
+    server, thread, port = start_metrics_server(page, "127.0.0.1", 0)
     prom = Prometheus(path, tmp_path_factory.mktemp("prometheus"), port)
     try:
         wait_until(prom.ready, timeout=15, what="prometheus to be ready")
