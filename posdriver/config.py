@@ -86,6 +86,11 @@ class TerminalConfig:
     printer: str | None = None
     timeout_t3: float | None = None
     timeout_t4: float | None = None
+    # the daemon's schedule for this terminal; None: the [service] default
+    poll_interval: float | None = None
+    connectivity_interval: float | None = None
+    connectivity_retry_interval: float | None = None
+    check_attempts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ class PrinterConfig:
     name: str
     url: str
     profile: str = "TM-T88V"
+    poll_interval: float | None = None  # the daemon's status poll; None: [service] default
 
 
 @dataclass(frozen=True)
@@ -148,9 +154,31 @@ class ServiceConfig:
     poll_interval: float = 2.0  # printer status
     terminal_poll_interval: float = 30.0  # terminal status enquiry
     connectivity_interval: float = 300.0  # terminal diagnosis (it dials the acquirer)
+    # after a failed diagnosis: sooner, so a recovered acquirer shows soon
+    connectivity_retry_interval: float = 60.0
     freshness: float = 15.0  # a status older than this is unknown
     reconnect_max: float = 30.0  # the longest wait between reconnect attempts
     check_attempts: int = 2
+
+    def printer_poll(self, printer: PrinterConfig) -> float:
+        return printer.poll_interval or self.poll_interval
+
+    def terminal_poll(self, terminal: TerminalConfig) -> float:
+        return terminal.poll_interval or self.terminal_poll_interval
+
+    def connectivity(self, terminal: TerminalConfig) -> tuple[float, float]:
+        """(interval, interval after a failed check) of a terminal's diagnosis."""
+        every = terminal.connectivity_interval or self.connectivity_interval
+        retry = terminal.connectivity_retry_interval or self.connectivity_retry_interval
+        return every, min(every, retry)
+
+    def attempts(self, terminal: TerminalConfig) -> int:
+        return terminal.check_attempts or self.check_attempts
+
+    def freshness_of(self, poll: float) -> float:
+        """How long a device polled every ``poll`` seconds keeps its status valid: two
+        polls and some slack, and never less than ``freshness``."""
+        return max(self.freshness, 2 * poll + 5)
 
 
 _ADDRESS = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})$")
@@ -275,6 +303,7 @@ class _ServiceModel(BaseModel):
     poll_interval: float = Field(default=2.0, ge=0.1, le=3600, allow_inf_nan=False)
     terminal_poll_interval: float = Field(default=30.0, ge=1, le=3600, allow_inf_nan=False)
     connectivity_interval: float = Field(default=300.0, ge=10, le=86400, allow_inf_nan=False)
+    connectivity_retry_interval: float = Field(default=60.0, ge=10, le=86400, allow_inf_nan=False)
     freshness: float | None = Field(default=None, gt=0, le=86400, allow_inf_nan=False)
     reconnect_max: float = Field(default=30.0, ge=0.1, le=3600, allow_inf_nan=False)
     check_attempts: int = Field(default=2, ge=1, le=10)
@@ -295,8 +324,16 @@ class _DeviceModel(BaseModel):
     printer: str | None = None
     timeout_t3: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     timeout_t4: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    connectivity_interval: float | None = Field(default=None, ge=10, le=86400, allow_inf_nan=False)
+    connectivity_retry_interval: float | None = Field(
+        default=None, ge=10, le=86400, allow_inf_nan=False
+    )
+    check_attempts: int | None = Field(default=None, ge=1, le=10)
     # printers
     profile: str = "TM-T88V"
+    # both: the status poll (printers: ge 0.1 as [service] poll_interval; terminals: ge 1,
+    # checked in pass two)
+    poll_interval: float | None = Field(default=None, ge=0.1, le=3600, allow_inf_nan=False)
 
 
 _TERMINAL_KEYS = (
@@ -308,6 +345,9 @@ _TERMINAL_KEYS = (
     "printer",
     "timeout_t3",
     "timeout_t4",
+    "connectivity_interval",
+    "connectivity_retry_interval",
+    "check_attempts",
 )
 _PRINTER_KEYS = ("profile",)
 
@@ -503,6 +543,7 @@ class _Checker:
             poll_interval=model.poll_interval,
             terminal_poll_interval=model.terminal_poll_interval,
             connectivity_interval=model.connectivity_interval,
+            connectivity_retry_interval=model.connectivity_retry_interval,
             freshness=freshness,
             reconnect_max=model.reconnect_max,
             check_attempts=model.check_attempts,
@@ -584,7 +625,14 @@ class _Checker:
                         f"only {other_kind} have {key!r}; this device is a {device.kind}",
                     )
             if device.kind == "printer":
-                printers.append(PrinterConfig(name=name, url=device.url, profile=device.profile))
+                printers.append(
+                    PrinterConfig(
+                        name=name,
+                        url=device.url,
+                        profile=device.profile,
+                        poll_interval=device.poll_interval,
+                    )
+                )
                 continue
             terminals.append(self.terminal(name, device, currency, kinds))
         return terminals, printers
@@ -615,6 +663,12 @@ class _Checker:
                 self.fail((*at, key), _no_such(ref, want, named))
             elif kinds[ref] != want:
                 self.fail((*at, key), f"{ref!r} is a {kinds[ref]}, not a {want}")
+        if device.poll_interval is not None and device.poll_interval < 1:
+            self.fail(
+                (*at, "poll_interval"),
+                f"{device.poll_interval:g} s is too often for a terminal (at least 1 s: "
+                "every status enquiry can show on its display)",
+            )
         return TerminalConfig(
             name=name,
             url=device.url,
@@ -626,6 +680,10 @@ class _Checker:
             printer=device.printer,
             timeout_t3=device.timeout_t3,
             timeout_t4=device.timeout_t4,
+            poll_interval=device.poll_interval,
+            connectivity_interval=device.connectivity_interval,
+            connectivity_retry_interval=device.connectivity_retry_interval,
+            check_attempts=device.check_attempts,
         )
 
 

@@ -139,6 +139,7 @@ class SpoolStats:
     printed: int = 0
     interrupted: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    retries_by_printer: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -147,6 +148,7 @@ class SpoolStats:
             "printed": self.printed,
             "interrupted": self.interrupted,
             "failures": dict(self.failures),
+            "retries_by_printer": dict(self.retries_by_printer),
         }
 
 
@@ -290,6 +292,7 @@ class Spooler:
         clock: Callable[[], datetime] = local_now,
         sleep: Callable[[float], None] = time.sleep,
         lock: Callable[[str], contextlib.AbstractContextManager[None]] | None = None,
+        stats: SpoolStats | None = None,
     ) -> None:
         self.journal = journal
         # one owner per printer across processes (the CLI next to the daemon): a run
@@ -302,7 +305,7 @@ class Spooler:
         self.open_printer = open_printer or open_printer_link
         self.clock = clock
         self.sleep = sleep
-        self.stats = SpoolStats()
+        self.stats = stats if stats is not None else SpoolStats()  # kept across rebuilds
         # one run at a time in this process: two threads printing the same job would
         # put two receipts on paper
         self._running = threading.Lock()
@@ -449,6 +452,7 @@ class Spooler:
 
         def count_retry(state: RetryCallState) -> None:
             self.stats.retries += 1
+            self.stats.retries_by_printer[session.cfg.name] += 1
             error = state.outcome.exception() if state.outcome else None
             log.info(
                 "print job %s on %s: %s; retrying in %.2f s",

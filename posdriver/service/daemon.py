@@ -57,6 +57,10 @@ class WorkerTerminal:
                 # a payment that got through, or one the acquirer's absence stopped,
                 # tells the breaker as much as a diagnosis does
                 self.worker.breaker.record_outcome(result)
+                if isinstance(result, Approved):
+                    self.worker.acquirer_news(reachable=True)
+                elif result.host_unreachable:
+                    self.worker.acquirer_news(reachable=False)
             return result
 
         return call
@@ -108,6 +112,7 @@ class Daemon:
         self._in_doubt_seen = threading.Event()  # wakes the reconciler
         self._recovering = threading.Lock()  # one recovery at a time
         self._locks: list[contextlib.ExitStack] = []
+        self.spooler: Any = None  # made in start(), again on a reload
         self.api_server: Any = None
         self.api: Any = None  # the Api, for the operations in flight
         self._metrics_thread: Any = None
@@ -126,6 +131,7 @@ class Daemon:
         state_dir = Path(self.config.state_dir)
         self.journal = open_journal(state_dir)
         self._lock_devices(state_dir)
+        self.spooler = self._spooler()
         for cfg in self.config.printers:
             self.workers[cfg.name] = PrinterWorker(
                 cfg, self.config.service, on_check=self._check_changed
@@ -222,16 +228,19 @@ class Daemon:
         )
 
     def _spooler(self) -> Any:
-        """The spooler the printer workers run, printing on the workers' own links."""
-        from ..cashier.spooler import Spooler
+        """The spooler the printer workers run, printing on the workers' own links; made
+        again on a reload (its print policy and receipt settings), its counters kept."""
+        from ..cashier.spooler import Spooler, SpoolStats
 
         assert self.journal is not None
+        previous = self.spooler
         return Spooler(
             self.journal,
             self.config.printers,
             policy=self.config.print,
             receipt=self.config.receipt,
             open_printer=self._printer_for_spooler,
+            stats=previous.stats if previous is not None else SpoolStats(),
         )
 
     def _printer_for_spooler(self, cfg: PrinterConfig) -> tuple[Any, Any]:
@@ -360,19 +369,13 @@ class Daemon:
     def _spool_loop(self) -> None:
         """Receipts waiting for a printer go out as soon as it can take them: the
         printer's worker runs the spooler on its own thread, between health polls."""
-        spooler = self._spooler()
         busy: dict[str, Any] = {}
         last_try: dict[str, float] = {}
         while not self._stopping.wait(0.5):
-            assert self.journal is not None
             try:
-                waiting = self.journal.open_jobs()
+                names = self._printers_with_jobs()
             except Exception:
                 continue
-            names = {
-                j.printer or (self.config.printers[0].name if self.config.printers else "")
-                for j in waiting
-            }
             for name in names:
                 worker = self.workers.get(name)
                 if worker is None or worker.driver is None:
@@ -387,7 +390,48 @@ class Daemon:
                 if name in busy and not busy[name].done():
                     continue
                 with contextlib.suppress(Exception):
-                    busy[name] = worker.submit(PRINT, _spool_on(spooler, name), "print")
+                    busy[name] = worker.submit(PRINT, self._spool_on(worker), "print")
+
+    def spool_now(self, printer: str | None = None, timeout: float = 60.0) -> Any:
+        """Print what waits now (``posdriver jobs run`` through the API): one spooler run
+        on each printer with waiting jobs (or on ``printer``), each on its worker's
+        thread; returns their reports merged into one SpoolReport."""
+        from ..cashier.spooler import SpoolReport
+
+        if printer is not None:
+            self.config.printer(printer)  # a wrong name is a ConfigError naming the real ones
+        futures = [
+            self.workers[name].submit(PRINT, self._spool_on(self.workers[name]), "print")
+            for name in self._printers_with_jobs()
+            if printer is None or name == printer
+        ]
+        outcomes: list[Any] = []
+        for future in futures:
+            outcomes.extend(future.result(timeout=timeout).outcomes)
+        return SpoolReport(tuple(outcomes))
+
+    def _printers_with_jobs(self) -> list[str]:
+        """Printers (run by a worker here) that have print jobs waiting; a job with no
+        printer goes to the first one, as the spooler does."""
+        assert self.journal is not None
+        default = self.config.printers[0].name if self.config.printers else ""
+        names = {job.printer or default for job in self.journal.open_jobs()}
+        return sorted(name for name in names if name in self.workers)
+
+    def _spool_on(self, worker: DeviceWorker) -> Callable[[Any], Any]:
+        """One spooler run on ``worker``'s printer, as a task of that worker; its retries
+        are counted on the device (posdriver_retries_total{operation="print"})."""
+
+        def run(_driver: Any) -> Any:
+            spooler = self.spooler  # the current one: a reload may have made a new one
+            retries = spooler.stats.retries_by_printer
+            before = retries[worker.device]
+            try:
+                return spooler.run(printer=worker.device, wait=0)
+            finally:
+                worker.count_retries("print", retries[worker.device] - before)
+
+        return run
 
     def _check_changed(self, device: str, old: CheckResult | None, new: CheckResult) -> None:
         """A check changed status: a structured log line, and an incident when it is a
@@ -429,7 +473,20 @@ class Daemon:
         """What the watchdog pings for: every worker's loop turned recently."""
         return all(w.alive(within=30.0) for w in self.workers.values())
 
+    @property
+    def stopping(self) -> bool:
+        """SIGTERM arrived: payments in flight are finishing; nothing new is taken."""
+        return self._stopping.is_set()
+
     def reload(self) -> None:
+        """SIGHUP: read the configuration again and apply what can change while running.
+
+        Applied: receipt, refund and print settings (the spooler is made again), the
+        [service] schedule (intervals, freshness, retries, reconnect backoff), and each
+        device's own schedule, refund limit, standby and receipt printer. Not applied, and
+        logged as needing a restart: listen addresses and token, and devices added,
+        removed, or with another link (URL, protocol, password, timeouts), because the
+        workers hold those links open. A file that does not load changes nothing."""
         if self.config_path is None and self.config.source is None:
             log.info("reload: no config file to read")
             return
@@ -440,11 +497,39 @@ class Daemon:
             log.error("reload refused, the running configuration stays: %s", exc)
             self.notifier.ready(self._status_line())
             return
-        if (fresh.terminals, fresh.printers) != (self.config.terminals, self.config.printers):
-            log.warning("reload: device changes need a restart (systemctl restart posdriver)")
+        running = self.config
+        restart: list[str] = []
+        service = fresh.service
+        for key in ("api", "metrics", "token"):
+            if getattr(service, key) != getattr(running.service, key):
+                restart.append(f"service.{key}")
+                service = dataclasses.replace(service, **{key: getattr(running.service, key)})
+        printers, terminals = running.printers, running.terminals
+        emulated = bool(self.emulators) and not (fresh.printers or fresh.terminals)
+        if not emulated:
+            if _links(fresh) == _links(running):
+                printers, terminals = fresh.printers, fresh.terminals
+            else:
+                restart.append("devices (added, removed or with another link)")
         self.config = dataclasses.replace(
-            self.config, receipt=fresh.receipt, refund=fresh.refund, print=fresh.print
+            running,
+            receipt=fresh.receipt,
+            refund=fresh.refund,
+            print=fresh.print,
+            service=service,
+            printers=printers,
+            terminals=terminals,
         )
+        devices: list[PrinterConfig | TerminalConfig] = [*printers, *terminals]
+        for cfg in devices:
+            self.workers[cfg.name].reconfigure(cfg, service)
+        if self.journal is not None:
+            self.spooler = self._spooler()
+        if restart:
+            log.warning(
+                "reload: these changes need a restart (systemctl restart posdriver): %s",
+                ", ".join(restart),
+            )
         log.info("configuration reloaded")
         self.notifier.ready(self._status_line())
 
@@ -454,16 +539,18 @@ class Daemon:
         self._stopping.set()
         self._in_doubt_seen.set()
         self.notifier.stopping()
-        if self.api_server is not None:
-            self.api_server.shutdown()
-            self.api_server.server_close()
         # money operations in flight finish and are journaled before anything closes;
-        # the whole drain fits in the unit's TimeoutStopSec (200 s), T4 (180 s) included
+        # the whole drain fits in the unit's TimeoutStopSec (200 s), T4 (180 s) included.
+        # The API stays up meanwhile: new work is refused with 503, and the front-desk
+        # software can still ask how the payments in flight ended.
         deadline = time.monotonic() + DRAIN_SECONDS
         for thread in list(getattr(self.api, "running", [])):
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         for worker in self.workers.values():
             worker.stop(drain=True, timeout=max(0.1, deadline - time.monotonic()))
+        if self.api_server is not None:
+            self.api_server.shutdown()
+            self.api_server.server_close()
         if self.metrics_server is not None:
             from .metrics import stop_metrics_server
 
@@ -501,11 +588,15 @@ class Daemon:
             self.stop()
 
 
-def _spool_on(spooler: Any, name: str) -> Callable[[Any], Any]:
-    def run(_driver: Any) -> Any:
-        return spooler.run(printer=name, wait=0)
-
-    return run
+def _links(config: Config) -> set[tuple[Any, ...]]:
+    """What the workers hold open: each device's name, kind and everything its link is
+    opened with. Anything else of a device can change on a reload."""
+    printers = {("printer", p.name, p.url) for p in config.printers}
+    terminals = {
+        ("terminal", t.name, t.url, t.protocol, t.password, t.timeout_t3, t.timeout_t4)
+        for t in config.terminals
+    }
+    return printers | terminals
 
 
 class _KeepOpen:

@@ -534,12 +534,6 @@ class CircuitBreaker:
 
 
 # -- schedule ----------------------------------------------------------------------------
-PRINTER_INTERVALS = {"link": 10.0, "paper": 10.0, "cover": 10.0, "errors": 10.0}
-TERMINAL_INTERVALS = {"link": 10.0, "terminal_state": 10.0, "connectivity": 300.0}
-# a failing connectivity check is repeated sooner, so recovery is seen within a minute
-FAILING_INTERVALS = {"connectivity": 60.0}
-
-
 class CheckSchedule:
     """When each check of one device is due. Owned by that device's worker (no lock).
 
@@ -559,17 +553,14 @@ class CheckSchedule:
         self._next: dict[str, float] = {}  # check -> monotonic-ish time it is due
 
     @classmethod
-    def for_kind(
-        cls, kind: str, *, poll: float = 10.0, connectivity: float = 300.0
-    ) -> CheckSchedule:
-        """The default schedule of a ``printer`` or ``terminal``."""
-        if kind == "printer":
-            return cls(dict.fromkeys(PRINTER_INTERVALS, poll))
-        if kind == "terminal":
-            intervals = {"link": poll, "terminal_state": poll, "connectivity": connectivity}
-            failing = {"connectivity": min(connectivity, FAILING_INTERVALS["connectivity"])}
-            return cls(intervals, failing=failing)
-        raise ValueError(f"unknown device kind {kind!r}: expected printer or terminal")
+    def for_terminal(cls, *, poll: float, connectivity: float, retry: float) -> CheckSchedule:
+        """A terminal's: ``status`` (one enquiry gives ``link`` and ``terminal_state``)
+        every ``poll``; ``connectivity`` (a diagnosis) every ``connectivity``, and every
+        ``retry`` while it fails, so a recovered acquirer is seen soon."""
+        return cls(
+            {"status": poll, "connectivity": connectivity},
+            failing={"connectivity": min(connectivity, retry)},
+        )
 
     def _interval(self, check: str) -> float:
         try:
@@ -595,6 +586,13 @@ class CheckSchedule:
         """Make ``check`` due now (e.g. a payment just said "acquirer unreachable")."""
         self._interval(check)
         self._next.pop(check, None)
+
+    def adopt(self, previous: CheckSchedule, now: float) -> None:
+        """Take over what ``previous`` had planned (after a reload), but no check waits
+        longer than one of this schedule's intervals from ``now``."""
+        for check, due_at in previous._next.items():
+            if check in self.intervals:
+                self._next[check] = min(due_at, now + self.intervals[check])
 
     def next_due(self, now: float) -> float:
         """Seconds until the earliest check is due (0 when one is due now)."""

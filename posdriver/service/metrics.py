@@ -426,7 +426,10 @@ class MetricsPage:
         names += sorted(c for c in checks if c not in names and _safe(c))
         for check in names:
             result = checks.get(check)
-            status = "unknown" if result is None or not fresh else result.status
+            if result is None or not (fresh or device.check_fresh(result, now)):
+                status = "unknown"
+            else:
+                status = result.status
             check_lines = lines.check(check)
             out[CHECK_SUCCESS].append(check_lines.success[status == "ok"])
             out[CHECK_STATUS].append(check_lines.status[status])

@@ -8,8 +8,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-# lifecycle of a device worker (published as a state set: one series per state)
-LIFECYCLE = ("starting", "connecting", "ready", "busy", "degraded", "reconnecting", "error")
+# lifecycle of a device worker (published as a state set: one series per state); "error"
+# is a link that cannot open for a reason waiting will not mend (permission, wrong path),
+# "stopped" a device the daemon closed because it is stopping
+LIFECYCLE = (
+    "starting",
+    "connecting",
+    "ready",
+    "busy",
+    "degraded",
+    "reconnecting",
+    "error",
+    "stopped",
+)
 CHECK_STATUSES = ("ok", "warning", "critical", "unknown")
 PAPER_STATES = ("ok", "near_end", "out", "unknown")
 COVER_STATES = ("closed", "open", "unknown")
@@ -89,30 +100,34 @@ class DeviceSnapshot:
     def up(self) -> bool:
         return self.lifecycle in ("ready", "busy", "degraded") and self.fresh()
 
+    def check_fresh(self, check: CheckResult, now: float) -> bool:
+        """A check result holds while the device's status is fresh, or while the result
+        itself is: a check that just failed ("no answer") is news, not a stale value,
+        and a slow check (connectivity) stays valid while the device keeps answering."""
+        return self.fresh(now) or now - check.at <= self.freshness
+
     def current(self, now: float | None = None) -> DeviceSnapshot:
-        """This snapshot with stale status values turned to unknown (never "ok from
-        before"): what readers are given."""
+        """This snapshot with stale values turned to unknown (never "ok from before"):
+        what readers are given."""
         from dataclasses import replace
 
+        now = time.time() if now is None else now
         if self.fresh(now):
             return replace(self, errors=dict(self.errors), checks=dict(self.checks))
-        now = time.time() if now is None else now
-        age = (
-            "never read"
-            if self.status_at is None
-            else f"last read {now - self.status_at:.0f} s ago"
-        )
-        stale = {
-            name: replace(check, status="unknown", text=f"stale ({age}): {check.text}")
-            for name, check in self.checks.items()
-        }
+        checks = {}
+        for name, check in self.checks.items():
+            if self.check_fresh(check, now):
+                checks[name] = check
+                continue
+            age = f"last run {now - check.at:.0f} s ago"
+            checks[name] = replace(check, status="unknown", text=f"stale ({age}): {check.text}")
         return replace(
             self,
             paper="unknown",
             cover="unknown",
             errors={name: None for name in self.errors},
             acquirer="unknown",
-            checks=stale,
+            checks=checks,
         )
 
     def as_dict(self, now: float | None = None) -> dict[str, Any]:

@@ -20,12 +20,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenacity import wait_exponential_jitter
 
 from ..config import PrinterConfig, ServiceConfig, TerminalConfig
 from .snapshot import CheckResult, DeviceSnapshot
+
+if TYPE_CHECKING:
+    from .health import CheckSchedule
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +133,14 @@ class DeviceWorker(threading.Thread):
             return now - started < task_limit
         return now - self.heartbeat < within
 
+    def reconfigure(self, cfg: Any, service: ServiceConfig) -> None:
+        """Settings from a reload (called from the main thread; each takes effect at the
+        worker's next use of it). Subclasses take their device's part."""
+        self.service = service
+        self._backoff = wait_exponential_jitter(
+            multiplier=0.5, max=service.reconnect_max, jitter=0.5
+        )
+
     def set_state(self, lifecycle: str, detail: str = "") -> None:
         with self.lock:
             if self.snapshot.lifecycle != lifecycle or self.snapshot.detail != detail:
@@ -143,6 +154,13 @@ class DeviceWorker(threading.Thread):
         """A copy of the snapshot with stale values turned unknown."""
         with self.lock:
             return self.snapshot.current()
+
+    def count_retries(self, operation: str, retries: int) -> None:
+        """``retries`` more tries of ``operation`` (exported as posdriver_retries_total)."""
+        if retries > 0:
+            with self.lock:
+                counts = self.snapshot.retries
+                counts[operation] = counts.get(operation, 0) + retries
 
     def record_checks(self, results: list[CheckResult]) -> None:
         changed: list[tuple[CheckResult | None, CheckResult]] = []
@@ -175,7 +193,7 @@ class DeviceWorker(threading.Thread):
             except Exception as exc:
                 self._lost(exc)
         self._close()
-        self.set_state("error" if self.driver is None else "starting", "stopped")
+        self.set_state("stopped", "the daemon is stopping")
 
     def _fail_queued(self, why: str) -> None:
         while True:
@@ -194,15 +212,19 @@ class DeviceWorker(threading.Thread):
             with self.lock:
                 self.snapshot.link_errors += 1
             delay = self._delay()
-            self.set_state("reconnecting", f"{exc}; next try in {delay:.1f} s")
+            # still retried, but "error" tells ops that waiting will not fix it
+            state = "error" if _needs_a_person(exc) else "reconnecting"
+            self.set_state(state, f"{exc}; next try in {delay:.1f} s")
             self._serve_while_down(delay, str(exc))
             return
         if self._failures:
             with self.lock:
                 self.snapshot.reconnects += 1
         self._failures = 0
-        self.set_state("ready")
+        # "ready" only once the device has been looked at: before that nothing is known
+        # about it (and the daemon waits for this before it tells systemd it is ready)
         self.after_connect()
+        self.set_state(self.settled_state())
 
     def _delay(self) -> float:
         from tenacity import RetryCallState
@@ -236,7 +258,8 @@ class DeviceWorker(threading.Thread):
         try:
             task = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
         except queue.Empty:
-            self.idle()
+            if not self._halt.is_set():  # a stopping worker starts no new poll
+                self.idle()
             return
         if task.name == "stop":
             return
@@ -304,6 +327,17 @@ class DeviceWorker(threading.Thread):
         return isinstance(exc, LinkError)
 
 
+def _needs_a_person(exc: BaseException) -> bool:
+    """An open that fails for a reason no wait will mend: a wrong URL, a device node
+    the service may not open, a path that is not a serial port."""
+    from ..links import LinkURLError
+
+    text = str(exc).lower()
+    return isinstance(exc, LinkURLError) or any(
+        words in text for words in ("permission denied", "not a serial port")
+    )
+
+
 class PrinterWorker(DeviceWorker):
     """An ESC/POS printer: Automatic Status Back when it answers to it, else polling."""
 
@@ -315,6 +349,16 @@ class PrinterWorker(DeviceWorker):
         self.link: Any = None
         self.asb = False
         self._next_poll = 0.0
+        self.snapshot.freshness = service.freshness_of(self.poll_interval)
+
+    @property
+    def poll_interval(self) -> float:
+        return self.service.printer_poll(self.cfg)
+
+    def reconfigure(self, cfg: PrinterConfig, service: ServiceConfig) -> None:
+        super().reconfigure(cfg, service)
+        self.cfg = cfg
+        self._set_freshness()
 
     def open(self) -> Any:
         from ..links import link_for_url
@@ -357,14 +401,15 @@ class PrinterWorker(DeviceWorker):
         except Exception:
             pushed = None
         self.asb = pushed is not None
-        if self.asb:
-            # with ASB the full status is read every 5 polls: it must stay fresh that long
-            with self.lock:
-                self.snapshot.freshness = max(
-                    self.service.freshness, 5 * self.service.poll_interval + 5
-                )
+        self._set_freshness()
         log.info("printer %s: %s", self.device, "ASB on" if self.asb else "polling status")
         self._poll()
+
+    def _set_freshness(self) -> None:
+        # with ASB the full status is read every 5 polls: it must stay fresh that long
+        polls = 5 if self.asb else 1
+        with self.lock:
+            self.snapshot.freshness = self.service.freshness_of(polls * self.poll_interval)
 
     def idle_wait(self) -> float:
         if self.asb:
@@ -385,7 +430,7 @@ class PrinterWorker(DeviceWorker):
             self._poll()
 
     def _poll(self) -> None:
-        interval = self.service.poll_interval * (5 if self.asb else 1)
+        interval = self.poll_interval * (5 if self.asb else 1)
         self._next_poll = time.monotonic() + interval
         started = time.monotonic()
         status = self.driver.query_status()
@@ -415,10 +460,12 @@ class PrinterWorker(DeviceWorker):
 
 
 class TerminalWorker(DeviceWorker):
-    """A payment terminal: status enquiry on a slow timer, diagnosis on a slower one,
+    """A payment terminal: status enquiry on a slow timer, diagnosis on a slower one (and
+    sooner again after it failed, or after a payment said the acquirer was unreachable),
     and a circuit breaker fed by both."""
 
     kind = "terminal"
+    FIRST_DIAGNOSIS = 5.0  # seconds after connecting: not at once, it dials the acquirer
 
     def __init__(
         self,
@@ -433,11 +480,42 @@ class TerminalWorker(DeviceWorker):
         from .health import CircuitBreaker
 
         self.breaker = CircuitBreaker(device=cfg.name)
+        self.schedule = self._schedule()
+        self._expedited = threading.Event()  # set from other threads; read by this one
+        self._set_freshness()
+
+    def _schedule(self) -> CheckSchedule:
+        from .health import CheckSchedule
+
+        every, retry = self.service.connectivity(self.cfg)
+        poll = self.service.terminal_poll(self.cfg)
+        return CheckSchedule.for_terminal(poll=poll, connectivity=every, retry=retry)
+
+    def _set_freshness(self) -> None:
         # a terminal is asked less often than a printer (each enquiry can show on its
         # display): its status stays valid for two of its polls
-        self.snapshot.freshness = max(service.freshness, 2 * service.terminal_poll_interval + 5)
-        self._next_status = 0.0
-        self._next_diagnosis = 0.0
+        with self.lock:
+            self.snapshot.freshness = self.service.freshness_of(
+                self.service.terminal_poll(self.cfg)
+            )
+
+    def reconfigure(self, cfg: TerminalConfig, service: ServiceConfig) -> None:
+        # the schedule is swapped whole, so the worker's thread never sees half of it
+        super().reconfigure(cfg, service)
+        self.cfg = cfg
+        fresh = self._schedule()
+        fresh.adopt(self.schedule, time.monotonic())
+        self.schedule = fresh
+        self._set_freshness()
+
+    def acquirer_news(self, reachable: bool) -> None:
+        """A payment just told something about the acquirer: when it disagrees with the
+        connectivity check, the check runs again at the next quiet moment, so the check,
+        /metrics and the breaker agree within seconds instead of an interval."""
+        with self.lock:
+            current = self.snapshot.checks.get("connectivity")
+        if current is None or current.ok != reachable:
+            self._expedited.set()
 
     def open(self) -> Any:
         terminal = self.factory(self.cfg)
@@ -448,32 +526,52 @@ class TerminalWorker(DeviceWorker):
         driver.close()
 
     def after_connect(self) -> None:
-        self._next_status = 0.0
-        self._next_diagnosis = time.monotonic() + 5.0  # not at once: it dials the acquirer
+        now = time.monotonic()
+        self.schedule.expedite("status")
+        self.schedule.ran("connectivity", now - self._every() + self.FIRST_DIAGNOSIS)
+        self._status(now)  # the first look, before the worker says it is ready
+
+    def _every(self) -> float:
+        return self.schedule.intervals["connectivity"]
 
     def idle_wait(self) -> float:
-        due = min(self._next_status, self._next_diagnosis)
-        return max(0.0, min(0.5, due - time.monotonic()))
+        if self._expedited.is_set():
+            return 0.0
+        return max(0.0, min(0.5, self.schedule.next_due(time.monotonic())))
 
     def idle(self) -> None:
+        now = time.monotonic()
+        if self._expedited.is_set():
+            self._expedited.clear()
+            self.schedule.expedite("connectivity")
+        if self.schedule.due("status", now):
+            self._status(now)
+        if self.schedule.due("connectivity", now) and not self._halt.is_set():
+            self._connectivity()
+
+    def _status(self, now: float) -> None:
         from . import health
 
-        now = time.monotonic()
-        if now >= self._next_status:
-            self._next_status = now + self.service.terminal_poll_interval
-            results, enquiry = health.terminal_checks(
-                self.driver, self.device, attempts=self.service.check_attempts
-            )
-            if enquiry.state is not None:
-                with self.lock:
-                    self.snapshot.terminal_state = enquiry.state.text
-            self._record(results)
-        if now >= self._next_diagnosis:
-            self._next_diagnosis = now + self.service.connectivity_interval
-            result = health.connectivity_check(
-                self.driver, self.device, self.breaker, attempts=self.service.check_attempts
-            )
-            self._record([result])
+        self.schedule.ran("status", now)
+        results, enquiry = health.terminal_checks(
+            self.driver, self.device, attempts=self.service.attempts(self.cfg)
+        )
+        self.count_retries("status", max(r.attempts for r in results) - 1)
+        if enquiry.state is not None:
+            with self.lock:
+                self.snapshot.terminal_state = enquiry.state.text
+        self._record(results)
+
+    def _connectivity(self) -> None:
+        from . import health
+
+        result = health.connectivity_check(
+            self.driver, self.device, self.breaker, attempts=self.service.attempts(self.cfg)
+        )
+        # the next one is planned from when this one ended: a diagnosis takes seconds
+        self.schedule.ran("connectivity", time.monotonic(), ok=result.ok)
+        self.count_retries("diagnosis", result.attempts - 1)
+        self._record([result])
 
     def _record(self, results: list[CheckResult]) -> None:
         now = time.time()

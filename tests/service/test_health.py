@@ -387,12 +387,11 @@ def test_breaker_refuses_nonsense() -> None:
 
 # -- schedule and transitions ----------------------------------------------------------------
 def test_schedule_intervals() -> None:
-    schedule = CheckSchedule.for_kind("terminal", poll=10, connectivity=300)
-    assert schedule.due("link", 0) and schedule.due("connectivity", 0)
-    schedule.ran("link", 0)
-    schedule.ran("terminal_state", 0)
+    schedule = CheckSchedule.for_terminal(poll=10, connectivity=300, retry=60)
+    assert schedule.due("status", 0) and schedule.due("connectivity", 0)
+    schedule.ran("status", 0)
     schedule.ran("connectivity", 0)
-    assert not schedule.due("link", 9.9) and schedule.due("link", 10)
+    assert not schedule.due("status", 9.9) and schedule.due("status", 10)
     assert not schedule.due("connectivity", 299) and schedule.due("connectivity", 300)
     assert schedule.next_due(5) == 5
     schedule.ran("connectivity", 300, ok=False)  # failing: asked again within a minute
@@ -403,17 +402,17 @@ def test_schedule_intervals() -> None:
         schedule.due("paper", 0)
 
 
-def test_printer_schedule_and_bad_schedules() -> None:
-    schedule = CheckSchedule.for_kind("printer", poll=5)
-    assert set(schedule.intervals) == set(PRINTER_CHECKS)
-    for check in PRINTER_CHECKS:
-        schedule.ran(check, 100)
-    assert not any(schedule.due(c, 104) for c in PRINTER_CHECKS)
-    assert all(schedule.due(c, 105) for c in PRINTER_CHECKS)
+def test_a_retry_interval_longer_than_the_interval_is_not_used() -> None:
+    schedule = CheckSchedule.for_terminal(poll=10, connectivity=30, retry=60)
+    schedule.ran("connectivity", 0, ok=False)
+    assert schedule.due("connectivity", 30)
+
+
+def test_bad_schedules() -> None:
     with pytest.raises(ValueError, match="positive"):
         CheckSchedule({"link": 0})
-    with pytest.raises(ValueError, match="device kind"):
-        CheckSchedule.for_kind("scanner")
+    with pytest.raises(ValueError, match="positive"):
+        CheckSchedule.for_terminal(poll=10, connectivity=300, retry=0)
 
 
 def result(status: str, text: str = "") -> CheckResult:
@@ -429,3 +428,13 @@ def test_transition_is_a_change_of_status() -> None:
     for old in CHECK_STATUSES:
         for new in CHECK_STATUSES:
             assert transition(result(old), result(new)) == (old != new)
+
+
+def test_a_reloaded_schedule_keeps_its_plan_but_never_waits_longer_than_an_interval() -> None:
+    old = CheckSchedule.for_terminal(poll=30, connectivity=300, retry=60)
+    old.ran("status", 0)
+    old.ran("connectivity", 0)
+    new = CheckSchedule.for_terminal(poll=60, connectivity=20, retry=20)
+    new.adopt(old, now=5)
+    assert not new.due("status", 29) and new.due("status", 30)  # planned: kept
+    assert not new.due("connectivity", 24) and new.due("connectivity", 25)  # shortened

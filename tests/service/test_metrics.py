@@ -527,3 +527,45 @@ def test_a_device_renamed_or_retyped_gets_lines_of_its_own() -> None:
     samples = parse(page.render().decode())
     assert not series(samples, "posdriver_device_up", kind="printer")
     assert series(samples, "posdriver_terminal_acquirer_state", device="bar")
+
+
+def test_a_check_that_just_failed_is_news_even_when_the_status_is_stale() -> None:
+    # the terminal stopped answering: its last good status is old (so unknown), but
+    # "no answer" was found a moment ago and must read critical, not unknown
+    device = DeviceSnapshot(
+        name="desk1",
+        kind="terminal",
+        url="serial:///dev/x",
+        lifecycle="degraded",
+        status_at=NOW - 100,
+        freshness=65,
+        acquirer="reachable",
+        checks={
+            "link": CheckResult("desk1", "link", "critical", "no answer", 15.0, NOW - 2),
+            "connectivity": CheckResult("desk1", "connectivity", "ok", "ok", 2.0, NOW - 200),
+        },
+    )
+    samples = parse(
+        MetricsPage(lambda: ServiceSnapshot(devices=[device]), clock=lambda: NOW).render().decode()
+    )
+    link = {
+        dict(lbl)["status"]: v
+        for lbl, v in series(
+            samples, "posdriver_check_status", device="desk1", check="link"
+        ).items()
+    }
+    assert link["critical"] == 1 and link["unknown"] == 0
+    assert (
+        value(
+            samples,
+            "posdriver_check_status",
+            device="desk1",
+            check="connectivity",
+            status="unknown",
+        )
+        == 1
+    )
+    assert states(samples, "posdriver_terminal_acquirer_state", "desk1")["unknown"] == 1
+    view = device.current(NOW)  # the API's view agrees
+    assert view.checks["link"].status == "critical"
+    assert view.checks["connectivity"].status == "unknown"

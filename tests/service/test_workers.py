@@ -80,3 +80,150 @@ def test_a_link_failure_in_a_task_reconnects_and_counts() -> None:
         assert worker.view().reconnects == 1 and worker.view().link_errors == 1
     finally:
         worker.stop(timeout=5)
+
+
+# -- workers on emulated devices (real ptys) --------------------------------------------------
+import contextlib  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from emulator.controller import Controller  # noqa: E402
+from posdriver.cashier.terminals import make_terminal  # noqa: E402
+from posdriver.config import PrinterConfig, TerminalConfig  # noqa: E402
+from posdriver.service.workers import PrinterWorker, TerminalWorker  # noqa: E402
+
+
+@pytest.fixture
+def emulated_terminal(tmp_path: Path) -> Iterator[Controller]:
+    with Controller.terminal(link="pty", link_dir=tmp_path, control=False) as controller:
+        yield controller
+
+
+@contextlib.contextmanager
+def terminal_worker(
+    controller: Controller, service: ServiceConfig, **cfg: Any
+) -> Iterator[TerminalWorker]:
+    config = TerminalConfig(name="desk", url=controller.url, **cfg)
+    worker = TerminalWorker(config, service, make_terminal)
+    worker.FIRST_DIAGNOSIS = 0.2  # tests do not wait the 5 s a desk would
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop(timeout=10)
+
+
+def test_a_terminal_is_ready_only_after_its_first_look(emulated_terminal: Controller) -> None:
+    seen: list[tuple[str, bool]] = []
+    with terminal_worker(emulated_terminal, ServiceConfig(terminal_poll_interval=60)) as worker:
+        real = worker.set_state
+
+        def spy(lifecycle: str, detail: str = "") -> None:
+            with worker.lock:
+                seen.append((lifecycle, worker.snapshot.status_at is not None))
+            real(lifecycle, detail)
+
+        worker.set_state = spy  # type: ignore[method-assign]
+        wait_until(lambda: worker.view().lifecycle == "ready", 10, "the terminal to be ready")
+    # every "ready" came with a status already read (the first status enquiry ran first)
+    assert ("ready", True) in seen and ("ready", False) not in seen
+    assert worker.view().lifecycle == "stopped"
+
+
+def test_a_failing_connectivity_check_is_repeated_sooner_and_seen_to_recover(
+    emulated_terminal: Controller,
+) -> None:
+    service = ServiceConfig(
+        terminal_poll_interval=60, connectivity_interval=3600, connectivity_retry_interval=0.5
+    )
+    emulated_terminal.set_fault("host_unreachable")
+    with terminal_worker(emulated_terminal, service, check_attempts=1) as worker:
+        wait_until(
+            lambda: worker.view().acquirer == "unreachable", 20, "the acquirer seen unreachable"
+        )
+        emulated_terminal.set_fault("host_unreachable", False)
+        # with a one-hour interval only the retry interval can bring this back soon
+        wait_until(lambda: worker.view().acquirer == "reachable", 20, "the acquirer seen again")
+        assert worker.view().checks["connectivity"].status == "ok"
+
+
+def test_a_payment_that_meets_a_dead_acquirer_expedites_the_check(
+    emulated_terminal: Controller,
+) -> None:
+    service = ServiceConfig(terminal_poll_interval=60, connectivity_interval=3600)
+    with terminal_worker(emulated_terminal, service, check_attempts=1) as worker:
+        wait_until(lambda: worker.view().acquirer == "reachable", 20, "the first diagnosis")
+        emulated_terminal.set_fault("host_unreachable")
+        worker.acquirer_news(reachable=True)  # agrees with the check: nothing to do
+        time.sleep(0.3)  # give a wrongly expedited check the time to show (it must not)
+        assert worker.view().acquirer == "reachable"
+        worker.acquirer_news(reachable=False)  # what a payment aborted by the host says
+        wait_until(lambda: worker.view().acquirer == "unreachable", 20, "the expedited diagnosis")
+
+
+def test_each_terminal_has_its_own_poll_interval(emulated_terminal: Controller) -> None:
+    service = ServiceConfig(terminal_poll_interval=3600, connectivity_interval=3600)
+    with terminal_worker(emulated_terminal, service, poll_interval=0.3) as worker:
+        wait_until(lambda: worker.view().status_at is not None, 10, "a first status")
+        first = worker.view().status_at
+        # the [service] default (an hour) would never bring a second one
+        wait_until(lambda: worker.view().status_at != first, 5, "a second status enquiry")
+        # two polls and slack: with a 0.3 s poll the service's freshness (15 s) rules
+        assert worker.view().freshness == service.freshness
+
+
+def test_unanswered_status_enquiries_count_as_retries_and_stay_critical() -> None:
+    # over TCP a terminal that is off refuses at once (over serial each try waits out the
+    # protocol's three unacknowledged transmissions, 15 s)
+    service = ServiceConfig(terminal_poll_interval=1, connectivity_interval=3600, freshness=3)
+    with (
+        Controller.terminal(link="tcp", control=False) as controller,
+        terminal_worker(controller, service, check_attempts=2) as worker,
+    ):
+        wait_until(lambda: worker.view().lifecycle == "ready", 10, "the terminal to be ready")
+        assert worker.view().retries.get("status", 0) == 0
+        controller.set_fault("power_off")
+        wait_until(
+            lambda: worker.view().retries.get("status", 0) >= 1, 30, "a retried status enquiry"
+        )
+        # long past the last good status, "no answer" stays news: critical, not unknown
+        good = worker.view().status_at
+        assert good is not None
+        wait_until(lambda: time.time() - good > 4, 10, "the last good status to be stale")
+        view = worker.view()
+        assert view.checks["link"].status == "critical" and view.lifecycle == "degraded"
+
+
+def test_a_printer_at_a_path_that_is_no_serial_port_is_an_error(tmp_path: Path) -> None:
+    not_a_port = tmp_path / "ttyUSB0"
+    not_a_port.write_text("")
+    worker = PrinterWorker(
+        PrinterConfig(name="bar", url=f"serial://{not_a_port}"), ServiceConfig(reconnect_max=0.2)
+    )
+    worker.start()
+    try:
+        wait_until(lambda: worker.view().lifecycle == "error", 10, "the error lifecycle")
+        assert "not a serial port" in worker.view().detail
+        assert worker.view().link_errors >= 1
+    finally:
+        worker.stop(timeout=5)
+
+
+def test_each_printer_has_its_own_poll_interval(tmp_path: Path) -> None:
+    service = ServiceConfig(poll_interval=3600)
+    with Controller.printer(link="pty", link_dir=tmp_path, control=False) as controller:
+        controller.device.config.asb_supported = False  # polled, as a printer without ASB
+        worker = PrinterWorker(
+            PrinterConfig(name="bar", url=controller.url, poll_interval=0.2), service
+        )
+        worker.start()
+        try:
+            wait_until(lambda: worker.view().status_at is not None, 10, "a first status")
+            first = worker.view().status_at
+            wait_until(lambda: worker.view().status_at != first, 5, "a second status read")
+            assert worker.view().lifecycle == "ready"
+        finally:
+            worker.stop(timeout=5)
+        assert worker.view().lifecycle == "stopped"
