@@ -4,6 +4,7 @@ the emulators' control API, seen in /metrics, in ``posdriver check`` and in inci
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -86,10 +87,15 @@ class Served:
             assert answer.status == 200
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+SERVED_CONFIG = "[service]\npoll_interval = 0.2\nterminal_poll_interval = 1.0\n"
+
+
+@contextlib.contextmanager
+def serve(tmp_path: Path, config_text: str = SERVED_CONFIG, log: Any = None) -> Iterator[Served]:
+    """``posdriver serve --emulate`` as a process of its own, on the config given; its
+    log (stderr) goes to ``log`` (a file) or nowhere. Stopped with SIGTERM at the end."""
     config = tmp_path / "posdriver.toml"
-    config.write_text("[service]\npoll_interval = 0.2\nterminal_poll_interval = 1.0\n")
+    config.write_text(config_text)
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     process = subprocess.Popen(
         [
@@ -108,7 +114,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
             "127.0.0.1:0",
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log if log is not None else subprocess.DEVNULL,
         text=True,
         env=env,
     )
@@ -137,6 +143,12 @@ def served(tmp_path: Path) -> Iterator[Served]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serve(tmp_path) as running:
+        yield running
 
 
 def test_a_sale_through_the_api_prints_its_receipt_and_counts(served: Served) -> None:
@@ -305,3 +317,39 @@ def test_a_link_drop_after_charging_is_resolved_while_the_daemon_runs(served: Se
     served.await_state(op_id, "approved", 30, "the daemon to resolve it")
     answer = served.get(f"/v1/operations/{op_id}")[1]
     assert answer["receipts"] and answer["receipts"][0]["source"] == "repeat_receipt"
+
+
+def test_sighup_applies_what_it_can_and_names_what_needs_a_restart(tmp_path: Path) -> None:
+    log_path = tmp_path / "serve.log"
+    before = SERVED_CONFIG + '[receipt]\nheader = ["HOTEL BEFORE"]\n'
+    with log_path.open("w") as log, serve(tmp_path, before, log) as served:
+        first = served.sale("3.00")
+        served.await_state(first, "approved", 20, "the first sale")
+        config = tmp_path / "posdriver.toml"
+        config.write_text(
+            SERVED_CONFIG.replace("[service]\n", '[service]\napi = "127.0.0.1:1"\n')
+            + '[receipt]\nheader = ["HOTEL AFTER"]\n'
+        )
+        served.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded" in log_path.read_text(), 10, "the reload")
+        second = served.sale("4.00")
+        served.await_state(second, "approved", 20, "the sale after the reload")
+
+        def receipt_text(op_id: int) -> str:
+            receipts = served.get(f"/v1/operations/{op_id}")[1]["receipts"]
+            return "\n".join(line for r in receipts for line in r["lines"])
+
+        assert "HOTEL BEFORE" in receipt_text(first)
+        assert "HOTEL AFTER" in receipt_text(second)
+        text = log_path.read_text()
+        assert "need a restart" in text and "service.api" in text
+        # the listen address that needs a restart was not taken: the API still answers
+        assert served.get("/v1/health")[0] in (200, 503)
+
+        # a file that does not load changes nothing, and says why
+        config.write_text("[service]\npoll_interval = -1\n")
+        served.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: "reload refused" in log_path.read_text(), 10, "the refusal")
+        third = served.sale("5.00")
+        served.await_state(third, "approved", 20, "a sale after the refused reload")
+        assert "HOTEL AFTER" in receipt_text(third)

@@ -227,3 +227,14 @@ def test_each_printer_has_its_own_poll_interval(tmp_path: Path) -> None:
         finally:
             worker.stop(timeout=5)
         assert worker.view().lifecycle == "stopped"
+
+
+def test_a_reload_changes_a_running_terminals_schedule(emulated_terminal: Controller) -> None:
+    from dataclasses import replace
+
+    service = ServiceConfig(terminal_poll_interval=3600, connectivity_interval=3600)
+    with terminal_worker(emulated_terminal, service) as worker:
+        wait_until(lambda: worker.view().status_at is not None, 10, "a first status")
+        first = worker.view().status_at
+        worker.reconfigure(replace(worker.cfg, poll_interval=0.3), service)
+        wait_until(lambda: worker.view().status_at != first, 5, "a status at the new interval")
