@@ -560,6 +560,8 @@ class TerminalWorker(DeviceWorker):
         if enquiry.state is not None:
             with self.lock:
                 self.snapshot.terminal_state = enquiry.state.text
+                if enquiry.state.software:  # the only self-description ZVT status gives
+                    self.snapshot.info = {"firmware": enquiry.state.software}
         self._record(results)
 
     def _connectivity(self) -> None:

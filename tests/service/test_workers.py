@@ -129,6 +129,7 @@ def test_a_terminal_is_ready_only_after_its_first_look(emulated_terminal: Contro
         wait_until(lambda: worker.view().lifecycle == "ready", 10, "the terminal to be ready")
     # every "ready" came with a status already read (the first status enquiry ran first)
     assert ("ready", True) in seen and ("ready", False) not in seen
+    assert worker.view().info["firmware"].startswith("posdriver-emulator ZVT")
     assert worker.view().lifecycle == "stopped"
 
 
