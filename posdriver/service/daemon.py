@@ -329,6 +329,32 @@ class Daemon:
         base.devices = [w.view() for w in self.workers.values()]
         return base
 
+    def check_now(
+        self, device: str | None = None, *, connectivity: bool = False, timeout: float = 30.0
+    ) -> list[str]:
+        """Run the health checks of every device (or ``device``) now, each on its worker
+        and behind any payment; wait up to ``timeout`` seconds in all. Returns the devices
+        whose checks did not finish in time (waiting behind a payment): their snapshot
+        holds what was known before."""
+        if device is not None and device not in self.workers:
+            known = ", ".join(sorted(self.workers)) or "none"
+            raise KeyError(f"no device named {device!r}; devices: {known}")
+        futures = {}
+        for name, worker in self.workers.items():
+            if device in (None, name):
+                with contextlib.suppress(Exception):  # stopping: nothing new is taken
+                    futures[name] = worker.check_now(connectivity)
+        deadline = time.monotonic() + timeout
+        late = [name for name in self.workers if device in (None, name) and name not in futures]
+        for name, future in futures.items():
+            try:
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:  # still waiting behind a payment
+                late.append(name)
+            except Exception:  # it ran and failed, or the device is not connected: the
+                pass  # snapshot says so (a critical check, or the lifecycle)
+        return sorted(late)
+
     def count_outcome(self, kind: str, state: State) -> None:
         outcome = {"approved": "approved", "declined": "declined", "in_doubt": "in_doubt"}.get(
             state.value, "aborted"

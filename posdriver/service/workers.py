@@ -141,6 +141,16 @@ class DeviceWorker(threading.Thread):
             multiplier=0.5, max=service.reconnect_max, jitter=0.5
         )
 
+    def check_now(self, connectivity: bool = False) -> Future[Any]:
+        """Look at the device now (``posdriver check``), as a health task: behind any
+        payment or print, never in the middle of one. ``connectivity`` also has a
+        terminal dial its acquirer (left to the schedule otherwise: some acquirers charge
+        per call)."""
+        return self.submit(HEALTH, lambda _driver: self.look(connectivity), "check")
+
+    def look(self, connectivity: bool) -> None:
+        """One status read and its checks, on the worker's thread."""
+
     def set_state(self, lifecycle: str, detail: str = "") -> None:
         with self.lock:
             if self.snapshot.lifecycle != lifecycle or self.snapshot.detail != detail:
@@ -405,6 +415,9 @@ class PrinterWorker(DeviceWorker):
         log.info("printer %s: %s", self.device, "ASB on" if self.asb else "polling status")
         self._poll()
 
+    def look(self, connectivity: bool) -> None:
+        self._poll()
+
     def _set_freshness(self) -> None:
         # with ASB the full status is read every 5 polls: it must stay fresh that long
         polls = 5 if self.asb else 1
@@ -547,6 +560,11 @@ class TerminalWorker(DeviceWorker):
         if self.schedule.due("status", now):
             self._status(now)
         if self.schedule.due("connectivity", now) and not self._halt.is_set():
+            self._connectivity()
+
+    def look(self, connectivity: bool) -> None:
+        self._status(time.monotonic())
+        if connectivity:
             self._connectivity()
 
     def _status(self, now: float) -> None:

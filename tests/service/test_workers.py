@@ -103,11 +103,11 @@ def emulated_terminal(tmp_path: Path) -> Iterator[Controller]:
 
 @contextlib.contextmanager
 def terminal_worker(
-    controller: Controller, service: ServiceConfig, **cfg: Any
+    controller: Controller, service: ServiceConfig, first_diagnosis: float = 0.2, **cfg: Any
 ) -> Iterator[TerminalWorker]:
     config = TerminalConfig(name="desk", url=controller.url, **cfg)
     worker = TerminalWorker(config, service, make_terminal)
-    worker.FIRST_DIAGNOSIS = 0.2  # tests do not wait the 5 s a desk would
+    worker.FIRST_DIAGNOSIS = first_diagnosis  # tests do not wait the 5 s a desk would
     worker.start()
     try:
         yield worker
@@ -239,3 +239,16 @@ def test_a_reload_changes_a_running_terminals_schedule(emulated_terminal: Contro
         first = worker.view().status_at
         worker.reconfigure(replace(worker.cfg, poll_interval=0.3), service)
         wait_until(lambda: worker.view().status_at != first, 5, "a status at the new interval")
+
+
+def test_check_now_looks_at_once_and_can_dial_the_acquirer(emulated_terminal: Controller) -> None:
+    service = ServiceConfig(terminal_poll_interval=3600, connectivity_interval=3600)
+    with terminal_worker(emulated_terminal, service, first_diagnosis=3600) as worker:
+        wait_until(lambda: worker.view().status_at is not None, 10, "a first status")
+        first = worker.view().status_at
+        worker.check_now().result(timeout=10)
+        assert worker.view().status_at != first
+        assert "connectivity" not in worker.view().checks  # not dialled unless asked
+        emulated_terminal.set_fault("host_unreachable")
+        worker.check_now(connectivity=True).result(timeout=30)
+        assert worker.view().checks["connectivity"].status == "critical"
