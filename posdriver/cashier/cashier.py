@@ -513,7 +513,7 @@ class Cashier:
                     State.ABORTED,
                     actor=self.actor,
                     result_code=outcome.result_code,
-                    reason=outcome.reason + (f": {outcome.detail}" if outcome.detail else ""),
+                    reason=_abort_reason(outcome),
                 )
             else:
                 final = self.journal.transition(
@@ -762,3 +762,12 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.astimezone() if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _abort_reason(outcome: Aborted) -> str:
+    """The journal's reason for an abort; when the terminal could not reach its acquirer,
+    it says so first (the terminal's own words, such as "no connection", do not)."""
+    reason = outcome.reason + (f": {outcome.detail}" if outcome.detail else "")
+    if outcome.host_unreachable:
+        return f"the terminal could not reach its acquirer: {reason}"
+    return reason

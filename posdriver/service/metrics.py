@@ -57,7 +57,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8471
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PRINT_JOB_STATES = ("queued", "printing", "failed")
-UP_LIFECYCLES = frozenset({"ready", "busy", "degraded"})
 CHECKS_BY_KIND: dict[str, tuple[str, ...]] = {
     "printer": PRINTER_CHECKS,
     "terminal": TERMINAL_CHECKS,
@@ -161,7 +160,8 @@ DEVICE_INFO = Family(
 DEVICE_UP = Family(
     "posdriver_device_up",
     G,
-    "1 when the device worker is ready, busy or degraded and its status is fresh.",
+    "1 when the device is connected (ready, busy or degraded), its status is fresh and "
+    "its link check has not just failed.",
     ("device", "kind"),
 )
 DEVICE_STATE = Family(
@@ -402,7 +402,7 @@ class MetricsPage:
         lines = self._lines_for(device)
         fresh = device.fresh(now)
         out[DEVICE_INFO].append(lines.info(device.info))
-        out[DEVICE_UP].append(lines.up[device.lifecycle in UP_LIFECYCLES and fresh])
+        out[DEVICE_UP].append(lines.up[device.up_at(now)])
         out[DEVICE_STATE].append(lines.lifecycle[device.lifecycle])
         if device.last_contact is not None:
             out[LAST_CONTACT].append(f"{lines.last_contact}{_number(device.last_contact)}\n")

@@ -91,6 +91,8 @@ class DeviceSnapshot:
     reconnects: int = 0
     retries: dict[str, int] = field(default_factory=dict)  # by operation
     detail: str = ""  # why the lifecycle is what it is, in words
+    # set on a copy current() already turned stale, so a second call changes nothing
+    stale_view: bool = field(default=False, repr=False, compare=False)
 
     def fresh(self, now: float | None = None) -> bool:
         now = time.time() if now is None else now
@@ -98,7 +100,15 @@ class DeviceSnapshot:
 
     @property
     def up(self) -> bool:
-        return self.lifecycle in ("ready", "busy", "degraded") and self.fresh()
+        return self.up_at(time.time())
+
+    def up_at(self, now: float) -> bool:
+        """Connected, with a fresh status, and not just found silent: a terminal that
+        stopped answering keeps its link open (the driver reopens it per command), so a
+        critical ``link`` check is what says it is down."""
+        link = self.checks.get("link")
+        silent = link is not None and link.status == "critical" and self.check_fresh(link, now)
+        return self.lifecycle in ("ready", "busy", "degraded") and self.fresh(now) and not silent
 
     def check_fresh(self, check: CheckResult, now: float) -> bool:
         """A check result holds while the device's status is fresh, or while the result
@@ -112,7 +122,7 @@ class DeviceSnapshot:
         from dataclasses import replace
 
         now = time.time() if now is None else now
-        if self.fresh(now):
+        if self.fresh(now) or self.stale_view:
             return replace(self, errors=dict(self.errors), checks=dict(self.checks))
         checks = {}
         for name, check in self.checks.items():
@@ -128,6 +138,7 @@ class DeviceSnapshot:
             errors={name: None for name in self.errors},
             acquirer="unknown",
             checks=checks,
+            stale_view=True,
         )
 
     def as_dict(self, now: float | None = None) -> dict[str, Any]:
@@ -138,7 +149,7 @@ class DeviceSnapshot:
             "kind": self.kind,
             "url": self.url,
             "lifecycle": self.lifecycle,
-            "up": self.up,
+            "up": self.up_at(now),
             "detail": self.detail,
             "last_contact": self.last_contact,
             "status_age_seconds": None

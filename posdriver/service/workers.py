@@ -215,12 +215,27 @@ class DeviceWorker(threading.Thread):
 
     def _connect(self) -> None:
         self.set_state("connecting" if self._failures == 0 else "reconnecting")
+        started = time.monotonic()
         try:
             self.driver = self.open()
         except Exception as exc:
             self._failures += 1
             with self.lock:
                 self.snapshot.link_errors += 1
+            # each failed open is news: the link check stays critical (and fresh) while
+            # the device is away, instead of turning "stale" between tries
+            self.record_checks(
+                [
+                    CheckResult(
+                        self.device,
+                        "link",
+                        "critical",
+                        f"cannot open the device: {exc}",
+                        time.monotonic() - started,
+                        time.time(),
+                    )
+                ]
+            )
             delay = self._delay()
             # still retried, but "error" tells ops that waiting will not fix it
             state = "error" if _needs_a_person(exc) else "reconnecting"

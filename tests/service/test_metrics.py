@@ -569,3 +569,35 @@ def test_a_check_that_just_failed_is_news_even_when_the_status_is_stale() -> Non
     view = device.current(NOW)  # the API's view agrees
     assert view.checks["link"].status == "critical"
     assert view.checks["connectivity"].status == "unknown"
+
+
+def test_a_stale_view_is_not_made_stale_twice() -> None:
+    device = DeviceSnapshot(
+        "receipt",
+        "printer",
+        "serial:///dev/x",
+        lifecycle="ready",
+        status_at=NOW - 100,
+        checks={"paper": CheckResult("receipt", "paper", "ok", "paper ok", 0.01, NOW - 100)},
+    )
+    once = device.current(NOW)
+    twice = once.current(NOW + 5)
+    assert twice.checks["paper"].text == once.checks["paper"].text
+    assert twice.checks["paper"].text.count("stale (") == 1
+
+
+def test_a_terminal_found_silent_is_down_before_its_status_goes_stale() -> None:
+    device = DeviceSnapshot(
+        "desk1",
+        "terminal",
+        "serial:///dev/x",
+        lifecycle="degraded",
+        status_at=NOW - 10,
+        freshness=65,
+        checks={"link": CheckResult("desk1", "link", "critical", "no answer", 15.0, NOW - 1)},
+    )
+    assert device.fresh(NOW) and not device.up_at(NOW)
+    page = MetricsPage(lambda: ServiceSnapshot(devices=[device]), clock=lambda: NOW)
+    samples = parse(page.render().decode())
+    assert value(samples, "posdriver_device_up", device="desk1", kind="terminal") == 0
+    assert device.as_dict(NOW)["up"] is False

@@ -1,0 +1,408 @@
+"""Each injected fault, end to end: ``posdriver serve --emulate`` as a real process with an
+emulated printer and terminal on pseudo-terminals, the fault switched on through the
+emulator's control API, and seen in all three places ops look (``posdriver check``,
+/metrics, the incident record), then seen to clear when the fault clears.
+
+Paper out and the link drop after charging are in test_daemon.py; here: cover open,
+terminal off and acquirer down. The daemon's intervals are shortened through its config
+so a fault shows within seconds; every wait is a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import wait_until
+
+# Short intervals: printer polled five times a second, terminal asked every second, its
+# acquirer every 10 s (the config's minimum), one attempt per check so a dead device
+# shows after one try, and statuses stale soon (the floor is two polls plus 5 s).
+SERVICE = """\
+[service]
+poll_interval = 0.2
+terminal_poll_interval = 1.0
+connectivity_interval = 10.0
+connectivity_retry_interval = 10.0
+freshness = 1.0
+check_attempts = 1
+reconnect_max = 1.0
+"""
+
+
+@dataclass
+class Daemon:
+    """A running ``posdriver serve --emulate`` and the ways to look at it."""
+
+    process: subprocess.Popen[str]
+    api: str
+    metrics: str
+    printer_control: str
+    terminal_control: str
+    client_config: Path  # [service] api pointing at this daemon, for `posdriver check`
+
+    # -- the API -------------------------------------------------------------------------
+    def get(self, path: str, timeout: float = 10) -> tuple[int, Any]:
+        try:
+            with urllib.request.urlopen(self.api + path, timeout=timeout) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            self.api + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def sale(self, amount: str) -> int:
+        status, body = self.post("/v1/operations", {"kind": "sale", "amount": amount})
+        assert status == 202, body
+        return int(body["operation"]["id"])
+
+    def settled(self, op_id: int, wait: float = 30) -> dict[str, Any]:
+        """The operation once it is final (or needs a person), waiting up to ``wait``."""
+        status, body = self.get(f"/v1/operations/{op_id}?wait={wait}", timeout=wait + 10)
+        assert status == 200, body
+        return dict(body["operation"])
+
+    # -- /metrics ------------------------------------------------------------------------
+    def scrape(self) -> str:
+        with urllib.request.urlopen(self.metrics, timeout=5) as answer:
+            return str(answer.read().decode())
+
+    def sample(self, series: str) -> float | None:
+        for line in self.scrape().splitlines():
+            if line.startswith(series + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    def check_status(self, device: str, check: str) -> str | None:
+        """The status /metrics gives ``check`` of ``device`` (the state set's 1)."""
+        head = f'posdriver_check_status{{device="{device}",check="{check}",status="'
+        for line in self.scrape().splitlines():
+            if line.startswith(head) and float(line.rsplit(" ", 1)[1]) == 1.0:
+                return line[len(head) :].split('"', 1)[0]
+        return None
+
+    # -- posdriver check -----------------------------------------------------------------
+    def check(self, device: str | None = None) -> tuple[int, dict[str, Any]]:
+        """``posdriver check --config F --json`` as ops run it: (exit code, its JSON)."""
+        args = [sys.executable, "-m", "posdriver", "check"]
+        args += [] if device is None else [device]
+        args += ["--config", str(self.client_config), "--json"]
+        done = subprocess.run(
+            args, capture_output=True, text=True, env=_env(), timeout=30, check=False
+        )
+        return done.returncode, json.loads(done.stdout)
+
+    # -- incidents -----------------------------------------------------------------------
+    def incidents(self) -> list[dict[str, Any]]:
+        """The fault record, as the front desk's software reads it (the API)."""
+        status, body = self.get("/v1/incidents")
+        assert status == 200, body
+        return list(body)
+
+    def incident(self, device: str, category: str, fault_starts: str) -> dict[str, Any] | None:
+        """The first incident of ``device`` in ``category`` whose fault starts so."""
+        for incident in self.incidents():
+            if (
+                incident["device"] == device
+                and incident["category"] == category
+                and incident["fault"].startswith(fault_starts)
+            ):
+                return incident
+        return None
+
+    # -- the emulators -------------------------------------------------------------------
+    def _control(self, device: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        base = self.printer_control if device == "printer" else self.terminal_control
+        request = urllib.request.Request(
+            base + path,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="GET" if body is None else "POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
+            return json.loads(answer.read())
+
+    def fault(self, device: str, name: str, active: bool = True) -> None:
+        self._control(device, "/faults", {"fault": name, "active": active})
+
+    def ledger(self) -> list[dict[str, Any]]:
+        return list(self._control("terminal", "/ledger"))
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.getcwd())
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    """The daemon with emulated devices and the short intervals above; its log goes to
+    ``daemon.log`` in the test's tmp_path (for a failure's post-mortem)."""
+    config = tmp_path / "posdriver.toml"
+    config.write_text(SERVICE)
+    with (tmp_path / "daemon.log").open("w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "posdriver",
+                "serve",
+                "--emulate",
+                "--config",
+                str(config),
+                "--state-dir",
+                str(tmp_path / "state"),
+                "--api",
+                "127.0.0.1:0",
+                "--metrics",
+                "127.0.0.1:0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=_env(),
+        )
+        try:
+            yield _started(process, tmp_path)
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+def _started(process: subprocess.Popen[str], tmp_path: Path) -> Daemon:
+    """Read the daemon's four start lines (printer, terminal, API, metrics)."""
+    assert process.stdout is not None
+    lines: list[dict[str, Any]] = []
+    while len(lines) < 4:
+        line = process.stdout.readline()
+        if not line:
+            pytest.fail(f"posdriver serve ended early (exit {process.wait()})")
+        lines.append(json.loads(line))
+    by = {d.get("device") or d.get("listening"): d for d in lines}
+    api = by["api"]["url"]
+    client = tmp_path / "client.toml"
+    client.write_text(f'[service]\napi = "{api.removeprefix("http://")}"\n')
+    return Daemon(
+        process,
+        api,
+        by["metrics"]["url"],
+        by["printer"]["control"],
+        by["terminal"]["control"],
+        client,
+    )
+
+
+def failing(report: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """(device, check) -> status for every check of a ``posdriver check --json`` report
+    that is not ok."""
+    return {
+        (device["name"], name): check["status"]
+        for device in report["devices"]
+        for name, check in device["checks"].items()
+        if check["status"] != "ok"
+    }
+
+
+def test_cover_open_shows_in_check_metrics_and_incidents_and_clears(daemon: Daemon) -> None:
+    """The printer pushes the open cover (Automatic Status Back): the cover check alone
+    is critical, and closing it clears every view."""
+    is_open = 'posdriver_printer_cover_state{device="receipt",state="open"}'
+    closed = 'posdriver_printer_cover_state{device="receipt",state="closed"}'
+    wait_until(lambda: daemon.sample(closed) == 1.0, 10, "the cover closed first")
+    assert daemon.sample(is_open) == 0.0
+
+    daemon.fault("printer", "cover_open")
+    wait_until(lambda: daemon.sample(is_open) == 1.0, 5, "cover open in /metrics")
+    assert daemon.sample(closed) == 0.0
+    assert daemon.check_status("receipt", "cover") == "critical"
+    assert daemon.sample('posdriver_check_success{device="receipt",check="cover"}') == 0.0
+    # an open cover explains the printer being offline: no other check fails for it
+    assert daemon.check_status("receipt", "errors") == "ok"
+    code, report = daemon.check()
+    assert (code, report["status"], report["source"]) == (2, "critical", "daemon"), report
+    assert failing(report) == {("receipt", "cover"): "critical"}
+    printer = next(d for d in report["devices"] if d["name"] == "receipt")
+    assert printer["cover"] == "open"
+    assert "cover open" in printer["checks"]["cover"]["text"]
+    wait_until(
+        lambda: daemon.incident("receipt", "device_fault", "cover check: cover open"),
+        5,
+        "a cover-open incident",
+    )
+
+    daemon.fault("printer", "cover_open", False)
+    wait_until(lambda: daemon.sample(closed) == 1.0, 5, "cover closed again in /metrics")
+    assert daemon.sample(is_open) == 0.0
+    assert daemon.check_status("receipt", "cover") == "ok"
+    code, report = daemon.check()
+    assert (code, report["status"]) == (0, "ok"), report
+    wait_until(
+        lambda: daemon.incident("receipt", "recovered", "cover check was critical"),
+        5,
+        "a recovered incident for the cover",
+    )
+
+
+def test_acquirer_down_opens_the_breaker_fails_sales_fast_and_clears(daemon: Daemon) -> None:
+    """The terminal answers but cannot reach its acquirer: connectivity critical, the
+    breaker opens and payments are refused before they reach the terminal, nothing is
+    charged; once the acquirer is back the breaker closes and a sale is approved."""
+    unreachable = 'posdriver_terminal_acquirer_state{device="desk",state="unreachable"}'
+    reachable = 'posdriver_terminal_acquirer_state{device="desk",state="reachable"}'
+    circuit_open = 'posdriver_terminal_circuit_state{device="desk",state="open"}'
+    circuit_closed = 'posdriver_terminal_circuit_state{device="desk",state="closed"}'
+    wait_until(lambda: daemon.sample(circuit_closed) == 1.0, 10, "the breaker closed first")
+    assert daemon.sample(unreachable) == 0.0
+
+    daemon.fault("terminal", "host_unreachable")
+    # the first sale reaches the terminal, which cannot reach its acquirer: nothing is
+    # charged, and the daemon asks the terminal's diagnosis at once instead of waiting
+    # for the next interval, which opens the breaker
+    first = daemon.settled(daemon.sale("10.00"))
+    assert first["state"] == "aborted" and first["result_code"] == 0xA3, first
+    wait_until(lambda: daemon.sample(circuit_open) == 1.0, 10, "the breaker open in /metrics")
+    assert daemon.sample(unreachable) == 1.0 and daemon.sample(circuit_closed) == 0.0
+    assert daemon.check_status("desk", "connectivity") == "critical"
+
+    # with the breaker open a sale is not sent at all: it fails at once, saying why
+    started = time.monotonic()
+    second_id = daemon.sale("11.00")
+    second = daemon.settled(second_id)
+    assert time.monotonic() - started < 3.0
+    assert second["state"] == "aborted", second
+    assert second["result_code"] is None  # the terminal never saw it
+    assert "desk cannot reach its acquirer" in second["reason"], second
+    assert daemon.ledger() == []  # nothing charged on the terminal
+
+    code, report = daemon.check()
+    assert (code, report["status"]) == (2, "critical"), report
+    assert failing(report) == {("desk", "connectivity"): "critical"}
+    terminal = next(d for d in report["devices"] if d["name"] == "desk")
+    assert (terminal["acquirer"], terminal["circuit"]) == ("unreachable", "open")
+    assert "acquirer unreachable" in terminal["checks"]["connectivity"]["text"]
+    assert daemon.incident("desk", "device_fault", "connectivity check: acquirer unreachable")
+    refused = daemon.incident("desk", "device_fault", "terminal not reached: terminal desk")
+    assert refused is not None and refused["operation_id"] == second_id
+    assert "acquirer" in refused["fault"]
+
+    daemon.fault("terminal", "host_unreachable", False)
+    # a failed diagnosis is repeated after connectivity_retry_interval (10 s here)
+    wait_until(lambda: daemon.sample(circuit_closed) == 1.0, 20, "the breaker closed again")
+    assert daemon.sample(reachable) == 1.0 and daemon.sample(circuit_open) == 0.0
+    assert daemon.check_status("desk", "connectivity") == "ok"
+    code, report = daemon.check()
+    assert (code, report["status"]) == (0, "ok"), report
+    assert daemon.incident("desk", "recovered", "connectivity check was critical")
+    third = daemon.settled(daemon.sale("12.00"))
+    assert third["state"] == "approved", third
+    charged = [(e["amount"], e["state"]) for e in daemon.ledger()]
+    assert charged == [(1200, "charged")]
+
+
+def test_terminal_off_shows_in_check_metrics_and_incidents_and_clears(daemon: Daemon) -> None:
+    """A terminal switched off is silent on its serial line: the device goes down, the
+    link check says "no answer", and switching it on clears every view."""
+    up = 'posdriver_device_up{device="desk",kind="terminal"}'
+    wait_until(lambda: daemon.sample(up) == 1.0, 10, "the terminal up first")
+    assert daemon.check_status("desk", "link") == "ok"
+
+    daemon.fault("terminal", "power_off")
+    # Silence: the status enquiry's frame goes out three times, T2 (5 s) apart, before
+    # the link check can say "no answer". Meanwhile the last good status ages out (7 s
+    # here), and the device is no longer up: what it said before is not trusted.
+    wait_until(lambda: daemon.sample(up) == 0.0, 15, "the terminal down in /metrics")
+    wait_until(
+        lambda: daemon.check_status("desk", "link") in ("unknown", "critical"),
+        5,
+        "the link check failing in /metrics",
+    )
+    no_answer = "link check: no answer from the terminal"
+    wait_until(
+        lambda: daemon.incident("desk", "device_fault", no_answer),
+        30,
+        "a link incident for the terminal",
+    )
+    assert daemon.check_status("desk", "link") == "critical"
+    assert daemon.sample(up) == 0.0
+    code, report = daemon.check()
+    # a stale device is unknown, and unknown outranks critical (docs/cli.md): exit 3;
+    # the link check is critical, as the daemon saw it fail moments ago
+    assert (code, report["status"]) == (3, "unknown"), report
+    assert failing(report).get(("desk", "link")) == "critical", report
+    assert all(device == "desk" for device, _ in failing(report)), report
+    terminal = next(d for d in report["devices"] if d["name"] == "desk")
+    assert terminal["up"] is False and terminal["stale"] is True
+    assert "no answer from the terminal" in terminal["checks"]["link"]["text"]
+
+    daemon.fault("terminal", "power_off", False)
+    # a power-on: the frame being repeated is answered now (the terminal lost its
+    # registration, which the driver renews by itself)
+    wait_until(lambda: daemon.sample(up) == 1.0, 20, "the terminal up again in /metrics")
+    terminal_checks = ("link", "terminal_state", "connectivity")
+    wait_until(
+        lambda: all(daemon.check_status("desk", c) == "ok" for c in terminal_checks),
+        15,
+        "the terminal's checks ok in /metrics",
+    )
+    code, report = daemon.check()
+    assert (code, report["status"]) == (0, "ok"), report
+    wait_until(
+        lambda: daemon.incident("desk", "recovered", "link check was critical"),
+        5,
+        "a recovered incident for the terminal",
+    )
+
+
+def test_a_switched_off_printer_reads_stale_and_says_so_once(daemon: Daemon) -> None:
+    """Once a device's last status is older than its freshness limit every check reads
+    unknown, each text saying once how old it is."""
+    up = 'posdriver_device_up{device="receipt",kind="printer"}'
+    wait_until(lambda: daemon.sample(up) == 1.0, 10, "the printer up first")
+    daemon.fault("printer", "power_off")
+
+    def stale() -> bool:
+        """The printer's status and its last check results are older than the limit."""
+        status, devices = daemon.get("/v1/devices")
+        printer = next(d for d in devices if d["name"] == "receipt")
+        return (
+            status == 200
+            and printer["stale"]
+            and any("stale (" in c["text"] for c in printer["checks"].values())
+        )
+
+    wait_until(stale, 15, "the printer's checks to go stale")
+    code, report = daemon.check("receipt")
+    daemon.fault("printer", "power_off", False)  # before asserting: a quick teardown
+    assert code == 3 and report["status"] == "unknown", report
+    texts = [c["text"] for c in report["devices"][0]["checks"].values()]
+    assert all(text.count("stale (") <= 1 for text in texts), texts
