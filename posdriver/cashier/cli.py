@@ -5,6 +5,13 @@ Devices and the state directory come from the TOML config (``--config``) or flag
 (``--state-dir``, ``--terminal URL`` repeatable with the first preferred, ``--printer
 URL``). Recovery (:mod:`.recovery`) runs before any command that talks to a terminal.
 
+While ``posdriver serve`` runs (it answers at the config's ``[service] api``), it owns
+the devices and the journal, and every command but ``journal`` asks it instead
+(:mod:`.via_daemon`), printing the same text, ``--json`` and exit code as when it reads
+the journal itself; a daemon's error ends the command (exit 3) rather than the command
+opening what the daemon holds. ``--terminal``/``--printer`` name devices to talk to
+directly, and so never use the daemon.
+
 Exit codes. Money commands (``sale``, ``refund``): 0 approved, 1 declined or aborted
 (nothing charged), 2 IN DOUBT (the card may have been charged: do not repeat it; see
 ``posdriver pending``), 3 not sent (bad input, refused by the refund guard, no terminal
@@ -20,8 +27,8 @@ import contextlib
 import json
 import re
 import sys
+import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,10 +37,12 @@ from ..journal.states import State
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..journal import Journal, Operation
+    from ..journal import Incident, Journal, Operation
+    from ..journal.records import RefundPlan
     from .cashier import Cashier, MoneyResult
     from .recovery import RecoveryReport
     from .spooler import Spooler, SpoolReport
+    from .via_daemon import Daemon, DaemonError
 
 APPROVED, NOT_CHARGED, IN_DOUBT, NOT_SENT = 0, 1, 2, 3
 DONE, ATTENTION, FAILED = 0, 1, 3
@@ -187,11 +196,39 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
 
 
 # -- running ---------------------------------------------------------------------------
-@dataclass
 class Context:
-    args: argparse.Namespace
-    config: Config
-    journal: Journal
+    """One command's configuration, and the journal or the daemon it works with. The
+    journal is opened only when a command reads it itself: with a daemon running, the
+    commands ask the daemon and leave the journal (and the devices) to it."""
+
+    def __init__(self, args: argparse.Namespace, config: Config) -> None:
+        self.args = args
+        self.config = config
+        self._journal: Journal | None = None
+        self._daemon: Daemon | None = None
+        self._looked = False
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            from ..journal import open_journal
+
+            self._journal = open_journal(self.config.state_dir)
+        return self._journal
+
+    def daemon(self) -> Daemon | None:
+        """The running daemon at ``[service] api`` (None without one, or when devices are
+        named with --terminal/--printer: those are talked to directly)."""
+        if not self._looked:
+            from .via_daemon import find
+
+            self._daemon = find(self.config, bool(self.args.terminal or self.args.printer))
+            self._looked = True
+        return self._daemon
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
 
     def spooler(self) -> Spooler:
         from .spooler import Spooler
@@ -226,7 +263,6 @@ def _progress(text: str) -> None:
 @contextlib.contextmanager
 def _context(args: argparse.Namespace) -> Iterator[Context]:
     from ..config import load_config, with_overrides
-    from ..journal import open_journal
 
     config = with_overrides(
         load_config(args.config),
@@ -234,11 +270,11 @@ def _context(args: argparse.Namespace) -> Iterator[Context]:
         terminals=args.terminal,
         printers=args.printer,
     )
-    journal = open_journal(config.state_dir)
+    ctx = Context(args, config)
     try:
-        yield Context(args, config, journal)
+        yield ctx
     finally:
-        journal.close()
+        ctx.close()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -247,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
     from ..journal import JournalError
     from ..money import AmountError
     from .cashier import OutcomeNotRecorded, RefundRefused
+    from .via_daemon import DaemonError
 
     handler = _HANDLERS[args.command]
     try:
@@ -256,8 +293,31 @@ def run(args: argparse.Namespace) -> int:
         return _error(args, str(exc), IN_DOUBT if exc.outcome.ok else NOT_CHARGED)
     except RefundRefused as exc:
         return _error(args, str(exc), NOT_SENT, {"refund_guard": exc.decision.as_dict()})
+    except DaemonError as exc:
+        return _error(args, _daemon_said(exc), FAILED, _extras(exc.body))
     except (ConfigError, JournalError, AmountError, CommandError, ValueError) as exc:
         return _error(args, str(exc), FAILED)
+
+
+def _extras(body: dict[str, Any]) -> dict[str, Any]:
+    """What a daemon's error answer carries besides its sentence (``refund_guard``...)."""
+    return {k: v for k, v in body.items() if k != "error"}
+
+
+def _daemon_said(exc: DaemonError) -> str:
+    """The daemon's answer as a message: its own sentence for a request it refused (it
+    reads as the CLI's would), with who said it when the fault is the daemon's."""
+    from .via_daemon import DaemonUnreachable
+
+    if isinstance(exc, DaemonUnreachable):
+        return str(exc)
+    if exc.status == 401:
+        return f"the daemon refused the request: {exc} (set [service] token in the config)"
+    if exc.status == 404 and "no such endpoint" in str(exc):
+        return f"the running daemon does not offer this ({exc}); is it an older posdriver?"
+    if exc.status >= 500:
+        return f"the daemon could not do it: {exc}"
+    return str(exc)
 
 
 def _error(
@@ -296,55 +356,68 @@ def _recover_first(ctx: Context, cashier: Cashier) -> RecoveryReport | None:
     return report
 
 
-def _daemon(ctx: Context) -> Any:
-    from .via_daemon import find
-
-    return find(ctx.config, bool(ctx.args.terminal or ctx.args.printer))
-
-
-def _via_daemon(ctx: Context, daemon: Any, body: dict[str, Any]) -> int:
+def _via_daemon(ctx: Context, daemon: Daemon, body: dict[str, Any]) -> int:
     """A money operation through the running daemon: start it, wait for its end and
     its receipt, report as a direct run would."""
-    from .via_daemon import DaemonError
+    from .via_daemon import DaemonError, operation
 
     try:
         started = daemon.start(body)
     except DaemonError as exc:
-        return _error(ctx.args, f"the daemon refused it: {exc}", NOT_SENT, exc.body)
-    op_id = started["operation"]["id"]
-    answer = daemon.operation(op_id, wait=300)
-    jobs = answer["print_jobs"]
-    if jobs:
-        daemon.printed(op_id, jobs[0]["id"], ctx.config.print.ready_timeout)
-        answer = daemon.operation(op_id)
-    op = answer["operation"]
-    state = op["state"]
-    lines = [
-        f"{state.upper().replace('_', ' ')}  {op['kind']}  {op['amount'] or ''} {op['currency']}"
-        f"  (id:{op['id']}, terminal {op['terminal']}, through the daemon)"
-    ]
-    if op.get("reason") and state != "approved":
-        lines.append(f"  reason: {op['reason']}")
-    if state == "in_doubt":
+        guard = exc.body.get("refund_guard")
+        message = str(exc)
+        if exc.status == 409 and guard and guard.get("plan"):
+            message += "\nRun again with --split to refund it in these parts."
+        if exc.status in (400, 404, 409):
+            return _error(ctx.args, message, NOT_SENT, _extras(exc.body))
+        raise
+    answer = daemon.operation(started["operation"]["id"], wait=300)
+    report = _daemon_printing(ctx, daemon, answer)
+    op = operation(answer["operation"])
+    lines = [_headline(op, via=True)]
+    if op.reason and op.state is not State.APPROVED:
+        lines.append(f"  reason: {op.reason}")
+    if op.state is State.IN_DOUBT:
         lines.append(
-            "  THE CARD MAY HAVE BEEN CHARGED. Do not charge again; see 'posdriver pending'."
+            "  THE CARD MAY HAVE BEEN CHARGED. Do not charge again; run "
+            "'posdriver recover', then 'posdriver pending'."
         )
-    for job in answer["print_jobs"]:
-        lines.append(
-            f"  receipt of id:{op['id']} "
-            + ("printed" if job["state"] == "done" else f"NOT printed yet: {job['last_error']}")
-        )
-    _emit(ctx, answer, "\n".join(lines))
-    return {"approved": APPROVED, "in_doubt": IN_DOUBT, "needs_review": IN_DOUBT}.get(
-        state, NOT_CHARGED
-    )
+    lines += _printing_lines(report, op.state is State.APPROVED, ctx)
+    body = {
+        "operation": op.as_dict(),
+        "outcome": None,
+        "not_reached": [],
+        "printing": None if report is None else report.as_dict(),
+        "receipts": answer["receipts"],
+        "print_jobs": answer["print_jobs"],
+    }
+    _emit(ctx, body, "\n".join(lines))
+    return {
+        State.APPROVED: APPROVED,
+        State.IN_DOUBT: IN_DOUBT,
+        State.NEEDS_REVIEW: IN_DOUBT,
+    }.get(op.state, NOT_CHARGED)
+
+
+def _daemon_printing(
+    ctx: Context, daemon: Daemon, answer: dict[str, Any], job_ids: Sequence[int] | None = None
+) -> SpoolReport | None:
+    """Wait (up to ``[print] ready_timeout``, as a direct run does) for the daemon to
+    print the receipts of an operation; what printed and what still waits."""
+    from .via_daemon import spool_report
+
+    ids = job_ids if job_ids is not None else [j["id"] for j in answer["print_jobs"]]
+    if not ids:
+        return None
+    op_id = answer["operation"]["id"]
+    return spool_report(daemon.await_jobs(op_id, ids, ctx.config.print.ready_timeout))
 
 
 def _sale(ctx: Context) -> int:
     from ..money import Money
 
     amount = Money.parse(ctx.args.amount, _currency(ctx))
-    daemon = _daemon(ctx)
+    daemon = ctx.daemon()
     if daemon is not None:
         body = {"kind": "sale", "amount": amount.decimal(), "currency": amount.currency}
         if ctx.args.on:
@@ -390,14 +463,17 @@ def _money_result(
     return code
 
 
-def _headline(op: Operation) -> str:
+def _headline(op: Operation, *, via: bool = False) -> str:
     amount = op.amount.format() if op.amount else ""
     parts = [op.state.value.upper().replace("_", " "), op.kind.value, amount]
     if op.card:
         parts.append(op.card)
     if op.receipt_no is not None:
         parts.append(f"receipt {op.receipt_no}")
-    parts.append(f"(id:{op.id}" + (f", terminal {op.terminal})" if op.terminal else ")"))
+    where = [f"id:{op.id}"] + ([f"terminal {op.terminal}"] if op.terminal else [])
+    if via:
+        where.append("through the daemon")
+    parts.append(f"({', '.join(where)})")
     return "  ".join(p for p in parts if p)
 
 
@@ -424,6 +500,9 @@ def _refund(ctx: Context) -> int:
     from ..money import Money
     from .cashier import RefundRefused
 
+    daemon = ctx.daemon()
+    if daemon is not None:
+        return _refund_via(ctx, daemon)
     cashier = ctx.cashier()
     sale = ctx.journal.find(ctx.args.txn, last_kinds=(Kind.SALE, Kind.BOOKING))
     if ctx.args.cancel_plan is not None:
@@ -431,20 +510,6 @@ def _refund(ctx: Context) -> int:
     if sale.kind not in (Kind.SALE, Kind.BOOKING):
         raise CommandError(f"transaction {sale.id} is a {sale.kind.value}; only sales are refunded")
     amount = Money.parse(ctx.args.amount, sale.currency) if ctx.args.amount else None
-    daemon = _daemon(ctx)
-    if daemon is not None and not ctx.args.split and ctx.args.cancel_plan is None:
-        body: dict[str, Any] = {"kind": "refund", "txn": f"id:{sale.id}"}
-        if amount is not None:
-            body["amount"] = amount.decimal()
-        if ctx.args.on:
-            body["terminal"] = ctx.args.on
-        return _via_daemon(ctx, daemon, body)
-    if daemon is not None and ctx.args.split:
-        raise CommandError(
-            "split refunds are carried out directly, not through the running daemon: "
-            "stop it (systemctl stop posdriver) for the split, or refund each part with "
-            "--amount"
-        )
     if not ctx.config.terminals:
         raise CommandError("no payment terminal is configured; give --terminal URL or a config")
     recovered = _recover_first(ctx, cashier)
@@ -469,6 +534,51 @@ def _refund(ctx: Context) -> int:
         return _error(ctx.args, "split refund not confirmed; nothing was sent", NOT_SENT)
     plan_id, _ = cashier.refund_plan(sale, decision)
     return _carry_out(ctx, cashier, sale, plan_id, resumed=False)
+
+
+def _refund_via(ctx: Context, daemon: Daemon) -> int:
+    """``refund`` while the daemon runs: the same steps and texts as the direct path,
+    each asked of the daemon (the guard, the plan, its parts one by one)."""
+    from ..journal import Kind
+    from ..money import Money
+
+    a = ctx.args
+    sale = daemon.find(a.txn, last_kinds=(Kind.SALE, Kind.BOOKING))
+    if a.cancel_plan is not None:
+        return _cancel_plan_via(ctx, daemon, sale)
+    if sale.kind not in (Kind.SALE, Kind.BOOKING):
+        raise CommandError(f"transaction {sale.id} is a {sale.kind.value}; only sales are refunded")
+    amount = Money.parse(a.amount, sale.currency) if a.amount else None
+    body: dict[str, Any] = {"kind": "refund", "txn": f"id:{sale.id}", "terminal": a.on}
+    if amount is not None:
+        body["amount"] = amount.decimal()
+    if not a.split:
+        return _via_daemon(ctx, daemon, body)
+    plans = daemon.transaction(f"id:{sale.id}")["refund_plans"]
+    resumable = [p for p in plans if p["state"] == "open" and p["left"]]
+    if resumable:
+        return _carry_out_via(ctx, daemon, sale, resumable[0]["id"], resumed=True)
+    decision = daemon.get(
+        f"/v1/transactions/id:{sale.id}/refund-guard",
+        amount=None if amount is None else amount.decimal(),
+        terminal=a.on,
+    )
+    if decision["allowed"]:
+        return _via_daemon(ctx, daemon, body)
+    if not decision["plan"]:
+        return _error(a, decision["explanation"], NOT_SENT, {"refund_guard": decision})
+    if not a.yes and not _confirm(decision["explanation"] + "\nCarry out this plan?"):
+        return _error(a, "split refund not confirmed; nothing was sent", NOT_SENT)
+    created = daemon.post(
+        "/v1/refund-plans",
+        {
+            "txn": f"id:{sale.id}",
+            "amount": decision["amount"]["amount"],
+            "terminal": a.on,
+            "operator": _actor(ctx),
+        },
+    )
+    return _carry_out_via(ctx, daemon, sale, created["refund_plan"]["id"], resumed=False)
 
 
 def _cancel_plan(ctx: Context, cashier: Cashier, sale: Operation) -> int:
@@ -530,6 +640,101 @@ def _carry_out(
     return IN_DOUBT if State.IN_DOUBT in states else NOT_CHARGED
 
 
+def _carry_out_via(
+    ctx: Context, daemon: Daemon, sale: Operation, plan_id: int, *, resumed: bool
+) -> int:
+    """A split refund plan carried out by the daemon: start it (under a key of this run,
+    so a lost answer is not a second run), follow it to its end, then each part's
+    receipt, and report as :func:`_carry_out` does."""
+    import uuid
+
+    from ..money import Money
+    from .via_daemon import DaemonError, operation
+
+    try:
+        started = daemon.post(
+            f"/v1/refund-plans/{plan_id}/run",
+            {"terminal": ctx.args.on, "operator": _actor(ctx)},
+            key=f"cli-{uuid.uuid4()}",
+        )
+    except DaemonError as exc:
+        if exc.status == 409:
+            return _error(ctx.args, str(exc), NOT_SENT, _extras(exc.body))
+        raise
+    first = min(op["id"] for op in started["operations"])
+    plan = started["refund_plan"]
+    while plan["running"]:
+        plan = daemon.get(f"/v1/refund-plans/{plan_id}", timeout=310, wait=300)
+    parts = []
+    for refund in (r for r in plan["refunds"] if r["id"] >= first):
+        answer = daemon.operation(refund["id"])
+        originals = [j["id"] for j in answer["print_jobs"] if j["purpose"] == "original"]
+        parts.append(
+            (operation(answer["operation"]), _daemon_printing(ctx, daemon, answer, originals))
+        )
+    left = [Money.parse(x, sale.currency) for x in plan["left"]]
+    lines = [
+        f"{'continuing' if resumed else 'split'} refund plan {plan_id} for id:{sale.id} "
+        "(through the daemon):"
+    ]
+    for op, report in parts:
+        lines.append("  " + _headline(op))
+        if op.state is not State.APPROVED and op.reason:
+            lines.append(f"    reason: {op.reason}")
+        lines += _printing_lines(report, op.state is State.APPROVED, ctx)
+    complete = not left and all(op.state is State.APPROVED for op, _ in parts)
+    if left:
+        lines.append(
+            "  STILL TO REFUND: "
+            + " + ".join(m.format() for m in left)
+            + f" (run 'posdriver refund id:{sale.id} --split' to continue, or "
+            f"'--cancel-plan REASON' to give it up)"
+        )
+    body = {
+        "plan_id": plan_id,
+        "parts": [
+            {
+                "operation": op.as_dict(),
+                "outcome": None,
+                "not_reached": [],
+                "printing": None if report is None else report.as_dict(),
+            }
+            for op, report in parts
+        ],
+        "left": [m.decimal() for m in left],
+        "complete": complete,
+    }
+    _emit(ctx, body, "\n".join(lines))
+    if complete:
+        return APPROVED
+    states = {op.state for op, _ in parts}
+    return IN_DOUBT if states & {State.IN_DOUBT, State.NEEDS_REVIEW} else NOT_CHARGED
+
+
+def _cancel_plan_via(ctx: Context, daemon: Daemon, sale: Operation) -> int:
+    from ..money import Money
+
+    plans = [p for p in daemon.transaction(f"id:{sale.id}")["refund_plans"] if p["state"] == "open"]
+    if not plans:
+        raise CommandError(f"transaction {sale.id} has no open split refund plan")
+    if not ctx.args.cancel_plan.strip():
+        raise CommandError("--cancel-plan needs a reason")
+    answer = daemon.post(
+        f"/v1/refund-plans/{plans[0]['id']}/cancel",
+        {"reason": ctx.args.cancel_plan, "operator": _actor(ctx)},
+    )
+    left = [Money.parse(x, sale.currency) for x in answer["not_refunded"]]
+    text = f"refund plan {plans[0]['id']} cancelled; not refunded: " + (
+        " + ".join(m.format() for m in left) or "nothing"
+    )
+    _emit(
+        ctx,
+        {"plan_id": plans[0]["id"], "cancelled": True, "not_refunded": [m.decimal() for m in left]},
+        text,
+    )
+    return DONE
+
+
 # -- finding ---------------------------------------------------------------------------
 def _when(text: str, *, end: bool) -> datetime:
     """A day (YYYY-MM-DD: its start, or with ``end`` the next day's start) or an ISO time."""
@@ -584,7 +789,25 @@ def _txn_list(ctx: Context) -> int:
         terminal=a.terminal_name,
         limit=a.limit,
     )
-    ops = ctx.journal.search(filters)
+    daemon = ctx.daemon()
+    if daemon is not None:
+        from .via_daemon import operation
+
+        found = daemon.get(
+            "/v1/transactions",
+            since=None if filters.since is None else filters.since.isoformat(),
+            until=None if filters.until is None else filters.until.isoformat(),
+            amount=None if filters.amount is None else filters.amount.decimal(),
+            currency=None if filters.amount is None else filters.amount.currency,
+            last4=filters.last4,
+            state=",".join(s.value for s in states) or None,
+            kind=",".join(k.value for k in kinds) or None,
+            terminal=filters.terminal,
+            limit=filters.limit,
+        )
+        ops = [operation(d) for d in found]
+    else:
+        ops = ctx.journal.search(filters)
     rows = [_row(op) for op in ops]
     text = (
         _table(["id", "time", "kind", "amount", "card", "receipt", "state", "terminal"], rows)
@@ -617,13 +840,25 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _txn_show(ctx: Context) -> int:
-    journal = ctx.journal
-    op = journal.find(ctx.args.txn)
-    events = journal.events(op.id)
-    receipts = journal.receipts(op.id)
-    children = journal.children(op.id)
-    jobs = journal.jobs_of(op.id)
-    plans = journal.plans_of(op.id)
+    daemon = ctx.daemon()
+    if daemon is not None:
+        from . import via_daemon as v
+
+        found = daemon.transaction(ctx.args.txn)
+        op = v.operation(found["operation"])
+        events = [v.event(e, op.id) for e in found["events"]]
+        receipts = [v.receipt(r, op.id) for r in found["receipts"]]
+        children = [v.operation(c) for c in found["linked"]]
+        jobs = [v.job(j) for j in found["print_jobs"]]
+        plans = [v.plan(p) for p in found["refund_plans"]]
+    else:
+        journal = ctx.journal
+        op = journal.find(ctx.args.txn)
+        events = journal.events(op.id)
+        receipts = journal.receipts(op.id)
+        children = journal.children(op.id)
+        jobs = journal.jobs_of(op.id)
+        plans = journal.plans_of(op.id)
     body = op.as_dict() | {
         "events": [e.as_dict() for e in events],
         "receipts": [r.as_dict() for r in receipts],
@@ -674,6 +909,9 @@ def _txn_show(ctx: Context) -> int:
 def _reprint(ctx: Context) -> int:
     from ..journal import UnknownTransaction
 
+    daemon = ctx.daemon()
+    if daemon is not None:
+        return _reprint_via(ctx, daemon)
     journal = ctx.journal
     try:
         op: Operation | None = journal.find(ctx.args.txn)
@@ -696,21 +934,70 @@ def _reprint(ctx: Context) -> int:
     return _reprint_from_terminal(ctx, op, missing)
 
 
-def _journaled_reprint(ctx: Context, op: Operation) -> int:
-    daemon = _daemon(ctx)
-    if daemon is not None:
-        from .via_daemon import DaemonError
+_FROM_TERMINAL = (
+    "; a receipt the journal does not hold is repeated by the terminal only when "
+    "posdriver serve is not running (it holds the terminal)"
+)
 
-        try:
-            job = daemon.reprint(op.id, ctx.args.copy)["job"]
-        except DaemonError as exc:
-            return _error(ctx.args, f"the daemon refused it: {exc}", FAILED, exc.body)
-        seen = daemon.printed(op.id, job["id"], ctx.config.print.ready_timeout)
-        printed = seen is not None and seen["state"] == "done"
-        text = f"reprint {job['reprint_no']} of id:{op.id} ({ctx.args.copy} copy), through the "
-        text += "daemon: " + ("printed" if printed else "queued, NOT printed yet")
-        _emit(ctx, {"job": seen or job, "printed": printed}, text)
-        return DONE if printed else ATTENTION
+
+def _reprint_via(ctx: Context, daemon: Daemon) -> int:
+    """A reprint through the daemon: it queues the copy for the operation's own printer
+    and prints it; this waits for that and reports as the direct path does."""
+    from ..journal import UnknownTransaction
+    from .via_daemon import DaemonError
+
+    try:
+        op = daemon.find(ctx.args.txn)
+    except UnknownTransaction as exc:
+        if "more than one" in str(exc):
+            raise
+        raise CommandError(f"{exc}{_FROM_TERMINAL}") from None
+    if op.state is not State.APPROVED:
+        raise CommandError(
+            f"id:{op.id} is {op.state.value.replace('_', ' ')}: it has no receipt to reprint"
+            + (" (resolve it first: posdriver pending)" if op.state in _ATTENTION else "")
+        )
+    try:
+        answer = daemon.reprint(op.id, ctx.args.copy, _actor(ctx))
+    except DaemonError as exc:
+        if exc.status == 409 and "no stored" in str(exc):
+            raise CommandError(f"{exc}{_FROM_TERMINAL}") from None
+        raise
+    job = answer["job"]
+    seen = daemon.await_jobs(op.id, [job["id"]], ctx.config.print.ready_timeout)
+    report = _spool(seen)
+    if answer["reprint"]:
+        lines = [
+            f"reprint {job['reprint_no']} of id:{op.id} ({ctx.args.copy} copy, from the "
+            "journal), marked as a duplicate, through the daemon"
+        ]
+    else:
+        lines = [
+            f"the receipt of id:{op.id} had not printed yet; printing the original, "
+            "through the daemon"
+        ]
+    lines += _printing_lines(report, True, ctx)
+    body = {
+        "operation": op.as_dict(),
+        "copy": ctx.args.copy,
+        "reprint_no": job["reprint_no"],
+        "source": "journal",
+        "printed": bool(report.printed),
+        "printing": report.as_dict(),
+        "job": seen[0] if seen else job,
+    }
+    _emit(ctx, body, "\n".join(lines))
+    return DONE if report.printed else ATTENTION
+
+
+def _spool(jobs: Sequence[dict[str, Any]]) -> SpoolReport:
+    from .via_daemon import spool_report
+
+    report: SpoolReport = spool_report(jobs)
+    return report
+
+
+def _journaled_reprint(ctx: Context, op: Operation) -> int:
     printer = _printer_name(ctx, op.terminal)
     stored = ctx.journal.receipt(op.id, ctx.args.copy)
     waiting = [
@@ -881,26 +1168,41 @@ def _print_unjournaled(ctx: Context, terminal: str, last: Any) -> int:
 
 # -- attention -------------------------------------------------------------------------
 def _pending(ctx: Context) -> int:
+    from ..money import Money
     from .terminals import operation_is_live
 
-    journal = ctx.journal
-    interrupted: list[tuple[Operation, int | None]] = [
-        (op, operation_is_live(ctx.config.state_dir, op.id))
-        for op in journal.unresolved(frozenset({State.PENDING, State.SENT}))
-    ]
-    ops = journal.needing_attention()
-    plans = [p for p in journal.open_plans()]
-    cashier = ctx.cashier()
-    plan_rows = [(p, cashier.parts_left(p.id)) for p in plans]
-    plan_rows = [(p, left) for p, left in plan_rows if left]
-    jobs = journal.open_jobs()
+    daemon = ctx.daemon()
+    interrupted: list[tuple[Operation, int | None]]
+    plan_rows: list[tuple[RefundPlan, Sequence[Money]]]
+    if daemon is not None:
+        from . import via_daemon as v
+
+        found = daemon.get("/v1/pending")
+        interrupted = [(v.operation(d), d["running_pid"]) for d in found["in_flight"]]
+        ops = [v.operation(d) for d in found["operations"]]
+        plan_rows = [
+            (v.plan(d), [Money.parse(x, d["currency"]) for x in d["left"]])
+            for d in found["refund_plans"]
+        ]
+        waiting = int(found["print_jobs_waiting"])
+    else:
+        journal = ctx.journal
+        interrupted = [
+            (op, operation_is_live(ctx.config.state_dir, op.id))
+            for op in journal.unresolved(frozenset({State.PENDING, State.SENT}))
+        ]
+        ops = journal.needing_attention()
+        cashier = ctx.cashier()
+        plan_rows = [(p, cashier.parts_left(p.id)) for p in journal.open_plans()]
+        plan_rows = [(p, left) for p, left in plan_rows if left]
+        waiting = len(journal.open_jobs())
     body = {
         "operations": [op.as_dict() for op in ops],
         "in_flight": [op.as_dict() | {"running_pid": pid} for op, pid in interrupted],
         "refund_plans": [
             p.as_dict() | {"left": [m.decimal() for m in left]} for p, left in plan_rows
         ],
-        "print_jobs_waiting": len(jobs),
+        "print_jobs_waiting": waiting,
     }
     lines: list[str] = []
     for op, pid in interrupted:
@@ -929,28 +1231,34 @@ def _pending(ctx: Context) -> int:
             + " + ".join(m.format() for m in left)
             + f" (posdriver refund id:{plan.sale_id} --split)"
         )
-    if jobs:
-        lines.append(f"{len(jobs)} receipt(s) waiting for a printer (posdriver jobs)")
+    if waiting:
+        lines.append(f"{waiting} receipt(s) waiting for a printer (posdriver jobs)")
     _emit(ctx, body, "\n".join(lines) or "nothing pending")
-    return ATTENTION if ops or plan_rows or jobs or interrupted else DONE
+    return ATTENTION if ops or plan_rows or waiting or interrupted else DONE
 
 
 def _recover(ctx: Context) -> int:
     from .recovery import recover
 
-    daemon = _daemon(ctx)
+    daemon = ctx.daemon()
     if daemon is not None:  # it owns the terminals: it asks them
-        from .via_daemon import DaemonError
+        from . import via_daemon as v
 
-        try:
-            body = daemon._request("POST", "/v1/recover", {}, timeout=600)
-        except DaemonError as exc:
-            return _error(ctx.args, f"the daemon could not recover: {exc}", FAILED, exc.body)
-        lines = [
-            f"id:{op['id']} {op['state']}: {op['detail']}"
-            for key in ("resolved", "needs_review", "still_in_doubt")
-            for op in body[key]
-        ]
+        body = daemon._request("POST", "/v1/recover", {}, timeout=600)
+        lines = []
+        for key, label in (
+            ("resolved", ""),
+            ("needs_review", "NEEDS REVIEW: "),
+            ("still_in_doubt", "STILL IN DOUBT: "),
+        ):
+            lines += [f"{_headline(v.operation(d))}\n  {label}{d['detail']}" for d in body[key]]
+        lines += [_headline(v.operation(d)) for d in body["aborted"]]
+        for d in body["running"]:
+            lines.append(
+                f"{_headline(v.operation(d))}\n  still running in process {d['pid']}; left alone"
+            )
+        if body["printing"] is not None:
+            lines += _printing_lines(v.run_report(body["printing"]), False, ctx)
         _emit(ctx, body, "\n".join(lines) or "nothing to recover (asked through the daemon)")
         return DONE if not (body["needs_review"] or body["still_in_doubt"]) else ATTENTION
 
@@ -972,9 +1280,9 @@ def _recover(ctx: Context) -> int:
 
 
 def _resolve(ctx: Context) -> int:
-
     a = ctx.args
-    op = ctx.journal.find(a.txn)
+    daemon = ctx.daemon()
+    op = daemon.find(a.txn) if daemon is not None else ctx.journal.find(a.txn)
     if op.state not in (State.IN_DOUBT, State.NEEDS_REVIEW):
         raise CommandError(
             f"transaction {op.id} is {op.state.value}; only an operation in doubt or needing "
@@ -986,31 +1294,29 @@ def _resolve(ctx: Context) -> int:
         raise CommandError(f"--last4 takes exactly four digits, got {a.last4!r}")
     new = State.APPROVED if a.approved else State.DECLINED
     who = a.by or _actor(ctx)
-    cashier = ctx.cashier()
-    with ctx.journal.atomic():
-        moved = ctx.journal.transition(
-            op.id,
-            new,
-            actor=who,
-            detail=a.note,
-            resolved_by=who,
-            note=a.note,
-            receipt_no=a.receipt_no,
-            card_last4=a.last4,
+    report: SpoolReport | None
+    if daemon is not None:
+        from .via_daemon import operation
+
+        answer = daemon.post(
+            f"/v1/operations/id:{op.id}/resolve",
+            {
+                "state": new.value,
+                "note": a.note,
+                "operator": who,
+                "receipt_no": a.receipt_no,
+                "last4": a.last4,
+            },
         )
-        jobs: list[int] = []
-        if new is State.APPROVED and not ctx.journal.receipts(op.id):
-            jobs = cashier.store_receipts(moved, (), source="built")
-        ctx.journal.add_incident(
-            category="manual",
-            device=op.terminal,
-            fault=f"{op.kind.value} {op.id} of {op.amount or '-'} was {op.state.value}",
-            action=f"decided by {who}: {a.note}",
-            result=f"resolved as {new.value}",
-            operation_id=op.id,
-            actor=who,
+        moved = operation(answer["operation"])
+        jobs = [j["id"] for j in answer["print_jobs"]]
+        report = _daemon_printing(ctx, daemon, answer, jobs) if jobs else None
+    else:
+        cashier = ctx.cashier()
+        moved, job_ids, _ = record_decision(
+            cashier, op, new, by=who, note=a.note, receipt_no=a.receipt_no, last4=a.last4
         )
-    report = cashier.print_jobs(jobs) if jobs else None
+        report = cashier.print_jobs(job_ids) if job_ids else None
     lines = [_headline(moved), f"  decided by {who}: {a.note}"]
     lines += _printing_lines(report, False, ctx)
     body = moved.as_dict() | {"printing": None if report is None else report.as_dict()}
@@ -1018,10 +1324,72 @@ def _resolve(ctx: Context) -> int:
     return DONE
 
 
+def record_decision(
+    cashier: Cashier,
+    op: Operation,
+    new: State,
+    *,
+    by: str,
+    note: str,
+    receipt_no: int | None = None,
+    last4: str | None = None,
+) -> tuple[Operation, list[int], Incident]:
+    """A person's decision on an operation in doubt, in one commit: the new state with
+    who decided and why, a receipt built from the journal for an approval that has none
+    (queued for the printer of its terminal), and an incident in the fault record.
+    ``posdriver resolve`` and the API's ``POST /v1/operations/{id}/resolve`` both record
+    decisions this way. Returns the operation, the print job ids and the incident."""
+    journal = cashier.journal
+    with journal.atomic():
+        moved = journal.transition(
+            op.id,
+            new,
+            actor=by,
+            detail=note,
+            resolved_by=by,
+            note=note,
+            receipt_no=receipt_no,
+            card_last4=last4,
+        )
+        jobs: list[int] = []
+        if new is State.APPROVED and not journal.receipts(op.id):
+            jobs = cashier.store_receipts(moved, (), source="built")
+        incident = journal.add_incident(
+            category="manual",
+            device=op.terminal,
+            fault=f"{op.kind.value} {op.id} of {op.amount or '-'} was {op.state.value}",
+            action=f"decided by {by}: {note}",
+            result=f"resolved as {new.value}",
+            operation_id=op.id,
+            actor=by,
+        )
+    return moved, jobs, incident
+
+
 def _incidents(ctx: Context) -> int:
     a = ctx.args
+    daemon = ctx.daemon()
     if a.action == "add":
         who = a.by or _actor(ctx)
+        if daemon is not None:
+            from .via_daemon import incident as decoded
+
+            added = decoded(
+                daemon.post(
+                    "/v1/incidents",
+                    {
+                        "fault": a.fault,
+                        "action": a.taken,
+                        "result": a.result,
+                        "device": a.device,
+                        "notes": a.note,
+                        "txn": a.txn,
+                        "operator": who,
+                    },
+                )
+            )
+            _emit(ctx, added.as_dict(), f"incident {added.id} recorded")
+            return DONE
         linked = ctx.journal.find(a.txn) if a.txn else None
         incident = ctx.journal.add_incident(
             operation_id=linked.id if linked else None,
@@ -1036,7 +1404,17 @@ def _incidents(ctx: Context) -> int:
         _emit(ctx, incident.as_dict(), f"incident {incident.id} recorded")
         return DONE
     since = _ago(a.since) if a.since else None
-    items = ctx.journal.incidents(since)
+    if daemon is not None:
+        from .via_daemon import incident as decoded
+
+        found = daemon.get(
+            "/v1/incidents",
+            since=None if since is None else since.isoformat(),
+            limit=_MOST_INCIDENTS,
+        )
+        items = [decoded(d) for d in found]
+    else:
+        items = ctx.journal.incidents(since)
     if a.csv:
         import csv
 
@@ -1080,6 +1458,9 @@ def _incidents(ctx: Context) -> int:
 
 def _jobs(ctx: Context) -> int:
     a = ctx.args
+    daemon = ctx.daemon()
+    if daemon is not None and a.action in ("run", "cancel"):
+        return _jobs_via(ctx, daemon)
     if a.action == "run":
         if not ctx.config.printers:
             raise CommandError("no receipt printer is configured; give --printer URL or a config")
@@ -1096,7 +1477,12 @@ def _jobs(ctx: Context) -> int:
         job = ctx.journal.cancel_job(job.id, _actor(ctx))
         _emit(ctx, job.as_dict(), f"print job {job.id} cancelled")
         return DONE
-    jobs = ctx.journal.jobs(states=("queued", "printing", "failed"))
+    if daemon is not None:
+        from .via_daemon import job as decoded
+
+        jobs = [decoded(d) for d in daemon.get("/v1/print-jobs")]
+    else:
+        jobs = ctx.journal.jobs(states=("queued", "printing", "failed"))
     rows = [
         [
             str(j.id),
@@ -1116,6 +1502,34 @@ def _jobs(ctx: Context) -> int:
     )
     _emit(ctx, [j.as_dict() for j in jobs], text)
     return ATTENTION if jobs else DONE
+
+
+def _jobs_via(ctx: Context, daemon: Daemon) -> int:
+    """``jobs run`` and ``jobs cancel`` while the daemon runs: its printer workers print
+    (or drop) the jobs. What a printer could not print now the daemon prints by itself
+    once it can; ``jobs run`` waits for that as long as ``--wait`` (as a direct run waits
+    for a printer to become ready)."""
+    from . import via_daemon as v
+
+    a = ctx.args
+    if a.action == "cancel":
+        job = v.job(daemon.post(f"/v1/print-jobs/{a.job}/cancel", {"operator": _actor(ctx)}))
+        _emit(ctx, job.as_dict(), f"print job {job.id} cancelled")
+        return DONE
+    wait = a.wait if a.wait is not None else ctx.config.print.ready_timeout
+    answer = daemon.post("/v1/print-jobs/run", {}, timeout=120)
+    report = v.run_report(answer)
+    deadline = time.monotonic() + wait
+    while _still_queued(report) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        report = v.spool_report([daemon.get(f"/v1/print-jobs/{o.job.id}") for o in report.outcomes])
+    lines = _printing_lines(report, False, ctx) or ["nothing waiting"]
+    _emit(ctx, report.as_dict(), "\n".join(lines))
+    return ATTENTION if report.waiting else DONE
+
+
+def _still_queued(report: SpoolReport) -> bool:
+    return any(o.job.state in ("queued", "printing") for o in report.outcomes)
 
 
 def _journal(ctx: Context) -> int:
@@ -1154,6 +1568,7 @@ def _actor(ctx: Context) -> str:
 
 
 _IN_FLIGHT = frozenset({State.PENDING, State.SENT, State.IN_DOUBT})
+_MOST_INCIDENTS = 10000  # the API's largest page: the whole fault record in practice
 _ATTENTION = frozenset({State.IN_DOUBT, State.NEEDS_REVIEW})
 
 _HANDLERS = {
