@@ -106,6 +106,13 @@ class Route:
         return sum(1 for s in self.segments if s.startswith("{"))
 
 
+# How long GET /v1/health?refresh= waits for the checks it asked for: a status read is
+# quick unless a device is silent; a diagnosis dials the acquirer (seconds, more over a
+# serial line). `posdriver check` waits a little longer than these.
+REFRESH_WAIT = 10.0
+REFRESH_ALL_WAIT = 60.0
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/openapi.json", "openapi"),
     Route("POST", "/v1/operations", "start_operation"),
@@ -878,6 +885,15 @@ class Api:
     def health(self, req: Request) -> Answer:
         from .snapshot import NAGIOS
 
+        refresh = req.one("refresh")
+        late: list[str] = []
+        if refresh is not None:
+            if refresh not in ("status", "all"):
+                raise _bad(f"refresh must be status or all, got {refresh!r}")
+            dial = refresh == "all"
+            late = self.daemon.check_now(
+                connectivity=dial, timeout=REFRESH_ALL_WAIT if dial else REFRESH_WAIT
+            )
         snap = self.daemon.snapshot()
         worst = "ok"
         for device in snap.devices:
@@ -894,6 +910,8 @@ class Api:
             "needs_review": snap.needs_review,
             "print_jobs": snap.print_jobs,
         }
+        if refresh is not None:
+            body["late"] = late
         return (
             HTTPStatus.OK if worst in ("ok", "warning") else HTTPStatus.SERVICE_UNAVAILABLE
         ), body

@@ -44,6 +44,12 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     check.add_argument("--config", metavar="FILE", help="TOML config")
     check.add_argument("--api", metavar="HOST:PORT", help="the daemon's API address")
     check.add_argument("--json", action="store_true", help="print JSON")
+    check.add_argument(
+        "--connectivity",
+        action="store_true",
+        help="also have each terminal dial its acquirer now (through the daemon; without "
+        "it the daemon's last scheduled result is shown). Without a daemon it always does",
+    )
 
     config = commands.add_parser("config", help="check the configuration file")
     actions = config.add_subparsers(
@@ -171,17 +177,21 @@ def _check(args: argparse.Namespace) -> int:
 
 def _from_daemon(args: argparse.Namespace) -> dict[str, Any] | None:
     from ..config import load_config
+    from .api import REFRESH_ALL_WAIT, REFRESH_WAIT
 
+    refresh = "all" if args.connectivity else "status"
     try:
-        url = _api_url(args) + "/v1/health"
+        url = _api_url(args) + f"/v1/health?refresh={refresh}"
         token = load_config(args.config).service.token
     except Exception:
         return None
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
+    # the daemon runs the checks now and answers within its own wait, whatever they find
+    wait = (REFRESH_ALL_WAIT if args.connectivity else REFRESH_WAIT) + 5
     try:
-        with urllib.request.urlopen(request, timeout=3) as answer:
+        with urllib.request.urlopen(request, timeout=wait) as answer:
             return dict(json.loads(answer.read()))
     except urllib.error.HTTPError as exc:  # 503 carries the body too
         if exc.code == 401:

@@ -144,6 +144,7 @@ class Daemon:
             worker.start()
         self._await_first_contact(timeout=10.0)
         self._recover()
+        self._refresh()  # the journal's counts are there from the first request on
         self._start_api()
         self._start_metrics()
         self._background(self._refresh_loop, "journal-snapshot")

@@ -547,10 +547,15 @@ SCHEMAS: dict[str, Any] = {
             "needs_review": _INT,
             "print_jobs": _obj(
                 {"queued": _INT, "printing": _INT, "failed": _INT},
-                [],  # empty until the daemon first read the journal's counts (a second)
                 description="print jobs by state",
             ),
-        }
+            "late": _array({"type": "string"})
+            | {
+                "description": "with refresh: devices whose checks did not finish in time "
+                "(waiting behind a payment); their entries give what was known before"
+            },
+        },
+        ["status", "devices", "in_doubt", "needs_review", "print_jobs"],
     ),
 }
 
@@ -951,7 +956,18 @@ PATHS: dict[str, Any] = {
                 "200": _json(ref("Health"), "healthy"),
                 "503": _json(ref("Health"), "something is down"),
             },
-            errors=("401",),
+            params=[
+                _query(
+                    "refresh",
+                    {"type": "string", "enum": ["status", "all"]},
+                    "run the checks now before answering (as `posdriver check` does): "
+                    "`status` reads every device's status, `all` also has each terminal "
+                    "dial its acquirer (a diagnosis; some acquirers charge per call). Each "
+                    "runs behind any payment in progress; after 10 s (`all`: 60 s) the "
+                    "answer gives what is known and names the devices in `late`",
+                ),
+            ],
+            errors=("400", "401"),
             operation_id="health",
         )
     },

@@ -112,9 +112,12 @@ class DeviceSnapshot:
 
     def check_fresh(self, check: CheckResult, now: float) -> bool:
         """A check result holds while the device's status is fresh, or while the result
-        itself is: a check that just failed ("no answer") is news, not a stale value,
-        and a slow check (connectivity) stays valid while the device keeps answering."""
-        return self.fresh(now) or now - check.at <= self.freshness
+        itself is (allowing for how long it takes to run again): a check that just
+        failed ("no answer") is news, not a stale value, and a slow check (connectivity)
+        stays valid while the device keeps answering."""
+        # a check that takes long (a silent terminal: 15 s per try over serial) is
+        # followed by the next one no sooner than that: its result lasts that much longer
+        return self.fresh(now) or now - check.at <= self.freshness + check.duration
 
     def current(self, now: float | None = None) -> DeviceSnapshot:
         """This snapshot with stale values turned to unknown (never "ok from before"):

@@ -207,16 +207,11 @@ def test_paper_out_shows_in_metrics_check_and_incidents_and_clears(served: Serve
     assert check.returncode == 2 and "paper" in check.stdout and "CRITICAL" in check.stdout
     served.fault("printer", "paper_out", False)
     wait_until(lambda: served.sample(paper_out) == 0.0, 5, "paper back in /metrics")
+    # through this test's daemon (never one a developer runs on the default port)
+    client = served.state.parent / "client.toml"
+    client.write_text(f'[service]\napi = "{api}"\n')
     incidents = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "posdriver",
-            "incidents",
-            "--json",
-            "--state-dir",
-            str(served.state),
-        ],
+        [sys.executable, "-m", "posdriver", "incidents", "--json", "--config", str(client)],
         capture_output=True,
         text=True,
         env=env,
@@ -353,3 +348,18 @@ def test_sighup_applies_what_it_can_and_names_what_needs_a_restart(tmp_path: Pat
         third = served.sale("5.00")
         served.await_state(third, "approved", 20, "a sale after the refused reload")
         assert "HOTEL AFTER" in receipt_text(third)
+
+
+def test_health_refresh_runs_the_checks_now(served: Served) -> None:
+    served.fault("terminal", "host_unreachable")
+    # connectivity is scheduled every 300 s here: only refresh=all can show this at once
+    status, body = served.get("/v1/health?refresh=all", timeout=70)
+    desk = next(d for d in body["devices"] if d["kind"] == "terminal")
+    assert desk["checks"]["connectivity"]["status"] == "critical"
+    assert status == 503 and body["status"] == "critical" and body["late"] == []
+    served.fault("terminal", "host_unreachable", False)
+    status, body = served.get("/v1/health?refresh=all", timeout=70)
+    desk = next(d for d in body["devices"] if d["kind"] == "terminal")
+    assert desk["checks"]["connectivity"]["status"] == "ok"
+    status, body = served.get("/v1/health?refresh=now")
+    assert status == 400 and "refresh" in body["error"]
