@@ -49,6 +49,7 @@ from posdriver.service.snapshot import (
     PRINTER_CHECKS,
     PRINTER_ERRORS,
     TERMINAL_CHECKS,
+    CheckResult,
     DeviceSnapshot,
     ServiceSnapshot,
 )
@@ -303,7 +304,17 @@ class _CheckLines:
             False: CHECK_SUCCESS.line([device, check], 0.0),
         }
         self.status = CHECK_STATUS.state_chunks([device, check], CHECK_STATUSES)
-        self.duration = CHECK_DURATION.prefix([device, check])
+        self._duration = CHECK_DURATION.prefix([device, check])
+        self._last: tuple[CheckResult | None, str] = (None, "")
+
+    def duration(self, result: CheckResult) -> str:
+        """The duration line of ``result``: results are immutable and a check runs every
+        few seconds at most, so the line is written once per result, not per scrape."""
+        last, line = self._last
+        if last is not result:
+            line = f"{self._duration}{_number(result.duration)}\n"
+            self._last = (result, line)
+        return line
 
 
 class _DeviceLines:
@@ -434,13 +445,13 @@ class MetricsPage:
             out[CHECK_SUCCESS].append(check_lines.success[status == "ok"])
             out[CHECK_STATUS].append(check_lines.status[status])
             if result is not None:
-                out[CHECK_DURATION].append(f"{check_lines.duration}{_number(result.duration)}\n")
+                out[CHECK_DURATION].append(check_lines.duration(result))
 
-        out[LINK_ERRORS].append(f"{lines.link_errors}{_number(device.link_errors)}\n")
-        out[RECONNECTS].append(f"{lines.reconnects}{_number(device.reconnects)}\n")
+        out[LINK_ERRORS].append(f"{lines.link_errors}{device.link_errors}.0\n")
+        out[RECONNECTS].append(f"{lines.reconnects}{device.reconnects}.0\n")
         for operation, count in sorted(device.retries.items()):
             if _safe(operation):
-                out[RETRIES].append(f"{lines.retry(operation)}{_number(count)}\n")
+                out[RETRIES].append(f"{lines.retry(operation)}{count}.0\n")
 
     @staticmethod
     def _journal(out: dict[Family, list[str]], snapshot: ServiceSnapshot) -> None:

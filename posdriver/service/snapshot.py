@@ -4,6 +4,7 @@ never touches hardware (a scrape or an API call must not wait on a serial line).
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,14 +120,27 @@ class DeviceSnapshot:
         # followed by the next one no sooner than that: its result lasts that much longer
         return self.fresh(now) or now - check.at <= self.freshness + check.duration
 
+    def copy(self, **changes: Any) -> DeviceSnapshot:
+        """A copy whose dicts are its own: the worker goes on changing the original's
+        (a retry counted, a check stored) while a reader iterates the copy. Cheaper than
+        dataclasses.replace, which matters at a hundred devices per scrape."""
+        clone = copy.copy(self)
+        clone.errors = dict(self.errors)
+        clone.checks = dict(self.checks)
+        clone.info = dict(self.info)
+        clone.retries = dict(self.retries)
+        for name, value in changes.items():
+            setattr(clone, name, value)
+        return clone
+
     def current(self, now: float | None = None) -> DeviceSnapshot:
-        """This snapshot with stale values turned to unknown (never "ok from before"):
-        what readers are given."""
+        """A copy with stale values turned to unknown (never "ok from before"): what
+        readers are given."""
         from dataclasses import replace
 
         now = time.time() if now is None else now
         if self.fresh(now) or self.stale_view:
-            return replace(self, errors=dict(self.errors), checks=dict(self.checks))
+            return self.copy()
         checks = {}
         for name, check in self.checks.items():
             if self.check_fresh(check, now):
@@ -134,8 +148,7 @@ class DeviceSnapshot:
                 continue
             age = f"last run {now - check.at:.0f} s ago"
             checks[name] = replace(check, status="unknown", text=f"stale ({age}): {check.text}")
-        return replace(
-            self,
+        return self.copy(
             paper="unknown",
             cover="unknown",
             errors={name: None for name in self.errors},

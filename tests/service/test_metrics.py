@@ -601,3 +601,11 @@ def test_a_terminal_found_silent_is_down_before_its_status_goes_stale() -> None:
     samples = parse(page.render().decode())
     assert value(samples, "posdriver_device_up", device="desk1", kind="terminal") == 0
     assert device.as_dict(NOW)["up"] is False
+
+
+def test_a_readers_copy_shares_no_dict_with_the_workers_snapshot() -> None:
+    # the worker adds retry counts and checks while a scrape iterates its copy
+    device = printer_near_end()
+    for view in (device.current(NOW), device.current(NOW + 10_000)):  # fresh, stale
+        for name in ("errors", "checks", "info", "retries"):
+            assert getattr(view, name) is not getattr(device, name), name
