@@ -24,6 +24,7 @@ import dataclasses
 import getpass
 import logging
 import os
+import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..journal import Journal, JournalError, Kind, Operation, State
+from ..journal import Incident, Journal, JournalError, Kind, Operation, State
 from ..journal.journal import day_bounds
 from ..money import Money
 from ..terminal.base import Accepted, PaymentTerminal, Progress
@@ -130,6 +131,33 @@ class RefundRefused(Exception):
     def __init__(self, decision: refund_guard.RefundDecision) -> None:
         super().__init__(decision.explain())
         self.decision = decision
+
+
+class NotResolvable(ValueError):
+    """The operation is not one a person settles by hand: only an operation in doubt or
+    needing review is. A ValueError, so the CLI reports it as it reports any request it
+    cannot do; the API answers it with 409 (refused in the state things are in)."""
+
+
+def check_resolvable(op: Operation) -> None:
+    """Refuse a decision on ``op`` unless it is in doubt or needs review. Callers check
+    this before anything else they ask of the person (the CLI before the note), so the
+    reason given is the one that matters."""
+    if op.state not in RESOLVABLE:
+        raise NotResolvable(
+            f"transaction {op.id} is {op.state.value}; only an operation in doubt or needing "
+            "review is resolved by hand"
+        )
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A person's decision as journaled: the operation in its new state, the print jobs
+    of the receipt built for an approval that had none, and the incident recorded."""
+
+    operation: Operation
+    job_ids: list[int]
+    incident: Incident
 
 
 @dataclass
@@ -542,6 +570,58 @@ class Cashier:
             actor=self.actor,
         )
 
+    # -- a person's decision ---------------------------------------------------------------
+    def resolve(
+        self,
+        op: Operation,
+        new: State,
+        *,
+        note: str,
+        by: str | None = None,
+        receipt_no: int | None = None,
+        last4: str | None = None,
+    ) -> Resolution:
+        """Settle an operation in doubt (or needing review) as approved or declined, on a
+        person's word, in one commit: the new state with who decided and why, a receipt
+        built from the journal for an approval that has none (queued for the printer of
+        its terminal), and an incident in the fault record. ``posdriver resolve`` and the
+        API's ``POST /v1/operations/{id}/resolve`` both decide through here, so a decision
+        reads the same in the journal whichever way it was made. Nothing is printed: the
+        caller prints the jobs (the CLI now, the daemon's printer workers later)."""
+        check_resolvable(op)
+        if new not in (State.APPROVED, State.DECLINED):
+            raise ValueError(f"a decision is approved or declined, not {new.value}")
+        if not note.strip():
+            raise ValueError("a decision needs a note saying why (what was checked, with whom)")
+        if last4 is not None and not re.fullmatch(r"\d{4}", last4):
+            raise ValueError(f"last4 takes exactly four digits, got {last4!r}")
+        who = by or self.actor
+        journal = self.journal
+        with journal.atomic():
+            moved = journal.transition(
+                op.id,
+                new,
+                actor=who,
+                detail=note,
+                resolved_by=who,
+                note=note,
+                receipt_no=receipt_no,
+                card_last4=last4,
+            )
+            jobs: list[int] = []
+            if new is State.APPROVED and not journal.receipts(op.id):
+                jobs = self.store_receipts(moved, (), source="built")
+            incident = journal.add_incident(
+                category="manual",
+                device=op.terminal,
+                fault=f"{op.kind.value} {op.id} of {op.amount or '-'} was {op.state.value}",
+                action=f"decided by {who}: {note}",
+                result=f"resolved as {new.value}",
+                operation_id=op.id,
+                actor=who,
+            )
+        return Resolution(moved, jobs, incident)
+
     # -- receipts --------------------------------------------------------------------------
     def store_receipts(
         self,
@@ -673,9 +753,56 @@ class Cashier:
         plan = self.journal.plan(plan_id)
         return tuple(plan.parts[i - 1] for i in sorted(self._missing(plan_id)))
 
-    def carry_out_plan(self, sale: Operation, plan_id: int, *, on: str | None = None) -> PlanResult:
+    def carry_out_plan(
+        self,
+        sale: Operation,
+        plan_id: int,
+        *,
+        on: str | None = None,
+        idempotency_key: str | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        on_part: Callable[[MoneyResult], None] | None = None,
+        checked: bool = False,
+    ) -> PlanResult:
         """Refund the plan's remaining parts one by one; stop at the first that does not
-        go through, leaving the rest listed as pending (never silently dropped)."""
+        go through, leaving the rest listed as pending (never silently dropped).
+
+        With ``idempotency_key``, part N goes under ``KEY#N``, so a repeated request (the
+        API's) finds the refunds this run made instead of refunding again. ``should_stop``
+        is asked before each part: a daemon that is stopping ends the run between refunds,
+        never inside one, and the rest stays in the plan. ``on_part`` hears each part's
+        result as it is journaled (the daemon counts outcomes). ``checked`` says the caller
+        has just made this method's own checks (an unresolved part, the plan's state, the
+        guard on what is left) under its own lock, as the API does before it answers."""
+        plan = self.journal.plan(plan_id)
+        if not checked:
+            self._check_plan_run(sale, plan_id, on)
+        result = PlanResult(plan_id)
+        for index in sorted(self._missing(plan_id)):
+            if should_stop is not None and should_stop():
+                break  # the rest stays in the plan, listed as pending
+            outcome = self.refund(
+                sale,
+                plan.parts[index - 1],
+                on=on,
+                plan_id=plan_id,
+                plan_part=index,
+                checked=True,
+                idempotency_key=None if idempotency_key is None else f"{idempotency_key}#{index}",
+            )
+            result.parts.append(outcome)
+            if on_part is not None:
+                on_part(outcome)
+            if outcome.state is not State.APPROVED:
+                break
+        result.left = self.parts_left(plan_id)
+        if not result.left:
+            self.journal.set_plan_state(plan_id, "done")
+        return result
+
+    def _check_plan_run(self, sale: Operation, plan_id: int, on: str | None) -> None:
+        """What must hold before a plan's parts are refunded: no part unresolved, the plan
+        open, and the guard agreeing to what is left."""
         plan = self.journal.plan(plan_id)
         unresolved = [
             op
@@ -698,18 +825,6 @@ class Cashier:
             )
             if not decision.allowed and not decision.plan:
                 raise RefundRefused(decision)
-        result = PlanResult(plan_id)
-        for index in sorted(self._missing(plan_id)):
-            outcome = self.refund(
-                sale, plan.parts[index - 1], on=on, plan_id=plan_id, plan_part=index, checked=True
-            )
-            result.parts.append(outcome)
-            if outcome.state is not State.APPROVED:
-                break
-        result.left = self.parts_left(plan_id)
-        if not result.left:
-            self.journal.set_plan_state(plan_id, "done")
-        return result
 
     def cancel_plan(self, plan_id: int, reason: str) -> None:
         """Give up the rest of a split refund (a person's decision, journaled)."""
@@ -755,6 +870,7 @@ class Cashier:
 
 
 _UNRESOLVED = (State.PENDING, State.SENT, State.IN_DOUBT, State.NEEDS_REVIEW)
+RESOLVABLE = (State.IN_DOUBT, State.NEEDS_REVIEW)  # what a person may settle by hand
 
 
 def _aware(value: datetime | None) -> datetime | None:

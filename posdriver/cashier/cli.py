@@ -10,7 +10,9 @@ the devices and the journal, and every command but ``journal`` asks it instead
 (:mod:`.via_daemon`), printing the same text, ``--json`` and exit code as when it reads
 the journal itself; a daemon's error ends the command (exit 3) rather than the command
 opening what the daemon holds. ``--terminal``/``--printer`` name devices to talk to
-directly, and so never use the daemon.
+directly, and so never use the daemon. The longer paths through the daemon are in
+:mod:`.cli_daemon`; what both kinds of path share (exit codes, context, output) is in
+:mod:`.cli_common`.
 
 Exit codes. Money commands (``sale``, ``refund``): 0 approved, 1 declined or aborted
 (nothing charged), 2 IN DOUBT (the card may have been charged: do not repeat it; see
@@ -24,28 +26,49 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import re
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..journal.states import State
+from .cli_common import (
+    APPROVED,
+    ATTENTION,
+    AWAITING_DECISION,
+    DONE,
+    FAILED,
+    IN_DOUBT,
+    NOT_CHARGED,
+    NOT_SENT,
+    CommandError,
+    Context,
+    actor_of,
+    confirm,
+    emit,
+    extras,
+    fail,
+    headline,
+    printing_lines,
+)
+from .cli_daemon import (
+    daemon_printing,
+    jobs_via,
+    money_via,
+    refund_via,
+    reprint_via,
+)
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..journal import Incident, Journal, Operation
+    from ..journal import Operation
     from ..journal.records import RefundPlan
     from .cashier import Cashier, MoneyResult
     from .recovery import RecoveryReport
-    from .spooler import Spooler, SpoolReport
-    from .via_daemon import Daemon, DaemonError
+    from .spooler import SpoolReport
+    from .via_daemon import DaemonError
 
-APPROVED, NOT_CHARGED, IN_DOUBT, NOT_SENT = 0, 1, 2, 3
-DONE, ATTENTION, FAILED = 0, 1, 3
 
 COMMANDS = (
     "sale",
@@ -59,10 +82,6 @@ COMMANDS = (
     "jobs",
     "journal",
 )
-
-
-class CommandError(Exception):
-    """Input or state that stops a command; the message says what and what to do."""
 
 
 # -- parser ----------------------------------------------------------------------------
@@ -196,68 +215,6 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
 
 
 # -- running ---------------------------------------------------------------------------
-class Context:
-    """One command's configuration, and the journal or the daemon it works with. The
-    journal is opened only when a command reads it itself: with a daemon running, the
-    commands ask the daemon and leave the journal (and the devices) to it."""
-
-    def __init__(self, args: argparse.Namespace, config: Config) -> None:
-        self.args = args
-        self.config = config
-        self._journal: Journal | None = None
-        self._daemon: Daemon | None = None
-        self._looked = False
-
-    @property
-    def journal(self) -> Journal:
-        if self._journal is None:
-            from ..journal import open_journal
-
-            self._journal = open_journal(self.config.state_dir)
-        return self._journal
-
-    def daemon(self) -> Daemon | None:
-        """The running daemon at ``[service] api`` (None without one, or when devices are
-        named with --terminal/--printer: those are talked to directly)."""
-        if not self._looked:
-            from .via_daemon import find
-
-            self._daemon = find(self.config, bool(self.args.terminal or self.args.printer))
-            self._looked = True
-        return self._daemon
-
-    def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
-
-    def spooler(self) -> Spooler:
-        from .spooler import Spooler
-        from .terminals import device_lock
-
-        state_dir = self.config.state_dir
-        return Spooler(
-            self.journal,
-            self.config.printers,
-            policy=self.config.print,
-            receipt=self.config.receipt,
-            lock=lambda name: device_lock(state_dir, name),
-        )
-
-    def cashier(self) -> Cashier:
-        from .cashier import Cashier
-
-        progress = None if self.args.json else _progress
-        return Cashier(
-            self.journal,
-            self.config,
-            spooler=self.spooler(),
-            progress=progress,
-            print_wait=self.config.print.ready_timeout,
-        )
-
-
-def _progress(text: str) -> None:
-    print(f"  terminal: {text}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
@@ -290,18 +247,13 @@ def run(args: argparse.Namespace) -> int:
         with _context(args) as ctx:
             return handler(ctx)
     except OutcomeNotRecorded as exc:
-        return _error(args, str(exc), IN_DOUBT if exc.outcome.ok else NOT_CHARGED)
+        return fail(args, str(exc), IN_DOUBT if exc.outcome.ok else NOT_CHARGED)
     except RefundRefused as exc:
-        return _error(args, str(exc), NOT_SENT, {"refund_guard": exc.decision.as_dict()})
+        return fail(args, str(exc), NOT_SENT, {"refund_guard": exc.decision.as_dict()})
     except DaemonError as exc:
-        return _error(args, _daemon_said(exc), FAILED, _extras(exc.body))
+        return fail(args, _daemon_said(exc), FAILED, extras(exc.body))
     except (ConfigError, JournalError, AmountError, CommandError, ValueError) as exc:
-        return _error(args, str(exc), FAILED)
-
-
-def _extras(body: dict[str, Any]) -> dict[str, Any]:
-    """What a daemon's error answer carries besides its sentence (``refund_guard``...)."""
-    return {k: v for k, v in body.items() if k != "error"}
+        return fail(args, str(exc), FAILED)
 
 
 def _daemon_said(exc: DaemonError) -> str:
@@ -318,22 +270,6 @@ def _daemon_said(exc: DaemonError) -> str:
     if exc.status >= 500:
         return f"the daemon could not do it: {exc}"
     return str(exc)
-
-
-def _error(
-    args: argparse.Namespace, message: str, code: int, extra: dict[str, Any] | None = None
-) -> int:
-    print(f"posdriver {args.command}: {message}", file=sys.stderr)
-    if getattr(args, "json", False):
-        print(json.dumps({"error": message} | (extra or {}), ensure_ascii=False, indent=2))
-    return code
-
-
-def _emit(ctx: Context, body: Any, text: str) -> None:
-    if ctx.args.json:
-        print(json.dumps(body, ensure_ascii=False, indent=2))
-    else:
-        print(text)
 
 
 def _currency(ctx: Context) -> str:
@@ -356,63 +292,6 @@ def _recover_first(ctx: Context, cashier: Cashier) -> RecoveryReport | None:
     return report
 
 
-def _via_daemon(ctx: Context, daemon: Daemon, body: dict[str, Any]) -> int:
-    """A money operation through the running daemon: start it, wait for its end and
-    its receipt, report as a direct run would."""
-    from .via_daemon import DaemonError, operation
-
-    try:
-        started = daemon.start(body)
-    except DaemonError as exc:
-        guard = exc.body.get("refund_guard")
-        message = str(exc)
-        if exc.status == 409 and guard and guard.get("plan"):
-            message += "\nRun again with --split to refund it in these parts."
-        if exc.status in (400, 404, 409):
-            return _error(ctx.args, message, NOT_SENT, _extras(exc.body))
-        raise
-    answer = daemon.operation(started["operation"]["id"], wait=300)
-    report = _daemon_printing(ctx, daemon, answer)
-    op = operation(answer["operation"])
-    lines = [_headline(op, via=True)]
-    if op.reason and op.state is not State.APPROVED:
-        lines.append(f"  reason: {op.reason}")
-    if op.state is State.IN_DOUBT:
-        lines.append(
-            "  THE CARD MAY HAVE BEEN CHARGED. Do not charge again; run "
-            "'posdriver recover', then 'posdriver pending'."
-        )
-    lines += _printing_lines(report, op.state is State.APPROVED, ctx)
-    body = {
-        "operation": op.as_dict(),
-        "outcome": None,
-        "not_reached": [],
-        "printing": None if report is None else report.as_dict(),
-        "receipts": answer["receipts"],
-        "print_jobs": answer["print_jobs"],
-    }
-    _emit(ctx, body, "\n".join(lines))
-    return {
-        State.APPROVED: APPROVED,
-        State.IN_DOUBT: IN_DOUBT,
-        State.NEEDS_REVIEW: IN_DOUBT,
-    }.get(op.state, NOT_CHARGED)
-
-
-def _daemon_printing(
-    ctx: Context, daemon: Daemon, answer: dict[str, Any], job_ids: Sequence[int] | None = None
-) -> SpoolReport | None:
-    """Wait (up to ``[print] ready_timeout``, as a direct run does) for the daemon to
-    print the receipts of an operation; what printed and what still waits."""
-    from .via_daemon import spool_report
-
-    ids = job_ids if job_ids is not None else [j["id"] for j in answer["print_jobs"]]
-    if not ids:
-        return None
-    op_id = answer["operation"]["id"]
-    return spool_report(daemon.await_jobs(op_id, ids, ctx.config.print.ready_timeout))
-
-
 def _sale(ctx: Context) -> int:
     from ..money import Money
 
@@ -422,7 +301,7 @@ def _sale(ctx: Context) -> int:
         body = {"kind": "sale", "amount": amount.decimal(), "currency": amount.currency}
         if ctx.args.on:
             body["terminal"] = ctx.args.on
-        return _via_daemon(ctx, daemon, body)
+        return money_via(ctx, daemon, body)
     cashier = ctx.cashier()
     if not ctx.config.terminals:
         raise CommandError("no payment terminal is configured; give --terminal URL or a config")
@@ -448,7 +327,7 @@ def _money_result(
     body = result.as_dict()
     if recovered is not None:
         body["recovery"] = recovered.as_dict()
-    lines = [_headline(op)]
+    lines = [headline(op)]
     for attempt in result.attempts:
         lines.append(f"  not done on {attempt.terminal}: {attempt.error}")
     if op.reason and op.state is not State.APPROVED:
@@ -458,41 +337,9 @@ def _money_result(
             "  THE CARD MAY HAVE BEEN CHARGED. Do not charge again; run "
             "'posdriver recover', then 'posdriver pending'."
         )
-    lines += _printing_lines(result.printing, op.state is State.APPROVED, ctx)
-    _emit(ctx, body, "\n".join(lines))
+    lines += printing_lines(result.printing, op.state is State.APPROVED, ctx)
+    emit(ctx, body, "\n".join(lines))
     return code
-
-
-def _headline(op: Operation, *, via: bool = False) -> str:
-    amount = op.amount.format() if op.amount else ""
-    parts = [op.state.value.upper().replace("_", " "), op.kind.value, amount]
-    if op.card:
-        parts.append(op.card)
-    if op.receipt_no is not None:
-        parts.append(f"receipt {op.receipt_no}")
-    where = [f"id:{op.id}"] + ([f"terminal {op.terminal}"] if op.terminal else [])
-    if via:
-        where.append("through the daemon")
-    parts.append(f"({', '.join(where)})")
-    return "  ".join(p for p in parts if p)
-
-
-def _printing_lines(report: SpoolReport | None, expected: bool, ctx: Context) -> list[str]:
-    if report is None:
-        if expected and not ctx.config.printers:
-            return ["  receipt stored (no printer configured; 'posdriver reprint' prints it)"]
-        return []
-    lines = []
-    for item in report.outcomes:
-        which = f"receipt of id:{item.job.operation_id}"
-        if item.printed:
-            lines.append(f"  {which} printed on {item.job.printer or 'the printer'}")
-        else:
-            lines.append(
-                f"  {which} NOT printed yet: {item.reason}; it is kept in the print queue "
-                "and prints when the printer is ready ('posdriver jobs run')"
-            )
-    return lines
 
 
 def _refund(ctx: Context) -> int:
@@ -502,7 +349,7 @@ def _refund(ctx: Context) -> int:
 
     daemon = ctx.daemon()
     if daemon is not None:
-        return _refund_via(ctx, daemon)
+        return refund_via(ctx, daemon)
     cashier = ctx.cashier()
     sale = ctx.journal.find(ctx.args.txn, last_kinds=(Kind.SALE, Kind.BOOKING))
     if ctx.args.cancel_plan is not None:
@@ -524,61 +371,16 @@ def _refund(ctx: Context) -> int:
     if not decision.plan:
         raise RefundRefused(decision)
     if not ctx.args.split:
-        return _error(
+        return fail(
             ctx.args,
             decision.explain() + "\nRun again with --split to refund it in these parts.",
             NOT_SENT,
             {"refund_guard": decision.as_dict()},
         )
-    if not ctx.args.yes and not _confirm(decision.explain() + "\nCarry out this plan?"):
-        return _error(ctx.args, "split refund not confirmed; nothing was sent", NOT_SENT)
+    if not ctx.args.yes and not confirm(decision.explain() + "\nCarry out this plan?"):
+        return fail(ctx.args, "split refund not confirmed; nothing was sent", NOT_SENT)
     plan_id, _ = cashier.refund_plan(sale, decision)
     return _carry_out(ctx, cashier, sale, plan_id, resumed=False)
-
-
-def _refund_via(ctx: Context, daemon: Daemon) -> int:
-    """``refund`` while the daemon runs: the same steps and texts as the direct path,
-    each asked of the daemon (the guard, the plan, its parts one by one)."""
-    from ..journal import Kind
-    from ..money import Money
-
-    a = ctx.args
-    sale = daemon.find(a.txn, last_kinds=(Kind.SALE, Kind.BOOKING))
-    if a.cancel_plan is not None:
-        return _cancel_plan_via(ctx, daemon, sale)
-    if sale.kind not in (Kind.SALE, Kind.BOOKING):
-        raise CommandError(f"transaction {sale.id} is a {sale.kind.value}; only sales are refunded")
-    amount = Money.parse(a.amount, sale.currency) if a.amount else None
-    body: dict[str, Any] = {"kind": "refund", "txn": f"id:{sale.id}", "terminal": a.on}
-    if amount is not None:
-        body["amount"] = amount.decimal()
-    if not a.split:
-        return _via_daemon(ctx, daemon, body)
-    plans = daemon.transaction(f"id:{sale.id}")["refund_plans"]
-    resumable = [p for p in plans if p["state"] == "open" and p["left"]]
-    if resumable:
-        return _carry_out_via(ctx, daemon, sale, resumable[0]["id"], resumed=True)
-    decision = daemon.get(
-        f"/v1/transactions/id:{sale.id}/refund-guard",
-        amount=None if amount is None else amount.decimal(),
-        terminal=a.on,
-    )
-    if decision["allowed"]:
-        return _via_daemon(ctx, daemon, body)
-    if not decision["plan"]:
-        return _error(a, decision["explanation"], NOT_SENT, {"refund_guard": decision})
-    if not a.yes and not _confirm(decision["explanation"] + "\nCarry out this plan?"):
-        return _error(a, "split refund not confirmed; nothing was sent", NOT_SENT)
-    created = daemon.post(
-        "/v1/refund-plans",
-        {
-            "txn": f"id:{sale.id}",
-            "amount": decision["amount"]["amount"],
-            "terminal": a.on,
-            "operator": _actor(ctx),
-        },
-    )
-    return _carry_out_via(ctx, daemon, sale, created["refund_plan"]["id"], resumed=False)
 
 
 def _cancel_plan(ctx: Context, cashier: Cashier, sale: Operation) -> int:
@@ -592,19 +394,12 @@ def _cancel_plan(ctx: Context, cashier: Cashier, sale: Operation) -> int:
     text = f"refund plan {plans[0].id} cancelled; not refunded: " + (
         " + ".join(m.format() for m in left) or "nothing"
     )
-    _emit(
+    emit(
         ctx,
         {"plan_id": plans[0].id, "cancelled": True, "not_refunded": [m.decimal() for m in left]},
         text,
     )
     return DONE
-
-
-def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        raise CommandError("a split refund needs confirmation: add --yes (stdin is not a terminal)")
-    answer = input(f"{question} [y/N] ").strip().lower()
-    return answer in ("y", "yes")
 
 
 def _carry_out(
@@ -614,12 +409,12 @@ def _carry_out(
     result = cashier.carry_out_plan(sale, plan_id, on=ctx.args.on)
     lines = [f"{'continuing' if resumed else 'split'} refund plan {plan_id} for id:{sale.id}:"]
     for part in result.parts:
-        lines.append("  " + _headline(part.operation))
+        lines.append("  " + headline(part.operation))
         if part.state is not State.APPROVED and part.operation.reason:
             lines.append(f"    reason: {part.operation.reason}")
         for attempt in part.attempts:
             lines.append(f"    not done on {attempt.terminal}: {attempt.error}")
-        lines += _printing_lines(part.printing, part.state is State.APPROVED, ctx)
+        lines += printing_lines(part.printing, part.state is State.APPROVED, ctx)
     if result.left:
         lines.append(
             "  STILL TO REFUND: "
@@ -633,106 +428,11 @@ def _carry_out(
         "left": [m.decimal() for m in result.left],
         "complete": result.complete,
     }
-    _emit(ctx, body, "\n".join(lines))
+    emit(ctx, body, "\n".join(lines))
     if result.complete:
         return APPROVED
     states = {p.state for p in result.parts}
     return IN_DOUBT if State.IN_DOUBT in states else NOT_CHARGED
-
-
-def _carry_out_via(
-    ctx: Context, daemon: Daemon, sale: Operation, plan_id: int, *, resumed: bool
-) -> int:
-    """A split refund plan carried out by the daemon: start it (under a key of this run,
-    so a lost answer is not a second run), follow it to its end, then each part's
-    receipt, and report as :func:`_carry_out` does."""
-    import uuid
-
-    from ..money import Money
-    from .via_daemon import DaemonError, operation
-
-    try:
-        started = daemon.post(
-            f"/v1/refund-plans/{plan_id}/run",
-            {"terminal": ctx.args.on, "operator": _actor(ctx)},
-            key=f"cli-{uuid.uuid4()}",
-        )
-    except DaemonError as exc:
-        if exc.status == 409:
-            return _error(ctx.args, str(exc), NOT_SENT, _extras(exc.body))
-        raise
-    first = min(op["id"] for op in started["operations"])
-    plan = started["refund_plan"]
-    while plan["running"]:
-        plan = daemon.get(f"/v1/refund-plans/{plan_id}", timeout=310, wait=300)
-    parts = []
-    for refund in (r for r in plan["refunds"] if r["id"] >= first):
-        answer = daemon.operation(refund["id"])
-        originals = [j["id"] for j in answer["print_jobs"] if j["purpose"] == "original"]
-        parts.append(
-            (operation(answer["operation"]), _daemon_printing(ctx, daemon, answer, originals))
-        )
-    left = [Money.parse(x, sale.currency) for x in plan["left"]]
-    lines = [
-        f"{'continuing' if resumed else 'split'} refund plan {plan_id} for id:{sale.id} "
-        "(through the daemon):"
-    ]
-    for op, report in parts:
-        lines.append("  " + _headline(op))
-        if op.state is not State.APPROVED and op.reason:
-            lines.append(f"    reason: {op.reason}")
-        lines += _printing_lines(report, op.state is State.APPROVED, ctx)
-    complete = not left and all(op.state is State.APPROVED for op, _ in parts)
-    if left:
-        lines.append(
-            "  STILL TO REFUND: "
-            + " + ".join(m.format() for m in left)
-            + f" (run 'posdriver refund id:{sale.id} --split' to continue, or "
-            f"'--cancel-plan REASON' to give it up)"
-        )
-    body = {
-        "plan_id": plan_id,
-        "parts": [
-            {
-                "operation": op.as_dict(),
-                "outcome": None,
-                "not_reached": [],
-                "printing": None if report is None else report.as_dict(),
-            }
-            for op, report in parts
-        ],
-        "left": [m.decimal() for m in left],
-        "complete": complete,
-    }
-    _emit(ctx, body, "\n".join(lines))
-    if complete:
-        return APPROVED
-    states = {op.state for op, _ in parts}
-    return IN_DOUBT if states & {State.IN_DOUBT, State.NEEDS_REVIEW} else NOT_CHARGED
-
-
-def _cancel_plan_via(ctx: Context, daemon: Daemon, sale: Operation) -> int:
-    from ..money import Money
-
-    plans = [p for p in daemon.transaction(f"id:{sale.id}")["refund_plans"] if p["state"] == "open"]
-    if not plans:
-        raise CommandError(f"transaction {sale.id} has no open split refund plan")
-    if not ctx.args.cancel_plan.strip():
-        raise CommandError("--cancel-plan needs a reason")
-    answer = daemon.post(
-        f"/v1/refund-plans/{plans[0]['id']}/cancel",
-        {"reason": ctx.args.cancel_plan, "operator": _actor(ctx)},
-    )
-    left = [Money.parse(x, sale.currency) for x in answer["not_refunded"]]
-    text = f"refund plan {plans[0]['id']} cancelled; not refunded: " + (
-        " + ".join(m.format() for m in left) or "nothing"
-    )
-    _emit(
-        ctx,
-        {"plan_id": plans[0]["id"], "cancelled": True, "not_refunded": [m.decimal() for m in left]},
-        text,
-    )
-    return DONE
 
 
 # -- finding ---------------------------------------------------------------------------
@@ -814,7 +514,7 @@ def _txn_list(ctx: Context) -> int:
         if rows
         else "no transactions match"
     )
-    _emit(ctx, [op.as_dict() for op in ops], text)
+    emit(ctx, [op.as_dict() for op in ops], text)
     return DONE
 
 
@@ -866,7 +566,7 @@ def _txn_show(ctx: Context) -> int:
         "print_jobs": [j.as_dict() for j in jobs],
         "refund_plans": [p.as_dict() for p in plans],
     }
-    lines = [_headline(op)]
+    lines = [headline(op)]
     for label, value in (
         ("created", f"{op.created_at.astimezone():%Y-%m-%d %H:%M:%S}"),
         ("terminal time", op.terminal_at and f"{op.terminal_at.astimezone():%Y-%m-%d %H:%M:%S}"),
@@ -884,7 +584,7 @@ def _txn_show(ctx: Context) -> int:
             lines.append(f"  {label + ':':<15}{value}")
     if children:
         lines.append("linked transactions:")
-        lines += ["  " + _headline(c) for c in children]
+        lines += ["  " + headline(c) for c in children]
     lines.append("history:")
     for e in events:
         change = f"{e.from_state or ''} -> {e.to_state}" if e.to_state else e.event
@@ -901,7 +601,7 @@ def _txn_show(ctx: Context) -> int:
     for receipt in receipts:
         lines.append(f"{receipt.copy} receipt ({receipt.source}, reprinted {receipt.reprints}x):")
         lines += [f"  | {line}" for line in receipt.lines]
-    _emit(ctx, body, "\n".join(lines))
+    emit(ctx, body, "\n".join(lines))
     return DONE
 
 
@@ -911,7 +611,7 @@ def _reprint(ctx: Context) -> int:
 
     daemon = ctx.daemon()
     if daemon is not None:
-        return _reprint_via(ctx, daemon)
+        return reprint_via(ctx, daemon)
     journal = ctx.journal
     try:
         op: Operation | None = journal.find(ctx.args.txn)
@@ -923,7 +623,7 @@ def _reprint(ctx: Context) -> int:
     if op is not None and op.state is not State.APPROVED:
         raise CommandError(
             f"id:{op.id} is {op.state.value.replace('_', ' ')}: it has no receipt to reprint"
-            + (" (resolve it first: posdriver pending)" if op.state in _ATTENTION else "")
+            + (" (resolve it first: posdriver pending)" if op.state in AWAITING_DECISION else "")
         )
     if op is not None:
         stored = journal.receipt(op.id, ctx.args.copy)
@@ -932,69 +632,6 @@ def _reprint(ctx: Context) -> int:
         else:
             return _journaled_reprint(ctx, op)
     return _reprint_from_terminal(ctx, op, missing)
-
-
-_FROM_TERMINAL = (
-    "; a receipt the journal does not hold is repeated by the terminal only when "
-    "posdriver serve is not running (it holds the terminal)"
-)
-
-
-def _reprint_via(ctx: Context, daemon: Daemon) -> int:
-    """A reprint through the daemon: it queues the copy for the operation's own printer
-    and prints it; this waits for that and reports as the direct path does."""
-    from ..journal import UnknownTransaction
-    from .via_daemon import DaemonError
-
-    try:
-        op = daemon.find(ctx.args.txn)
-    except UnknownTransaction as exc:
-        if "more than one" in str(exc):
-            raise
-        raise CommandError(f"{exc}{_FROM_TERMINAL}") from None
-    if op.state is not State.APPROVED:
-        raise CommandError(
-            f"id:{op.id} is {op.state.value.replace('_', ' ')}: it has no receipt to reprint"
-            + (" (resolve it first: posdriver pending)" if op.state in _ATTENTION else "")
-        )
-    try:
-        answer = daemon.reprint(op.id, ctx.args.copy, _actor(ctx))
-    except DaemonError as exc:
-        if exc.status == 409 and "no stored" in str(exc):
-            raise CommandError(f"{exc}{_FROM_TERMINAL}") from None
-        raise
-    job = answer["job"]
-    seen = daemon.await_jobs(op.id, [job["id"]], ctx.config.print.ready_timeout)
-    report = _spool(seen)
-    if answer["reprint"]:
-        lines = [
-            f"reprint {job['reprint_no']} of id:{op.id} ({ctx.args.copy} copy, from the "
-            "journal), marked as a duplicate, through the daemon"
-        ]
-    else:
-        lines = [
-            f"the receipt of id:{op.id} had not printed yet; printing the original, "
-            "through the daemon"
-        ]
-    lines += _printing_lines(report, True, ctx)
-    body = {
-        "operation": op.as_dict(),
-        "copy": ctx.args.copy,
-        "reprint_no": job["reprint_no"],
-        "source": "journal",
-        "printed": bool(report.printed),
-        "printing": report.as_dict(),
-        "job": seen[0] if seen else job,
-    }
-    _emit(ctx, body, "\n".join(lines))
-    return DONE if report.printed else ATTENTION
-
-
-def _spool(jobs: Sequence[dict[str, Any]]) -> SpoolReport:
-    from .via_daemon import spool_report
-
-    report: SpoolReport = spool_report(jobs)
-    return report
 
 
 def _journaled_reprint(ctx: Context, op: Operation) -> int:
@@ -1014,7 +651,7 @@ def _journaled_reprint(ctx: Context, op: Operation) -> int:
             job_ids=[j.id for j in waiting], wait=ctx.config.print.ready_timeout
         )
         lines = [f"the receipt of id:{op.id} had not printed yet; printing the original"]
-        lines += _printing_lines(report, True, ctx)
+        lines += printing_lines(report, True, ctx)
         body = {
             "operation": op.as_dict(),
             "copy": ctx.args.copy,
@@ -1023,9 +660,9 @@ def _journaled_reprint(ctx: Context, op: Operation) -> int:
             "printed": bool(report.printed),
             "printing": report.as_dict(),
         }
-        _emit(ctx, body, "\n".join(lines))
+        emit(ctx, body, "\n".join(lines))
         return DONE if report.printed else ATTENTION
-    job = ctx.journal.reprint(op.id, ctx.args.copy, printer, _actor(ctx))
+    job = ctx.journal.reprint(op.id, ctx.args.copy, printer, actor_of(ctx))
     report = ctx.spooler().run(job_ids=[job.id], wait=ctx.config.print.ready_timeout)
     return _reprint_report(ctx, op, job.reprint_no or 1, report, source="journal")
 
@@ -1039,7 +676,7 @@ def _reprint_report(
         f"reprint {number} of id:{op.id} ({ctx.args.copy} copy, from {where}), marked "
         "as a duplicate"
     ]
-    lines += _printing_lines(report, True, ctx)
+    lines += printing_lines(report, True, ctx)
     body = {
         "operation": op.as_dict(),
         "copy": ctx.args.copy,
@@ -1048,7 +685,7 @@ def _reprint_report(
         "printed": printed,
         "printing": None if report is None else report.as_dict(),
     }
-    _emit(ctx, body, "\n".join(lines))
+    emit(ctx, body, "\n".join(lines))
     return DONE if printed else ATTENTION
 
 
@@ -1147,7 +784,7 @@ def _print_unjournaled(ctx: Context, terminal: str, last: Any) -> int:
         "directly, or before posdriver kept a journal)",
         action=f"reprinted from terminal {terminal}'s repeat receipt",
         result="printed" if error is None else f"not printed: {error}",
-        actor=_actor(ctx),
+        actor=actor_of(ctx),
     )
     body = {
         "source": "terminal",
@@ -1162,7 +799,7 @@ def _print_unjournaled(ctx: Context, terminal: str, last: Any) -> int:
         else f"receipt {last.receipt_no}: the terminal's repeat receipt could not be printed: "
         f"{error}"
     )
-    _emit(ctx, body, text)
+    emit(ctx, body, text)
     return DONE if error is None else FAILED
 
 
@@ -1206,14 +843,14 @@ def _pending(ctx: Context) -> int:
     }
     lines: list[str] = []
     for op, pid in interrupted:
-        lines.append(_headline(op))
+        lines.append(headline(op))
         lines.append(
             f"  running now (process {pid})"
             if pid is not None
             else "  INTERRUPTED (crash or power loss): run 'posdriver recover' to ask the terminal"
         )
     for op in ops:
-        lines.append(_headline(op))
+        lines.append(headline(op))
         lines.append(
             f"  started {op.created_at.astimezone():%Y-%m-%d %H:%M:%S}; {op.reason or 'no detail'}"
         )
@@ -1233,7 +870,7 @@ def _pending(ctx: Context) -> int:
         )
     if waiting:
         lines.append(f"{waiting} receipt(s) waiting for a printer (posdriver jobs)")
-    _emit(ctx, body, "\n".join(lines) or "nothing pending")
+    emit(ctx, body, "\n".join(lines) or "nothing pending")
     return ATTENTION if ops or plan_rows or waiting or interrupted else DONE
 
 
@@ -1251,49 +888,47 @@ def _recover(ctx: Context) -> int:
             ("needs_review", "NEEDS REVIEW: "),
             ("still_in_doubt", "STILL IN DOUBT: "),
         ):
-            lines += [f"{_headline(v.operation(d))}\n  {label}{d['detail']}" for d in body[key]]
-        lines += [_headline(v.operation(d)) for d in body["aborted"]]
+            lines += [f"{headline(v.operation(d))}\n  {label}{d['detail']}" for d in body[key]]
+        lines += [headline(v.operation(d)) for d in body["aborted"]]
         for d in body["running"]:
             lines.append(
-                f"{_headline(v.operation(d))}\n  still running in process {d['pid']}; left alone"
+                f"{headline(v.operation(d))}\n  still running in process {d['pid']}; left alone"
             )
         if body["printing"] is not None:
-            lines += _printing_lines(v.run_report(body["printing"]), False, ctx)
-        _emit(ctx, body, "\n".join(lines) or "nothing to recover (asked through the daemon)")
+            lines += printing_lines(v.run_report(body["printing"]), False, ctx)
+        emit(ctx, body, "\n".join(lines) or "nothing to recover (asked through the daemon)")
         return DONE if not (body["needs_review"] or body["still_in_doubt"]) else ATTENTION
 
     report = recover(ctx.cashier())
     lines = []
     for op, why in report.resolved:
-        lines.append(f"{_headline(op)}\n  {why}")
+        lines.append(f"{headline(op)}\n  {why}")
     for op, why in report.needs_review:
-        lines.append(f"{_headline(op)}\n  NEEDS REVIEW: {why}")
+        lines.append(f"{headline(op)}\n  NEEDS REVIEW: {why}")
     for op, why in report.still_in_doubt:
-        lines.append(f"{_headline(op)}\n  STILL IN DOUBT: {why}")
+        lines.append(f"{headline(op)}\n  STILL IN DOUBT: {why}")
     for op in report.aborted:
-        lines.append(_headline(op))
+        lines.append(headline(op))
     for op, pid in report.running:
-        lines.append(f"{_headline(op)}\n  still running in process {pid}; left alone")
-    lines += _printing_lines(report.printing, False, ctx)
-    _emit(ctx, report.as_dict(), "\n".join(lines) or "nothing to recover")
+        lines.append(f"{headline(op)}\n  still running in process {pid}; left alone")
+    lines += printing_lines(report.printing, False, ctx)
+    emit(ctx, report.as_dict(), "\n".join(lines) or "nothing to recover")
     return DONE if report.clean else ATTENTION
 
 
 def _resolve(ctx: Context) -> int:
+    from .cashier import check_resolvable
+
     a = ctx.args
     daemon = ctx.daemon()
     op = daemon.find(a.txn) if daemon is not None else ctx.journal.find(a.txn)
-    if op.state not in (State.IN_DOUBT, State.NEEDS_REVIEW):
-        raise CommandError(
-            f"transaction {op.id} is {op.state.value}; only an operation in doubt or needing "
-            "review is resolved by hand"
-        )
+    check_resolvable(op)  # first: a settled operation is the reason, not a missing note
     if not a.note.strip():
         raise CommandError("--note must say why (what was checked, with whom)")
     if a.last4 is not None and not re.fullmatch(r"\d{4}", a.last4):
         raise CommandError(f"--last4 takes exactly four digits, got {a.last4!r}")
     new = State.APPROVED if a.approved else State.DECLINED
-    who = a.by or _actor(ctx)
+    who = a.by or actor_of(ctx)
     report: SpoolReport | None
     if daemon is not None:
         from .via_daemon import operation
@@ -1310,67 +945,26 @@ def _resolve(ctx: Context) -> int:
         )
         moved = operation(answer["operation"])
         jobs = [j["id"] for j in answer["print_jobs"]]
-        report = _daemon_printing(ctx, daemon, answer, jobs) if jobs else None
+        report = daemon_printing(ctx, daemon, answer, jobs) if jobs else None
     else:
         cashier = ctx.cashier()
-        moved, job_ids, _ = record_decision(
-            cashier, op, new, by=who, note=a.note, receipt_no=a.receipt_no, last4=a.last4
+        decided = cashier.resolve(
+            op, new, by=who, note=a.note, receipt_no=a.receipt_no, last4=a.last4
         )
-        report = cashier.print_jobs(job_ids) if job_ids else None
-    lines = [_headline(moved), f"  decided by {who}: {a.note}"]
-    lines += _printing_lines(report, False, ctx)
+        moved = decided.operation
+        report = cashier.print_jobs(decided.job_ids) if decided.job_ids else None
+    lines = [headline(moved), f"  decided by {who}: {a.note}"]
+    lines += printing_lines(report, False, ctx)
     body = moved.as_dict() | {"printing": None if report is None else report.as_dict()}
-    _emit(ctx, body, "\n".join(lines))
+    emit(ctx, body, "\n".join(lines))
     return DONE
-
-
-def record_decision(
-    cashier: Cashier,
-    op: Operation,
-    new: State,
-    *,
-    by: str,
-    note: str,
-    receipt_no: int | None = None,
-    last4: str | None = None,
-) -> tuple[Operation, list[int], Incident]:
-    """A person's decision on an operation in doubt, in one commit: the new state with
-    who decided and why, a receipt built from the journal for an approval that has none
-    (queued for the printer of its terminal), and an incident in the fault record.
-    ``posdriver resolve`` and the API's ``POST /v1/operations/{id}/resolve`` both record
-    decisions this way. Returns the operation, the print job ids and the incident."""
-    journal = cashier.journal
-    with journal.atomic():
-        moved = journal.transition(
-            op.id,
-            new,
-            actor=by,
-            detail=note,
-            resolved_by=by,
-            note=note,
-            receipt_no=receipt_no,
-            card_last4=last4,
-        )
-        jobs: list[int] = []
-        if new is State.APPROVED and not journal.receipts(op.id):
-            jobs = cashier.store_receipts(moved, (), source="built")
-        incident = journal.add_incident(
-            category="manual",
-            device=op.terminal,
-            fault=f"{op.kind.value} {op.id} of {op.amount or '-'} was {op.state.value}",
-            action=f"decided by {by}: {note}",
-            result=f"resolved as {new.value}",
-            operation_id=op.id,
-            actor=by,
-        )
-    return moved, jobs, incident
 
 
 def _incidents(ctx: Context) -> int:
     a = ctx.args
     daemon = ctx.daemon()
     if a.action == "add":
-        who = a.by or _actor(ctx)
+        who = a.by or actor_of(ctx)
         if daemon is not None:
             from .via_daemon import incident as decoded
 
@@ -1388,7 +982,7 @@ def _incidents(ctx: Context) -> int:
                     },
                 )
             )
-            _emit(ctx, added.as_dict(), f"incident {added.id} recorded")
+            emit(ctx, added.as_dict(), f"incident {added.id} recorded")
             return DONE
         linked = ctx.journal.find(a.txn) if a.txn else None
         incident = ctx.journal.add_incident(
@@ -1401,7 +995,7 @@ def _incidents(ctx: Context) -> int:
             notes=a.note,
             actor=who,
         )
-        _emit(ctx, incident.as_dict(), f"incident {incident.id} recorded")
+        emit(ctx, incident.as_dict(), f"incident {incident.id} recorded")
         return DONE
     since = _ago(a.since) if a.since else None
     if daemon is not None:
@@ -1452,7 +1046,7 @@ def _incidents(ctx: Context) -> int:
             block.append(f"    notes:  {i.notes}")
         blocks.append("\n".join(block))
     text = "\n".join(blocks) if blocks else "no incidents"
-    _emit(ctx, [i.as_dict() for i in items], text)
+    emit(ctx, [i.as_dict() for i in items], text)
     return DONE
 
 
@@ -1460,22 +1054,22 @@ def _jobs(ctx: Context) -> int:
     a = ctx.args
     daemon = ctx.daemon()
     if daemon is not None and a.action in ("run", "cancel"):
-        return _jobs_via(ctx, daemon)
+        return jobs_via(ctx, daemon)
     if a.action == "run":
         if not ctx.config.printers:
             raise CommandError("no receipt printer is configured; give --printer URL or a config")
         report = ctx.spooler().run(
             wait=a.wait if a.wait is not None else ctx.config.print.ready_timeout
         )
-        lines = _printing_lines(report, False, ctx) or ["nothing waiting"]
-        _emit(ctx, report.as_dict(), "\n".join(lines))
+        lines = printing_lines(report, False, ctx) or ["nothing waiting"]
+        emit(ctx, report.as_dict(), "\n".join(lines))
         return ATTENTION if report.waiting else DONE
     if a.action == "cancel":
         job = ctx.journal.job(a.job)
         if job.state not in ("queued", "printing", "failed"):
             raise CommandError(f"print job {job.id} is {job.state}; nothing to cancel")
-        job = ctx.journal.cancel_job(job.id, _actor(ctx))
-        _emit(ctx, job.as_dict(), f"print job {job.id} cancelled")
+        job = ctx.journal.cancel_job(job.id, actor_of(ctx))
+        emit(ctx, job.as_dict(), f"print job {job.id} cancelled")
         return DONE
     if daemon is not None:
         from .via_daemon import job as decoded
@@ -1500,36 +1094,8 @@ def _jobs(ctx: Context) -> int:
         if rows
         else "no receipts waiting for a printer"
     )
-    _emit(ctx, [j.as_dict() for j in jobs], text)
+    emit(ctx, [j.as_dict() for j in jobs], text)
     return ATTENTION if jobs else DONE
-
-
-def _jobs_via(ctx: Context, daemon: Daemon) -> int:
-    """``jobs run`` and ``jobs cancel`` while the daemon runs: its printer workers print
-    (or drop) the jobs. What a printer could not print now the daemon prints by itself
-    once it can; ``jobs run`` waits for that as long as ``--wait`` (as a direct run waits
-    for a printer to become ready)."""
-    from . import via_daemon as v
-
-    a = ctx.args
-    if a.action == "cancel":
-        job = v.job(daemon.post(f"/v1/print-jobs/{a.job}/cancel", {"operator": _actor(ctx)}))
-        _emit(ctx, job.as_dict(), f"print job {job.id} cancelled")
-        return DONE
-    wait = a.wait if a.wait is not None else ctx.config.print.ready_timeout
-    answer = daemon.post("/v1/print-jobs/run", {}, timeout=120)
-    report = v.run_report(answer)
-    deadline = time.monotonic() + wait
-    while _still_queued(report) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        report = v.spool_report([daemon.get(f"/v1/print-jobs/{o.job.id}") for o in report.outcomes])
-    lines = _printing_lines(report, False, ctx) or ["nothing waiting"]
-    _emit(ctx, report.as_dict(), "\n".join(lines))
-    return ATTENTION if report.waiting else DONE
-
-
-def _still_queued(report: SpoolReport) -> bool:
-    return any(o.job.state in ("queued", "printing") for o in report.outcomes)
 
 
 def _journal(ctx: Context) -> int:
@@ -1550,10 +1116,10 @@ def _journal(ctx: Context) -> int:
         return DONE
     if a.action == "backup":
         target = ctx.journal.backup(a.file)
-        _emit(ctx, {"backup": str(target)}, f"journal backed up to {target}")
+        emit(ctx, {"backup": str(target)}, f"journal backed up to {target}")
         return DONE
     problems = ctx.journal.check()
-    _emit(
+    emit(
         ctx,
         {"ok": not problems, "problems": problems},
         "journal is sound" if not problems else "\n".join(problems),
@@ -1561,15 +1127,8 @@ def _journal(ctx: Context) -> int:
     return DONE if not problems else FAILED
 
 
-def _actor(ctx: Context) -> str:
-    from .cashier import current_actor
-
-    return current_actor()
-
-
 _IN_FLIGHT = frozenset({State.PENDING, State.SENT, State.IN_DOUBT})
 _MOST_INCIDENTS = 10000  # the API's largest page: the whole fault record in practice
-_ATTENTION = frozenset({State.IN_DOUBT, State.NEEDS_REVIEW})
 
 _HANDLERS = {
     "sale": _sale,

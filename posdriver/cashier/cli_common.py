@@ -1,0 +1,161 @@
+"""What every desk command shares: the exit codes, the error that stops a command, the
+command's context (its config, and the journal or the daemon it works with) and how
+results are written (text, or ``--json``).
+
+Apart from :mod:`.cli` so that the paths through a running daemon (:mod:`.cli_daemon`)
+and the direct ones use the same words and codes without importing each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..journal.states import State
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..journal import Journal, Operation
+    from .cashier import Cashier
+    from .spooler import Spooler, SpoolReport
+    from .via_daemon import Daemon
+
+APPROVED, NOT_CHARGED, IN_DOUBT, NOT_SENT = 0, 1, 2, 3
+DONE, ATTENTION, FAILED = 0, 1, 3
+AWAITING_DECISION = frozenset({State.IN_DOUBT, State.NEEDS_REVIEW})  # what only a person settles
+
+
+class CommandError(Exception):
+    """Input or state that stops a command; the message says what and what to do."""
+
+
+class Context:
+    """One command's configuration, and the journal or the daemon it works with. The
+    journal is opened only when a command reads it itself: with a daemon running, the
+    commands ask the daemon and leave the journal (and the devices) to it."""
+
+    def __init__(self, args: argparse.Namespace, config: Config) -> None:
+        self.args = args
+        self.config = config
+        self._journal: Journal | None = None
+        self._daemon: Daemon | None = None
+        self._looked = False
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            from ..journal import open_journal
+
+            self._journal = open_journal(self.config.state_dir)
+        return self._journal
+
+    def daemon(self) -> Daemon | None:
+        """The running daemon at ``[service] api`` (None without one, or when devices are
+        named with --terminal/--printer: those are talked to directly)."""
+        if not self._looked:
+            from .via_daemon import find
+
+            self._daemon = find(self.config, bool(self.args.terminal or self.args.printer))
+            self._looked = True
+        return self._daemon
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+
+    def spooler(self) -> Spooler:
+        from .spooler import Spooler
+        from .terminals import device_lock
+
+        state_dir = self.config.state_dir
+        return Spooler(
+            self.journal,
+            self.config.printers,
+            policy=self.config.print,
+            receipt=self.config.receipt,
+            lock=lambda name: device_lock(state_dir, name),
+        )
+
+    def cashier(self) -> Cashier:
+        from .cashier import Cashier
+
+        progress = None if self.args.json else progress_line
+        return Cashier(
+            self.journal,
+            self.config,
+            spooler=self.spooler(),
+            progress=progress,
+            print_wait=self.config.print.ready_timeout,
+        )
+
+
+def progress_line(text: str) -> None:
+    print(f"  terminal: {text}", file=sys.stderr, flush=True)
+
+
+def extras(body: dict[str, Any]) -> dict[str, Any]:
+    """What a daemon's error answer carries besides its sentence (``refund_guard``...)."""
+    return {k: v for k, v in body.items() if k != "error"}
+
+
+def fail(
+    args: argparse.Namespace, message: str, code: int, extra: dict[str, Any] | None = None
+) -> int:
+    print(f"posdriver {args.command}: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message} | (extra or {}), ensure_ascii=False, indent=2))
+    return code
+
+
+def emit(ctx: Context, body: Any, text: str) -> None:
+    if ctx.args.json:
+        print(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        print(text)
+
+
+def headline(op: Operation, *, via: bool = False) -> str:
+    amount = op.amount.format() if op.amount else ""
+    parts = [op.state.value.upper().replace("_", " "), op.kind.value, amount]
+    if op.card:
+        parts.append(op.card)
+    if op.receipt_no is not None:
+        parts.append(f"receipt {op.receipt_no}")
+    where = [f"id:{op.id}"] + ([f"terminal {op.terminal}"] if op.terminal else [])
+    if via:
+        where.append("through the daemon")
+    parts.append(f"({', '.join(where)})")
+    return "  ".join(p for p in parts if p)
+
+
+def printing_lines(report: SpoolReport | None, expected: bool, ctx: Context) -> list[str]:
+    if report is None:
+        if expected and not ctx.config.printers:
+            return ["  receipt stored (no printer configured; 'posdriver reprint' prints it)"]
+        return []
+    lines = []
+    for item in report.outcomes:
+        which = f"receipt of id:{item.job.operation_id}"
+        if item.printed:
+            lines.append(f"  {which} printed on {item.job.printer or 'the printer'}")
+        else:
+            lines.append(
+                f"  {which} NOT printed yet: {item.reason}; it is kept in the print queue "
+                "and prints when the printer is ready ('posdriver jobs run')"
+            )
+    return lines
+
+
+def confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise CommandError("a split refund needs confirmation: add --yes (stdin is not a terminal)")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+def actor_of(ctx: Context) -> str:
+    from .cashier import current_actor
+
+    return current_actor()

@@ -1,0 +1,294 @@
+"""The API's requests about money and the devices: starting and following operations,
+reprints, a person's decision on an operation in doubt, the devices and their health.
+
+These are the requests the front desk makes while a guest is at the counter; the
+journal's history, incidents, print jobs and split refunds are in :mod:`.api_records`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from .api_http import (
+    Answer,
+    ApiBase,
+    Request,
+    bad_request,
+    conflict,
+    log,
+    operator_field,
+    seconds_field,
+    text_field,
+)
+
+if TYPE_CHECKING:
+    from ..journal import Operation
+
+MONEY_KINDS = ("sale", "refund", "reversal", "pre_auth", "booking")
+
+# How long GET /v1/health?refresh= waits for the checks it asked for: a status read is
+# quick unless a device is silent; a diagnosis dials the acquirer (seconds, more over a
+# serial line). `posdriver check` waits a little longer than these.
+REFRESH_WAIT = 10.0
+REFRESH_ALL_WAIT = 60.0
+
+
+class DeskApi(ApiBase):
+    """Money, operations and devices (see the module docstring)."""
+
+    # -- money ---------------------------------------------------------------------------
+    def start_operation(self, req: Request) -> Answer:
+        from ..money import Money
+
+        self._not_stopping()
+        body = req.body()
+        kind = body.get("kind")
+        if kind not in MONEY_KINDS:
+            raise bad_request(f"kind must be one of {', '.join(MONEY_KINDS)}; got {kind!r}")
+        key = self._key(req, body)
+        if key is not None:
+            earlier = self.journal.by_idempotency_key(key)
+            if earlier is not None:
+                asked = body.get("amount")
+                if earlier.kind.value != kind or (
+                    isinstance(asked, str)
+                    and earlier.amount is not None
+                    and asked.strip() != earlier.amount.decimal()
+                ):
+                    raise conflict(
+                        f"idempotency key {key!r} was used for id:{earlier.id} "
+                        f"({earlier.kind.value} of {earlier.amount or '-'}), not for this "
+                        "request; use a new key"
+                    )
+                return HTTPStatus.OK, {"operation": earlier.as_dict(), "repeated": True}
+        currency = text_field(body, "currency") or self.daemon.config.currency
+        amount = None
+        if body.get("amount") is not None:
+            if not isinstance(body["amount"], str):
+                raise bad_request(
+                    'amount must be a decimal string such as "12.50" (not a JSON number)'
+                )
+            amount = Money.parse(body["amount"], currency)
+        terminal = self._terminal(body)
+        cashier = self.daemon.cashier(actor=operator_field(body))
+        parent = None
+        if kind in ("refund", "reversal", "booking"):
+            ref = body.get("txn")
+            if ref is None:
+                raise bad_request(f"a {kind} needs txn: the journal id it refers to")
+            parent = self._txn(ref)
+            self._check_parent(kind, parent)
+        if kind in ("sale", "pre_auth", "booking") and amount is None:
+            raise bad_request(f"a {kind} needs an amount")
+        if kind == "refund":
+            decision = cashier.refund_decision(parent, amount, on=terminal)
+            if not decision.allowed:
+                raise conflict(decision.explain(), {"refund_guard": decision.as_dict()})
+            amount = decision.amount
+        key = key or f"api-{uuid.uuid4()}"
+
+        def run() -> None:
+            try:
+                if kind == "sale":
+                    result = cashier.sale(amount, on=terminal, idempotency_key=key)
+                elif kind == "pre_auth":
+                    result = cashier.pre_authorise(amount, on=terminal, idempotency_key=key)
+                elif kind == "refund":
+                    result = cashier.refund(
+                        parent, amount, on=terminal, checked=True, idempotency_key=key
+                    )
+                elif kind == "reversal":
+                    result = cashier.reverse(parent, on=terminal, idempotency_key=key)
+                else:
+                    result = cashier.book(parent, amount, idempotency_key=key)
+                self.daemon.count_outcome(kind, result.operation.state)
+            except Exception:
+                log.exception("%s failed", kind)
+
+        thread = self._background(run, f"api-{kind}")
+        op = self._started(key, thread, kind)
+        return HTTPStatus.ACCEPTED, {"operation": op.as_dict(), "repeated": False}
+
+    def _check_parent(self, kind: str, parent: Any) -> None:
+        """What a refund, reversal or booking refers to must be able to take it: say so
+        now (409), not after the request was accepted."""
+        from ..journal import Kind, State
+
+        what = f"id:{parent.id} is {parent.state.value.replace('_', ' ')} ({parent.kind.value})"
+        if kind == "booking" and (
+            parent.kind is not Kind.PRE_AUTH or parent.state is not State.APPROVED
+        ):
+            raise conflict(f"{what}: only an approved pre-authorisation can be booked")
+        if kind == "reversal":
+            if parent.kind is not Kind.SALE or parent.state is not State.APPROVED:
+                raise conflict(f"{what}: only an approved sale can be reversed")
+            if parent.receipt_no is None:
+                raise conflict(f"id:{parent.id} has no terminal receipt number")
+            for child in self.journal.children(parent.id):
+                if child.kind is Kind.REVERSAL and child.state not in (
+                    State.DECLINED,
+                    State.ABORTED,
+                ):
+                    raise conflict(
+                        f"id:{parent.id} already has a reversal "
+                        f"(id:{child.id}, {child.state.value})"
+                    )
+
+    def operation(self, req: Request) -> Answer:
+        from ..journal.states import FINAL, NEEDS_ATTENTION
+
+        wait = seconds_field(req.one("wait") or "0", "wait")
+        op = self._op(req.params["id"])
+        deadline = time.monotonic() + wait
+        settled = FINAL | NEEDS_ATTENTION
+        while op.state not in settled and time.monotonic() < deadline:
+            time.sleep(0.02)
+            op = self.journal.get(op.id)
+        return HTTPStatus.OK, {
+            "operation": op.as_dict(),
+            "final": op.state in FINAL,
+            "receipts": [r.as_dict() for r in self.journal.receipts(op.id)],
+            "print_jobs": [j.as_dict() for j in self.journal.jobs_of(op.id)],
+        }
+
+    def reprint(self, req: Request) -> Answer:
+        """A copy goes to the printer of the terminal that made the operation (its
+        ``printer`` in the config), unless the request names one. While the original
+        has not printed yet, the guest gets that and no copy is queued."""
+        from ..journal import State
+
+        op = self._op(req.params["id"])
+        body = req.body()
+        copy = body.get("copy", "customer")
+        if copy not in ("customer", "merchant"):
+            raise bad_request(f"copy must be customer or merchant, got {copy!r}")
+        named = text_field(body, "printer")
+        if named is not None:
+            self.daemon.config.printer(named)  # a wrong name is a 400 listing the real ones
+        if op.state is not State.APPROVED:
+            raise conflict(
+                f"id:{op.id} is {op.state.value.replace('_', ' ')}: it has no receipt to reprint"
+            )
+        stored = self.journal.receipt(op.id, copy)
+        if stored is None:
+            raise conflict(f"id:{op.id} has no stored {copy} receipt")
+        if not self.daemon.config.printers:
+            raise conflict("no receipt printer is configured")
+        if named is None:
+            for job in self.journal.jobs_of(op.id):
+                if (
+                    job.receipt_id == stored.id
+                    and job.purpose == "original"
+                    and job.state in ("queued", "printing")
+                ):
+                    return HTTPStatus.ACCEPTED, {"job": job.as_dict(), "reprint": False}
+        printer = named or self._printer_of(op)
+        job = self.journal.reprint(op.id, copy, printer, operator_field(body))
+        return HTTPStatus.ACCEPTED, {"job": job.as_dict(), "reprint": True}
+
+    def _printer_of(self, op: Operation) -> str:
+        """Where the receipts of ``op`` print: its terminal's printer, else the first."""
+        from ..config import ConfigError
+
+        config = self.daemon.config
+        if op.terminal is not None:
+            try:
+                found = config.printer_for(op.terminal)
+            except ConfigError:  # a terminal since removed from the config
+                found = None
+            if found is not None:
+                return found.name
+        return config.printers[0].name
+
+    def resolve(self, req: Request) -> Answer:
+        """A person's decision on an operation in doubt, with the CLI's rules: a note
+        saying why, who decided, a receipt built and queued for an approval, an
+        incident in the fault record (``Cashier.resolve``, which ``posdriver resolve``
+        uses too)."""
+        from ..cashier.cashier import NotResolvable
+        from ..journal import State
+
+        op = self._op(req.params["id"])
+        body = req.body()
+        verdict = body.get("state")
+        if verdict not in ("approved", "declined"):
+            raise bad_request(f"state must be approved or declined, got {verdict!r}")
+        note = text_field(body, "note", required=True)
+        assert note is not None
+        who = operator_field(body, required=True)
+        receipt_no = body.get("receipt_no")
+        if receipt_no is not None and (
+            isinstance(receipt_no, bool) or not isinstance(receipt_no, int) or receipt_no < 0
+        ):
+            raise bad_request(f"receipt_no must be a whole number, got {json.dumps(receipt_no)}")
+        last4 = body.get("last4")
+        if last4 is not None and (not isinstance(last4, str) or not re.fullmatch(r"\d{4}", last4)):
+            raise bad_request(f"last4 takes exactly four digits, got {json.dumps(last4)}")
+        new = State(verdict)
+        if op.state is new and op.resolved_by == who and op.note == note:
+            return HTTPStatus.OK, {
+                "operation": op.as_dict(),
+                "print_jobs": [j.as_dict() for j in self.journal.jobs_of(op.id)],
+                "incident": None,
+                "repeated": True,
+            }
+        try:
+            decided = self.daemon.cashier(actor=who).resolve(
+                op, new, by=who, note=note, receipt_no=receipt_no, last4=last4
+            )
+        except NotResolvable as exc:
+            raise conflict(str(exc)) from None
+        return HTTPStatus.OK, {
+            "operation": decided.operation.as_dict(),
+            "print_jobs": [self.journal.job(j).as_dict() for j in decided.job_ids],
+            "incident": decided.incident.as_dict(),
+            "repeated": False,
+        }
+
+    # -- devices -------------------------------------------------------------------------
+    def devices(self, req: Request) -> Answer:
+        return HTTPStatus.OK, [d.as_dict() for d in self.daemon.snapshot().devices]
+
+    def health(self, req: Request) -> Answer:
+        from .snapshot import NAGIOS
+
+        refresh = req.one("refresh")
+        late: list[str] = []
+        if refresh is not None:
+            if refresh not in ("status", "all"):
+                raise bad_request(f"refresh must be status or all, got {refresh!r}")
+            dial = refresh == "all"
+            late = self.daemon.check_now(
+                connectivity=dial, timeout=REFRESH_ALL_WAIT if dial else REFRESH_WAIT
+            )
+        snap = self.daemon.snapshot()
+        worst = "ok"
+        for device in snap.devices:
+            statuses = [c.status for c in device.checks.values()] or ["unknown"]
+            if not device.up:
+                statuses.append("critical")
+            for status in statuses:
+                if NAGIOS[status] > NAGIOS[worst]:
+                    worst = status
+        body = {
+            "status": worst,
+            "devices": [d.as_dict() for d in snap.devices],
+            "in_doubt": snap.in_doubt,
+            "needs_review": snap.needs_review,
+            "print_jobs": snap.print_jobs,
+        }
+        if refresh is not None:
+            body["late"] = late
+        return (
+            HTTPStatus.OK if worst in ("ok", "warning") else HTTPStatus.SERVICE_UNAVAILABLE
+        ), body
+
+    def openapi(self, req: Request) -> Answer:
+        from .openapi import OPENAPI
+
+        return HTTPStatus.OK, OPENAPI

@@ -1,0 +1,441 @@
+"""The API's HTTP plumbing: routes, requests, field checks, errors and the server.
+
+Kept apart from the request logic (:mod:`.api_desk`, :mod:`.api_records`) so that those
+read as what each endpoint does, and so that what every request goes through (the body
+read whole before anything can fail, the bearer token, unknown fields and query
+parameters refused against the OpenAPI document, exceptions turned into JSON errors) is
+in one place. :mod:`.api` puts the halves together and is what the rest imports.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .openapi import accepted_fields, accepted_query
+
+if TYPE_CHECKING:
+    from ..config import Address
+    from ..journal import Journal, Operation
+    from .api import Api
+    from .daemon import Daemon
+
+# one logger for the whole API, under the name it had before the modules were split
+log = logging.getLogger("posdriver.service.api")
+
+MAX_BODY = 64 * 1024
+MAX_WAIT = 300.0
+START_TIMEOUT = 5.0  # how long a 202 waits for the operation to be in the journal
+
+Answer = tuple[int, Any]
+
+
+class ApiError(Exception):
+    """A request refused, with the status that says why and any fields the answer carries
+    besides its sentence: raised wherever the request logic finds the fault, and turned
+    into the JSON answer in one place (the handler)."""
+
+    def __init__(
+        self,
+        status: HTTPStatus,
+        message: str,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+def bad_request(message: str) -> ApiError:
+    """400: the request itself is wrong (a field, a parameter, a value)."""
+    return ApiError(HTTPStatus.BAD_REQUEST, message)
+
+
+def conflict(message: str, extra: dict[str, Any] | None = None) -> ApiError:
+    """409: a sound request, refused in the state things are in (the guard, an
+    operation not in doubt, a plan being carried out)."""
+    return ApiError(HTTPStatus.CONFLICT, message, extra)
+
+
+# -- routes ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: its method, its path as the OpenAPI document writes it (``{name}``
+    is one path segment, handed to the handler) and the :class:`Api` method answering."""
+
+    method: str
+    path: str
+    handler: str
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return tuple(p for p in self.path.split("/") if p)
+
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        if len(parts) != len(self.segments):
+            return None
+        params: dict[str, str] = {}
+        for want, got in zip(self.segments, parts, strict=True):
+            if want.startswith("{"):
+                params[want[1:-1]] = got
+            elif want != got:
+                return None
+        return params
+
+    @property
+    def wildcards(self) -> int:
+        return sum(1 for s in self.segments if s.startswith("{"))
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/openapi.json", "openapi"),
+    Route("POST", "/v1/operations", "start_operation"),
+    Route("GET", "/v1/operations/{id}", "operation"),
+    Route("POST", "/v1/operations/{id}/reprint", "reprint"),
+    Route("POST", "/v1/operations/{id}/resolve", "resolve"),
+    Route("GET", "/v1/transactions", "transactions"),
+    Route("GET", "/v1/transactions/{txn}", "transaction"),
+    Route("GET", "/v1/transactions/{txn}/refund-guard", "refund_guard"),
+    Route("GET", "/v1/pending", "pending"),
+    Route("POST", "/v1/recover", "recover"),
+    Route("GET", "/v1/incidents", "incidents"),
+    Route("POST", "/v1/incidents", "add_incident"),
+    Route("GET", "/v1/print-jobs", "print_jobs"),
+    Route("POST", "/v1/print-jobs/run", "run_print_jobs"),
+    Route("GET", "/v1/print-jobs/{id}", "print_job"),
+    Route("POST", "/v1/print-jobs/{id}/cancel", "cancel_print_job"),
+    Route("POST", "/v1/refund-plans", "create_plan"),
+    Route("GET", "/v1/refund-plans/{id}", "refund_plan"),
+    Route("POST", "/v1/refund-plans/{id}/run", "run_plan"),
+    Route("POST", "/v1/refund-plans/{id}/cancel", "cancel_plan"),
+    Route("GET", "/v1/devices", "devices"),
+    Route("GET", "/v1/health", "health"),
+)
+
+
+def find_route(method: str, path: str) -> tuple[Route, dict[str, str]]:
+    """The route for ``method`` and ``path``: the most specific template that matches
+    (``/v1/print-jobs/run`` before ``/v1/print-jobs/{id}``), else a 404 or 405."""
+    parts = [unquote(p) for p in path.split("/") if p]
+    matching = [(r, p) for r in ROUTES if (p := r.match(parts)) is not None]
+    if not matching:
+        raise ApiError(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
+    best = min(r.wildcards for r, _ in matching)
+    same = [(r, p) for r, p in matching if r.wildcards == best]
+    for route, params in same:
+        if route.method == method:
+            return route, params
+    allowed = sorted({r.method for r, _ in same})
+    raise ApiError(
+        HTTPStatus.METHOD_NOT_ALLOWED,
+        f"{method} is not served on {path}; use {' or '.join(allowed)}",
+        headers={"Allow": ", ".join(allowed)},
+    )
+
+
+@dataclass
+class Request:
+    """What a handler gets: path parameters, query, headers and the body, read (and its
+    fields checked against the OpenAPI document) only when the handler asks for it."""
+
+    route: Route
+    params: dict[str, str]
+    query: dict[str, list[str]]
+    headers: Any  # the request's headers (case-insensitive)
+    read_body: Callable[[], dict[str, Any]] = field(repr=False)
+    _body: dict[str, Any] | None = field(default=None, repr=False)
+
+    def body(self) -> dict[str, Any]:
+        if self._body is None:
+            body = self.read_body()
+            known = accepted_fields(self.route.path, self.route.method) or frozenset()
+            unknown = sorted(set(body) - known)
+            if unknown:
+                raise bad_request(
+                    f"unknown field{'s' if len(unknown) > 1 else ''} "
+                    f"{', '.join(repr(u) for u in unknown)} for {self.route.method} "
+                    f"{self.route.path}; it takes {', '.join(sorted(known)) or 'no fields'}"
+                )
+            self._body = body
+        return self._body
+
+    def one(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else None
+
+    def many(self, name: str) -> list[str]:
+        return [s.strip() for v in self.query.get(name, []) for s in v.split(",") if s.strip()]
+
+
+# -- body fields -------------------------------------------------------------------------
+def text_field(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    """A string field: absent or null is None (or a 400 when required); not a string,
+    or blank, is a 400 naming the field."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise bad_request(f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise bad_request(f"{name} must be a string, got {json.dumps(value)}")
+    if not value.strip():
+        raise bad_request(f"{name} must not be empty")
+    return value.strip()
+
+
+def operator_field(body: dict[str, Any], *, required: bool = False) -> str:
+    who = text_field(body, "operator", required=required)
+    if who is not None and len(who) > 200:
+        raise bad_request("operator must be at most 200 characters")
+    return who or "api"
+
+
+def seconds_field(value: Any, name: str) -> float:
+    """A number of seconds, 0..MAX_WAIT, from a query string or a JSON number."""
+    if isinstance(value, bool):
+        raise bad_request(f"{name} must be a number of seconds, got {json.dumps(value)}")
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise bad_request(f"{name} must be a number of seconds, got {value!r}") from None
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_WAIT:
+        raise bad_request(f"{name} must be 0..{MAX_WAIT:g} seconds, got {value!r}")
+    return seconds
+
+
+def whole_field(text: str | None, name: str, low: int, high: int, default: int) -> int:
+    if text is None:
+        return default
+    try:
+        number = int(text)
+    except ValueError:
+        raise bad_request(f"{name} must be a whole number, got {text!r}") from None
+    if not low <= number <= high:
+        raise bad_request(f"{name} must be {low}..{high}, got {number}")
+    return number
+
+
+def record_id(text: str, what: str) -> int:
+    if not text.isdigit():
+        raise bad_request(f"a {what} id is a whole number, got {text!r}")
+    return int(text)
+
+
+def when_field(name: str, text: str, *, end: bool = False) -> datetime:
+    """An ISO date (a local day: its start, or with ``end`` the next day's start) or an
+    ISO time (local when it has no offset)."""
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = datetime.fromisoformat(text)
+            return (day + timedelta(days=1) if end else day).astimezone()
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise bad_request(f"{name}: {text!r} is not an ISO date or time") from None
+    return value if value.tzinfo else value.astimezone()
+
+
+class ApiBase:
+    """What both halves of the request logic stand on: the daemon and its journal, how a
+    request names an operation, a terminal or an idempotency key, and money work run on
+    beyond the request that started it (joined when the daemon stops)."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.running: list[threading.Thread] = []  # money work in flight (joined at stop)
+        self.plan_runs: dict[int, threading.Thread] = {}
+        self._plans = threading.Lock()  # one decision at a time about starting a plan
+        self._threads = threading.Lock()  # guards ``running``
+
+    @property
+    def journal(self) -> Journal:
+        journal = self.daemon.journal
+        assert journal is not None
+        return journal
+
+    def _not_stopping(self) -> None:
+        if self.daemon.stopping:
+            raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "the daemon is stopping")
+
+    def _op(self, ref: str) -> Operation:
+        """An operation named in a path: a bare number is a journal id."""
+        return self.journal.find(f"id:{ref}" if ref.isdigit() else ref)
+
+    def _txn(self, ref: Any) -> Operation:
+        """An operation named in a body: an integer is a journal id, a string is read as
+        the CLI reads TXN."""
+        if isinstance(ref, bool) or not isinstance(ref, str | int):
+            raise bad_request(f"txn must be a journal id or a string such as 'id:17', got {ref!r}")
+        return self.journal.find(ref if isinstance(ref, str) else f"id:{ref}")
+
+    def _terminal(self, body: dict[str, Any]) -> str | None:
+        name = text_field(body, "terminal")
+        if name is not None:
+            self.daemon.config.terminal(name)  # a wrong name is a 400 listing the real ones
+        return name
+
+    def _key(self, req: Request, body: dict[str, Any], longest: int = 128) -> str | None:
+        key = req.headers.get("Idempotency-Key") or body.get("idempotency_key")
+        if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= longest):
+            raise bad_request(f"idempotency_key must be 1..{longest} characters")
+        return key
+
+    def _started(self, key: str, thread: threading.Thread, what: str) -> Operation:
+        """The operation a thread just began under ``key``, once it is in the journal."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            op = self.journal.by_idempotency_key(key)
+            if op is not None:
+                return op
+            if not thread.is_alive():
+                break
+            time.sleep(0.005)
+        raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, f"the {what} could not be started")
+
+    def _background(self, target: Callable[[], None], name: str) -> threading.Thread:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        with self._threads:
+            self.running = [t for t in self.running if t.is_alive()] + [thread]
+        thread.start()
+        return thread
+
+
+def _handler(api: Api, token: str | None) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "posdriver"
+        protocol_version = "HTTP/1.1"
+        _raw = b""
+
+        def log_message(self, fmt: str, *args: Any) -> None:
+            log.debug("api: " + fmt, *args)
+
+        def do_GET(self) -> None:
+            self._dispatch("GET")
+
+        def do_POST(self) -> None:
+            self._dispatch("POST")
+
+        def do_PUT(self) -> None:
+            self._dispatch("PUT")
+
+        def do_PATCH(self) -> None:
+            self._dispatch("PATCH")
+
+        def do_DELETE(self) -> None:
+            self._dispatch("DELETE")
+
+        def _dispatch(self, method: str) -> None:
+            headers: dict[str, str] = {}
+            try:
+                self._raw = self._read_body()
+                self._authorise()
+                status, body = self._route(method)
+                if (
+                    status == HTTPStatus.CREATED
+                    and isinstance(body, dict)
+                    and "refund_plan" in body
+                ):
+                    headers["Location"] = f"/v1/refund-plans/{body['refund_plan']['id']}"
+            except ApiError as exc:
+                status, body = exc.status, {"error": str(exc)} | exc.extra
+                headers = exc.headers
+            except Exception as exc:
+                status, body = _classify(exc)
+            self._send(status, body, headers)
+
+        def _read_body(self) -> bytes:
+            """The whole body, read before anything can fail, so that an error answer
+            leaves the connection (HTTP/1.1 keep-alive) in step for the next request."""
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                self.close_connection = True
+                raise bad_request("Content-Length is not a number") from None
+            if length > MAX_BODY:
+                self.close_connection = True  # not read: the connection cannot go on
+                raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
+            return self.rfile.read(length) if length > 0 else b""
+
+        def _authorise(self) -> None:
+            if token is None:
+                return
+            given = self.headers.get("Authorization", "")
+            expected = f"Bearer {token}"
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                raise ApiError(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
+
+        def _body(self) -> dict[str, Any]:
+            try:
+                body = json.loads(self._raw or b"{}")
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise bad_request(f"the body is not JSON: {exc}") from None
+            if not isinstance(body, dict):
+                raise bad_request("the body must be a JSON object")
+            return body
+
+        def _route(self, method: str) -> Answer:
+            url = urlsplit(self.path)
+            route, params = find_route(method, url.path)
+            query = parse_qs(url.query, keep_blank_values=True)
+            known = accepted_query(route.path, route.method)
+            unknown = sorted(set(query) - known)
+            if unknown:
+                raise bad_request(
+                    f"unknown query parameter{'s' if len(unknown) > 1 else ''} "
+                    f"{', '.join(repr(u) for u in unknown)} for {route.method} {route.path}"
+                    + (f"; it takes {', '.join(sorted(known))}" if known else "")
+                )
+            request = Request(route, params, query, self.headers, self._body)
+            answer: Answer = getattr(api, route.handler)(request)
+            return answer
+
+        def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
+            data = json.dumps(body, ensure_ascii=False, indent=1).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def _classify(exc: Exception) -> tuple[int, dict[str, Any]]:
+    from ..config import ConfigError
+    from ..journal import InvalidTransition, JournalError, UnknownTransaction
+    from ..money import AmountError
+
+    if isinstance(exc, UnknownTransaction):
+        return HTTPStatus.NOT_FOUND, {"error": str(exc)}
+    if isinstance(exc, InvalidTransition):  # another request changed it a moment before
+        return HTTPStatus.CONFLICT, {"error": str(exc)}
+    if isinstance(exc, AmountError | ConfigError | ValueError):
+        return HTTPStatus.BAD_REQUEST, {"error": str(exc)}
+    if isinstance(exc, JournalError):
+        return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(exc)}
+    log.exception("api request failed")
+    return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(exc).__name__}"}
+
+
+def serve(api: Api, address: Address, token: str | None) -> tuple[ThreadingHTTPServer, int]:
+    """Serve ``api`` on ``address`` from a thread of its own; returns the server and the
+    port it got (``address`` may ask for port 0)."""
+    server = ThreadingHTTPServer((address.host, address.port), _handler(api, token))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
+    return server, int(server.server_address[1])

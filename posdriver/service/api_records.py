@@ -1,0 +1,379 @@
+"""The API's requests about the record: transactions and what the refund guard says of
+them, what needs attention, recovery, incidents, print jobs and split refund plans.
+
+Apart from :mod:`.api_desk` (money at the counter) because these read and tidy the
+journal: everything the CLI's journal commands do has an endpoint here, so that while the
+daemon owns the devices the CLI asks it instead of opening them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from datetime import datetime, timedelta
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from .api_http import (
+    Answer,
+    ApiBase,
+    ApiError,
+    Request,
+    bad_request,
+    conflict,
+    log,
+    operator_field,
+    record_id,
+    seconds_field,
+    text_field,
+    when_field,
+    whole_field,
+)
+
+if TYPE_CHECKING:
+    from ..journal import Operation
+    from ..journal.records import RefundPlan
+
+JOB_STATES = ("queued", "printing", "done", "failed", "cancelled")
+WAITING_JOBS = ("queued", "printing", "failed")
+
+
+class RecordsApi(ApiBase):
+    """The journal, incidents, print jobs and refund plans (see the module docstring)."""
+
+    # -- the journal ---------------------------------------------------------------------
+    def transactions(self, req: Request) -> Answer:
+        from ..journal import Kind, State
+        from ..journal.journal import Filters
+        from ..money import Money
+
+        limit = whole_field(req.one("limit"), "limit", 1, 1000, 50)
+        try:
+            states = tuple(State(s) for s in req.many("state"))
+            kinds = tuple(Kind(k) for k in req.many("kind"))
+        except ValueError as exc:
+            raise bad_request(
+                f"{exc}; states: {', '.join(s.value for s in State)}; kinds: "
+                f"{', '.join(k.value for k in Kind)}"
+            ) from None
+        last4 = req.one("last4")
+        if last4 is not None and not re.fullmatch(r"\d{4}", last4):
+            raise bad_request(f"last four digits must be four digits, got {last4!r}")
+        amount = req.one("amount")
+        since, until = req.one("since"), req.one("until")
+        filters = Filters(
+            since=None if since is None else when_field("since", since),
+            until=None if until is None else when_field("until", until, end=True),
+            amount=None
+            if amount is None
+            else Money.parse(amount, req.one("currency") or self.daemon.config.currency),
+            last4=last4,
+            states=states,
+            kinds=kinds,
+            terminal=req.one("terminal"),
+            limit=limit,
+        )
+        return HTTPStatus.OK, [op.as_dict() for op in self.journal.search(filters)]
+
+    def transaction(self, req: Request) -> Answer:
+        """Everything ``posdriver txn show`` prints about one transaction."""
+        from ..journal.states import FINAL
+
+        op = self.journal.find(req.params["txn"])
+        journal = self.journal
+        return HTTPStatus.OK, {
+            "operation": op.as_dict(),
+            "final": op.state in FINAL,
+            "events": [e.as_dict() for e in journal.events(op.id)],
+            "receipts": [r.as_dict() for r in journal.receipts(op.id)],
+            "print_jobs": [j.as_dict() for j in journal.jobs_of(op.id)],
+            "linked": [c.as_dict() for c in journal.children(op.id)],
+            "refund_plans": [self._plan_view(p) for p in journal.plans_of(op.id)],
+        }
+
+    def refund_guard(self, req: Request) -> Answer:
+        from ..money import Money
+
+        sale = self.journal.find(req.params["txn"])
+        text = req.one("amount")
+        amount = None if text is None else Money.parse(text, sale.currency)
+        terminal = self._terminal({"terminal": req.one("terminal")})
+        decision = self.daemon.cashier().refund_decision(sale, amount, on=terminal)
+        return HTTPStatus.OK, decision.as_dict()
+
+    def pending(self, req: Request) -> Answer:
+        from ..cashier.terminals import operation_is_live
+        from ..journal import State
+
+        journal = self.journal
+        in_flight = [
+            op.as_dict() | {"running_pid": operation_is_live(self.daemon.config.state_dir, op.id)}
+            for op in journal.unresolved(frozenset({State.PENDING, State.SENT}))
+        ]
+        plans = [self._plan_view(p) for p in journal.open_plans()]
+        return HTTPStatus.OK, {
+            "operations": [op.as_dict() for op in journal.needing_attention()],
+            "in_flight": in_flight,
+            "refund_plans": [p for p in plans if p["left"]],
+            "print_jobs_waiting": len(journal.open_jobs()),
+        }
+
+    def recover(self, req: Request) -> Answer:
+        report = self.daemon._recover(attempts=1)
+        if report is None:
+            raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "recovery failed; see the log")
+        return HTTPStatus.OK, report.as_dict()
+
+    def incidents(self, req: Request) -> Answer:
+        since_text = req.one("since")
+        since = None
+        if since_text is not None:
+            span = re.fullmatch(r"(\d+)\s*([hdw])", since_text.strip())
+            if span:
+                hours = int(span.group(1)) * {"h": 1, "d": 24, "w": 168}[span.group(2)]
+                since = datetime.now().astimezone() - timedelta(hours=hours)
+            else:
+                try:
+                    since = when_field("since", since_text)
+                except ApiError:
+                    raise bad_request(
+                        f"since: {since_text!r} is not an ISO date or time, nor a span back "
+                        "from now such as 24h, 7d or 2w"
+                    ) from None
+        limit = whole_field(req.one("limit"), "limit", 1, 10000, 1000)
+        return HTTPStatus.OK, [i.as_dict() for i in self.journal.incidents(since, limit)]
+
+    def add_incident(self, req: Request) -> Answer:
+        body = req.body()
+        fault = text_field(body, "fault", required=True)
+        action = text_field(body, "action", required=True)
+        result = text_field(body, "result", required=True)
+        assert fault is not None and action is not None and result is not None
+        linked = None if body.get("txn") is None else self._txn(body["txn"])
+        incident = self.journal.add_incident(
+            operation_id=None if linked is None else linked.id,
+            category="note",
+            device=text_field(body, "device"),
+            fault=fault,
+            action=action,
+            result=result,
+            notes=text_field(body, "notes"),
+            actor=operator_field(body),
+        )
+        return HTTPStatus.CREATED, incident.as_dict()
+
+    # -- print jobs ----------------------------------------------------------------------
+    def print_jobs(self, req: Request) -> Answer:
+        states = req.many("state") or list(WAITING_JOBS)
+        wrong = [s for s in states if s not in JOB_STATES]
+        if wrong:
+            raise bad_request(
+                f"state {wrong[0]!r} is not a print job state; states: {', '.join(JOB_STATES)}"
+            )
+        limit = whole_field(req.one("limit"), "limit", 1, 1000, 100)
+        jobs = self.journal.jobs(states=states, limit=limit)
+        return HTTPStatus.OK, [j.as_dict() for j in jobs]
+
+    def print_job(self, req: Request) -> Answer:
+        job = self.journal.job(record_id(req.params["id"], "print job"))
+        return HTTPStatus.OK, job.as_dict()
+
+    def run_print_jobs(self, req: Request) -> Answer:
+        """Print what waits now. The printing is done by each printer's worker, which
+        owns the printer (the daemon's ``spool_now``); a printer that cannot print now
+        leaves its jobs waiting, with the reason, and the daemon prints them later."""
+        printer = text_field(req.body(), "printer")
+        if not self.daemon.config.printers:
+            raise conflict("no receipt printer is configured")
+        if printer is not None:
+            self.daemon.config.printer(printer)  # a wrong name is a 400 listing the real ones
+        self._not_stopping()
+        report = self.daemon.spool_now(printer=printer)
+        return HTTPStatus.OK, report.as_dict()
+
+    def cancel_print_job(self, req: Request) -> Answer:
+        job = self.journal.job(record_id(req.params["id"], "print job"))
+        who = operator_field(req.body())
+        if job.state not in WAITING_JOBS:
+            raise conflict(f"print job {job.id} is {job.state}; nothing to cancel")
+        return HTTPStatus.OK, self.journal.cancel_job(job.id, who).as_dict()
+
+    # -- split refunds -------------------------------------------------------------------
+    def _plan_refunds(self, plan: RefundPlan) -> list[Operation]:
+        return [op for op in self.journal.children(plan.sale_id) if op.plan_id == plan.id]
+
+    def _missing(self, plan: RefundPlan, refunds: list[Operation]) -> list[int]:
+        """Part numbers with no approved or unresolved refund (as the cashier counts)."""
+        from ..journal import State
+
+        taken = {op.plan_part for op in refunds if op.state not in (State.DECLINED, State.ABORTED)}
+        return [i for i in range(1, len(plan.parts) + 1) if i not in taken]
+
+    def _plan_running(self, plan_id: int) -> bool:
+        thread = self.plan_runs.get(plan_id)
+        return thread is not None and thread.is_alive()
+
+    def _plan_view(self, plan: RefundPlan) -> dict[str, Any]:
+        refunds = self._plan_refunds(plan)
+        return plan.as_dict() | {
+            "left": [plan.parts[i - 1].decimal() for i in self._missing(plan, refunds)],
+            "running": self._plan_running(plan.id),
+            "refunds": [op.as_dict() for op in refunds],
+        }
+
+    def _plan(self, req: Request) -> RefundPlan:
+        return self.journal.plan(record_id(req.params["id"], "refund plan"))
+
+    def create_plan(self, req: Request) -> Answer:
+        """A split plan, made only when the terminal's per-refund limit is all that
+        stops the refund (the guard decides, as for ``posdriver refund --split``)."""
+        from ..money import Money
+
+        body = req.body()
+        if body.get("txn") is None:
+            raise bad_request("txn is required: the sale to refund")
+        sale = self._txn(body["txn"])
+        amount = None
+        if body.get("amount") is not None:
+            if not isinstance(body["amount"], str):
+                raise bad_request(
+                    'amount must be a decimal string such as "12.50" (not a JSON number)'
+                )
+            amount = Money.parse(body["amount"], sale.currency)
+        terminal = self._terminal(body)
+        cashier = self.daemon.cashier(actor=operator_field(body))
+        with self._plans:
+            for plan in self.journal.plans_of(sale.id):
+                view = self._plan_view(plan)
+                if plan.state == "open" and view["left"]:
+                    raise conflict(
+                        f"sale {sale.id} already has refund plan {plan.id} open (still to "
+                        f"refund {' + '.join(view['left'])} {plan.parts[0].currency}): run "
+                        "or cancel it",
+                        {"refund_plan": view},
+                    )
+            decision = cashier.refund_decision(sale, amount, on=terminal)
+            guard = {"refund_guard": decision.as_dict()}
+            if decision.allowed:
+                raise conflict(
+                    f"Refund {decision.amount} can go as one refund; no plan is needed "
+                    "(POST /v1/operations with kind refund)",
+                    guard,
+                )
+            if not decision.plan:
+                raise conflict(decision.explain(), guard)
+            plan_id, _ = cashier.refund_plan(sale, decision)
+        view = self._plan_view(self.journal.plan(plan_id))
+        return HTTPStatus.CREATED, {"refund_plan": view} | guard
+
+    def refund_plan(self, req: Request) -> Answer:
+        wait = seconds_field(req.one("wait") or "0", "wait")
+        plan = self._plan(req)
+        deadline = time.monotonic() + wait
+        while self._plan_running(plan.id) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return HTTPStatus.OK, self._plan_view(self.journal.plan(plan.id))
+
+    def run_plan(self, req: Request) -> Answer:
+        """Carry out a plan's remaining parts, one refund after another, each journaled
+        and linked to the sale and the plan; the first that does not go through stops the
+        run and the rest stays listed. Each part's idempotency key is the run's key with
+        ``#PART``, so a repeated request finds the run it started."""
+        from ..journal import State
+        from ..money import Money
+
+        self._not_stopping()
+        plan = self._plan(req)
+        body = req.body()
+        key = self._key(req, body, longest=120)
+        terminal = self._terminal(body)
+        cashier = self.daemon.cashier(actor=operator_field(body))
+        sale = self.journal.get(plan.sale_id)
+        with self._plans:
+            plan = self.journal.plan(plan.id)  # as it is now, not as it was before the lock
+            refunds = self._plan_refunds(plan)
+            if key is not None:
+                earlier = [r for r in refunds if (r.idempotency_key or "").startswith(f"{key}#")]
+                if earlier:
+                    return HTTPStatus.OK, {
+                        "refund_plan": self._plan_view(plan),
+                        "operations": [op.as_dict() for op in earlier],
+                        "repeated": True,
+                    }
+                for name in (key, *(f"{key}#{part}" for part in range(1, len(plan.parts) + 1))):
+                    other = self.journal.by_idempotency_key(name)
+                    if other is not None:
+                        raise conflict(
+                            f"idempotency key {key!r} was used for id:{other.id}, not for "
+                            f"refund plan {plan.id}; use a new key"
+                        )
+            if self._plan_running(plan.id):
+                raise conflict(
+                    f"refund plan {plan.id} is being carried out now; follow it with "
+                    f"GET /v1/refund-plans/{plan.id}?wait=60"
+                )
+            if plan.state != "open":
+                raise conflict(f"refund plan {plan.id} is {plan.state}; nothing is carried out")
+            for op in refunds:
+                if op.state in (State.PENDING, State.SENT, State.IN_DOUBT, State.NEEDS_REVIEW):
+                    raise conflict(
+                        f"refund plan {plan.id}: part {op.plan_part} (transaction {op.id}) is "
+                        f"{op.state.value}; resolve it first"
+                    )
+            missing = self._missing(plan, refunds)
+            if not missing:
+                raise conflict(f"refund plan {plan.id} has nothing left to refund")
+            # the guard again, on what is left: since the plan was made, part of the sale
+            # may have been refunded another way, or it may be another day (daily cap)
+            left = Money(sum(plan.parts[i - 1].minor for i in missing), sale.currency)
+            decision = cashier.refund_decision(sale, left, on=terminal)
+            if not decision.allowed and not decision.plan:
+                raise conflict(decision.explain(), {"refund_guard": decision.as_dict()})
+            key = key or f"api-{uuid.uuid4()}"
+            run_key, plan_id = key, plan.id
+
+            def carry_out() -> None:
+                try:
+                    cashier.carry_out_plan(
+                        sale,
+                        plan_id,
+                        on=terminal,
+                        idempotency_key=run_key,
+                        should_stop=lambda: self.daemon.stopping,
+                        on_part=lambda r: self.daemon.count_outcome("refund", r.operation.state),
+                        checked=True,  # just now, under the lock, with the API's answers
+                    )
+                except Exception:
+                    log.exception("refund plan %s failed", plan_id)
+
+            thread = self._background(carry_out, f"api-refund-plan-{plan.id}")
+            self.plan_runs[plan.id] = thread
+        first = self._started(f"{key}#{missing[0]}", thread, f"refund plan {plan.id}")
+        return HTTPStatus.ACCEPTED, {
+            "refund_plan": self._plan_view(self.journal.plan(plan.id)),
+            "operations": [first.as_dict()],
+            "repeated": False,
+        }
+
+    def cancel_plan(self, req: Request) -> Answer:
+        plan = self._plan(req)
+        body = req.body()
+        reason = text_field(body, "reason", required=True)
+        assert reason is not None
+        cashier = self.daemon.cashier(actor=operator_field(body))
+        with self._plans:
+            if self._plan_running(plan.id):
+                raise conflict(
+                    f"refund plan {plan.id} is being carried out now; cancel it when the "
+                    "refund in progress has ended"
+                )
+            plan = self.journal.plan(plan.id)
+            if plan.state != "open":
+                raise conflict(f"refund plan {plan.id} is {plan.state} already")
+            left = self._plan_view(plan)["left"]
+            cashier.cancel_plan(plan.id, reason)
+        return HTTPStatus.OK, {
+            "refund_plan": self._plan_view(self.journal.plan(plan.id)),
+            "not_refunded": left,
+        }
