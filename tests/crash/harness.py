@@ -432,7 +432,7 @@ def build_config(config_file: Path, state_dir: Path, devices: Devices) -> Config
 
 
 def _cashier(config: Config) -> Cashier:
-    """A Cashier as ``posdriver.cashier.cli.Context`` builds one."""
+    """A Cashier as ``posdriver.cashier.cli_common.Context`` builds one."""
     journal = open_journal(config.state_dir)
     spooler = Spooler(
         journal,
