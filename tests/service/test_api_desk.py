@@ -11,10 +11,6 @@ names another), and split refunds run through the API and through ``posdriver re
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +20,7 @@ import pytest
 
 from emulator.controller import Controller
 from tests.conftest import wait_until
+from tests.service.daemon_process import serve_process
 from tests.service.test_api_journal import Cli
 from tests.service.test_api_openapi import call, conforms
 from tests.service.test_daemon import Served
@@ -72,51 +69,16 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
             f'[devices.desk]\nkind = "terminal"\nurl = "{terminal.url}"\n'
             'printer = "bar"\nrefund_limit = "50.00"\n'
         )
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "posdriver",
-                "serve",
-                "--config",
-                str(config),
-                "--state-dir",
-                str(tmp_path / "state"),
-                "--api",
-                "127.0.0.1:0",
-                "--metrics",
-                "127.0.0.1:0",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=dict(os.environ, PYTHONPATH=os.getcwd()),
-        )
-        try:
-            assert process.stdout is not None
-            urls = {}
-            while len(urls) < 2:
-                line = process.stdout.readline()
-                if not line:
-                    pytest.fail(f"posdriver serve ended early (exit {process.wait()})")
-                said = json.loads(line)
-                urls[said["listening"]] = said["url"]
+        with serve_process(config, tmp_path / "state", emulate=False) as (process, by):
             yield Desk(
                 process,
-                urls["api"],
-                urls["metrics"],
+                by["api"]["url"],
+                by["metrics"]["url"],
                 str(bar.control_url),
                 str(terminal.control_url),
                 tmp_path / "state",
                 {"receipt": front, "bar": bar},
             )
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def test_a_reprint_goes_to_the_printer_of_the_terminal_that_took_the_payment(

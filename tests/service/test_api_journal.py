@@ -285,12 +285,12 @@ def test_a_person_resolves_what_the_daemon_could_not(served: Served, cli: Cli) -
     assert (done.returncode, done.stdout) == (0, "nothing pending\n")
 
     # the fault record: written by hand through both, read back the same
-    for body, status_words in (
+    for bad, status_words in (
         ({"action": "a", "result": "r"}, (400, "fault is required")),
         ({"fault": "f", "action": "a", "result": 3}, (400, "result must be a string")),
         ({"fault": "f", "action": "a", "result": "r", "txn": "id:999"}, (404, "999")),
     ):
-        status, answer = served.post("/v1/incidents", body)
+        status, answer = served.post("/v1/incidents", bad)
         assert (status, status_words[1] in answer["error"]) == (status_words[0], True), answer
     status, answer = served.post(
         "/v1/incidents",

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import wait_until
+from tests.service.daemon_process import serve_process
 
 
 @dataclass
@@ -92,57 +93,20 @@ SERVED_CONFIG = "[service]\npoll_interval = 0.2\nterminal_poll_interval = 1.0\n"
 
 @contextlib.contextmanager
 def serve(tmp_path: Path, config_text: str = SERVED_CONFIG, log: Any = None) -> Iterator[Served]:
-    """``posdriver serve --emulate`` as a process of its own, on the config given; its
-    log (stderr) goes to ``log`` (a file) or nowhere. Stopped with SIGTERM at the end."""
+    """``posdriver serve --emulate`` on the config given; its log (stderr) goes to
+    ``log`` (a file) or nowhere."""
     config = tmp_path / "posdriver.toml"
     config.write_text(config_text)
-    env = dict(os.environ, PYTHONPATH=os.getcwd())
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "posdriver",
-            "serve",
-            "--emulate",
-            "--config",
-            str(config),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--api",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log if log is not None else subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    lines: list[dict[str, Any]] = []
-    try:
-        assert process.stdout is not None
-        while len(lines) < 4:
-            line = process.stdout.readline()
-            if not line:
-                pytest.fail(f"posdriver serve ended early (exit {process.wait()})")
-            lines.append(json.loads(line))
-        by = {d.get("device") or d.get("listening"): d for d in lines}
+    state = tmp_path / "state"
+    with serve_process(config, state, emulate=True, log=log) as (process, by):
         yield Served(
             process,
             by["api"]["url"],
             by["metrics"]["url"],
             by["printer"]["control"],
             by["terminal"]["control"],
-            tmp_path / "state",
+            state,
         )
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture

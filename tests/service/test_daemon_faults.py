@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import wait_until
+from tests.service.daemon_process import serve_process
 
 # Short intervals: printer polled five times a second, terminal asked every second, its
 # acquirer every 10 s (the config's minimum), one attempt per check so a dead device
@@ -163,52 +163,18 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
     ``daemon.log`` in the test's tmp_path (for a failure's post-mortem)."""
     config = tmp_path / "posdriver.toml"
     config.write_text(SERVICE)
-    with (tmp_path / "daemon.log").open("w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "posdriver",
-                "serve",
-                "--emulate",
-                "--config",
-                str(config),
-                "--state-dir",
-                str(tmp_path / "state"),
-                "--api",
-                "127.0.0.1:0",
-                "--metrics",
-                "127.0.0.1:0",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            env=_env(),
-        )
-        try:
-            yield _started(process, tmp_path)
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+    with (
+        (tmp_path / "daemon.log").open("w") as log,
+        serve_process(config, tmp_path / "state", emulate=True, log=log) as (process, by),
+    ):
+        yield _started(process, by, tmp_path)
 
 
-def _started(process: subprocess.Popen[str], tmp_path: Path) -> Daemon:
-    """Read the daemon's four start lines (printer, terminal, API, metrics)."""
-    assert process.stdout is not None
-    lines: list[dict[str, Any]] = []
-    while len(lines) < 4:
-        line = process.stdout.readline()
-        if not line:
-            pytest.fail(f"posdriver serve ended early (exit {process.wait()})")
-        lines.append(json.loads(line))
-    by = {d.get("device") or d.get("listening"): d for d in lines}
+def _started(
+    process: subprocess.Popen[str], by: dict[str, dict[str, Any]], tmp_path: Path
+) -> Daemon:
+    """The daemon as its start lines (printer, terminal, API, metrics) describe it, with
+    a client config pointing `posdriver check` at it."""
     api = by["api"]["url"]
     client = tmp_path / "client.toml"
     client.write_text(f'[service]\napi = "{api.removeprefix("http://")}"\n')
