@@ -214,8 +214,12 @@ def test_a_printer_at_a_path_that_is_no_serial_port_is_an_error(tmp_path: Path) 
 
 def test_each_printer_has_its_own_poll_interval(tmp_path: Path) -> None:
     service = ServiceConfig(poll_interval=3600)
-    with Controller.printer(link="pty", link_dir=tmp_path, control=False) as controller:
-        controller.device.config.asb_supported = False  # polled, as a printer without ASB
+    from emulator.printer import PrinterConfig as EmulatedPrinter
+
+    polled = EmulatedPrinter(asb_supported=False)  # polled, as a printer without ASB
+    with Controller.printer(
+        link="pty", link_dir=tmp_path, control=False, config=polled
+    ) as controller:
         worker = PrinterWorker(
             PrinterConfig(name="bar", url=controller.url, poll_interval=0.2), service
         )
