@@ -26,6 +26,7 @@ import pytest
 
 from tests.conftest import wait_until
 from tests.service.daemon_process import serve_process
+from tests.service.test_daemon import Served
 
 # Short intervals: printer polled five times a second, terminal asked every second, its
 # acquirer every 10 s (the config's minimum), one attempt per check so a dead device
@@ -43,41 +44,11 @@ reconnect_max = 1.0
 
 
 @dataclass
-class Daemon:
-    """A running ``posdriver serve --emulate`` and the ways to look at it."""
+class Daemon(Served):
+    """A running ``posdriver serve --emulate`` and the ways to look at it, beyond those
+    every end-to-end test has (:class:`Served`: the API, /metrics, the emulators' faults)."""
 
-    process: subprocess.Popen[str]
-    api: str
-    metrics: str
-    printer_control: str
-    terminal_control: str
     client_config: Path  # [service] api pointing at this daemon, for `posdriver check`
-
-    # -- the API -------------------------------------------------------------------------
-    def get(self, path: str, timeout: float = 10) -> tuple[int, Any]:
-        try:
-            with urllib.request.urlopen(self.api + path, timeout=timeout) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
-
-    def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            self.api + path,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
-
-    def sale(self, amount: str) -> int:
-        status, body = self.post("/v1/operations", {"kind": "sale", "amount": amount})
-        assert status == 202, body
-        return int(body["operation"]["id"])
 
     def settled(self, op_id: int, wait: float = 30) -> dict[str, Any]:
         """The operation once it is final (or needs a person), waiting up to ``wait``."""
@@ -86,16 +57,6 @@ class Daemon:
         return dict(body["operation"])
 
     # -- /metrics ------------------------------------------------------------------------
-    def scrape(self) -> str:
-        with urllib.request.urlopen(self.metrics, timeout=5) as answer:
-            return str(answer.read().decode())
-
-    def sample(self, series: str) -> float | None:
-        for line in self.scrape().splitlines():
-            if line.startswith(series + " "):
-                return float(line.rsplit(" ", 1)[1])
-        return None
-
     def check_status(self, device: str, check: str) -> str | None:
         """The status /metrics gives ``check`` of ``device`` (the state set's 1)."""
         head = f'posdriver_check_status{{device="{device}",check="{check}",status="'
@@ -134,23 +95,11 @@ class Daemon:
         return None
 
     # -- the emulators -------------------------------------------------------------------
-    def _control(self, device: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        base = self.printer_control if device == "printer" else self.terminal_control
-        request = urllib.request.Request(
-            base + path,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="GET" if body is None else "POST",
-        )
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            assert answer.status == 200
-            return json.loads(answer.read())
-
-    def fault(self, device: str, name: str, active: bool = True) -> None:
-        self._control(device, "/faults", {"fault": name, "active": active})
-
     def ledger(self) -> list[dict[str, Any]]:
-        return list(self._control("terminal", "/ledger"))
+        """What the emulated terminal charged (its control API)."""
+        with urllib.request.urlopen(self.terminal_control + "/ledger", timeout=5) as answer:
+            assert answer.status == 200
+            return list(json.loads(answer.read()))
 
 
 def _env() -> dict[str, str]:
@@ -184,6 +133,7 @@ def _started(
         by["metrics"]["url"],
         by["printer"]["control"],
         by["terminal"]["control"],
+        tmp_path / "state",
         client,
     )
 
