@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 COMMANDS = ("serve", "check", "config")
@@ -207,49 +208,59 @@ def _from_daemon(args: argparse.Namespace) -> dict[str, Any] | None:
 def _run_checks_here(args: argparse.Namespace) -> dict[str, Any]:
     """No daemon: open each device once (locked, as the daemon would) and check it."""
     from ..cashier.terminals import device_lock, make_terminal
-    from ..config import load_config
+    from ..config import PrinterConfig, TerminalConfig, load_config
     from ..links import link_for_url
     from ..printer.driver import Printer
     from . import health
     from .snapshot import DeviceSnapshot
 
     config = load_config(args.config)
-    devices: list[dict[str, Any]] = []
-    for pcfg in config.printers:
-        if args.device not in (None, pcfg.name):
-            continue
-        snap = DeviceSnapshot(pcfg.name, "printer", pcfg.url, lifecycle="ready")
+
+    def look(name: str, kind: str, url: str, run: Callable[[], list[Any]]) -> dict[str, Any]:
+        """One device, locked as the daemon would lock it, checked by ``run``."""
+        snap = DeviceSnapshot(name, kind, url, lifecycle="ready")
         try:
-            with device_lock(config.state_dir, pcfg.name, wait=5.0):
-                link = link_for_url(pcfg.url).open()
-                try:
-                    results = health.printer_checks(Printer(link), pcfg.name)
-                finally:
-                    link.close()
+            with device_lock(config.state_dir, name, wait=5.0):
+                results = run()
             snap.status_at = time.time()
         except Exception as exc:
-            results = [health.unknown_result(pcfg.name, "link", f"cannot open: {exc}")]
+            results = [health.unknown_result(name, "link", f"cannot open: {exc}")]
             snap.lifecycle = "error"
         snap.checks = {r.check: r for r in results}
-        devices.append(snap.as_dict())
-    for tcfg in config.terminals:
-        if args.device not in (None, tcfg.name):
-            continue
-        snap = DeviceSnapshot(tcfg.name, "terminal", tcfg.url, lifecycle="ready")
-        try:
-            with device_lock(config.state_dir, tcfg.name, wait=5.0):
-                terminal = make_terminal(tcfg)
-                try:
-                    results, _ = health.terminal_checks(terminal, tcfg.name, attempts=1)
-                    results.append(health.connectivity_check(terminal, tcfg.name, None, attempts=1))
-                finally:
-                    terminal.close()
-            snap.status_at = time.time()
-        except Exception as exc:
-            results = [health.unknown_result(tcfg.name, "link", f"cannot open: {exc}")]
-            snap.lifecycle = "error"
-        snap.checks = {r.check: r for r in results}
-        devices.append(snap.as_dict())
+        return snap.as_dict()
+
+    def printer(cfg: PrinterConfig) -> Callable[[], list[Any]]:
+        def run() -> list[Any]:
+            link = link_for_url(cfg.url).open()
+            try:
+                return health.printer_checks(Printer(link), cfg.name)
+            finally:
+                link.close()
+
+        return run
+
+    def terminal(cfg: TerminalConfig) -> Callable[[], list[Any]]:
+        def run() -> list[Any]:
+            driver = make_terminal(cfg)
+            try:
+                results, _ = health.terminal_checks(driver, cfg.name, attempts=1)
+                results.append(health.connectivity_check(driver, cfg.name, None, attempts=1))
+                return results
+            finally:
+                driver.close()
+
+        return run
+
+    devices = [
+        look(p.name, "printer", p.url, printer(p))
+        for p in config.printers
+        if args.device in (None, p.name)
+    ]
+    devices += [
+        look(t.name, "terminal", t.url, terminal(t))
+        for t in config.terminals
+        if args.device in (None, t.name)
+    ]
     return {"devices": devices}
 
 
