@@ -223,8 +223,11 @@ class Session:
                 dropping = "drop_after_status" in t.active_faults
                 self.send(self.status_information(fields), then_hang_up=dropping)
                 if dropping:
+                    # hang up first, at once: the ECR's acknowledgement must find the
+                    # terminal gone (over TCP, left unread), not racing the ledger's work
+                    t.drop_link()
                     t.auto_reverse(entry, "link dropped before the acknowledgement")
-                    self.drop()
+                    raise Dropped()
                 reply = self.answer(self.status_ack_timeout)
                 if reply is None:
                     t.auto_reverse(entry, "status information not acknowledged in time")

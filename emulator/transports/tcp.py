@@ -22,6 +22,11 @@ from ..device import EmulatedDevice
 from .base import POLL, Transport
 
 RECEIVE_WINDOW = 8192
+# A hanging-up device takes this long to let go of the connection. A host that answers the
+# device's last message meanwhile (as an ECR acknowledges status information at once) has
+# its answer left unread, so the hang-up is a reset, every time; without the pause the
+# close raced the answer and the host saw a reset or an orderly close by chance.
+HANGUP_GRACE = 0.2
 
 
 class TcpTransport(Transport):
@@ -121,6 +126,8 @@ class TcpTransport(Transport):
                 queued = bool(select.select([client], [], [], 0)[0])  # a backlog?
                 if not queued and not select.select([client], [], [], POLL)[0]:
                     continue
+                if device.hangup_wanted():  # asked for while this loop waited: leave it
+                    continue
                 data = client.recv(self.rx_pacer.chunk_size())
             except OSError:
                 data = b""
@@ -148,7 +155,7 @@ class TcpTransport(Transport):
             return
         if client is None:
             self.device.discard_output()  # no host was there: the device still starts afresh
-        elif self._unread(client):
+        elif self._unread(client, HANGUP_GRACE):
             # The host's last message was never read (an acknowledgement that came too
             # late): close with a reset, as a kernel does for unread data, so the host
             # learns its bytes did not arrive instead of seeing an orderly close.
@@ -163,9 +170,11 @@ class TcpTransport(Transport):
         self.device.hung_up()
 
     @staticmethod
-    def _unread(client: socket.socket) -> bool:
+    def _unread(client: socket.socket, grace: float) -> bool:
+        """Whether the host sent something the device has not read, waiting up to
+        ``grace`` seconds for it to arrive."""
         try:
-            return bool(select.select([client], [], [], 0)[0])
+            return bool(select.select([client], [], [], grace)[0])
         except (OSError, ValueError):
             return False
 
