@@ -159,6 +159,9 @@ class ServiceConfig:
     freshness: float = 15.0  # a status older than this is unknown
     reconnect_max: float = 30.0  # the longest wait between reconnect attempts
     check_attempts: int = 2
+    # free space under the state directory below which the journal check warns / fails
+    free_space_warning_mib: int = 200
+    free_space_critical_mib: int = 20
 
     def printer_poll(self, printer: PrinterConfig) -> float:
         return printer.poll_interval or self.poll_interval
@@ -307,6 +310,8 @@ class _ServiceModel(BaseModel):
     freshness: float | None = Field(default=None, gt=0, le=86400, allow_inf_nan=False)
     reconnect_max: float = Field(default=30.0, ge=0.1, le=3600, allow_inf_nan=False)
     check_attempts: int = Field(default=2, ge=1, le=10)
+    free_space_warning_mib: int = Field(default=200, ge=0, le=1 << 20)
+    free_space_critical_mib: int = Field(default=20, ge=0, le=1 << 20)
 
 
 class _DeviceModel(BaseModel):
@@ -536,6 +541,13 @@ class _Checker:
                 f"{freshness:g} s is not longer than service.poll_interval "
                 f"({model.poll_interval:g} s): every status would be stale",
             )
+        if model.free_space_critical_mib > model.free_space_warning_mib:
+            self.fail(
+                ("service", "free_space_critical_mib"),
+                f"{model.free_space_critical_mib} MiB is more than "
+                f"service.free_space_warning_mib ({model.free_space_warning_mib} MiB): the "
+                "warning would never come first",
+            )
         return ServiceConfig(
             api=addresses["api"],
             metrics=addresses["metrics"],
@@ -547,6 +559,8 @@ class _Checker:
             freshness=freshness,
             reconnect_max=model.reconnect_max,
             check_attempts=model.check_attempts,
+            free_space_warning_mib=model.free_space_warning_mib,
+            free_space_critical_mib=model.free_space_critical_mib,
         )
 
     def state_dir(self, value: str | None) -> Path:

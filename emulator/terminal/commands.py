@@ -59,7 +59,7 @@ from .receipts import (
     transaction_receipt,
     with_result,
 )
-from .session import EcrAbort, Session
+from .session import EcrAbort, LinkLost, NoAnswer, Session
 
 if TYPE_CHECKING:
     from .model import TerminalEmulator
@@ -436,8 +436,17 @@ def _host(s: Session) -> bool:
     delay = t.slow_host_delay if "slow_host" in faults else t.config.host_delay
     end = time.monotonic() + delay
     while time.monotonic() < end:
-        s.intermediate(WAITING_FOR_HOST)
-        s.pause(min(t.config.slow_host_interval, max(0.0, end - time.monotonic())))
+        try:
+            s.intermediate(WAITING_FOR_HOST)
+            s.pause(min(t.config.slow_host_interval, max(0.0, end - time.monotonic())))
+        except (LinkLost, NoAnswer):
+            # The request is with the acquirer already, and a terminal cannot call it
+            # back: it waits for the answer whatever became of the ECR, books it, and
+            # only then finds it cannot deliver the result (the commit rule reverses it).
+            t.counters["host_answers_without_ecr"] += 1
+            while (left := end - time.monotonic()) > 0:
+                t._changed.wait(left)  # the lock is let go meanwhile, as in a pause
+            return True
     return True
 
 

@@ -37,6 +37,8 @@ from ..journal.journal import day_bounds
 from ..money import Money
 from ..terminal.base import Accepted, PaymentTerminal, Progress
 from ..terminal.outcomes import (
+    STAGE_AFTER_ACCEPT,
+    STAGE_BEFORE_ACCEPT,
     Aborted,
     Approved,
     Declined,
@@ -57,7 +59,10 @@ log = logging.getLogger(__name__)
 
 # what each kind asks of a terminal
 TerminalCall = Callable[[PaymentTerminal, Accepted], Outcome]
-Opener = Callable[["TerminalConfig"], AbstractContextManager[PaymentTerminal]]
+# how a terminal is reached: (config, what to do just before the operation goes to it)
+Opener = Callable[
+    ["TerminalConfig", "Callable[[], None] | None"], AbstractContextManager[PaymentTerminal]
+]
 
 
 def current_actor() -> str:
@@ -203,11 +208,21 @@ class Cashier:
     def state_dir(self) -> Path:
         return Path(self.config.state_dir)
 
-    def open_terminal(self, cfg: TerminalConfig) -> AbstractContextManager[PaymentTerminal]:
-        """The terminal ``cfg``, ready for one operation, for the length of a ``with``."""
+    def open_terminal(
+        self, cfg: TerminalConfig, *, on_start: Callable[[], None] | None = None
+    ) -> AbstractContextManager[PaymentTerminal]:
+        """The terminal ``cfg``, ready for one operation, for the length of a ``with``.
+
+        ``on_start`` runs once, just before the operation goes to the terminal, while this
+        process holds the terminal: opened here, once its lock is taken and before the
+        link is opened; through the daemon, on the terminal's worker when the
+        operation's turn comes (one still queued behind another has not reached the
+        terminal, and the journal must not say it may have). Either way the attempts
+        journaled for one terminal are in the order the terminal saw them, which
+        recovery relies on."""
         if self._opener is not None:
-            return self._opener(cfg)
-        return opened(cfg, self.state_dir, self.factory)
+            return self._opener(cfg, on_start)
+        return opened(cfg, self.state_dir, self.factory, on_start=on_start)
 
     # -- money ---------------------------------------------------------------------------
     def sale(
@@ -351,7 +366,8 @@ class Cashier:
         if not terminals:
             raise ValueError("no payment terminal is configured (use --terminal URL or config)")
         claim = OperationClaim(self.state_dir)
-        op = self.journal.begin(
+        op = self._begin(
+            claim,
             kind,
             amount,
             currency=currency,
@@ -360,13 +376,24 @@ class Cashier:
             plan_id=plan_id,
             plan_part=plan_part,
             idempotency_key=idempotency_key,
-            actor=self.actor,
-            on_created=claim.take,
         )
         try:
             return self._attempts(op, call, terminals, claim)
         finally:
             claim.release(op.id)
+
+    def _begin(
+        self, claim: OperationClaim, kind: Kind, amount: Money | None, **intent: Any
+    ) -> Operation:
+        """PENDING, written and claimed; when the write fails, no claim outlives it (its
+        id goes to the next operation, which must be able to claim it)."""
+        try:
+            return self.journal.begin(
+                kind, amount, actor=self.actor, on_created=claim.take, **intent
+            )
+        except BaseException:
+            claim.release_all()
+            raise
 
     def _attempts(
         self,
@@ -381,16 +408,20 @@ class Cashier:
             detail = cfg.name
             if attempts:
                 detail += f" (standby after {attempts[-1].terminal})"
-            self.journal.attempt(op.id, cfg.name, detail=detail)
             try:
-                with self.open_terminal(cfg) as terminal:
-                    outcome = call(terminal, self._accepted(op.id, cfg.name))
+                with self.open_terminal(cfg, on_start=self._attempt(op.id, cfg.name, detail)) as t:
+                    outcome = call(t, self._accepted(op.id, cfg.name))
             except TerminalNotReached as exc:
                 attempts.append(Attempt(cfg.name, str(exc)))
                 self._not_reached(op, cfg, standby, exc)
                 continue
             except (TerminalError, OSError, ValueError) as exc:
                 return self._unexpected(op, cfg, exc, attempts)
+            except JournalError:
+                raise  # the attempt (or SENT) could not be journaled: see run()
+            except Exception as exc:  # a fault of ours, perhaps after the command went out
+                log.exception("%s %s on %s failed", op.kind.value, op.id, cfg.name)
+                return self._in_doubt_after_fault(op, cfg, exc, attempts)
             try:
                 result = self._finish(op.id, cfg, outcome, attempts)
             except JournalError as exc:
@@ -420,7 +451,8 @@ class Cashier:
         ABORTED; the payment goes again as a new operation, linked by the incident."""
         op = failed.operation
         name = op.terminal or "?"
-        retry = self.journal.begin(
+        retry = self._begin(
+            claim,
             op.kind,
             op.amount,
             currency=op.currency,
@@ -428,8 +460,6 @@ class Cashier:
             ref_receipt_no=op.ref_receipt_no,
             plan_id=op.plan_id,
             plan_part=op.plan_part,
-            actor=self.actor,
-            on_created=claim.take,
         )
         try:
             self.journal.add_incident(
@@ -447,6 +477,14 @@ class Cashier:
             claim.release(retry.id)
         first = Attempt(name, f"acquirer unreachable: {op.reason} (id:{op.id})")
         return dataclasses.replace(result, attempts=(*failed.attempts, first, *result.attempts))
+
+    def _attempt(self, op_id: int, terminal: str, detail: str) -> Callable[[], None]:
+        """Journals which terminal the operation goes to, before a byte goes to it."""
+
+        def record() -> None:
+            self.journal.attempt(op_id, terminal, detail=detail)
+
+        return record
 
     def _accepted(self, op_id: int, terminal: str) -> Accepted:
         def record() -> None:
@@ -493,9 +531,35 @@ class Cashier:
                 State.IN_DOUBT,
                 actor=self.actor,
                 reason=f"{cfg.name}: {exc}",
-                doubt_stage="after_accept",
+                doubt_stage=STAGE_AFTER_ACCEPT,
             )
             self._in_doubt_incident(final, cfg.name, str(exc))
+        return MoneyResult(final, None, tuple(attempts))
+
+    def _in_doubt_after_fault(
+        self, op: Operation, cfg: TerminalConfig, exc: Exception, attempts: list[Attempt]
+    ) -> MoneyResult:
+        """An error nobody expected (a bug, an absurd setting): unlike a link error or a
+        refusal, it may have struck after the command went out, so the terminal may have
+        taken it even if it never said so. Never guess: in doubt, for recovery to ask."""
+        current = self.journal.get(op.id)
+        if current.state is State.PENDING and current.terminal is None:
+            final = self.journal.transition(
+                op.id,
+                State.ABORTED,
+                actor=self.actor,
+                reason=f"{cfg.name}: {type(exc).__name__}: {exc} (before anything was sent)",
+            )
+            return MoneyResult(final, None, tuple(attempts))
+        stage = STAGE_BEFORE_ACCEPT if current.state is State.PENDING else STAGE_AFTER_ACCEPT
+        final = self.journal.transition(
+            op.id,
+            State.IN_DOUBT,
+            actor=self.actor,
+            reason=f"{cfg.name}: internal error {type(exc).__name__}: {exc}",
+            doubt_stage=stage,
+        )
+        self._in_doubt_incident(final, cfg.name, f"internal error {type(exc).__name__}")
         return MoneyResult(final, None, tuple(attempts))
 
     def _finish(

@@ -5,7 +5,7 @@ Run at start-up (and before any command that talks to a terminal):
 1. Operations a crash left ``PENDING`` or ``SENT`` become ``IN_DOUBT`` (a ``PENDING``
    one that never had a terminal chosen cannot have reached one: it is ``ABORTED``).
 2. For each terminal with operations in doubt, the terminal's last transaction is read
-   (Repeat Receipt) and compared with the newest of them by :func:`judge`:
+   (Repeat Receipt) and compared with each of them by :func:`judge`:
 
    * it is this operation (same receipt or trace number, or same amount at a time not
      before the operation began) -> ``APPROVED`` if it stands, ``DECLINED`` if it was
@@ -16,9 +16,14 @@ Run at start-up (and before any command that talks to a terminal):
      terminal: ``DECLINED`` (nothing was charged);
    * anything else -> ``NEEDS_REVIEW``: a person decides, with what is known listed.
 
-   Operations older than the newest one on the same terminal cannot be matched by the
-   last transaction alone; unless that transaction is provably older than them too, they
-   are ``NEEDS_REVIEW``.
+   The last transaction speaks for one operation at most. When several are in doubt on
+   one terminal and exactly one matches, that one is settled; those that went to the
+   terminal after it never ran there (``DECLINED``: the terminal's last transaction
+   would be theirs); those that went before it are ``NEEDS_REVIEW`` unless provably
+   older. The order is the journal's ``attempt`` events, written while the terminal is
+   held (so an operation still queued behind another one when the process died has no
+   terminal recorded, and is ``ABORTED`` in step 1). When two or more could match, a
+   person decides.
 3. An approved resolution stores the terminal's receipt and queues it for printing, so
    the guest's receipt is not lost with the answer.
 """
@@ -38,8 +43,14 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from ..journal import Operation, State
-from ..terminal.outcomes import LastTransaction, TerminalError, TerminalNotReached
+from ..journal import Journal, Operation, State
+from ..terminal.outcomes import (
+    STAGE_AFTER_ACCEPT,
+    STAGE_BEFORE_ACCEPT,
+    LastTransaction,
+    TerminalError,
+    TerminalNotReached,
+)
 from .terminals import operation_is_live
 
 if TYPE_CHECKING:
@@ -90,7 +101,7 @@ def judge(
     """
     began = op.created_at
     if last is None:
-        if op.doubt_stage == "before_accept":
+        if op.doubt_stage == STAGE_BEFORE_ACCEPT:
             return Verdict(
                 State.DECLINED,
                 "the terminal has no transaction on record and never accepted this one; "
@@ -238,7 +249,7 @@ def recover(
             State.IN_DOUBT,
             actor=actor,
             reason=f"left {op.state.value} by an interrupted run (crash or power loss)",
-            doubt_stage="after_accept" if op.state is State.SENT else "before_accept",
+            doubt_stage=STAGE_AFTER_ACCEPT if op.state is State.SENT else STAGE_BEFORE_ACCEPT,
         )
         journal.add_incident(
             category="in_doubt",
@@ -282,7 +293,6 @@ def recover(
                 actor=actor,
             )
             continue
-        newest, older = ops[0], ops[1:]
         # A transaction the journal already accounts for: approved, or declined with the
         # terminal's numbers (an issuer's decline, or one the terminal reversed because a
         # crash cut off our acknowledgement). Either way it is not the one in doubt.
@@ -291,7 +301,6 @@ def recover(
                 o
                 for o in journal.by_receipt_no(last.receipt_no)
                 if o.terminal == name
-                and o.id != newest.id
                 and o.state in (State.APPROVED, State.DECLINED)
                 # receipt numbers wrap at 9999: the trace number must agree too
                 and (o.trace is None or last.trace is None or o.trace == last.trace)
@@ -299,21 +308,84 @@ def recover(
             if last is not None and last.receipt_no is not None
             else []
         )
-        verdict = judge(newest, last, known_elsewhere=known, skew=skew)
-        _apply(cashier, newest, verdict, last, report)
-        for op in older:
-            v = judge(op, last, known_elsewhere=known, skew=skew)
-            if v.matched or v.state is State.APPROVED:
-                v = Verdict(
-                    State.NEEDS_REVIEW,
-                    "more than one operation was in doubt on this terminal; the last "
-                    "transaction can only speak for the newest",
-                    matched=False,
-                )
-            _apply(cashier, op, v, None, report)
+        for op, verdict, seen in _settle(journal, ops, last, known, skew):
+            _apply(cashier, op, verdict, seen, report)
     if any(state is State.APPROVED for state in (op.state for op, _ in report.resolved)):
         report.printing = cashier.print_jobs()
     return report
+
+
+def _settle(
+    journal: Journal,
+    ops: Sequence[Operation],
+    last: LastTransaction | None,
+    known: Sequence[Operation],
+    skew: timedelta,
+) -> list[tuple[Operation, Verdict, LastTransaction | None]]:
+    """What the terminal's last transaction says about each of its operations in doubt
+    (newest first), with the transaction to record for the one it is.
+
+    The last transaction speaks for one operation at most. When exactly one matches it,
+    that one is settled by it; an operation that went to the terminal after that one
+    never ran there (it would be the last transaction otherwise), so nothing was charged;
+    one that went before it cannot be checked with it, unless it is provably older. Two
+    or more that could match are a person's decision: never guess which one."""
+    verdicts = [(op, judge(op, last, known_elsewhere=known, skew=skew)) for op in ops]
+    matched = [op for op, v in verdicts if v.matched]
+    seen = describe_last(last) if last is not None else "none"
+    if len(matched) > 1:
+        ids = ", ".join(str(o.id) for o in sorted(matched, key=lambda o: o.id))
+        question = Verdict(
+            State.NEEDS_REVIEW,
+            f"the terminal's last transaction ({seen}) could be any of "
+            f"journal transactions {ids}; check the terminal's own printout",
+            matched=False,
+        )
+        return [(op, question if v.matched else _unless_older(v), None) for op, v in verdicts]
+    if not matched:
+        return [(op, _unless_older(v) if op is not ops[0] else v, None) for op, v in verdicts]
+    hit = matched[0]
+    order = _sent_order(journal, ops)
+    settled: list[tuple[Operation, Verdict, LastTransaction | None]] = []
+    for op, verdict in verdicts:
+        if op is hit:
+            settled.append((op, verdict, last))
+        elif order.get(op.id, 0) > order.get(hit.id, 0):
+            never = Verdict(
+                State.DECLINED,
+                f"the terminal's last transaction ({seen}) is journal "
+                f"transaction {hit.id}, which went to the terminal before this one: this "
+                "one never ran there; nothing was charged",
+                matched=False,
+            )
+            settled.append((op, never, None))
+        else:
+            settled.append((op, _unless_older(verdict), None))
+    return settled
+
+
+def _unless_older(verdict: Verdict) -> Verdict:
+    """An operation the last transaction cannot speak for: settled only when that
+    transaction proves it never ran (declined), else a person's question."""
+    if verdict.state is State.DECLINED or verdict.state is State.NEEDS_REVIEW:
+        return verdict
+    return Verdict(
+        State.NEEDS_REVIEW,
+        "more than one operation was in doubt on this terminal; its last transaction "
+        "speaks for another one",
+        matched=False,
+    )
+
+
+def _sent_order(journal: Journal, ops: Sequence[Operation]) -> dict[int, int]:
+    """Each operation's place in the order its terminal saw them: the id of its last
+    ``attempt`` event. Attempts are journaled while the terminal is held (under its
+    lock, or on its worker), so their order is the terminal's, whatever the ids say."""
+    order: dict[int, int] = {}
+    for op in ops:
+        attempts = [e.id for e in journal.events(op.id) if e.event == "attempt"]
+        order[op.id] = max(attempts, default=0)
+    return order
 
 
 def _last_transaction(

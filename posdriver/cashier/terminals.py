@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..journal.errors import JournalError, JournalFull, JournalReadOnly
 from ..terminal.base import PaymentTerminal
 from ..terminal.outcomes import TerminalBusy
 
@@ -89,10 +90,17 @@ def _holder(fd: int) -> str:
 
 @contextlib.contextmanager
 def opened(
-    cfg: TerminalConfig, state_dir: Path, factory: TerminalFactory = make_terminal
+    cfg: TerminalConfig,
+    state_dir: Path,
+    factory: TerminalFactory = make_terminal,
+    *,
+    on_start: Callable[[], None] | None = None,
 ) -> Iterator[PaymentTerminal]:
-    """The configured terminal, locked and open, closed and released afterwards."""
+    """The configured terminal, locked and open, closed and released afterwards.
+    ``on_start`` runs once the lock is held, before the link is opened."""
     with device_lock(state_dir, cfg.name):
+        if on_start is not None:
+            on_start()
         terminal = factory(cfg)
         try:
             terminal.open()
@@ -120,14 +128,23 @@ class OperationClaim:
         return self.directory / f"op-{op_id}.lock"
 
     def take(self, op_id: int) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self._path(op_id), os.O_RDWR | os.O_CREAT, 0o600)
+        """Claim ``op_id``, or raise a :class:`~posdriver.journal.JournalError` naming the
+        lock file. A claim that fails half-way holds nothing: a descriptor left open would
+        keep the lock in this process, and since the failed transaction gives its id to
+        the next operation, that one (and every one after it) would find its id locked."""
+        path = self._path(op_id)
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise claim_failed(path, op_id, exc) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError as exc:
             os.close(fd)
-            raise
-        os.write(fd, str(os.getpid()).encode())
+            raise claim_failed(path, op_id, exc) from exc
         self._held[op_id] = fd
 
     def release(self, op_id: int) -> None:
@@ -136,6 +153,27 @@ class OperationClaim:
             with contextlib.suppress(OSError):
                 self._path(op_id).unlink()
             os.close(fd)
+
+    def release_all(self) -> None:
+        """Let go of every claim: the transaction that took them did not commit, so the
+        operations they were for do not exist."""
+        for op_id in list(self._held):
+            self.release(op_id)
+
+
+def claim_failed(path: Path, op_id: int, exc: OSError) -> JournalError:
+    """The journal error for a claim that could not be taken: the lock file lives in the
+    state directory beside the journal, so a full or read-only disk stops both."""
+    why = exc.strerror or str(exc)
+    text = (
+        f"{path}: cannot claim operation {op_id} ({why}); the operation was not recorded "
+        "and nothing was sent to a terminal"
+    )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return JournalFull(f"{text}: free disk space before going on")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return JournalReadOnly(f"{text}: the state directory cannot be written")
+    return JournalError(text)
 
 
 def operation_is_live(state_dir: Path, op_id: int) -> int | None:

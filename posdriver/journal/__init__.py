@@ -12,6 +12,7 @@ from .errors import (
     JournalFull,
     JournalLocked,
     JournalReadOnly,
+    JournalStorageError,
     UnknownTransaction,
 )
 from .journal import Journal, open_journal
@@ -28,6 +29,7 @@ __all__ = [
     "JournalFull",
     "JournalLocked",
     "JournalReadOnly",
+    "JournalStorageError",
     "Kind",
     "Operation",
     "PrintJob",

@@ -8,19 +8,25 @@ class JournalError(Exception):
     """The journal could not do what was asked; nothing was half-written."""
 
 
-class JournalCorrupt(JournalError):
+class JournalStorageError(JournalError):
+    """The file or the disk under it failed (as opposed to a request the journal refused,
+    such as an invalid transition): the journal may not be writable until someone acts,
+    so the daemon's journal check turns critical on it."""
+
+
+class JournalCorrupt(JournalStorageError):
     """The file is not a usable posdriver journal (damaged, or not SQLite at all)."""
 
 
-class JournalReadOnly(JournalError):
+class JournalReadOnly(JournalStorageError):
     """The journal (or its directory) cannot be written."""
 
 
-class JournalFull(JournalError):
+class JournalFull(JournalStorageError):
     """The disk (or the file size limit) is full; the last change was not recorded."""
 
 
-class JournalLocked(JournalError):
+class JournalLocked(JournalStorageError):
     """Another process held the journal for longer than the wait allowed."""
 
 

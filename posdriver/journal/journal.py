@@ -44,6 +44,7 @@ from .errors import (
     JournalFull,
     JournalLocked,
     JournalReadOnly,
+    JournalStorageError,
     UnknownTransaction,
 )
 from .records import Event, Incident, Operation, PrintJob, RefundPlan, StoredReceipt
@@ -97,6 +98,24 @@ def default_place() -> str:
 
 
 @dataclass(frozen=True)
+class WriteFailure:
+    """The journal's last failed write: what it said (naming the file) and when (unix
+    time)."""
+
+    text: str
+    at: float
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file's device and inode, or None when it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+@dataclass(frozen=True)
 class Filters:
     """``txn list`` filters; ``None`` means any."""
 
@@ -128,6 +147,11 @@ class Journal:
         self._depth = 0
         self._conn = self._connect()
         self.last_commit: datetime | None = None
+        # what the journal check reads: storage failures since the start, and the one that
+        # stands now (cleared by the next write that commits)
+        self.write_errors = 0
+        self.write_failure: WriteFailure | None = None
+        self.identity = _identity(self.path)
 
     # -- opening -----------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -240,7 +264,7 @@ class Journal:
                 f"{where}: the journal cannot be written ({text}); {_why_read_only(self.path)}"
             )
         if "disk i/o" in low and not _nearly_full(self.path):
-            return JournalError(
+            return JournalStorageError(
                 f"{where}: the disk failed while writing the journal ({text}); the last "
                 "change was NOT recorded: check the disk (dmesg, SMART) before going on"
             )
@@ -258,7 +282,7 @@ class Journal:
             return JournalReadOnly(
                 f"{where}: cannot open the journal ({text}); {_why_read_only(self.path)}"
             )
-        return JournalError(f"{where}: {doing} failed: {text}")
+        return JournalStorageError(f"{where}: {doing} failed: {text}")
 
     # -- transactions ------------------------------------------------------------------
     @contextlib.contextmanager
@@ -276,20 +300,60 @@ class Journal:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise self._translate(exc, "begin") from exc
+                raise self._write_failed(self._translate(exc, "begin")) from exc
             self._depth = 1
             try:
                 yield self._conn
                 self._conn.execute("COMMIT")
                 self.last_commit = self.clock()
+                self.write_failure = None
             except BaseException as exc:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise self._translate(exc, "write") from exc
+                    raise self._write_failed(self._translate(exc, "write")) from exc
+                if isinstance(exc, JournalStorageError):  # a claim's lock file, say
+                    self._write_failed(exc)
                 raise
             finally:
                 self._depth = 0
+
+    def _write_failed(self, error: JournalError) -> JournalError:
+        """Remember a failed write for the journal check (a refusal such as an invalid
+        transition is not one: only the file or its disk failing counts)."""
+        if isinstance(error, JournalStorageError):
+            self.write_errors += 1
+            self.write_failure = WriteFailure(str(error), monotime.time())
+        return error
+
+    def probe(self) -> None:
+        """One real write, fsynced like any commit (the schema version written again, so
+        no record changes), to learn whether the journal takes writes now: the daemon's
+        journal check runs it while the last write failed and when the journal has been
+        quiet for a while. Raises the :class:`JournalStorageError` it meets. Not counted
+        as a commit in ``last_commit``, which says when the journal last recorded
+        something."""
+        with self._lock:
+            if self._depth:
+                return  # a write is in progress on this connection: it will tell
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+                    self._conn.execute(f"PRAGMA user_version = {version}")
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._write_failed(self._translate(exc, "probe")) from exc
+            self.write_failure = None
+
+    def replaced(self) -> bool:
+        """Whether the journal file was deleted or replaced since it was opened: this
+        connection would go on writing to a file nobody else can read."""
+        return _identity(self.path) != self.identity
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -329,8 +393,9 @@ class Journal:
         cur = amount.currency if amount is not None else (currency or "").upper()
         if len(cur) != 3:
             raise ValueError("an operation without an amount needs its currency")
-        now = self._now()
         with self.atomic() as conn:
+            # the time is read under the write lock, so ids and times agree in order
+            now = self._now()
             if parent_id is not None:
                 self._require(conn, parent_id)
             if idempotency_key is not None:

@@ -30,6 +30,15 @@ if TYPE_CHECKING:
     from ..journal import Operation
 
 MONEY_KINDS = ("sale", "refund", "reversal", "pre_auth", "booking")
+_NOT_LOOKED: dict[str, Any] = {
+    "status": "unknown",
+    "text": "the journal has not been looked at yet",
+    "writable": False,
+    "free_bytes": None,
+    "write_errors": 0,
+    "at": None,
+    "since": None,
+}
 
 # How long GET /v1/health?refresh= waits for the checks it asked for: a status read is
 # quick unless a device is silent; a diagnosis dials the acquirer (seconds, more over a
@@ -266,6 +275,7 @@ class DeskApi(ApiBase):
             late = self.daemon.check_now(
                 connectivity=dial, timeout=REFRESH_ALL_WAIT if dial else REFRESH_WAIT
             )
+        self.daemon.look_at_journal()
         snap = self.daemon.snapshot()
         worst = "ok"
         for device in snap.devices:
@@ -275,9 +285,15 @@ class DeskApi(ApiBase):
             for status in statuses:
                 if NAGIOS[status] > NAGIOS[worst]:
                     worst = status
+        # no payment goes out unless the journal takes it first: its check counts as
+        # much as any device's (not looked at yet is unknown, which is not OK)
+        journal = snap.journal.as_dict() if snap.journal else _NOT_LOOKED
+        if NAGIOS[journal["status"]] > NAGIOS[worst]:
+            worst = journal["status"]
         body = {
             "status": worst,
             "devices": [d.as_dict() for d in snap.devices],
+            "journal": journal,
             "in_doubt": snap.in_doubt,
             "needs_review": snap.needs_review,
             "print_jobs": snap.print_jobs,

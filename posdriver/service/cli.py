@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 import urllib.error
@@ -162,15 +163,19 @@ def _check(args: argparse.Namespace) -> int:
             lines.append(f"    {name:<15}{c['status'].upper():<9}{c['text']}")
     if not devices:
         worst = "unknown"
+    # the journal is checked with every device (no payment goes out unless it takes it
+    # first); a check of one named device leaves it out
+    journal = body.get("journal") if args.device is None else None
+    if journal is not None:
+        if NAGIOS[journal["status"]] > NAGIOS[worst]:
+            worst = journal["status"]
+        lines.append(f"  journal: {journal['status'].upper():<9}{journal['text']}")
     headline = f"POSDRIVER {worst.upper()} - {len(devices)} device(s) checked ({source})"
     if args.json:
-        print(
-            json.dumps(
-                {"status": worst, "source": source, "devices": devices},
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        answer = {"status": worst, "source": source, "devices": devices}
+        if journal is not None:
+            answer["journal"] = journal
+        print(json.dumps(answer, ensure_ascii=False, indent=2))
     else:
         print("\n".join([headline, *lines]))
     return NAGIOS[worst]
@@ -261,7 +266,46 @@ def _run_checks_here(args: argparse.Namespace) -> dict[str, Any]:
         for t in config.terminals
         if args.device in (None, t.name)
     ]
-    return {"devices": devices}
+    return {"devices": devices, "journal": _journal_here(config)}
+
+
+def _journal_here(config: Any) -> dict[str, Any]:
+    """The journal check without a daemon: the journal opened and probed with one write.
+    A journal not made yet is fine where one can be made (the first payment makes it)."""
+    from pathlib import Path
+
+    from ..journal import JournalError, open_journal
+    from ..journal.journal import JOURNAL_FILE
+    from ..journal.watch import MIB, JournalCheck, JournalWatch
+
+    state_dir = config.state_dir
+
+    def result(status: str, text: str, writable: bool) -> dict[str, Any]:
+        now = time.time()
+        return JournalCheck(status, text, writable, None, 0, now, now).as_dict()
+
+    path = Path(state_dir) / JOURNAL_FILE
+    if not path.exists():
+        where = path.parent
+        while not where.exists():
+            where = where.parent
+        if os.access(where, os.W_OK) and not os.statvfs(where).f_flag & os.ST_RDONLY:
+            return result("ok", f"no journal yet at {path}; the first payment creates it", True)
+        return result("critical", f"no journal at {path}, and {where} cannot be written", False)
+    try:
+        journal = open_journal(state_dir)
+    except JournalError as exc:
+        return result("critical", str(exc), False)
+    try:
+        service = config.service
+        watch = JournalWatch(
+            journal,
+            free_warning=service.free_space_warning_mib * MIB,
+            free_critical=service.free_space_critical_mib * MIB,
+        )
+        return watch.look(probe=True).as_dict()
+    finally:
+        journal.close()
 
 
 def _config_check(args: argparse.Namespace) -> int:

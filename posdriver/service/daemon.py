@@ -28,6 +28,7 @@ from typing import Any
 from .. import __version__
 from ..config import Config, PrinterConfig, TerminalConfig, load_config
 from ..journal import Journal, State, open_journal
+from ..journal.watch import MIB, JournalCheck, JournalWatch
 from .snapshot import CheckResult, ServiceSnapshot
 from .workers import HEALTH, MONEY, PRINT, DeviceWorker, PrinterWorker, TerminalWorker
 
@@ -41,18 +42,31 @@ DRAIN_SECONDS = 190.0  # SIGTERM: at most this long for payments in flight to fi
 class WorkerTerminal:
     """A payment terminal seen through its worker: every call runs on the worker's
     thread, in the worker's queue, money first. ``abort`` goes straight to the driver
-    (it must reach a running operation)."""
+    (it must reach a running operation). ``on_start`` runs on the worker just before the
+    first call reaches the driver: the cashier journals there which terminal the
+    operation went to, so an operation still queued behind another one when the daemon
+    dies has no terminal recorded, and recovery knows it never reached one."""
 
-    def __init__(self, worker: TerminalWorker) -> None:
+    def __init__(self, worker: TerminalWorker, on_start: Callable[[], None] | None = None) -> None:
         self.worker = worker
+        self._on_start = on_start
+
+    def _started(self) -> None:
+        start, self._on_start = self._on_start, None
+        if start is not None:
+            start()
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         priority = HEALTH if name in ("status", "diagnosis") else MONEY
 
+        def on_driver(driver: Any, *args: Any, **kwargs: Any) -> Any:
+            self._started()
+            return getattr(driver, name)(*args, **kwargs)
+
         def call(*args: Any, **kwargs: Any) -> Any:
             from ..terminal.outcomes import Aborted, Approved
 
-            result = self.worker.call(priority, lambda t: getattr(t, name)(*args, **kwargs), name)
+            result = self.worker.call(priority, lambda t: on_driver(t, *args, **kwargs), name)
             if isinstance(result, Approved | Aborted):
                 # a payment that got through, or one the acquirer's absence stopped,
                 # tells the breaker as much as a diagnosis does
@@ -111,6 +125,7 @@ class Daemon:
         self._stopping = threading.Event()
         self._in_doubt_seen = threading.Event()  # wakes the reconciler
         self._recovering = threading.Lock()  # one recovery at a time
+        self._journal_watch: JournalWatch | None = None
         self._locks: list[contextlib.ExitStack] = []
         self.spooler: Any = None  # made in start(), again on a reload
         self.api_server: Any = None
@@ -195,7 +210,9 @@ class Daemon:
             time.sleep(0.02)
         log.warning("not every device answered within %g s; serving anyway", timeout)
 
-    def _opener(self, cfg: TerminalConfig) -> contextlib.AbstractContextManager[Any]:
+    def _opener(
+        self, cfg: TerminalConfig, on_start: Callable[[], None] | None = None
+    ) -> contextlib.AbstractContextManager[Any]:
         worker = self.workers[cfg.name]
         assert isinstance(worker, TerminalWorker)
 
@@ -210,7 +227,7 @@ class Daemon:
             allowed, why = worker.breaker.allow()
             if not allowed:
                 raise TerminalNotReached(why)
-            yield WorkerTerminal(worker)
+            yield WorkerTerminal(worker, on_start)
 
         return through_worker()
 
@@ -374,6 +391,7 @@ class Daemon:
         journal = self.journal
         if journal is None:
             return
+        self._look_at_journal(journal)
         try:
             counts = journal.counts()
             size = journal.size_bytes()
@@ -392,6 +410,55 @@ class Daemon:
             snap.journal_size_bytes = size
             if journal.last_commit is not None:
                 snap.journal_last_commit = journal.last_commit.timestamp()
+
+    def look_at_journal(self) -> None:
+        """The journal check now, without a probe write (``/v1/health`` asks, so that a
+        write that failed a moment ago shows at once, not at the next turn)."""
+        if self.journal is not None:
+            self._look_at_journal(self.journal, probe=False)
+
+    def _look_at_journal(self, journal: Journal, *, probe: bool | None = None) -> None:
+        """The journal check, published before the counts are read (a broken journal
+        may not give them); a change of status is news, as a device check's is."""
+        watch = self._journal_watch
+        if watch is None or watch.journal is not journal:
+            watch = self._journal_watch = JournalWatch(journal)
+        service = self.config.service  # as now: a reload may have changed the limits
+        watch.free_warning = service.free_space_warning_mib * MIB
+        watch.free_critical = service.free_space_critical_mib * MIB
+        check = watch.look_safely(probe=probe)
+        with self._lock:
+            old = self._snapshot.journal
+            self._snapshot.journal = check
+        if (old.status if old else "ok") != check.status:
+            self._journal_changed(journal, old, check)
+
+    def _journal_changed(
+        self, journal: Journal, old: JournalCheck | None, new: JournalCheck
+    ) -> None:
+        """A structured log line, and the fault record when the journal takes the
+        incident (not while it is the journal that fails): a recovery says since when
+        it was out and why."""
+        level = {"ok": logging.INFO, "warning": logging.WARNING}.get(new.status, logging.ERROR)
+        line: dict[str, Any] = {"event": "check", "device": "journal", "check": "journal"}
+        line |= {"from": old.status if old else None, "to": new.status, "text": new.text}
+        log.log(level, json.dumps(line, ensure_ascii=False))
+        if new.status != "ok":
+            fault, result = f"journal check: {new.text}", new.status
+        else:
+            began = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(old.since)) if old else "?"
+            fault = f"journal check was {old.status if old else 'unknown'} from {began}"
+            fault += f": {old.text}" if old else ""
+            result = f"back to ok: {new.text}"
+        with contextlib.suppress(Exception):  # the journal may be what cannot take it
+            journal.add_incident(
+                category="device_fault" if new.status != "ok" else "recovered",
+                device="journal",
+                fault=fault,
+                action="detected by the daemon's journal check",
+                result=result,
+                actor="daemon",
+            )
 
     def _spool_loop(self) -> None:
         """Receipts waiting for a printer go out as soon as it can take them: the

@@ -266,6 +266,20 @@ JOURNAL_SIZE = Family("posdriver_journal_size_bytes", G, "Size of the journal da
 JOURNAL_LAST_COMMIT = Family(
     "posdriver_journal_last_commit_timestamp_seconds", G, "Unix time of the journal's last commit."
 )
+JOURNAL_WRITABLE = Family(
+    "posdriver_journal_writable",
+    G,
+    "1 when the journal takes writes (its last write or probe committed, its file system "
+    "is read-write, its file is in place); 0 stops every payment before it is sent.",
+)
+JOURNAL_WRITE_ERRORS = Family(
+    "posdriver_journal_write_errors_total",
+    C,
+    "Journal writes that failed (disk full, read-only, damaged).",
+)
+STATE_DIR_FREE = Family(
+    "posdriver_state_dir_free_bytes", G, "Free space on the file system of the state directory."
+)
 # In the order they are written.
 FAMILIES = (
     BUILD_INFO,
@@ -292,6 +306,9 @@ FAMILIES = (
     PRINT_JOBS,
     JOURNAL_SIZE,
     JOURNAL_LAST_COMMIT,
+    JOURNAL_WRITABLE,
+    JOURNAL_WRITE_ERRORS,
+    STATE_DIR_FREE,
 )
 
 
@@ -470,6 +487,16 @@ class MetricsPage:
             out[JOURNAL_LAST_COMMIT].append(
                 JOURNAL_LAST_COMMIT.line([], snapshot.journal_last_commit)
             )
+        check = snapshot.journal
+        # not looked at yet is not writable (unknown is not OK)
+        out[JOURNAL_WRITABLE].append(
+            JOURNAL_WRITABLE.line([], 1 if check and check.writable else 0)
+        )
+        out[JOURNAL_WRITE_ERRORS].append(
+            JOURNAL_WRITE_ERRORS.line([], check.write_errors if check else 0)
+        )
+        if check is not None and check.free_bytes is not None:
+            out[STATE_DIR_FREE].append(STATE_DIR_FREE.line([], check.free_bytes))
 
 
 class _MetricsHandler(BaseHTTPRequestHandler):

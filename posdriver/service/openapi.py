@@ -543,6 +543,7 @@ SCHEMAS: dict[str, Any] = {
         {
             "status": {"enum": list(CHECK_STATUSES)},
             "devices": _array(ref("Device")),
+            "journal": ref("JournalCheck"),
             "in_doubt": _INT,
             "needs_review": _INT,
             "print_jobs": _obj(
@@ -555,7 +556,27 @@ SCHEMAS: dict[str, Any] = {
                 "(waiting behind a payment); their entries give what was known before"
             },
         },
-        ["status", "devices", "in_doubt", "needs_review", "print_jobs"],
+        ["status", "devices", "journal", "in_doubt", "needs_review", "print_jobs"],
+    ),
+    "JournalCheck": _obj(
+        {
+            "status": {"enum": list(CHECK_STATUSES)},
+            "text": _STR,
+            "writable": {
+                "type": "boolean",
+                "description": "false while the last write failed, the file system is "
+                "read-only or the journal file is gone: no payment is sent then",
+            },
+            "free_bytes": _INT_OR_NULL | {"description": "free space under the state directory"},
+            "write_errors": _INT | {"description": "failed journal writes since the start"},
+            "at": {"type": ["number", "null"], "description": "unix time of the look"},
+            "since": {
+                "type": ["number", "null"],
+                "description": "unix time the status became what it is",
+            },
+        },
+        description="whether the journal can take the next payment (a payment is sent "
+        "only once its intent is on disk)",
     ),
 }
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..journal.watch import JournalCheck
 
 # lifecycle of a device worker (published as a state set: one series per state); "error"
 # is a link that cannot open for a reason waiting will not mend (permission, wrong path),
@@ -198,5 +201,6 @@ class ServiceSnapshot:
     print_jobs: dict[str, int] = field(default_factory=dict)  # queued / printing / failed
     journal_size_bytes: int = 0
     journal_last_commit: float | None = None  # unix time
+    journal: JournalCheck | None = None  # can it take the next payment (None: not looked yet)
     started_at: float = field(default_factory=time.time)
     version: str = ""

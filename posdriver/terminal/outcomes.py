@@ -155,7 +155,9 @@ class InDoubt:
     ``stage`` says how far it got: ``"after_accept"`` (accepted, no result seen),
     ``"after_status"`` (the result was seen but our acknowledgement of it may not have
     reached the terminal, which then reverses it), ``"before_completion"`` (the result
-    was acknowledged, the completion never came). ``trace`` / ``receipt_no`` /
+    was acknowledged, the completion never came, or the terminal contradicted it
+    afterwards), ``"completed_without_result"`` (the terminal said "done" and never what
+    was done). ``trace`` / ``receipt_no`` /
     ``result_code`` hold whatever the terminal had already said, which is what resolves
     it later.
     """
@@ -172,9 +174,15 @@ class InDoubt:
 
 Outcome = Approved | Declined | Aborted | InDoubt
 
+# How far an operation in doubt got. The first is the journal's own: the command may have
+# gone out, and the terminal never said it took it (a crash, or a fault of ours, while
+# the operation was PENDING with its terminal chosen). The others are the terminal's.
+STAGE_BEFORE_ACCEPT = "before_accept"
 STAGE_AFTER_ACCEPT = "after_accept"
 STAGE_AFTER_STATUS = "after_status"
 STAGE_BEFORE_COMPLETION = "before_completion"
+# the terminal ended the command as done and never said its result or its numbers
+STAGE_COMPLETED_WITHOUT_RESULT = "completed_without_result"
 
 
 # -- administrative answers --------------------------------------------------------------

@@ -446,3 +446,68 @@ def test_judge_with_no_last_transaction_trusts_only_a_command_never_accepted(des
     accepted = dataclasses.replace(op, doubt_stage="after_accept")
     assert judge(never_accepted, None).state is State.DECLINED
     assert judge(accepted, None).state is State.NEEDS_REVIEW
+
+
+def _interrupted(desk: Desk, amount: str, *, accepted: bool) -> int:
+    """An operation a crash left on terminal1: journaled, its terminal chosen, and (if
+    ``accepted``) taken by the terminal; its answer never journaled."""
+    op = desk.journal.begin(Kind.SALE, eur(amount))
+    desk.journal.attempt(op.id, "terminal1")
+    if accepted:
+        desk.journal.transition(op.id, State.SENT)
+    return op.id
+
+
+def test_recovery_settles_the_one_in_doubt_the_terminal_ran_and_clears_those_after_it(
+    desk: Desk,
+) -> None:
+    """The terminal ran the older of two operations in doubt: that one is approved from
+    the terminal's record, and the one that went to the terminal after it never ran
+    there (the terminal's last transaction would be it): nothing charged, no person."""
+    ran = _interrupted(desk, "30.00", accepted=True)
+    with factory(desk.config.terminal("terminal1")) as direct:  # what the crash cut off
+        direct.sale(eur("30.00"))
+    after = _interrupted(desk, "31.00", accepted=False)
+    report = recover(desk.cashier)
+    assert report.needs_review == []
+    settled = desk.journal.get(ran)
+    assert settled.state is State.APPROVED
+    assert settled.receipt_no == desk.ledger()[-1]["receipt_no"]
+    never = desk.journal.get(after)
+    assert never.state is State.DECLINED
+    assert f"journal transaction {ran}" in (never.reason or "")
+    assert "never ran there" in (never.reason or "")
+    assert len([e for e in desk.ledger() if e["state"] == "charged"]) == 1
+
+
+def test_recovery_asks_a_person_when_two_in_doubt_could_be_the_last_transaction(
+    desk: Desk,
+) -> None:
+    """Same amount, both within the clock's reach: either could be the one the terminal
+    ran. Never guess."""
+    first = _interrupted(desk, "40.00", accepted=True)
+    second = _interrupted(desk, "40.00", accepted=True)
+    with factory(desk.config.terminal("terminal1")) as direct:
+        direct.sale(eur("40.00"))
+    report = recover(desk.cashier)
+    assert sorted(op.id for op, _ in report.needs_review) == [first, second]
+    for op_id in (first, second):
+        reason = desk.journal.get(op_id).reason or ""
+        assert f"journal transactions {first}, {second}" in reason
+
+
+def test_recovery_goes_by_the_order_the_terminal_saw_not_by_journal_id(desk: Desk) -> None:
+    """Two processes each journal an operation, and the later id gets the terminal
+    first: the journal's attempt order (written while the terminal is held) is what
+    says which went to the terminal after the one it ran."""
+    later_id = desk.journal.begin(Kind.SALE, eur("50.00")).id
+    earlier_id = desk.journal.begin(Kind.SALE, eur("51.00")).id
+    desk.journal.attempt(earlier_id, "terminal1")  # the higher id reached the terminal first
+    desk.journal.transition(earlier_id, State.SENT)
+    with factory(desk.config.terminal("terminal1")) as direct:
+        direct.sale(eur("51.00"))
+    desk.journal.attempt(later_id, "terminal1")  # then the lower id; never answered
+    report = recover(desk.cashier)
+    assert report.needs_review == []
+    assert desk.journal.get(earlier_id).state is State.APPROVED
+    assert desk.journal.get(later_id).state is State.DECLINED

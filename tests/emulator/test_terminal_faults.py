@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from emulator.controller import Controller
 from posdriver.links import LinkError, LinkIOError, open_link
 from posdriver.terminal.zvt.apdu import Apdu, nack
 from posdriver.terminal.zvt.frame import ACK_BYTE, NAK_BYTE, encode_frame
@@ -26,11 +27,13 @@ from posdriver.terminal.zvt.messages import INTERMEDIATE_STATUS as INTERMEDIATE
 from posdriver.terminal.zvt.messages import STATUS_INFORMATION as STATUS
 from tests.conftest import wait_until
 from tests.emulator.terminal_ecr import (
+    FAST,
     PASSWORD,
     TEXT_BLOCKS,
     RawEcr,
     codes,
     fields,
+    open_ecr,
     running,
     sale,
 )
@@ -249,6 +252,33 @@ def test_slow_host_keeps_sending_intermediate_status(term: tuple[Any, RawEcr]) -
     assert len(waiting) >= 4 and elapsed >= 0.6
     assert codes(messages)[-1] == COMPLETION
     assert emu.device.ledger()[0]["state"] == "charged"
+
+
+def test_an_ecr_gone_while_the_host_decides_leaves_a_reversed_transaction(tmp_path: Any) -> None:
+    """The request is with the acquirer when the ECR's link goes: the terminal cannot
+    call it back, books the answer, cannot deliver it, and reverses it. After its
+    restart the ECR finds that transaction on the terminal's record."""
+    from tests.conftest import wait_until
+
+    with Controller.terminal("tcp", **{**FAST, "slow_host_delay": 0.8}) as emu:
+        link, ecr = open_ecr(emu.url, "tcp")
+        ecr.register(tlv=TEXT_BLOCKS)
+        assert emu.device.wait_idle(2)
+        emu.set_fault("slow_host")
+        ecr.write_apdu(sale(4100))
+        assert ecr.receive().code == ACCEPTED
+        while (message := ecr.receive()).data[:1] != b"\x04":  # until "waiting for host"
+            assert message.code == INTERMEDIATE
+            ecr.answer()
+        link.close()  # the till dies
+        wait_until(lambda: emu.device.ledger(), 5, "the host's answer to be booked")
+        entry = emu.device.ledger()[-1]
+        assert (entry["kind"], entry["amount"], entry["state"]) == (
+            "payment",
+            4100,
+            "auto_reversed",
+        )
+        assert emu.device.counters["host_answers_without_ecr"] == 1
 
 
 def test_slow_host_without_intermediate_status_is_silent(tmp_path: Any) -> None:

@@ -15,13 +15,12 @@ import io
 import os
 import random
 import re
-import shutil
 import sqlite3
 import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -40,10 +39,9 @@ from posdriver.journal import (
 )
 from posdriver.journal.journal import JOURNAL_FILE, Filters
 from posdriver.money import Money
+from tests.support.mounts import IS_ROOT, remount
 
 from .conftest import Clock
-
-IS_ROOT = os.geteuid() == 0
 
 
 def _permissions_bind() -> bool:
@@ -87,44 +85,6 @@ def read_everything(journal: Journal) -> None:
         journal.jobs_of(op.id)
     journal.incidents()
     journal.open_plans()
-
-
-# -- mounts ------------------------------------------------------------------------------
-
-
-def _mount(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
-
-
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
-    """``tmpfs(size)`` mounts a fresh tmpfs of that size and returns its directory;
-    every mount is undone after the test, whatever happened."""
-    mounted: list[Path] = []
-
-    def mount(size: str) -> Path:
-        if not IS_ROOT:
-            pytest.skip("mounting a tmpfs needs root")
-        if shutil.which("mount") is None:
-            pytest.skip("no mount command on this machine")
-        where = tmp_path / f"tmpfs{len(mounted)}"
-        where.mkdir()
-        done = _mount("-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(where))
-        if done.returncode:
-            pytest.skip(f"cannot mount a tmpfs at {where}: {done.stderr.strip()}")
-        mounted.append(where)
-        return where
-
-    yield mount
-    for where in reversed(mounted):
-        if subprocess.run(["umount", str(where)], check=False).returncode:
-            subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def remount(where: Path, mode: str) -> None:
-    done = _mount("-o", f"remount,{mode}", str(where))
-    if done.returncode:
-        pytest.skip(f"cannot remount {where} {mode}: {done.stderr.strip()}")
 
 
 # -- corruption --------------------------------------------------------------------------

@@ -92,12 +92,14 @@ SERVED_CONFIG = "[service]\npoll_interval = 0.2\nterminal_poll_interval = 1.0\n"
 
 
 @contextlib.contextmanager
-def serve(tmp_path: Path, config_text: str = SERVED_CONFIG, log: Any = None) -> Iterator[Served]:
-    """``posdriver serve --emulate`` on the config given; its log (stderr) goes to
-    ``log`` (a file) or nowhere."""
+def serve(
+    tmp_path: Path, config_text: str = SERVED_CONFIG, log: Any = None, state: Path | None = None
+) -> Iterator[Served]:
+    """``posdriver serve --emulate`` on the config given, its journal in ``state`` (by
+    default under ``tmp_path``); its log (stderr) goes to ``log`` (a file) or nowhere."""
     config = tmp_path / "posdriver.toml"
     config.write_text(config_text)
-    state = tmp_path / "state"
+    state = state or tmp_path / "state"
     with serve_process(config, state, emulate=True, log=log) as (process, by):
         yield Served(
             process,

@@ -3,6 +3,7 @@ prometheus_client's own parser, linted by promtool, and served over a real socke
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from posdriver.cashier.pan_scan import luhn_runs
+from posdriver.journal.watch import JournalCheck
 from posdriver.service import metrics
 from posdriver.service.metrics import (
     FAMILIES,
@@ -127,6 +129,9 @@ def service() -> ServiceSnapshot:
         print_jobs={"queued": 3, "printing": 1, "failed": 0, "done": 40},
         journal_size_bytes=65536,
         journal_last_commit=NOW - 30,
+        journal=JournalCheck(
+            "warning", "150 MiB free; free disk space soon", True, 150 << 20, 2, NOW, NOW - 600
+        ),
         started_at=NOW - 3600,
         version="0.1.0",
     )
@@ -609,3 +614,18 @@ def test_a_readers_copy_shares_no_dict_with_the_workers_snapshot() -> None:
     for view in (device.current(NOW), device.current(NOW + 10_000)):  # fresh, stale
         for name in ("errors", "checks", "info", "retries"):
             assert getattr(view, name) is not getattr(device, name), name
+
+
+def test_the_journal_check_is_exported() -> None:
+    samples = parse(exposition())
+    assert samples[("posdriver_journal_writable", frozenset())] == 1.0
+    assert samples[("posdriver_journal_write_errors_total", frozenset())] == 2.0
+    assert samples[("posdriver_state_dir_free_bytes", frozenset())] == float(150 << 20)
+
+
+def test_a_journal_not_looked_at_yet_is_not_writable() -> None:
+    """Unknown is not OK: before the daemon's first look the gauge says 0, not 1."""
+    snapshot = dataclasses.replace(service(), journal=None)
+    samples = parse(exposition(snapshot))
+    assert samples[("posdriver_journal_writable", frozenset())] == 0.0
+    assert ("posdriver_state_dir_free_bytes", frozenset()) not in samples

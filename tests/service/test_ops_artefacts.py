@@ -46,6 +46,8 @@ EXPECTED_ALERTS = {
     "PosdriverReceiptsUnprinted": "warning",
     "PosdriverDaemonDown": "critical",
     "PosdriverCheckFailing": "warning",
+    "PosdriverJournalNotWritable": "critical",
+    "PosdriverStateDirLowOnSpace": "warning",
 }
 METRIC = re.compile(r"\b(posdriver_[a-z_]+)\b")
 # a metric name followed by its label matchers
@@ -363,6 +365,7 @@ def test_the_rules_evaluate_on_real_data(prometheus: Prometheus) -> None:
         "PosdriverReceiptsUnprinted",
         "PosdriverCheckFailing",
         "PosdriverDeviceDown",
+        "PosdriverStateDirLowOnSpace",
     }
 
     def loaded() -> list[dict[str, Any]]:
