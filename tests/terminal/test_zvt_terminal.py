@@ -239,6 +239,80 @@ def test_declined_status_then_link_loss_is_still_declined(zvt: ZvtTerminal, peer
     assert isinstance(outcome, Declined) and outcome.result_code == 0x71
 
 
+@pytest.mark.parametrize("later", [0x05, 0x8B])
+def test_an_acknowledged_approval_then_a_decline_is_in_doubt(
+    zvt: ZvtTerminal, peer: Peer, later: int
+) -> None:
+    """The approval was acknowledged, so by the spec it stands; the terminal then says
+    otherwise. "Declined, nothing charged" would have staff charge the guest again."""
+
+    def terminal(p: Peer) -> None:
+        accept(p)
+        answered(p, status_info(trace=21, receipt_no=33, amount=1250))
+        answered(p, status_info(result=later, trace=22, receipt_no=34, amount=1250))
+        answered(p, abort_msg(later))
+
+    with scripted(peer, terminal):
+        outcome = zvt.sale(eur("12.50"))
+    assert isinstance(outcome, InDoubt), outcome
+    # the numbers are the acknowledged approval's: recovery asks the terminal about it
+    assert (outcome.stage, outcome.trace, outcome.receipt_no) == ("before_completion", 21, 33)
+    assert outcome.amount == eur("12.50")
+    assert "acknowledged" in outcome.reason and f"{later:02X}" in outcome.reason
+
+
+def test_an_acknowledged_decline_then_an_approval_is_in_doubt(zvt: ZvtTerminal, peer: Peer) -> None:
+    def terminal(p: Peer) -> None:
+        accept(p)
+        answered(p, status_info(result=0x05, trace=21, receipt_no=33))
+        answered(p, status_info(trace=22, receipt_no=34))
+        answered(p, completion())
+
+    with scripted(peer, terminal):
+        outcome = zvt.sale(eur("12.50"))
+    assert isinstance(outcome, InDoubt) and outcome.stage == "before_completion", outcome
+
+
+def test_two_approvals_that_agree_are_an_approval(zvt: ZvtTerminal, peer: Peer) -> None:
+    """Some terminals repeat the status information; agreeing results are no conflict."""
+
+    def terminal(p: Peer) -> None:
+        accept(p)
+        answered(p, status_info(trace=21, receipt_no=33))
+        approve(p, trace=21, receipt_no=33)
+
+    with scripted(peer, terminal):
+        outcome = zvt.sale(eur("12.50"))
+    assert isinstance(outcome, Approved) and outcome.receipt_no == 33
+
+
+def test_a_completion_without_any_result_is_in_doubt(zvt: ZvtTerminal, peer: Peer) -> None:
+    """No status information and a bare 06 0F: "done", but nothing to match it by or to
+    reverse it with. Recovery asks the terminal's record instead of guessing."""
+
+    def terminal(p: Peer) -> None:
+        accept(p)
+        answered(p, completion())
+
+    with scripted(peer, terminal):
+        outcome = zvt.sale(eur("12.50"))
+    assert isinstance(outcome, InDoubt), outcome
+    assert outcome.stage == "completed_without_result"
+    assert outcome.amount == eur("12.50")
+
+
+def test_a_completion_carrying_the_transaction_numbers_is_an_approval(
+    zvt: ZvtTerminal, peer: Peer
+) -> None:
+    def terminal(p: Peer) -> None:
+        accept(p)
+        answered(p, completion(encode_bmps({0x27: 0, 0x0B: 8, 0x87: 12})))
+
+    with scripted(peer, terminal):
+        outcome = zvt.sale(eur("12.50"))
+    assert isinstance(outcome, Approved) and (outcome.trace, outcome.receipt_no) == (8, 12)
+
+
 # -- registration ------------------------------------------------------------------------
 def test_not_registered_registers_once_and_retries(zvt: ZvtTerminal, peer: Peer) -> None:
     def terminal(p: Peer) -> None:

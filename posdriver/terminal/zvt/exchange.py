@@ -92,6 +92,10 @@ class ExchangeResult:
     completion: bytes = b""  # the 06 0F data
     aborted: AbortMessage | None = None  # 06 1E
     status: StatusInfo | None = None  # the last 04 0F
+    # an approval we acknowledged, then a 04 0F with another verdict (or the reverse):
+    # the acknowledged one stands by the spec, the later one says otherwise
+    conflict: str | None = None
+    committed: StatusInfo | None = None  # the first 04 0F we acknowledged
     status_unreadable: str | None = None  # a 04 0F that did not decode, and why
     status_acked: bool = False  # our 80 00 to it went out (serial: and was ACKed)
     status_confirmed: bool = False  # the terminal spoke again after that 80 00
@@ -361,6 +365,17 @@ class Exchange:
             if not self._answer(result, nack(PROTOCOL_ERROR)):
                 return None
             return self.t4
+        earlier = result.committed
+        if (
+            earlier is not None
+            and result.conflict is None
+            and _approves(earlier) != _approves(info)
+        ):
+            result.conflict = (
+                f"the terminal sent a result ({_verdict(earlier)}), which was acknowledged, "
+                f"then another ({_verdict(info)})"
+            )
+            log.warning("%s: conflicting results: %s", result.command, result.conflict)
         result.status = info
         result.status_acked = result.status_confirmed = False
         log.debug("%s status information: %s", result.command, info.summary())
@@ -370,6 +385,8 @@ class Exchange:
             return None
         if self._answer(result, ACK):
             result.status_acked = True
+            if result.committed is None:
+                result.committed = info
             return self.t4
         return None
 
@@ -415,3 +432,14 @@ class Exchange:
             self.progress(text)
         except Exception:
             log.exception("progress callback failed (ignored)")
+
+
+def _approves(info: StatusInfo) -> bool:
+    """A status information's verdict: result 00 (or none given) approves."""
+    return info.result_code in (0, None)
+
+
+def _verdict(info: StatusInfo) -> str:
+    if _approves(info):
+        return f"approved, receipt {info.receipt_no or '-'}, trace {info.trace or '-'}"
+    return f"{info.result_code:02X} {result_text(info.result_code or 0)}"

@@ -5,9 +5,12 @@ value the interface promises, or raises the lifecycle exception (a command that 
 refused, an administrative command whose answer was lost).
 
 The rules for money (see :mod:`.terminal` for the table): a status information with a
-non-zero result is ``Declined`` whatever followed it, since nothing was charged; a link
-failure or silence after acceptance is ``InDoubt``; an abort without a result seen is
-``Aborted``; a completion is ``Approved`` with the fields of the status information.
+non-zero result is ``Declined`` whatever followed it, since nothing was charged, unless
+it contradicts one we acknowledged before it (then ``InDoubt``: which one holds is for
+the terminal's record to say); a link failure or silence after acceptance is
+``InDoubt``; an abort without a result seen is ``Aborted``; a completion is ``Approved``
+with the fields of the status information, and ``InDoubt`` when there are none to tie it
+to the terminal's transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from ...money import Money
 from ..outcomes import (
     STAGE_BEFORE_COMPLETION,
+    STAGE_COMPLETED_WITHOUT_RESULT,
     Aborted,
     Approved,
     Connectivity,
@@ -57,6 +61,8 @@ def money_outcome(
     if result.refused is not None:
         refused = result.refused
         return Aborted(f"the terminal refused the {name}: {result_text(refused)}", refused)
+    if result.conflict is not None:
+        return _conflicting(result, requested, currency)
     info = result.status
     amount = (info.money(currency) if info else None) or requested
     if info is not None and info.result_code not in (0, None):
@@ -92,6 +98,16 @@ def money_outcome(
         info = status_from_fields(completion_fields(result.completion))
         if info.result_code not in (0, None):
             return _declined(info, amount, result)
+        if info.receipt_no is None and info.trace is None:
+            # A completion is "done", but of what? Without the transaction's numbers it
+            # can be neither matched nor reversed: recovery asks the terminal's record.
+            return InDoubt(
+                amount,
+                "the terminal completed the command without its result (no status "
+                "information, no receipt or trace number)",
+                STAGE_COMPLETED_WITHOUT_RESULT,
+                result_code=info.result_code,
+            )
     at = info.at(today)
     receipt, merchant = _receipts(result, info, name, amount, at)
     return Approved(
@@ -104,6 +120,22 @@ def money_outcome(
         at=at,
         receipt=receipt,
         merchant_receipt=merchant,
+    )
+
+
+def _conflicting(result: ExchangeResult, requested: Money | None, currency: str) -> InDoubt:
+    """Two results for one payment: the one we acknowledged stands by the spec, and the
+    terminal said otherwise after it. Neither is believed: in doubt, with the numbers of
+    the acknowledged one, which is what the terminal's record is asked about."""
+    committed = result.committed
+    assert committed is not None and result.conflict is not None
+    return InDoubt(
+        committed.money(currency) or requested,
+        result.conflict,
+        STAGE_BEFORE_COMPLETION,
+        committed.trace,
+        committed.receipt_no,
+        committed.result_code,
     )
 
 

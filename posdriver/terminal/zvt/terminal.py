@@ -12,6 +12,9 @@ the exchange saw                   the outcome
 other 84 xx before acceptance      ``Aborted`` ("refused"), nothing charged
 04 0F approved, 06 0F              ``Approved``
 04 0F with a non-zero result       ``Declined`` (whatever followed)
+04 0F acknowledged, then a 04 0F   ``InDoubt`` (``before_completion``): the results
+with the other verdict             conflict; neither is believed
+06 0F with no result or numbers    ``InDoubt`` (``completed_without_result``)
 06 1E without a 04 0F              ``Aborted`` with the terminal's result code
 link failure / silence after 80 00 ``InDoubt`` with the stage reached
 =================================  ====================================================
