@@ -7,7 +7,7 @@
                            ``slow_host`` also takes ``"seconds": 8``
 ``GET /receipts``          the cut receipts kept: index, text, interrupted (printers)
 ``GET /receipts/N.png``    a PNG preview of receipt N (printers)
-``GET /ledger``            every transaction the terminal ran, with its state (terminals)
+``GET /ledger``            the transactions the terminal keeps, with their state (terminals)
 ``GET /card``              the card the next transaction uses, and the known cards
 ``POST /card``             ``{"card": "declined"}`` chooses it (terminals); more fields
                            (``pan``, ``brand``, ``card_type``, ``expiry``, ``result``)
