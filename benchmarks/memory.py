@@ -19,10 +19,12 @@ The printers are given a roll long enough for the whole run (the daemon's own em
 one cannot be, so in 1 a new roll goes in whenever the near-end sensor trips, between
 receipts, through the emulator's control API, as a person would change it).
 
-3. ``--trace``: the same load on a daemon and both emulators in this process, under
-   tracemalloc: the allocation sites that grew most between the end of the warm-up and
-   the end (after a garbage collection each time), each charged to the innermost
-   posdriver or emulator frame of its traceback, and the growth by side.
+3. The same load on a daemon and both emulators in this process, under tracemalloc: the
+   allocation sites that grew most between the end of a warm-up of ``--trace-warmup``
+   sales (150: past the 100 receipts the emulated printer keeps, so a window filling
+   up is not taken for growth) and the end, after a garbage collection each time, each
+   charged to the innermost posdriver or emulator frame of its traceback; the growth by
+   side; and SQLite's own memory, which tracemalloc does not see.
 
 ``--quick``: 300 sales (default 1000), tracing 200. One run on a shared machine: the
 figures are indicative, the growth per 1000 sales is what matters.
@@ -97,9 +99,11 @@ def drain(api: str) -> None:
 
 class RollChanger:
     """The daemon's own emulated printer has a 50 m roll, a few hundred receipts: change it
-    when the near-end sensor trips, between sales (so never in the middle of a receipt)."""
+    when the near-end sensor trips, between sales and once every receipt is printed (so
+    never in the middle of one)."""
 
-    def __init__(self, control: str | None) -> None:
+    def __init__(self, api: str, control: str | None) -> None:
+        self.api = api
         self.control = control
         self.changes = 0
 
@@ -109,6 +113,7 @@ class RollChanger:
         paper = call(f"{self.control}/state")["paper"]
         if paper["state"] == "ok":
             return
+        drain(self.api)
         for active in (True, False):  # clearing paper_out is "a new roll was loaded"
             call(f"{self.control}/faults", {"fault": "paper_out", "active": active})
         self.changes += 1
@@ -238,7 +243,8 @@ def run_emulated(root: Path, load: Load) -> Run:
         progress("posdriver serve --emulate")
         child, said = serve(procs, root, "emulate", ["--emulate"])
         run = Run("1. posdriver serve --emulate (emulators inside)", {"serve": child.pid})
-        drive(said["api"]["url"], run, load, RollChanger(said["printer"]["control"]))
+        api = said["api"]["url"]
+        drive(api, run, load, RollChanger(api, said["printer"]["control"]))
         return run
     finally:
         procs.stop_all()
@@ -283,7 +289,8 @@ def run_external(root: Path, load: Load) -> Run:
             "terminal emulator": terminal.pid,
         }
         run = Run("2. posdriver serve --config, emulators as their own processes", pids)
-        drive(said["api"]["url"], run, load, RollChanger(None))
+        api = said["api"]["url"]
+        drive(api, run, load, RollChanger(api, None))
         return run
     finally:
         procs.stop_all()
@@ -358,7 +365,7 @@ def traced_daemon(root: Path, sales: int, warmup: int) -> None:
         daemon.start()
         api = daemon.bound["api"]
         control = daemon.emulators[0].control_url
-        rolls = RollChanger(control)
+        rolls = RollChanger(api, control)
         run_sales(api, warmup, rolls)
         drain(api)
         before, sqlite_before = snapshot()
@@ -368,7 +375,7 @@ def traced_daemon(root: Path, sales: int, warmup: int) -> None:
     finally:
         daemon.stop()
         tracemalloc.stop()
-    report_sites(growth_by_site(before, after), sales)
+    report_sites(growth_by_site(before, after), sales, warmup)
     print(
         f"   SQLite's own memory (not traced): {sqlite_before / 1e6:.1f} MB after the warm-up, "
         f"{sqlite_after / 1e6:.1f} MB at the end (its page cache is bounded by cache_size)"
@@ -385,15 +392,16 @@ def run_sales(api: str, count: int, rolls: RollChanger) -> None:
             progress(f"traced: {done}/{count} sales")
 
 
-def report_sites(sites: dict[str, list[int]], sales: int) -> None:
+def report_sites(sites: dict[str, list[int]], sales: int, warmup: int) -> None:
     by_side: dict[str, int] = {}
     for site, (size, _count) in sites.items():
         side = side_of(str(REPO / site.rsplit(":", 1)[0])) or "elsewhere"
         by_side[side] = by_side.get(side, 0) + size
     total = sum(by_side.values())
     print(
-        f"3. tracemalloc, daemon and both emulators in this process: {sales} sales after the "
-        f"warm-up, net {total / 1e3:+.0f} kB ({total / sales / 1e3 * 1000:+.0f} kB per 1000)"
+        f"3. tracemalloc, daemon and both emulators in this process: {sales} sales after a "
+        f"{warmup}-sale warm-up, net {total / 1e3:+.0f} kB "
+        f"({total / sales / 1e3 * 1000:+.0f} kB per 1000)"
     )
     for side, size in sorted(by_side.items(), key=lambda item: -item[1]):
         print(f"   {side:10} {size / 1e3:+9.0f} kB  {size / sales:+8.0f} B per sale")
@@ -415,6 +423,9 @@ def main() -> None:
     )
     parser.add_argument("--trace-sales", type=int, help="traced sales (default 400, quick 200)")
     parser.add_argument(
+        "--trace-warmup", type=int, default=150, help="sales before the first snapshot"
+    )
+    parser.add_argument(
         "--rate", type=float, help="at most this many sales a second (default: no pause)"
     )
     opts = parser.parse_args()
@@ -432,7 +443,7 @@ def main() -> None:
         parts: list[tuple[str, Callable[[], None]]] = [
             ("emulate", lambda: report(run_emulated(root, load), load.warmup)),
             ("external", lambda: report(run_external(root, load), load.warmup)),
-            ("trace", lambda: traced_daemon(root, traced, opts.warmup)),
+            ("trace", lambda: traced_daemon(root, traced, opts.trace_warmup)),
         ]
         for name, part in parts:
             if opts.only in (None, name):
