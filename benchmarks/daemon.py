@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import _common  # noqa: F401  (puts the repository on sys.path)
-from _common import describe_ms, percentile
+from _common import Processes, describe_ms, first_line, percentile, status_field
 
 from emulator.controller import Controller
 from emulator.printer import PrinterConfig as EmulatedPrinterConfig
@@ -219,61 +219,6 @@ def cpu_ticks(pid: int | str) -> int:
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
-
-
-def status_field(pid: int, name: str) -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(name + ":"):
-                return int(line.split()[1])
-    raise KeyError(name)
-
-
-class Processes:
-    """Child processes to stop at exit, newest first, by their own pids only."""
-
-    def __init__(self) -> None:
-        self.children: list[subprocess.Popen[str]] = []
-
-    def spawn(self, args: list[str], env: dict[str, str], stderr: Any) -> subprocess.Popen[str]:
-        child = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        self.children.append(child)
-        return child
-
-    def stop(self, child: subprocess.Popen[str], timeout: float = 10.0) -> None:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        if child.stdout is not None:
-            child.stdout.close()
-
-    def stop_all(self) -> None:
-        for child in reversed(self.children):
-            self.stop(child)
-        self.children.clear()
-
-
-def first_line(child: subprocess.Popen[str], what: str, log: Path) -> dict[str, Any]:
-    assert child.stdout is not None
-    line = child.stdout.readline()
-    if not line:
-        raise SystemExit(
-            f"{what} exited {child.wait()} before saying where it listens:\n"
-            + log.read_text(encoding="utf-8", errors="replace")[-2000:]
-        )
-    return dict(json.loads(line))
 
 
 def start_emulators(

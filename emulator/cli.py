@@ -17,9 +17,13 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from .controller import LINK_GRAMMAR, Controller, LinkSpecError
 from .scenario import ScenarioError
+
+if TYPE_CHECKING:
+    from .printer import PrinterConfig
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -36,6 +40,16 @@ def _positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {text!r}")
     return value
 
 
@@ -62,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     printer.add_argument(
         "--near-end-mm", type=_positive, help="paper left when the near-end sensor fires"
     )
+    _keep_receipts_option(printer)
     printer.add_argument("--seed", type=int, help="seed for the garbage fault's noise")
 
     terminal = kinds.add_parser("terminal", help="a ZVT payment terminal (ECR interface)")
@@ -77,8 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     both.add_argument("--terminal-link", default="pty", help="the terminal's link: pty or tcp")
     both.add_argument("--printer-scenario", help="a fault scenario file for the printer")
     both.add_argument("--terminal-scenario", help="a fault scenario file for the terminal")
+    _keep_receipts_option(both)
     _terminal_options(both)
     return parser
+
+
+def _keep_receipts_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--keep-receipts",
+        type=_count,
+        metavar="N",
+        help="the printer's cut receipts kept for /receipts and previews, the newest (default 100)",
+    )
 
 
 def _control_option(parser: argparse.ArgumentParser) -> None:
@@ -150,7 +175,9 @@ def _controllers(args: argparse.Namespace) -> list[Callable[[], Controller]]:
     if args.kind == "terminal":
         return [lambda: _terminal(args, args.link, args.scenario, args.control)]
     return [
-        lambda: Controller.printer(link=args.printer_link, scenario=args.printer_scenario),
+        lambda: Controller.printer(
+            link=args.printer_link, config=_printer_config(args), scenario=args.printer_scenario
+        ),
         lambda: _terminal(args, args.terminal_link, args.terminal_scenario, ("127.0.0.1", 0)),
     ]
 
@@ -173,9 +200,7 @@ def _terminal(
 
 
 def _printer(args: argparse.Namespace) -> Controller:
-    from .printer import PrinterConfig
-
-    config = PrinterConfig()
+    config = _printer_config(args)
     if args.roll_mm:
         config.roll_mm = args.roll_mm
     if args.near_end_mm:
@@ -189,6 +214,15 @@ def _printer(args: argparse.Namespace) -> Controller:
         control_host=args.control[0],
         control_port=args.control[1],
     )
+
+
+def _printer_config(args: argparse.Namespace) -> PrinterConfig:
+    from .printer import PrinterConfig
+
+    config = PrinterConfig()
+    if args.keep_receipts:
+        config.receipts_kept = args.keep_receipts
+    return config
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,9 +5,9 @@
 ``GET /faults``            supported and active fault names
 ``POST /faults``           ``{"fault": "paper_out", "active": true}``; a terminal's
                            ``slow_host`` also takes ``"seconds": 8``
-``GET /receipts``          every cut receipt: index, text, interrupted (printers)
+``GET /receipts``          the cut receipts kept: index, text, interrupted (printers)
 ``GET /receipts/N.png``    a PNG preview of receipt N (printers)
-``GET /ledger``            every transaction the terminal ran, with its state (terminals)
+``GET /ledger``            the transactions the terminal keeps, with their state (terminals)
 ``GET /card``              the card the next transaction uses, and the known cards
 ``POST /card``             ``{"card": "declined"}`` chooses it (terminals); more fields
                            (``pan``, ``brand``, ``card_type``, ``expiry``, ``result``)
@@ -117,10 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
             receipts = device.receipts
             found = [r for r in receipts if r.index == index]
             if not found:
-                self._error(
-                    HTTPStatus.NOT_FOUND,
-                    f"no receipt {index}; there are {len(receipts)} (numbered from 0)",
-                )
+                self._error(HTTPStatus.NOT_FOUND, _no_receipt(index, receipts))
                 return
             self._reply(200, found[0].png(), "image/png")
         else:
@@ -208,3 +205,15 @@ def _cards(device: Any) -> dict[str, Any]:
             "card": device.card_name,
             "cards": {name: card.describe() for name, card in sorted(device.cards.items())},
         }
+
+
+def _no_receipt(index: int, kept: list[Any]) -> str:
+    """Why there is no receipt ``index``: let go (a printer keeps only its newest
+    receipts), or not cut yet."""
+    if kept and index < kept[0].index:
+        return (
+            f"receipt {index} is no longer kept: the printer keeps its newest {len(kept)}, "
+            f"{kept[0].index} to {kept[-1].index} (receipts_kept)"
+        )
+    cut = kept[-1].index + 1 if kept else 0
+    return f"no receipt {index}; there are {cut} (numbered from 0)"

@@ -37,6 +37,7 @@ Decisions where manuals differ or are silent (see also the parser and engine):
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -93,6 +94,14 @@ class PrinterConfig:
     asb_default: int = 0  # GS a mask at power-on
     recover_needs_enq: bool = False  # True: clearing cutter_error leaves the error latched
     code_pages: dict[int, str] = field(default_factory=lambda: dict(DEFAULT_CODE_PAGES))
+    # cut receipts kept (newest first to stay) for ``receipts``, /receipts and previews:
+    # each holds every printed glyph, tens of kB, and a printer serving a daemon for a
+    # day cuts thousands; older ones are let go, their numbers still count
+    receipts_kept: int = 100
+
+    def __post_init__(self) -> None:
+        if self.receipts_kept < 1:
+            raise ValueError(f"receipts_kept must be at least 1, got {self.receipts_kept!r}")
 
 
 class _Sink:
@@ -126,7 +135,8 @@ class PrinterEmulator(EmulatedDevice):
         self.paper = PaperRoll(self.config.roll_mm, self.config.near_end_mm)
         self._rx = bytearray()
         self._scanner = RealTimeScanner()
-        self._receipts: list[Receipt] = []
+        self._receipts: deque[Receipt] = deque(maxlen=self.config.receipts_kept)
+        self.receipts_cut = 0  # every receipt cut since start, kept or let go
         self._errors: set[str] = set()
         self._shutdown = False  # after DLE DC4 2 until the power is cycled
         self._drawer_pin = self.config.drawer_pin_high
@@ -154,7 +164,8 @@ class PrinterEmulator(EmulatedDevice):
     # -- public surface ---------------------------------------------------------------
     @property
     def receipts(self) -> list[Receipt]:
-        """Every cut receipt so far, in order (a copy)."""
+        """The cut receipts still kept (the newest ``config.receipts_kept``), in order
+        (a copy); each one's ``index`` counts every receipt cut since start."""
         with self.lock:
             return list(self._receipts)
 
@@ -162,7 +173,7 @@ class PrinterEmulator(EmulatedDevice):
         """Wait until at least ``count`` receipts are cut; False at the deadline."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while len(self._receipts) < count:
+            while self.receipts_cut < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -216,7 +227,8 @@ class PrinterEmulator(EmulatedDevice):
                 buffer_used=len(self._rx),
                 buffer_size=self.config.receive_buffer,
                 overflow_bytes=self.overflow_bytes,
-                receipts=len(self._receipts),
+                receipts=self.receipts_cut,
+                receipts_kept=len(self._receipts),
                 drawer_kicks=self.drawer_kicks,
                 unknown_commands=self.unknown_commands,
                 printing_receipt=self.engine.in_progress,
@@ -390,10 +402,11 @@ class PrinterEmulator(EmulatedDevice):
 
     def _cut(self, lines: list[Line]) -> None:
         receipt = Receipt.from_lines(
-            len(self._receipts), lines, self.engine.interrupted, self.config.dots
+            self.receipts_cut, lines, self.engine.interrupted, self.config.dots
         )
         self.engine.interrupted = False
-        self._receipts.append(receipt)
+        self._receipts.append(receipt)  # the oldest kept one goes when it is full
+        self.receipts_cut += 1
         self._changed.notify_all()
 
     def _asb_start(self) -> None:

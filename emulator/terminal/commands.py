@@ -75,6 +75,7 @@ RECEIVER_NOT_READY = 0xA0
 WRONG_CURRENCY = 0x6F
 NO_CONNECTION = 0xA3
 CARD_INSERTED = 0xDC
+JOURNAL_FULL = 0xB2
 OUT_OF_ORDER = 0xDF
 ABORTED = 0x6C
 ALREADY_REVERSED = 0xB4
@@ -168,6 +169,8 @@ def status_enquiry(s: Session) -> None:
     s.accept()
     faults = t.active_faults
     status = 0xDC if "card_left" in faults else 0x51 if "init_required" in faults else 0x00
+    if not status and t.ledger_book.full:
+        status = JOURNAL_FULL  # "merchant journal full": End-of-Day clears it
     software = None if service & 0x02 else t.config.software
     s.finish(build_status_completion(status, software))
 
@@ -380,7 +383,8 @@ def _aborted_by_ecr(s: Session) -> None:
 
 
 def _checks(s: Session, card: bool) -> bool:
-    """Currency, card in the reader, initialisation; False after sending 06 1E."""
+    """Currency, card in the reader, initialisation, room in the batch; False after
+    sending 06 1E."""
     t = s.t
     currency = s.fields.get(0x49)
     if currency is not None and currency != t.currency_code:
@@ -391,6 +395,10 @@ def _checks(s: Session, card: bool) -> bool:
         return False
     if "init_required" in t.active_faults:
         s.abort(OUT_OF_ORDER)
+        return False
+    if t.ledger_book.full:
+        t.counters["journal_full_refusals"] += 1
+        s.abort(JOURNAL_FULL)
         return False
     return True
 

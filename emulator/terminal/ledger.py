@@ -18,6 +18,13 @@ ECR never acknowledged the status information). The states:
 =====================  ==========================================================
 
 Amounts are integer minor units. Card numbers are only ever the masked form.
+
+What is kept is bounded, as a real terminal's memory is: the open batch whole (reversal,
+booking, the daily refund cap and the end-of-day totals all work on it) up to
+``capacity`` transactions, after which the terminal takes no more until End-of-Day; the
+newest ``history`` entries of closed batches (for ``GET /ledger`` and tests); and the
+status information as sent of the last transaction only, which is all Repeat Receipt
+repeats.
 """
 
 from __future__ import annotations
@@ -48,7 +55,11 @@ STANDING_STATE = {
 UNDOES = {REVERSAL: "reversed", BOOKING: "booked", PRE_AUTH_REVERSAL: "pre_auth_reversed"}
 
 
-@dataclass
+BATCH_CAPACITY = 9999  # a batch's receipt numbers (1..9999) stay unique within it
+HISTORY = 1000  # entries of closed batches kept (at least the last, for Repeat Receipt)
+
+
+@dataclass(slots=True)  # one per transaction, kept until its batch is long closed
 class Entry:
     kind: str
     amount: int
@@ -82,8 +93,18 @@ class Entry:
 class Ledger:
     """The terminal's journal; the model calls it under its own lock."""
 
-    def __init__(self) -> None:
-        self._entries: list[Entry] = []
+    def __init__(self, capacity: int = BATCH_CAPACITY, history: int = HISTORY) -> None:
+        if capacity < 1:
+            raise ValueError(f"batch_capacity must be at least 1, got {capacity!r}")
+        if history < 1:
+            raise ValueError(
+                "ledger_history must be at least 1 (Repeat Receipt repeats the last "
+                f"transaction), got {history!r}"
+            )
+        self.capacity = capacity
+        self.history = history
+        self._entries: list[Entry] = []  # closed batches' entries first, then the open one's
+        self._open = 0  # entries of the open batch
         self.batch = 1
 
     def __iter__(self) -> Iterator[Entry]:
@@ -92,9 +113,23 @@ class Ledger:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def open_entries(self) -> int:
+        """Transactions in the open batch."""
+        return self._open
+
+    @property
+    def full(self) -> bool:
+        """The open batch holds ``capacity`` transactions: End-of-Day before the next."""
+        return self._open >= self.capacity
+
     def add(self, entry: Entry) -> Entry:
         entry.batch = self.batch
+        previous = self.last()
+        if previous is not None:
+            previous._status = []  # Repeat Receipt repeats the last transaction only
         self._entries.append(entry)
+        self._open += 1
         return entry
 
     def last(self) -> Entry | None:
@@ -147,6 +182,10 @@ class Ledger:
 
     def close_batch(self) -> None:
         self.batch += 1
+        self._open = 0
+        excess = len(self._entries) - self.history  # every entry is of a closed batch now
+        if excess > 0:
+            del self._entries[:excess]
 
     def public(self) -> list[dict[str, Any]]:
         return [e.public() for e in self._entries]

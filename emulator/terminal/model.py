@@ -38,7 +38,7 @@ from posdriver.terminal.zvt.apdu import Apdu
 
 from ..device import WIRE_FAULTS, EmulatedDevice
 from .cards import DEFAULT_CARDS, Card, Limits
-from .ledger import Entry, Ledger
+from .ledger import BATCH_CAPACITY, HISTORY, Entry, Ledger
 from .session import LinkLost, SessionEnded
 from .wire import WireTimers, make_wire
 
@@ -87,6 +87,8 @@ class TerminalConfig:
     card: str = "visa"
     cards: dict[str, Card] = field(default_factory=lambda: dict(DEFAULT_CARDS))
     limits: Limits = field(default_factory=Limits)
+    batch_capacity: int = BATCH_CAPACITY  # transactions a batch holds before End-of-Day
+    ledger_history: int = HISTORY  # ledger entries of closed batches kept
 
     def __post_init__(self) -> None:
         if len(self.password) != 6 or not self.password.isdigit():
@@ -122,7 +124,7 @@ class TerminalEmulator(EmulatedDevice):
             WireTimers(self.config.t1, self.config.t2, self.config.repeats),
         )
         self.inbox: deque[tuple[int, Apdu]] = deque()  # (link epoch, APDU) from the ECR
-        self.ledger_book = Ledger()
+        self.ledger_book = Ledger(self.config.batch_capacity, self.config.ledger_history)
         self.cards: dict[str, Card] = dict(self.config.cards)
         self.card_name = self.config.card
         self.slow_host_delay = self.config.slow_host_delay
@@ -157,7 +159,8 @@ class TerminalEmulator(EmulatedDevice):
 
     # -- public surface ----------------------------------------------------------------------
     def ledger(self) -> list[dict[str, Any]]:
-        """Every transaction the terminal ran, oldest first (see :mod:`.ledger`)."""
+        """The transactions the terminal keeps (the open batch whole, the newest of closed
+        ones), oldest first (see :mod:`.ledger`)."""
         with self.lock:
             return self.ledger_book.public()
 
@@ -237,6 +240,8 @@ class TerminalEmulator(EmulatedDevice):
                 receipt_no=self.receipt_no,
                 batch=self.ledger_book.batch,
                 ledger_entries=len(self.ledger_book),
+                batch_entries=self.ledger_book.open_entries,
+                batch_capacity=self.ledger_book.capacity,
                 open_pre_auths=[e.receipt_no for e in self.ledger_book.open_pre_auths()],
                 slow_host_seconds=self.slow_host_delay,
                 limits={

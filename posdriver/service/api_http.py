@@ -256,7 +256,7 @@ class ApiBase:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
         self.running: list[threading.Thread] = []  # money work in flight (joined at stop)
-        self.plan_runs: dict[int, threading.Thread] = {}
+        self.plan_runs: dict[int, threading.Thread] = {}  # refund plan runs, while alive
         self._plans = threading.Lock()  # one decision at a time about starting a plan
         self._threads = threading.Lock()  # guards ``running``
 

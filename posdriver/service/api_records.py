@@ -348,7 +348,9 @@ class RecordsApi(ApiBase):
                     log.exception("refund plan %s failed", plan_id)
 
             thread = self._background(carry_out, f"api-refund-plan-{plan.id}")
-            self.plan_runs[plan.id] = thread
+            # only whether a run is alive is ever asked: finished ones are let go
+            alive = {pid: t for pid, t in self.plan_runs.items() if t.is_alive()}
+            self.plan_runs = alive | {plan.id: thread}
         first = self._started(f"{key}#{missing[0]}", thread, f"refund plan {plan.id}")
         return HTTPStatus.ACCEPTED, {
             "refund_plan": self._plan_view(self.journal.plan(plan.id)),

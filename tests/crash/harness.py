@@ -153,6 +153,9 @@ class Emulators:
                     self.link,
                     "--printer-link",
                     self.link,
+                    # every receipt of the run: the final audit finds each on the paper
+                    "--keep-receipts",
+                    "1000000",
                 ],
                 stdout=subprocess.PIPE,
                 stderr=log,

@@ -12,6 +12,7 @@ import pytest
 
 from emulator.controller import Controller, LinkSpecError, parse_link_spec
 from emulator.device import EchoDevice
+from emulator.printer import PrinterConfig
 from posdriver.links import open_link
 from posdriver.printer.driver import Printer
 from posdriver.printer.receipt import sample_receipt
@@ -136,3 +137,27 @@ def test_receipts_text_and_png_over_http(tmp_path) -> None:
         assert (
             isinstance(state, dict) and state["receipts"] == 1 and state["paper"]["state"] == "ok"
         )
+
+
+def test_a_receipt_let_go_is_a_404_that_says_which_are_kept(tmp_path) -> None:
+    config = PrinterConfig(receipts_kept=2)
+    with Controller.printer(link="pty", link_dir=tmp_path, config=config) as emu:
+        for number in range(5):
+            emu.device.accept(f"\x1b@receipt {number}\n\x1dV\x00".encode())  # type: ignore[attr-defined]
+        code, body = call(f"{emu.control_url}/receipts")
+        assert code == 200 and [r["index"] for r in body] == [3, 4]  # type: ignore[union-attr]
+        code, body = call(f"{emu.control_url}/receipts/1.png")
+        assert code == 404 and isinstance(body, dict)
+        assert body["error"] == (
+            "receipt 1 is no longer kept: the printer keeps its newest 2, 3 to 4 (receipts_kept)"
+        )
+        code, body = call(f"{emu.control_url}/receipts/5.png")
+        assert code == 404 and body == {"error": "no receipt 5; there are 5 (numbered from 0)"}
+        code, state = call(f"{emu.control_url}/state")
+        assert isinstance(state, dict) and (state["receipts"], state["receipts_kept"]) == (5, 2)
+
+
+def test_cli_refuses_keeping_no_receipts() -> None:
+    proc = run_emulator("printer", "--keep-receipts", "0")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and "--keep-receipts: expected at least 1, got '0'" in err

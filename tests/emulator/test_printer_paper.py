@@ -151,3 +151,19 @@ def test_paper_runs_out_on_a_double_byte_character_that_wraps() -> None:
     assert dev.wait_for_receipts(1, timeout=1)
     assert dev.receipts[0].text.replace("\n", "").replace(" ", "") == chars
     assert dev.receipts[0].interrupted
+
+
+def test_only_the_newest_receipts_are_kept_and_every_one_is_counted() -> None:
+    dev = PrinterEmulator(PrinterConfig(receipts_kept=3))
+    for number in range(10):
+        dev.accept(job(2, prefix=f"receipt {number}"))
+    kept = dev.receipts
+    assert [r.index for r in kept] == [7, 8, 9]  # numbered by every receipt cut
+    assert kept[0].text.startswith("receipt 7 00")
+    assert dev.wait_for_receipts(10, timeout=0)
+    assert dev.state()["receipts"] == 10 and dev.state()["receipts_kept"] == 3
+
+
+def test_receipts_kept_is_at_least_one() -> None:
+    with pytest.raises(ValueError, match="receipts_kept must be at least 1, got 0"):
+        PrinterConfig(receipts_kept=0)

@@ -374,6 +374,67 @@ def test_repeat_receipt(registered: tuple[Any, RawEcr]) -> None:
     assert emu.device.ledger()[0]["state"] == "charged"
 
 
+def test_only_the_last_transaction_keeps_its_status_information(
+    registered: tuple[Any, RawEcr],
+) -> None:
+    emu, ecr = registered
+    infos = [only(ecr.run(sale(100 + n)), STATUS)[0] for n in range(5)]
+    kept = [e.trace for e in emu.device.ledger_book if e._status]
+    assert kept == [5]  # what Repeat Receipt repeats; the other four let it go
+    repeat = ecr.run(build("repeat_receipt", password=PASSWORD, bmps={0x03: 0x01}))
+    assert only(repeat, STATUS)[0] == infos[-1]
+
+
+# -- what the ledger keeps ---------------------------------------------------------------
+def test_a_full_batch_takes_nothing_more_until_end_of_day(link: str, tmp_path: Any) -> None:
+    with running(link, tmp_path, batch_capacity=3) as (emu, ecr):
+        assert codes(ecr.register(tlv=TEXT_BLOCKS))[-1] == COMPLETION
+        for amount in (1000, 2000):
+            assert codes(ecr.run(sale(amount)))[-1] == COMPLETION
+        declined = ecr.run(sale(300_000_00))  # over the limit: refused before the batch
+        assert parse_abort(declined[-1].data).result_code == 0xC3
+        emu.device.select_card("declined")
+        assert codes(ecr.run(sale(500)))[-1] == ABORT  # a decline is in the batch too
+        emu.device.select_card("visa")
+        full = ecr.run(sale(700))
+        assert codes(full) == [(0x80, 0x00), INTERMEDIATE, ABORT]
+        assert parse_abort(full[-1].data).result_code == 0xB2  # merchant journal full
+        refund = ecr.run(build("refund", password=PASSWORD, bmps={0x04: 100}))
+        assert parse_abort(refund[-1].data).result_code == 0xB2
+        assert parse_status_completion(ecr.status_enquiry()[-1].data).status == 0xB2
+        assert [e["amount"] for e in emu.device.ledger()] == [1000, 2000, 500]
+        assert emu.device.state()["counters"]["journal_full_refusals"] == 2
+        day = fields(only(ecr.run(build("end_of_day", password=PASSWORD)), STATUS)[0])
+        assert day[0x04] == 3000  # every transaction of the full batch is in its totals
+        assert codes(ecr.run(sale(700)))[-1] == COMPLETION
+        assert parse_status_completion(ecr.status_enquiry()[-1].data).status == 0x00
+
+
+def test_closed_batches_keep_only_their_newest_entries(link: str, tmp_path: Any) -> None:
+    with running(link, tmp_path, ledger_history=2) as (emu, ecr):
+        assert codes(ecr.register(tlv=TEXT_BLOCKS))[-1] == COMPLETION
+        for amount in (100, 200, 300):
+            ecr.run(sale(amount))
+        ecr.run(build("end_of_day", password=PASSWORD))
+        for amount in (400, 500, 600):
+            ecr.run(sale(amount))
+        ledger = [(e["batch"], e["amount"]) for e in emu.device.ledger()]
+        assert ledger == [(1, 200), (1, 300), (2, 400), (2, 500), (2, 600)]  # open batch whole
+        ecr.run(build("end_of_day", password=PASSWORD))
+        assert [(e["batch"], e["amount"]) for e in emu.device.ledger()] == [(2, 500), (2, 600)]
+        state = emu.device.state()
+        assert (state["ledger_entries"], state["batch_entries"], state["batch"]) == (2, 0, 3)
+
+
+def test_the_ledger_keeps_at_least_the_last_transaction() -> None:
+    from emulator.terminal import TerminalConfig, TerminalEmulator
+
+    with pytest.raises(ValueError, match=r"ledger_history must be at least 1 \(Repeat"):
+        TerminalEmulator(TerminalConfig(ledger_history=0))
+    with pytest.raises(ValueError, match="batch_capacity must be at least 1, got 0"):
+        TerminalEmulator(TerminalConfig(batch_capacity=0))
+
+
 # -- the commit rule ---------------------------------------------------------------------
 def test_unacknowledged_status_information_is_auto_reversed(
     registered: tuple[Any, RawEcr],

@@ -232,3 +232,46 @@ def test_a_split_refund_through_the_cli(desk: Desk, tmp_path: Path) -> None:
     # within the limit, --split is a plain refund
     done = cli.run("refund", f"id:{third}", "--amount", "10.00", "--split")
     assert done.returncode == 0 and "through the daemon)" in done.stdout.splitlines()[0]
+
+
+def test_finished_refund_plan_runs_are_not_kept(tmp_path: Path) -> None:
+    """The API remembers a refund plan's run only while it runs (to refuse a second one):
+    one kept per run since start would be a thread object for every split refund."""
+    from posdriver.config import load_config, with_overrides
+    from posdriver.service.daemon import Daemon
+
+    with (
+        Controller.printer(link="pty", link_dir=tmp_path, seed=1) as printer,
+        Controller.terminal(link="pty", link_dir=tmp_path, seed=2) as terminal,
+    ):
+        config_file = tmp_path / "posdriver.toml"
+        config_file.write_text(
+            f'[devices.receipt]\nkind = "printer"\nurl = "{printer.url}"\n'
+            f'[devices.desk]\nkind = "terminal"\nurl = "{terminal.url}"\n'
+            'printer = "receipt"\nrefund_limit = "50.00"\n'
+        )
+        config = with_overrides(load_config(config_file), state_dir=tmp_path / "state")
+        daemon = Daemon(config, api="127.0.0.1:0", metrics="127.0.0.1:0", out=lambda _l: None)
+        daemon.start()
+        try:
+            served = Served(
+                None,  # type: ignore[arg-type]  # no process: the daemon runs in this one
+                daemon.bound["api"],
+                daemon.bound["metrics"],
+                str(printer.control_url),
+                str(terminal.control_url),
+                tmp_path / "state",
+            )
+            for _ in range(3):
+                sale = served.sale("100.00")
+                served.await_state(sale, "approved", 20, f"sale {sale} approved")
+                status, created = served.post("/v1/refund-plans", {"txn": sale})
+                assert status == 201, created
+                plan = created["refund_plan"]["id"]
+                status, started = served.post(f"/v1/refund-plans/{plan}/run", {})
+                assert status == 202, started
+                status, done = served.get(f"/v1/refund-plans/{plan}?wait=60", timeout=70)
+                assert (done["state"], done["running"]) == ("done", False), done
+            assert len(daemon.api.plan_runs) <= 1  # the last run's, at most
+        finally:
+            daemon.stop()
