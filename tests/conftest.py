@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -51,3 +53,43 @@ def run_emulator(*args: str) -> subprocess.Popen[str]:
 @pytest.fixture
 def tmp_link_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield str(tmp_path_factory.mktemp("links"))
+
+
+# -- small file systems of their own (root only) -------------------------------------------
+
+
+def _mount(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """``tmpfs(size, options="")`` mounts a fresh tmpfs of that size (``options`` such as
+    ``nr_inodes=40`` added) and returns its directory; every mount is undone after the
+    test, whatever happened. A full or read-only file system is then a real one."""
+    mounted: list[Path] = []
+
+    def mount(size: str, options: str = "") -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command on this machine")
+        where = tmp_path / f"tmpfs{len(mounted)}"
+        where.mkdir()
+        extra = f",{options}" if options else ""
+        done = _mount("-t", "tmpfs", "-o", f"size={size},mode=0700{extra}", "tmpfs", str(where))
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs at {where}: {done.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in reversed(mounted):
+        if subprocess.run(["umount", str(where)], check=False).returncode:
+            subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def remount(where: Path, mode: str) -> None:
+    done = _mount("-o", f"remount,{mode}", str(where))
+    if done.returncode:
+        pytest.skip(f"cannot remount {where} {mode}: {done.stderr.strip()}")

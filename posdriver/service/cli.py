@@ -96,6 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
     def out(line: str) -> None:
         print(line, flush=True)
 
+    from ..journal import JournalError
     from ..terminal.outcomes import TerminalBusy
 
     try:
@@ -112,13 +113,25 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     try:
         daemon.start()
-    except (OSError, ValueError, TerminalBusy) as exc:
+    except (JournalError, OSError, ValueError, TerminalBusy) as exc:
+        # a journal it cannot use (read-only, damaged, foreign, newer, empty) or a state
+        # directory it cannot write: one paragraph and exit 2, which the systemd unit does
+        # not restart on (RestartPreventExitStatus=2): a restart would only fail again
         daemon.stop()
-        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"posdriver serve: {text}", file=sys.stderr)
+        print(f"posdriver serve: {_start_failure(exc)}", file=sys.stderr)
         return 2
     daemon.serve_forever()
     return 0
+
+
+def _start_failure(exc: Exception) -> str:
+    """Why the daemon did not start, as the message to print: an OSError names its file
+    (a state directory that cannot be written), else its own words."""
+    if not isinstance(exc, OSError) or not exc.strerror:
+        return str(exc)
+    if exc.filename is None:
+        return exc.strerror
+    return f"{exc.filename}: {exc.strerror}"
 
 
 def _api_url(args: argparse.Namespace) -> str:
