@@ -45,13 +45,16 @@ from .cli_common import (
     NOT_SENT,
     CommandError,
     Context,
+    MoneyStopped,
     actor_of,
     confirm,
     emit,
     extras,
     fail,
     headline,
+    money_guard,
     printing_lines,
+    state_failure,
 )
 from .cli_daemon import (
     daemon_printing,
@@ -64,6 +67,7 @@ from .cli_daemon import (
 if TYPE_CHECKING:
     from ..journal import Operation
     from ..journal.records import RefundPlan
+    from ..money import Money
     from .cashier import Cashier, MoneyResult
     from .recovery import RecoveryReport
     from .spooler import SpoolReport
@@ -248,12 +252,28 @@ def run(args: argparse.Namespace) -> int:
             return handler(ctx)
     except OutcomeNotRecorded as exc:
         return fail(args, str(exc), IN_DOUBT if exc.outcome.ok else NOT_CHARGED)
+    except MoneyStopped as exc:
+        return fail(args, str(exc), exc.code)
     except RefundRefused as exc:
         return fail(args, str(exc), NOT_SENT, {"refund_guard": exc.decision.as_dict()})
     except DaemonError as exc:
         return fail(args, _daemon_said(exc), FAILED, extras(exc.body))
-    except (ConfigError, JournalError, AmountError, CommandError, ValueError) as exc:
+    except JournalError as exc:
+        return fail(args, _before_any_terminal(args, str(exc)), FAILED)
+    except (ConfigError, AmountError, CommandError, ValueError) as exc:
         return fail(args, str(exc), FAILED)
+    except BrokenPipeError:
+        raise  # the reader went away: posdriver.cli.main's business
+    except OSError as exc:  # the state directory (locks, the journal's files): full, read-only
+        return fail(args, _before_any_terminal(args, state_failure(exc)), FAILED)
+
+
+def _before_any_terminal(args: argparse.Namespace, text: str) -> str:
+    """A journal or state directory failure outside :func:`money_guard` came before a
+    money command reached any terminal: say so, the question at the counter."""
+    if args.command in ("sale", "refund"):
+        return f"{text}; nothing was sent to the terminal"
+    return text
 
 
 def _daemon_said(exc: DaemonError) -> str:
@@ -307,8 +327,9 @@ def _sale(ctx: Context) -> int:
         raise CommandError("no payment terminal is configured; give --terminal URL or a config")
     if ctx.args.on is not None:
         ctx.config.terminal(ctx.args.on)  # a wrong name is an error before anything runs
-    recovered = _recover_first(ctx, cashier)
-    result = cashier.sale(amount, on=ctx.args.on, failover=not ctx.args.no_failover)
+    with money_guard(ctx):
+        recovered = _recover_first(ctx, cashier)
+        result = cashier.sale(amount, on=ctx.args.on, failover=not ctx.args.no_failover)
     return _money_result(ctx, result, recovered)
 
 
@@ -345,7 +366,6 @@ def _money_result(
 def _refund(ctx: Context) -> int:
     from ..journal import Kind
     from ..money import Money
-    from .cashier import RefundRefused
 
     daemon = ctx.daemon()
     if daemon is not None:
@@ -359,6 +379,15 @@ def _refund(ctx: Context) -> int:
     amount = Money.parse(ctx.args.amount, sale.currency) if ctx.args.amount else None
     if not ctx.config.terminals:
         raise CommandError("no payment terminal is configured; give --terminal URL or a config")
+    with money_guard(ctx):
+        return _refund_on_terminal(ctx, cashier, sale, amount)
+
+
+def _refund_on_terminal(
+    ctx: Context, cashier: Cashier, sale: Operation, amount: Money | None
+) -> int:
+    from .cashier import RefundRefused
+
     recovered = _recover_first(ctx, cashier)
     sale = ctx.journal.get(sale.id)
     open_plans = [p for p in ctx.journal.plans_of(sale.id) if p.state == "open"]
