@@ -576,6 +576,63 @@ def test_bad_timeouts(tmp_path: Path, key: str, value: str, fragments: list[str]
     assert_names(message, path, f"devices.desk1.{key}", *fragments)
 
 
+# Every time and count in the file, with its table, its largest value and the range the
+# error states. A huge value (timeout_t4 = 1e12) used to pass the check and then overflow
+# the first sleep or socket timeout that met it, failing every sale.
+_TERMINAL = '[devices.desk1]\nkind = "terminal"\nurl = "tcp://h:1"\n'
+_PRINTER = '[devices.slip]\nkind = "printer"\nurl = "tcp://h:2"\n'
+BOUNDED = [
+    ("[receipt]\n", "receipt.columns", 80, "1 to 80"),
+    ("[refund]\n", "refund.max_split_parts", 20, "1 to 20"),
+    ("[print]\n", "print.attempts", 100, "1 to 100"),
+    ("[print]\nwait_max = 600\n", "print.wait_initial", 60, "more than 0, at most 60"),
+    ("[print]\nwait_initial = 0.5\n", "print.wait_max", 600, "more than 0, at most 600"),
+    ("[print]\n", "print.jitter", 60, "0 to 60"),
+    ("[print]\n", "print.ready_timeout", 600, "0 to 600"),
+    ("[service]\n", "service.poll_interval", 3600, "0.1 to 3600"),
+    ("[service]\n", "service.terminal_poll_interval", 3600, "1 to 3600"),
+    ("[service]\n", "service.connectivity_interval", 86400, "10 to 86400"),
+    ("[service]\n", "service.connectivity_retry_interval", 86400, "10 to 86400"),
+    ("[service]\n", "service.freshness", 86400, "more than 0, at most 86400"),
+    ("[service]\n", "service.reconnect_max", 3600, "0.1 to 3600"),
+    ("[service]\n", "service.check_attempts", 10, "1 to 10"),
+    (_TERMINAL, "devices.desk1.timeout_t3", 60, "more than 0, at most 60"),
+    (_TERMINAL, "devices.desk1.timeout_t4", 1800, "more than 0, at most 1800"),
+    (_TERMINAL, "devices.desk1.poll_interval", 3600, "0.1 to 3600"),
+    (_TERMINAL, "devices.desk1.connectivity_interval", 86400, "10 to 86400"),
+    (_TERMINAL, "devices.desk1.connectivity_retry_interval", 86400, "10 to 86400"),
+    (_TERMINAL, "devices.desk1.check_attempts", 10, "1 to 10"),
+    (_PRINTER, "devices.slip.poll_interval", 3600, "0.1 to 3600"),
+]
+_INT_KEYS = {"columns", "max_split_parts", "attempts", "check_attempts"}
+
+
+@pytest.mark.parametrize(("table", "key", "most", "allowed"), BOUNDED, ids=[b[1] for b in BOUNDED])
+def test_every_time_and_count_has_a_stated_range(
+    tmp_path: Path, table: str, key: str, most: int, allowed: str
+) -> None:
+    name = key.rsplit(".", 1)[1]
+    huge = "1000000000000" if name in _INT_KEYS else "1e12"
+    path, message = load_error(tmp_path, f"{table}{name} = {huge}\n")
+    got = 10**12 if name in _INT_KEYS else 1e12
+    assert message == (
+        f"{path}: {key}: must be less than or equal to {most}, got {got!r} (allowed: {allowed})"
+    )
+    load_config(write(tmp_path, f"{table}{name} = {most}\n"))  # the largest one loads
+
+
+def test_no_number_in_the_file_is_unbounded() -> None:
+    """A new time or count key must get its range too (and a row in BOUNDED)."""
+    models = [*config_module._SECTIONS.values(), config_module._DeviceModel]
+    for model in models:
+        for name, field in model.model_fields.items():
+            if not ({"float", "int"} & set(re.findall(r"\w+", str(field.annotation)))):
+                continue
+            bounds = {b for rule in field.metadata for b in ("le",) if hasattr(rule, b)}
+            assert bounds == {"le"}, f"{model.__name__}.{name} has no upper bound"
+            assert any(key.endswith(f".{name}") for _, key, _, _ in BOUNDED), name
+
+
 def test_standby_must_not_be_itself(tmp_path: Path) -> None:
     path, message = load_error(
         tmp_path, '[devices.desk1]\nkind = "terminal"\nurl = "tcp://h:1"\nstandby = "desk1"\n'

@@ -484,3 +484,23 @@ def test_money_guard_says_what_the_journal_shows_the_terminal_was_asked(tmp_path
         assert "is approved and in the journal" in str(raised.value)
     finally:
         ctx.close()
+
+
+def test_terminal_timeouts_are_bounded_and_the_largest_work(run: Run) -> None:
+    """``timeout_t4 = 1e12`` passed the config check, then every sale died with an
+    OverflowError; now the file is refused before anything is sent, and the largest
+    timeouts allowed make a sale as usual."""
+    terminal = f'[devices.desk]\nkind = "terminal"\nurl = "{run.term.url}"\n'
+    base = run.config.read_text()
+    run.config.write_text(base + terminal + "timeout_t3 = 60\ntimeout_t4 = 1e12\n")
+    code, _, err = run("sale", "12.50", devices=False)
+    assert code == 3
+    assert err == (
+        f"posdriver sale: {run.config}: devices.desk.timeout_t4: must be less than or equal to "
+        "1800, got 1000000000000.0 (allowed: more than 0, at most 1800)\n"
+    )
+    assert run.ledger() == []
+    run.config.write_text(base + terminal + "timeout_t3 = 60\ntimeout_t4 = 1800\n")
+    code, out, _ = run("sale", "12.50", devices=False)
+    assert code == 0 and out.startswith("APPROVED  sale  12.50 EUR")
+    assert [entry["amount"] for entry in run.ledger()] == [1250]
