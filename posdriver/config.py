@@ -21,8 +21,10 @@ not the pydantic models, so the file format can change without touching its user
 from __future__ import annotations
 
 import difflib
+import grp
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -205,6 +207,9 @@ class Config:
     terminals: tuple[TerminalConfig, ...]
     printers: tuple[PrinterConfig, ...]
     service: ServiceConfig = ServiceConfig()
+    # things that do not stop it loading but a person should fix (``serve`` logs them,
+    # ``config check`` prints them): a token that others can read
+    warnings: tuple[str, ...] = ()
 
     def terminal(self, name: str) -> TerminalConfig:
         """The terminal called ``name``; a wrong name is a ConfigError listing the real ones."""
@@ -431,7 +436,49 @@ def _load_file(path: Path, named_by: str | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_syntax_error(path, text, exc)) from None
-    return _build(raw, path)
+    config = _build(raw, path)
+    if config.service.token is not None:
+        warning = _token_readable(path)
+        if warning is not None:
+            config = replace(config, warnings=(*config.warnings, warning))
+    return config
+
+
+# The group docs/install.md gives the file, so that the service (a dynamic user in it) and
+# the staff who run commands can read it: a token readable by it is as intended.
+SERVICE_GROUP = "posdriver"
+
+
+def _token_readable(path: Path) -> str | None:
+    """Whether others than the file's owner (and the service's group) can read the API
+    token in it: with the token anyone can take payments through the API."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    mode = stat.S_IMODE(info.st_mode)
+    fix = f"chmod 600 {path}"
+    if mode & 0o004:
+        return (
+            f"{path}: mode {mode:04o} lets every user of this machine read service.token; "
+            f"{fix} (or 640 with group {SERVICE_GROUP}, as docs/install.md sets it up for "
+            "the service)"
+        )
+    if mode & 0o040:
+        group = _group_name(info.st_gid)
+        if group != SERVICE_GROUP:
+            return (
+                f"{path}: mode {mode:04o} lets group {group} read service.token; {fix}, or "
+                f"give the file group {SERVICE_GROUP} (docs/install.md)"
+            )
+    return None
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def _syntax_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> str:

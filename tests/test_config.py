@@ -6,6 +6,8 @@ key, because that is what lets a person at the desk fix it without reading code.
 
 from __future__ import annotations
 
+import grp
+import json
 import os
 import re
 import textwrap
@@ -898,3 +900,57 @@ def test_bad_override_urls_name_the_flag(chain: Config) -> None:
     assert message.splitlines()[0].startswith("--terminal: ftp://x: unknown scheme 'ftp'")
     assert message.splitlines()[1].startswith("--printer: usb://nope: ")
     assert len(info.value.problems) == 2
+
+
+# -- a token others can read -------------------------------------------------------------
+
+TOKEN = '[service]\ntoken = "s3cret-token-0123456789"\n'
+
+
+def test_a_token_others_can_read_draws_a_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, TOKEN)
+    path.chmod(0o644)
+    assert load_config(path).warnings == (
+        f"{path}: mode 0644 lets every user of this machine read service.token; chmod 600 "
+        f"{path} (or 640 with group posdriver, as docs/install.md sets it up for the service)",
+    )
+    path.chmod(0o600)
+    assert load_config(path).warnings == ()
+    path.chmod(0o640)  # group: the file's own (root's, here), not the service's
+    group = grp.getgrgid(path.stat().st_gid).gr_name
+    if group != "posdriver":
+        assert load_config(path).warnings == (
+            f"{path}: mode 0640 lets group {group} read service.token; chmod 600 {path}, "
+            "or give the file group posdriver (docs/install.md)",
+        )
+    try:
+        service_group = grp.getgrnam("posdriver").gr_gid
+    except KeyError:
+        return  # no such group on this machine: the install's 0640 case is not shown
+    os.chown(path, -1, service_group)
+    assert load_config(path).warnings == ()
+
+
+def test_a_file_without_a_token_may_be_read_by_others(tmp_path: Path) -> None:
+    path = write(tmp_path, "[receipt]\ncolumns = 42\n")
+    path.chmod(0o644)
+    assert load_config(path).warnings == ()
+
+
+def test_config_check_prints_the_warning_and_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from posdriver.cli import main
+
+    path = write(tmp_path, TOKEN)
+    path.chmod(0o604)
+    assert main(["config", "check", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert err == f"warning: {path}: mode 0604 lets every user of this machine read " + (
+        f"service.token; chmod 600 {path} (or 640 with group posdriver, as docs/install.md "
+        "sets it up for the service)\n"
+    )
+    assert out.startswith(f"configuration OK: {path}")
+    assert main(["config", "check", "--config", str(path), "--json"]) == 0
+    out, _ = capsys.readouterr()
+    assert json.loads(out)["warnings"] == [err.removeprefix("warning: ").rstrip("\n")]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -1133,7 +1134,9 @@ def _journal(ctx: Context) -> int:
         if a.output:
             path = Path(a.output)
             try:
-                with path.open("x", newline="", encoding="utf-8") as out:
+                # 0600 whatever the umask, as backups are: guests' business
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with open(fd, "w", newline="", encoding="utf-8") as out:
                     count = ctx.journal.export_csv(out)
             except FileExistsError:
                 raise CommandError(f"{path}: already exists; choose a new file") from None

@@ -85,6 +85,8 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     config = with_overrides(load_config(args.config), state_dir=args.state_dir)
+    for warning in config.warnings:
+        logging.getLogger("posdriver.config").warning("%s", warning)
     if not args.emulate and not (config.terminals or config.printers):
         print(
             "posdriver serve: no devices are configured; add [devices.NAME] sections to the "
@@ -296,7 +298,10 @@ def _config_check(args: argparse.Namespace) -> int:
         "printers": [p.name for p in config.printers],
         "api": str(config.service.api),
         "metrics": str(config.service.metrics),
+        "warnings": list(config.warnings),
     }
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:

@@ -9,6 +9,7 @@ import errno
 import json
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -504,3 +505,19 @@ def test_terminal_timeouts_are_bounded_and_the_largest_work(run: Run) -> None:
     code, out, _ = run("sale", "12.50", devices=False)
     assert code == 0 and out.startswith("APPROVED  sale  12.50 EUR")
     assert [entry["amount"] for entry in run.ledger()] == [1250]
+
+
+def test_journal_export_to_a_file_is_0600_whatever_the_umask(run: Run, tmp_path: Path) -> None:
+    """Like a backup: the export holds guests' payments."""
+    run.json("sale", "11.00")
+    target = tmp_path / "export.csv"
+    old = os.umask(0o022)
+    try:
+        code, _, err = run("journal", "export", "--csv", "--output", str(target))
+    finally:
+        os.umask(old)
+    assert code == 0 and err == f"1 transactions written to {target}\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert target.read_text().splitlines()[1].split(",")[3] == "11.00"
+    code, _, err = run("journal", "export", "--csv", "--output", str(target))
+    assert code == 3 and err == f"posdriver journal: {target}: already exists; choose a new file\n"
