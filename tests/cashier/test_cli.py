@@ -521,3 +521,16 @@ def test_journal_export_to_a_file_is_0600_whatever_the_umask(run: Run, tmp_path:
     assert target.read_text().splitlines()[1].split(",")[3] == "11.00"
     code, _, err = run("journal", "export", "--csv", "--output", str(target))
     assert code == 3 and err == f"posdriver journal: {target}: already exists; choose a new file\n"
+
+
+def test_journal_check_refuses_an_empty_journal(run: Run) -> None:
+    """It was taken for a new journal (set up afresh) and called sound."""
+    run.state.mkdir(mode=0o700)
+    empty = run.state / "journal.sqlite3"
+    empty.write_bytes(b"")
+    code, out, err = run("journal", "check")
+    assert code == 3 and out == ""
+    assert err.startswith(
+        f"posdriver journal: {empty}: the journal file is empty: possibly truncated"
+    )
+    assert empty.stat().st_size == 0
