@@ -21,8 +21,10 @@ not the pydantic models, so the file format can change without touching its user
 from __future__ import annotations
 
 import difflib
+import grp
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -208,6 +210,9 @@ class Config:
     terminals: tuple[TerminalConfig, ...]
     printers: tuple[PrinterConfig, ...]
     service: ServiceConfig = ServiceConfig()
+    # things that do not stop it loading but a person should fix (``serve`` logs them,
+    # ``config check`` prints them): a token that others can read
+    warnings: tuple[str, ...] = ()
 
     def terminal(self, name: str) -> TerminalConfig:
         """The terminal called ``name``; a wrong name is a ConfigError listing the real ones."""
@@ -292,10 +297,12 @@ class _RefundModel(BaseModel):
 class _PrintModel(BaseModel):
     model_config = _STRICT
     attempts: int = Field(default=5, ge=1, le=100)
-    wait_initial: float = Field(default=0.5, gt=0, allow_inf_nan=False)
-    wait_max: float = Field(default=10.0, gt=0, allow_inf_nan=False)
-    jitter: float = Field(default=0.5, ge=0, allow_inf_nan=False)
-    ready_timeout: float = Field(default=30.0, ge=0, allow_inf_nan=False)
+    # Every time and count has an upper bound too: an unbounded one (1e12) passed the
+    # check and then overflowed the first sleep or socket timeout that used it.
+    wait_initial: float = Field(default=0.5, gt=0, le=60, allow_inf_nan=False)
+    wait_max: float = Field(default=10.0, gt=0, le=600, allow_inf_nan=False)
+    jitter: float = Field(default=0.5, ge=0, le=60, allow_inf_nan=False)
+    ready_timeout: float = Field(default=30.0, ge=0, le=600, allow_inf_nan=False)
 
 
 class _ServiceModel(BaseModel):
@@ -310,8 +317,8 @@ class _ServiceModel(BaseModel):
     freshness: float | None = Field(default=None, gt=0, le=86400, allow_inf_nan=False)
     reconnect_max: float = Field(default=30.0, ge=0.1, le=3600, allow_inf_nan=False)
     check_attempts: int = Field(default=2, ge=1, le=10)
-    free_space_warning_mib: int = Field(default=200, ge=0, le=1 << 20)
-    free_space_critical_mib: int = Field(default=20, ge=0, le=1 << 20)
+    free_space_warning_mib: int = Field(default=200, ge=0, le=100_000)
+    free_space_critical_mib: int = Field(default=20, ge=0, le=100_000)
 
 
 class _DeviceModel(BaseModel):
@@ -327,8 +334,10 @@ class _DeviceModel(BaseModel):
     refund_limit: Any = None  # an amount: checked in pass two, in the device's currency
     standby: str | None = None
     printer: str | None = None
-    timeout_t3: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    timeout_t4: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # T3 (the terminal accepts a command) is seconds in ZVT (5 s); T4 (its silence while
+    # it works) is minutes at most (180 s): longer only hides a dead terminal from a guest
+    timeout_t3: float | None = Field(default=None, gt=0, le=60, allow_inf_nan=False)
+    timeout_t4: float | None = Field(default=None, gt=0, le=1800, allow_inf_nan=False)
     connectivity_interval: float | None = Field(default=None, ge=10, le=86400, allow_inf_nan=False)
     connectivity_retry_interval: float | None = Field(
         default=None, ge=10, le=86400, allow_inf_nan=False
@@ -432,7 +441,49 @@ def _load_file(path: Path, named_by: str | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_syntax_error(path, text, exc)) from None
-    return _build(raw, path)
+    config = _build(raw, path)
+    if config.service.token is not None:
+        warning = _token_readable(path)
+        if warning is not None:
+            config = replace(config, warnings=(*config.warnings, warning))
+    return config
+
+
+# The group docs/install.md gives the file, so that the service (a dynamic user in it) and
+# the staff who run commands can read it: a token readable by it is as intended.
+SERVICE_GROUP = "posdriver"
+
+
+def _token_readable(path: Path) -> str | None:
+    """Whether others than the file's owner (and the service's group) can read the API
+    token in it: with the token anyone can take payments through the API."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    mode = stat.S_IMODE(info.st_mode)
+    fix = f"chmod 600 {path}"
+    if mode & 0o004:
+        return (
+            f"{path}: mode {mode:04o} lets every user of this machine read service.token; "
+            f"{fix} (or 640 with group {SERVICE_GROUP}, as docs/install.md sets it up for "
+            "the service)"
+        )
+    if mode & 0o040:
+        group = _group_name(info.st_gid)
+        if group != SERVICE_GROUP:
+            return (
+                f"{path}: mode {mode:04o} lets group {group} read service.token; {fix}, or "
+                f"give the file group {SERVICE_GROUP} (docs/install.md)"
+            )
+    return None
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def _syntax_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> str:
@@ -751,17 +802,44 @@ def _key(loc: Iterable[str | int]) -> str:
     return out or "(top level)"
 
 
+def _table_model(loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model of the table that the key at ``loc`` sits in."""
+    parent = loc[:-1]
+    if not parent:
+        return _FileModel
+    if len(parent) == 1 and isinstance(parent[0], str):
+        return _SECTIONS.get(parent[0])
+    if len(parent) == 2 and parent[0] == "devices":
+        return _DeviceModel
+    return None
+
+
 def _known_keys(loc: tuple[str | int, ...]) -> list[str] | None:
     """The keys allowed in the table that ``loc`` (an unknown key) sits in."""
-    parent = loc[:-1]
-    model: type[BaseModel] | None = None
-    if not parent:
-        model = _FileModel
-    elif len(parent) == 1 and isinstance(parent[0], str):
-        model = _SECTIONS.get(parent[0])
-    elif len(parent) == 2 and parent[0] == "devices":
-        model = _DeviceModel
+    model = _table_model(loc)
     return list(model.model_fields) if model is not None else None
+
+
+def _allowed(loc: tuple[str | int, ...]) -> str | None:
+    """The whole range allowed for the key at ``loc`` (pydantic names only the bound that
+    was crossed), such as ``more than 0, at most 60``; None for a key without bounds (our
+    models use ``gt``, ``ge`` and ``le`` only)."""
+    model = _table_model(loc)
+    field = model.model_fields.get(str(loc[-1])) if model is not None else None
+    if field is None:
+        return None
+    bounds: dict[str, float] = {}
+    for rule in field.metadata:
+        for name in ("gt", "ge", "le"):
+            value = getattr(rule, name, None)
+            if isinstance(value, int | float):
+                bounds[name] = value
+    ge, gt, le = bounds.get("ge"), bounds.get("gt"), bounds.get("le")
+    if ge is not None:
+        return f"{ge:g} to {le:g}" if le is not None else f"at least {ge:g}"
+    if gt is not None:
+        return f"more than {gt:g}, at most {le:g}" if le is not None else f"more than {gt:g}"
+    return f"at most {le:g}" if le is not None else None
 
 
 def _explain(err: Any) -> str:
@@ -784,7 +862,11 @@ def _explain(err: Any) -> str:
     if kind == "value_error":
         return str(err["ctx"]["error"])
     message = str(err["msg"]).replace("Input should be", "must be")
-    return f"{message}, got {value!r}"
+    allowed = _allowed(loc) if kind in _RANGE_ERRORS else None
+    return f"{message}, got {value!r}" + (f" (allowed: {allowed})" if allowed else "")
+
+
+_RANGE_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
 
 
 # -- command-line overrides -------------------------------------------------------------

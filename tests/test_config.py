@@ -6,6 +6,8 @@ key, because that is what lets a person at the desk fix it without reading code.
 
 from __future__ import annotations
 
+import grp
+import json
 import os
 import re
 import textwrap
@@ -576,6 +578,77 @@ def test_bad_timeouts(tmp_path: Path, key: str, value: str, fragments: list[str]
     assert_names(message, path, f"devices.desk1.{key}", *fragments)
 
 
+# Every time and count in the file, with its table, its largest value and the range the
+# error states. A huge value (timeout_t4 = 1e12) used to pass the check and then overflow
+# the first sleep or socket timeout that met it, failing every sale.
+_TERMINAL = '[devices.desk1]\nkind = "terminal"\nurl = "tcp://h:1"\n'
+_PRINTER = '[devices.slip]\nkind = "printer"\nurl = "tcp://h:2"\n'
+BOUNDED = [
+    ("[receipt]\n", "receipt.columns", 80, "1 to 80"),
+    ("[refund]\n", "refund.max_split_parts", 20, "1 to 20"),
+    ("[print]\n", "print.attempts", 100, "1 to 100"),
+    ("[print]\nwait_max = 600\n", "print.wait_initial", 60, "more than 0, at most 60"),
+    ("[print]\nwait_initial = 0.5\n", "print.wait_max", 600, "more than 0, at most 600"),
+    ("[print]\n", "print.jitter", 60, "0 to 60"),
+    ("[print]\n", "print.ready_timeout", 600, "0 to 600"),
+    ("[service]\n", "service.poll_interval", 3600, "0.1 to 3600"),
+    ("[service]\n", "service.terminal_poll_interval", 3600, "1 to 3600"),
+    ("[service]\n", "service.connectivity_interval", 86400, "10 to 86400"),
+    ("[service]\n", "service.connectivity_retry_interval", 86400, "10 to 86400"),
+    ("[service]\n", "service.freshness", 86400, "more than 0, at most 86400"),
+    ("[service]\n", "service.reconnect_max", 3600, "0.1 to 3600"),
+    ("[service]\n", "service.check_attempts", 10, "1 to 10"),
+    ("[service]\n", "service.free_space_warning_mib", 100000, "0 to 100000"),
+    (
+        "[service]\nfree_space_warning_mib = 100000\n",
+        "service.free_space_critical_mib",
+        100000,
+        "0 to 100000",
+    ),
+    (_TERMINAL, "devices.desk1.timeout_t3", 60, "more than 0, at most 60"),
+    (_TERMINAL, "devices.desk1.timeout_t4", 1800, "more than 0, at most 1800"),
+    (_TERMINAL, "devices.desk1.poll_interval", 3600, "0.1 to 3600"),
+    (_TERMINAL, "devices.desk1.connectivity_interval", 86400, "10 to 86400"),
+    (_TERMINAL, "devices.desk1.connectivity_retry_interval", 86400, "10 to 86400"),
+    (_TERMINAL, "devices.desk1.check_attempts", 10, "1 to 10"),
+    (_PRINTER, "devices.slip.poll_interval", 3600, "0.1 to 3600"),
+]
+_INT_KEYS = {
+    "columns",
+    "max_split_parts",
+    "attempts",
+    "check_attempts",
+    "free_space_warning_mib",
+    "free_space_critical_mib",
+}
+
+
+@pytest.mark.parametrize(("table", "key", "most", "allowed"), BOUNDED, ids=[b[1] for b in BOUNDED])
+def test_every_time_and_count_has_a_stated_range(
+    tmp_path: Path, table: str, key: str, most: int, allowed: str
+) -> None:
+    name = key.rsplit(".", 1)[1]
+    huge = "1000000000000" if name in _INT_KEYS else "1e12"
+    path, message = load_error(tmp_path, f"{table}{name} = {huge}\n")
+    got = 10**12 if name in _INT_KEYS else 1e12
+    assert message == (
+        f"{path}: {key}: must be less than or equal to {most}, got {got!r} (allowed: {allowed})"
+    )
+    load_config(write(tmp_path, f"{table}{name} = {most}\n"))  # the largest one loads
+
+
+def test_no_number_in_the_file_is_unbounded() -> None:
+    """A new time or count key must get its range too (and a row in BOUNDED)."""
+    models = [*config_module._SECTIONS.values(), config_module._DeviceModel]
+    for model in models:
+        for name, field in model.model_fields.items():
+            if not ({"float", "int"} & set(re.findall(r"\w+", str(field.annotation)))):
+                continue
+            bounds = {b for rule in field.metadata for b in ("le",) if hasattr(rule, b)}
+            assert bounds == {"le"}, f"{model.__name__}.{name} has no upper bound"
+            assert any(key.endswith(f".{name}") for _, key, _, _ in BOUNDED), name
+
+
 def test_standby_must_not_be_itself(tmp_path: Path) -> None:
     path, message = load_error(
         tmp_path, '[devices.desk1]\nkind = "terminal"\nurl = "tcp://h:1"\nstandby = "desk1"\n'
@@ -841,3 +914,57 @@ def test_bad_override_urls_name_the_flag(chain: Config) -> None:
     assert message.splitlines()[0].startswith("--terminal: ftp://x: unknown scheme 'ftp'")
     assert message.splitlines()[1].startswith("--printer: usb://nope: ")
     assert len(info.value.problems) == 2
+
+
+# -- a token others can read -------------------------------------------------------------
+
+TOKEN = '[service]\ntoken = "s3cret-token-0123456789"\n'
+
+
+def test_a_token_others_can_read_draws_a_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, TOKEN)
+    path.chmod(0o644)
+    assert load_config(path).warnings == (
+        f"{path}: mode 0644 lets every user of this machine read service.token; chmod 600 "
+        f"{path} (or 640 with group posdriver, as docs/install.md sets it up for the service)",
+    )
+    path.chmod(0o600)
+    assert load_config(path).warnings == ()
+    path.chmod(0o640)  # group: the file's own (root's, here), not the service's
+    group = grp.getgrgid(path.stat().st_gid).gr_name
+    if group != "posdriver":
+        assert load_config(path).warnings == (
+            f"{path}: mode 0640 lets group {group} read service.token; chmod 600 {path}, "
+            "or give the file group posdriver (docs/install.md)",
+        )
+    try:
+        service_group = grp.getgrnam("posdriver").gr_gid
+    except KeyError:
+        return  # no such group on this machine: the install's 0640 case is not shown
+    os.chown(path, -1, service_group)
+    assert load_config(path).warnings == ()
+
+
+def test_a_file_without_a_token_may_be_read_by_others(tmp_path: Path) -> None:
+    path = write(tmp_path, "[receipt]\ncolumns = 42\n")
+    path.chmod(0o644)
+    assert load_config(path).warnings == ()
+
+
+def test_config_check_prints_the_warning_and_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from posdriver.cli import main
+
+    path = write(tmp_path, TOKEN)
+    path.chmod(0o604)
+    assert main(["config", "check", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert err == f"warning: {path}: mode 0604 lets every user of this machine read " + (
+        f"service.token; chmod 600 {path} (or 640 with group posdriver, as docs/install.md "
+        "sets it up for the service)\n"
+    )
+    assert out.startswith(f"configuration OK: {path}")
+    assert main(["config", "check", "--config", str(path), "--json"]) == 0
+    out, _ = capsys.readouterr()
+    assert json.loads(out)["warnings"] == [err.removeprefix("warning: ").rstrip("\n")]

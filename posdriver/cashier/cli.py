@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -45,13 +46,16 @@ from .cli_common import (
     NOT_SENT,
     CommandError,
     Context,
+    MoneyStopped,
     actor_of,
     confirm,
     emit,
     extras,
     fail,
     headline,
+    money_guard,
     printing_lines,
+    state_failure,
 )
 from .cli_daemon import (
     daemon_printing,
@@ -64,6 +68,7 @@ from .cli_daemon import (
 if TYPE_CHECKING:
     from ..journal import Operation
     from ..journal.records import RefundPlan
+    from ..money import Money
     from .cashier import Cashier, MoneyResult
     from .recovery import RecoveryReport
     from .spooler import SpoolReport
@@ -248,12 +253,28 @@ def run(args: argparse.Namespace) -> int:
             return handler(ctx)
     except OutcomeNotRecorded as exc:
         return fail(args, str(exc), IN_DOUBT if exc.outcome.ok else NOT_CHARGED)
+    except MoneyStopped as exc:
+        return fail(args, str(exc), exc.code)
     except RefundRefused as exc:
         return fail(args, str(exc), NOT_SENT, {"refund_guard": exc.decision.as_dict()})
     except DaemonError as exc:
         return fail(args, _daemon_said(exc), FAILED, extras(exc.body))
-    except (ConfigError, JournalError, AmountError, CommandError, ValueError) as exc:
+    except JournalError as exc:
+        return fail(args, _before_any_terminal(args, str(exc)), FAILED)
+    except (ConfigError, AmountError, CommandError, ValueError) as exc:
         return fail(args, str(exc), FAILED)
+    except BrokenPipeError:
+        raise  # the reader went away: posdriver.cli.main's business
+    except OSError as exc:  # the state directory (locks, the journal's files): full, read-only
+        return fail(args, _before_any_terminal(args, state_failure(exc)), FAILED)
+
+
+def _before_any_terminal(args: argparse.Namespace, text: str) -> str:
+    """A journal or state directory failure outside :func:`money_guard` came before a
+    money command reached any terminal: say so, the question at the counter."""
+    if args.command in ("sale", "refund"):
+        return f"{text}; nothing was sent to the terminal"
+    return text
 
 
 def _daemon_said(exc: DaemonError) -> str:
@@ -307,8 +328,9 @@ def _sale(ctx: Context) -> int:
         raise CommandError("no payment terminal is configured; give --terminal URL or a config")
     if ctx.args.on is not None:
         ctx.config.terminal(ctx.args.on)  # a wrong name is an error before anything runs
-    recovered = _recover_first(ctx, cashier)
-    result = cashier.sale(amount, on=ctx.args.on, failover=not ctx.args.no_failover)
+    with money_guard(ctx):
+        recovered = _recover_first(ctx, cashier)
+        result = cashier.sale(amount, on=ctx.args.on, failover=not ctx.args.no_failover)
     return _money_result(ctx, result, recovered)
 
 
@@ -345,7 +367,6 @@ def _money_result(
 def _refund(ctx: Context) -> int:
     from ..journal import Kind
     from ..money import Money
-    from .cashier import RefundRefused
 
     daemon = ctx.daemon()
     if daemon is not None:
@@ -359,6 +380,15 @@ def _refund(ctx: Context) -> int:
     amount = Money.parse(ctx.args.amount, sale.currency) if ctx.args.amount else None
     if not ctx.config.terminals:
         raise CommandError("no payment terminal is configured; give --terminal URL or a config")
+    with money_guard(ctx):
+        return _refund_on_terminal(ctx, cashier, sale, amount)
+
+
+def _refund_on_terminal(
+    ctx: Context, cashier: Cashier, sale: Operation, amount: Money | None
+) -> int:
+    from .cashier import RefundRefused
+
     recovered = _recover_first(ctx, cashier)
     sale = ctx.journal.get(sale.id)
     open_plans = [p for p in ctx.journal.plans_of(sale.id) if p.state == "open"]
@@ -1104,7 +1134,9 @@ def _journal(ctx: Context) -> int:
         if a.output:
             path = Path(a.output)
             try:
-                with path.open("x", newline="", encoding="utf-8") as out:
+                # 0600 whatever the umask, as backups are: guests' business
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with open(fd, "w", newline="", encoding="utf-8") as out:
                     count = ctx.journal.export_csv(out)
             except FileExistsError:
                 raise CommandError(f"{path}: already exists; choose a new file") from None

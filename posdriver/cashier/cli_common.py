@@ -9,8 +9,11 @@ and the direct ones use the same words and codes without importing each other.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..journal.states import State
@@ -29,6 +32,98 @@ AWAITING_DECISION = frozenset({State.IN_DOUBT, State.NEEDS_REVIEW})  # what only
 
 class CommandError(Exception):
     """Input or state that stops a command; the message says what and what to do."""
+
+
+class MoneyStopped(Exception):
+    """A money command stopped part-way by its journal or state directory (a full disk);
+    ``code`` is its exit code, from what the journal says the terminal was asked."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def state_failure(exc: OSError) -> str:
+    """An OSError from the journal or the state directory as one line: the file, what the
+    system said, and what to do about it."""
+    where = exc.filename if exc.filename is not None else "the state directory"
+    text = f"{where}: {exc.strerror or exc}"
+    hint = _HINTS.get(exc.errno or 0)
+    return f"{text}; {hint}" if hint else text
+
+
+_HINTS = {
+    errno.ENOSPC: "the disk is full: free disk space before going on",
+    errno.EDQUOT: "the disk quota is used up: free space before going on",
+    errno.EROFS: "the file system is mounted read-only",
+    errno.EACCES: "check the owner and permissions of the state directory",
+    errno.EPERM: "check the owner and permissions of the state directory",
+}
+
+
+@contextlib.contextmanager
+def money_guard(ctx: Context) -> Iterator[None]:
+    """Around the part of ``sale``/``refund`` that may reach a terminal: a JournalError or
+    an OSError from the journal or the state directory (``OutcomeNotRecorded`` is not
+    one) becomes :class:`MoneyStopped`, saying what the journal shows this command got to
+    on the terminal, never guessing "nothing was sent"."""
+    from ..journal import JournalError
+    from ..journal.journal import Filters
+
+    newest = ctx.journal.search(Filters(limit=1))
+    since = newest[0].id if newest else 0
+    try:
+        yield
+    except (JournalError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        text = state_failure(exc) if isinstance(exc, OSError) else str(exc)
+        raise _stopped(ctx, since, text) from exc
+
+
+def _stopped(ctx: Context, since: int, text: str) -> MoneyStopped:
+    from ..journal import JournalError
+    from ..journal.journal import Filters
+
+    try:
+        ops = [op for op in ctx.journal.search(Filters(limit=100)) if op.id > since]
+    except JournalError:
+        return MoneyStopped(
+            f"{text}; the journal cannot be read to tell whether a terminal was reached: THE "
+            "CARD MAY HAVE BEEN CHARGED: do not charge again; once the journal works, run "
+            "'posdriver recover', then 'posdriver pending'",
+            IN_DOUBT,
+        )
+    reached = [
+        op
+        for op in ops
+        if op.state in (State.SENT, State.IN_DOUBT, State.NEEDS_REVIEW)
+        or (op.state is State.PENDING and op.terminal is not None)
+    ]
+    if reached:
+        return MoneyStopped(
+            f"{text}; {', '.join(headline(op) for op in reached)}: it may have reached the "
+            "terminal. THE CARD MAY HAVE BEEN CHARGED: do not charge again; once the journal "
+            "works, run 'posdriver recover', then 'posdriver pending'",
+            IN_DOUBT,
+        )
+    approved = [op for op in ops if op.state is State.APPROVED]
+    if not approved:
+        declined = any(op.state is State.DECLINED for op in ops)
+        what = "nothing was charged" if declined else "nothing was sent to the terminal"
+        return MoneyStopped(f"{text}; {what}", NOT_SENT)
+    done = "; ".join(headline(op) for op in reversed(approved))
+    if any(op.plan_id is not None for op in approved):
+        return MoneyStopped(
+            f"{text}; the next part was not sent to the terminal (done before it stopped: "
+            f"{done}); 'posdriver pending' lists what is left",
+            NOT_CHARGED,
+        )
+    return MoneyStopped(
+        f"{text}; only what came after the payment failed: {done} is approved and in the "
+        "journal (its receipt waits in the print queue: 'posdriver jobs')",
+        APPROVED,
+    )
 
 
 class Context:

@@ -165,10 +165,7 @@ def claim_failed(path: Path, op_id: int, exc: OSError) -> JournalError:
     """The journal error for a claim that could not be taken: the lock file lives in the
     state directory beside the journal, so a full or read-only disk stops both."""
     why = exc.strerror or str(exc)
-    text = (
-        f"{path}: cannot claim operation {op_id} ({why}); the operation was not recorded "
-        "and nothing was sent to a terminal"
-    )
+    text = f"{path}: cannot claim operation {op_id} ({why}); the operation was not recorded"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return JournalFull(f"{text}: free disk space before going on")
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import shutil
 import socket
 import sqlite3
 import stat
+import tempfile
 import threading
 import time as monotime
 from collections.abc import Callable, Iterator, Sequence
@@ -214,7 +216,8 @@ class Journal:
         if version == 0 and tables:
             raise JournalCorrupt(
                 f"{self.path}: is an SQLite database but not a posdriver journal "
-                "(it has tables and no journal schema version)"
+                "(it has tables and no journal schema version); check state_dir in the "
+                "configuration (or --state-dir): it must name posdriver's own directory"
             )
         return int(version)
 
@@ -960,18 +963,45 @@ class Journal:
         """SQLite's own integrity check; an empty list means the file is sound. Damage the
         check cannot read past is reported as a problem too, not raised: the caller asked
         what is wrong with the file, and this is the answer."""
+        problems, _ = self._run_check("integrity_check")
+        return problems
+
+    def quick_check(self, budget: float) -> tuple[list[str], bool]:
+        """SQLite's ``quick_check``: every page is read and its structure checked, without
+        the cross-check of indexes against tables that makes ``integrity_check`` several
+        times slower. For the daemon's start, where a damaged page must be found before
+        the first sale meets it; after ``budget`` seconds it gives up rather than hold the
+        start back. Returns the problems found and whether the check ran to its end."""
+        return self._run_check("quick_check", budget)
+
+    def _run_check(self, pragma: str, budget: float | None = None) -> tuple[list[str], bool]:
         problems: list[str] = []
+        deadline = None if budget is None else monotime.monotonic() + budget
+        stopped = False
+
+        def over_budget() -> int:
+            nonlocal stopped
+            stopped = deadline is not None and monotime.monotonic() > deadline
+            return int(stopped)
+
         with self._lock:
+            if deadline is not None:
+                self._conn.set_progress_handler(over_budget, 1000)
             try:
-                for row in self._conn.execute("PRAGMA integrity_check"):
+                for row in self._conn.execute(f"PRAGMA {pragma}"):
                     if row[0] != "ok":
                         problems.append(row[0])
             except sqlite3.Error as exc:
+                if stopped:
+                    return problems, False
                 error = self._translate(exc, "check")
                 if not isinstance(error, JournalCorrupt):
                     raise error from exc
                 problems.append(f"the integrity check stopped at damage it cannot read ({exc})")
-        return problems
+            finally:
+                if deadline is not None:
+                    self._conn.set_progress_handler(None, 0)
+        return problems, True
 
     def backup(self, dest: str | Path) -> Path:
         """An online, consistent copy (SQLite's backup API) that is itself a journal."""
@@ -1088,15 +1118,14 @@ def open_journal(
     state_dir: str | Path, *, clock: Clock = utc_now, place: str | None = None
 ) -> Journal:
     """The journal in ``state_dir`` (created ``0700``, the file ``0600``), migrated to the
-    current schema."""
+    current schema. A journal that is not there is made whole under a temporary name
+    first (:func:`_create_journal`), so an empty or missing file found here was never a
+    new journal: it is refused (:func:`_refuse_lost`), never set up afresh over the loss."""
     directory = prepare_state_dir(state_dir)
     path = directory / JOURNAL_FILE
+    _refuse_lost(path)
     if not path.exists():
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-            os.close(fd)
-        except OSError as exc:
-            raise JournalReadOnly(f"{path}: cannot create the journal: {exc.strerror}") from exc
+        _create_journal(path)
     elif not os.access(path, os.W_OK) or not os.access(directory, os.W_OK):
         raise JournalReadOnly(
             f"{path}: the journal (or its directory) is not writable by this user; "
@@ -1107,3 +1136,98 @@ def open_journal(
         with contextlib.suppress(OSError):
             os.chmod(f"{path}{suffix}", 0o600)
     return journal
+
+
+def _refuse_lost(path: Path) -> None:
+    """Refuse a journal whose contents are gone: an empty file, or a ``-wal`` without its
+    journal. SQLite would take either for a new database, and it deletes the ``-wal`` of
+    an empty or missing one (or, with a new file in place, would replay it onto the new
+    file): the ``-wal`` holds the newest changes, often the only copy of them, so it
+    must be kept for a person to decide, never opened."""
+    size = _size(path)
+    wal = Path(f"{path}-wal")
+    wal_size = _size(wal) or 0
+    if size is None and wal_size:
+        raise JournalCorrupt(
+            f"{path}: the journal file is missing but {wal} ({wal_size} bytes of its newest "
+            "changes) is still there: it was moved or deleted without its -wal. Put the "
+            "journal back beside it; if it is gone for good, move the -wal aside for IT and "
+            "restore the journal from a backup"
+        )
+    if size != 0:
+        return
+    if wal_size:
+        raise JournalCorrupt(
+            f"{path}: the journal file is empty (truncated), and {wal} beside it holds "
+            f"{wal_size} bytes of its newest changes. Do not remove either file and do not "
+            "open the journal with other SQLite tools (SQLite deletes the -wal of an empty "
+            "database); move both aside for IT and restore the journal from a backup"
+        )
+    raise JournalCorrupt(
+        f"{path}: the journal file is empty: possibly truncated; if this is a new install, "
+        "remove it (posdriver then creates a new journal), otherwise restore it from a "
+        "backup and keep the empty file for IT"
+    )
+
+
+def _size(path: Path) -> int | None:
+    """The file's size; None when it is not there (or cannot be looked at: opening it
+    then says why)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _create_journal(path: Path) -> None:
+    """A new journal, set up (schema, WAL mode) under a temporary name in the state
+    directory and linked into place whole, the directory fsynced. A crash part-way leaves
+    a stray ``.journal.sqlite3.new-*`` file, never an empty ``journal.sqlite3`` that the
+    next start would have to refuse as truncated. A link, not a rename: a rename would
+    replace the journal another process (the daemon and a CLI command started together
+    on a fresh install) linked a moment before and may be writing already."""
+    directory = path.parent
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.new-", dir=directory)  # 0600
+        os.close(fd)
+    except OSError as exc:
+        raise JournalReadOnly(f"{path}: cannot create the journal: {exc.strerror}") from exc
+    temporary = Path(name)
+    try:
+        Journal(temporary).close()
+        _fsync(temporary)
+        _link_into_place(temporary, path)
+    except JournalError as exc:
+        raise type(exc)(f"{path}: cannot create the journal: {exc}") from exc
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot create the journal: {exc.strerror}") from exc
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.unlink(f"{temporary}{suffix}")
+    try:
+        _fsync(directory)
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot create the journal: {exc.strerror}") from exc
+
+
+def _link_into_place(temporary: Path, path: Path) -> None:
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        return  # another process made it first, just as whole: that one is used
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP):
+            raise
+        # a file system without hard links (FAT, some network shares): a rename, which
+        # only a process creating the journal at this very instant could race
+        if not path.exists():
+            os.rename(temporary, path)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

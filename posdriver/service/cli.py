@@ -86,6 +86,8 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     config = with_overrides(load_config(args.config), state_dir=args.state_dir)
+    for warning in config.warnings:
+        logging.getLogger("posdriver.config").warning("%s", warning)
     if not args.emulate and not (config.terminals or config.printers):
         print(
             "posdriver serve: no devices are configured; add [devices.NAME] sections to the "
@@ -97,6 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
     def out(line: str) -> None:
         print(line, flush=True)
 
+    from ..journal import JournalError
     from ..terminal.outcomes import TerminalBusy
 
     try:
@@ -113,13 +116,25 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     try:
         daemon.start()
-    except (OSError, ValueError, TerminalBusy) as exc:
+    except (JournalError, OSError, ValueError, TerminalBusy) as exc:
+        # a journal it cannot use (read-only, damaged, foreign, newer, empty) or a state
+        # directory it cannot write: one paragraph and exit 2, which the systemd unit does
+        # not restart on (RestartPreventExitStatus=2): a restart would only fail again
         daemon.stop()
-        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"posdriver serve: {text}", file=sys.stderr)
+        print(f"posdriver serve: {_start_failure(exc)}", file=sys.stderr)
         return 2
     daemon.serve_forever()
     return 0
+
+
+def _start_failure(exc: Exception) -> str:
+    """Why the daemon did not start, as the message to print: an OSError names its file
+    (a state directory that cannot be written), else its own words."""
+    if not isinstance(exc, OSError) or not exc.strerror:
+        return str(exc)
+    if exc.filename is None:
+        return exc.strerror
+    return f"{exc.filename}: {exc.strerror}"
 
 
 def _api_url(args: argparse.Namespace) -> str:
@@ -327,7 +342,10 @@ def _config_check(args: argparse.Namespace) -> int:
         "printers": [p.name for p in config.printers],
         "api": str(config.service.api),
         "metrics": str(config.service.metrics),
+        "warnings": list(config.warnings),
     }
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:

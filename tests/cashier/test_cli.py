@@ -5,10 +5,12 @@ bad input must exit non-zero with a message naming the problem and change nothin
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -359,3 +361,177 @@ def test_a_sale_that_finds_the_printer_back_prints_what_waited_and_says_so(run: 
     assert code == 0
     assert f"receipt of id:{first['operation']['id']} printed" in out
     assert len(run.printer.device.receipts) == 2  # type: ignore[attr-defined]
+
+
+# -- a full disk under the state directory ------------------------------------------------
+
+
+def _fill_inodes(where: Path, leave: int) -> None:
+    """Use up the file system's inodes (files it can create), then free ``leave`` of them:
+    a disk that is full the way a small ext4 partition is after a flood of log files."""
+    made: list[Path] = []
+    try:
+        while True:
+            path = where / f"filler-{len(made)}"
+            path.touch()
+            made.append(path)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+    for path in made[-leave:]:
+        path.unlink()
+
+
+def _fill_blocks(where: Path) -> None:
+    fd = os.open(where / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
+
+
+def test_a_sale_on_a_full_disk_says_nothing_was_sent(run: Run, tmpfs: Callable[..., Path]) -> None:
+    """The sale's own claim on its operation (a lock file under the state directory)
+    cannot be made: that OSError came out as a traceback and exit 1, "declined". Now it
+    is exit 3, one line naming the file, and the terminal never saw the sale."""
+    mnt = tmpfs("8m", "nr_inodes=200")
+    run.state = mnt / "state"
+    assert run("sale", "10.00")[0] == 0
+    # room for the journal's -wal and -shm files, none for the operation's lock file
+    _fill_inodes(mnt, leave=2)
+    code, out, err = run("sale", "12.50")
+    assert code == 3
+    lock = run.state / "locks" / "op-2.lock"
+    assert err == (
+        f"posdriver sale: {lock}: cannot claim operation 2 (No space left on device); the "
+        "operation was not recorded: free disk space before going on; nothing was sent to "
+        "the terminal\n"
+    )
+    assert out == ""
+    assert [entry["amount"] for entry in run.ledger()] == [1000]
+    for path in mnt.glob("filler-*"):
+        path.unlink()
+    with open_journal(run.state) as journal:  # the refused sale left nothing behind
+        assert [op.amount for op in journal.search()] == [Money(1000, "EUR")]
+
+
+def test_every_command_on_a_full_disk_is_one_line_and_exit_3(
+    run: Run, tmpfs: Callable[..., Path]
+) -> None:
+    mnt = tmpfs("1m")
+    run.state = mnt / "state"
+    assert run("sale", "10.00")[0] == 0
+    _fill_blocks(mnt)
+    path = run.state / "journal.sqlite3"
+    for args in (
+        ("sale", "12.50"),
+        ("refund", "last"),
+        ("txn", "list"),
+        ("pending",),
+        ("incidents", "add", "--fault", "f", "--action", "a", "--result", "r"),
+        ("journal", "check"),
+    ):
+        code, _, err = run(*args)
+        assert code == 3, (args, err)
+        assert err.startswith(f"posdriver {args[0]}: {path}: no space left to write the journal")
+        assert err.count("\n") == 1, err
+        if args[0] in ("sale", "refund"):
+            assert err.endswith("; nothing was sent to the terminal\n"), err
+    assert [entry["amount"] for entry in run.ledger()] == [1000]
+
+
+def test_money_guard_says_what_the_journal_shows_the_terminal_was_asked(tmp_path: Path) -> None:
+    """Where a failure stopped a money command decides its words and exit code: before
+    any terminal (3, nothing sent), with an operation left on a terminal (2, in doubt),
+    or after the payment was approved and journaled (0)."""
+    import argparse
+
+    from posdriver.cashier.cli_common import Context, MoneyStopped, money_guard
+    from posdriver.config import load_config, with_overrides
+
+    args = argparse.Namespace(command="sale", json=False, terminal=[], printer=[])
+    ctx = Context(args, with_overrides(load_config(None), state_dir=tmp_path / "state"))
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.lock"))
+    said = f"{tmp_path / 'x.lock'}: No space left on device; the disk is full"
+    try:
+        journal = ctx.journal
+        with pytest.raises(MoneyStopped) as raised, money_guard(ctx):
+            raise full
+        assert raised.value.code == 3
+        assert str(raised.value).startswith(said)
+        assert str(raised.value).endswith("; nothing was sent to the terminal")
+
+        with pytest.raises(MoneyStopped) as raised, money_guard(ctx):
+            op = journal.begin("sale", Money(1250, "EUR"))
+            journal.attempt(op.id, "desk1")
+            raise full
+        assert raised.value.code == 2
+        assert f"(id:{op.id}, terminal desk1): it may have reached the terminal" in str(
+            raised.value
+        )
+        assert "THE CARD MAY HAVE BEEN CHARGED" in str(raised.value)
+        journal.transition(op.id, State.IN_DOUBT)
+        journal.transition(op.id, State.NEEDS_REVIEW)
+        journal.transition(op.id, State.DECLINED, actor="test", note="settled")
+
+        with pytest.raises(MoneyStopped) as raised, money_guard(ctx):
+            op = journal.begin("sale", Money(1300, "EUR"))
+            journal.attempt(op.id, "desk1")
+            journal.transition(op.id, State.SENT)
+            journal.transition(op.id, State.APPROVED, receipt_no=7)
+            raise full
+        assert raised.value.code == 0
+        assert "is approved and in the journal" in str(raised.value)
+    finally:
+        ctx.close()
+
+
+def test_terminal_timeouts_are_bounded_and_the_largest_work(run: Run) -> None:
+    """``timeout_t4 = 1e12`` passed the config check, then every sale died with an
+    OverflowError; now the file is refused before anything is sent, and the largest
+    timeouts allowed make a sale as usual."""
+    terminal = f'[devices.desk]\nkind = "terminal"\nurl = "{run.term.url}"\n'
+    base = run.config.read_text()
+    run.config.write_text(base + terminal + "timeout_t3 = 60\ntimeout_t4 = 1e12\n")
+    code, _, err = run("sale", "12.50", devices=False)
+    assert code == 3
+    assert err == (
+        f"posdriver sale: {run.config}: devices.desk.timeout_t4: must be less than or equal to "
+        "1800, got 1000000000000.0 (allowed: more than 0, at most 1800)\n"
+    )
+    assert run.ledger() == []
+    run.config.write_text(base + terminal + "timeout_t3 = 60\ntimeout_t4 = 1800\n")
+    code, out, _ = run("sale", "12.50", devices=False)
+    assert code == 0 and out.startswith("APPROVED  sale  12.50 EUR")
+    assert [entry["amount"] for entry in run.ledger()] == [1250]
+
+
+def test_journal_export_to_a_file_is_0600_whatever_the_umask(run: Run, tmp_path: Path) -> None:
+    """Like a backup: the export holds guests' payments."""
+    run.json("sale", "11.00")
+    target = tmp_path / "export.csv"
+    old = os.umask(0o022)
+    try:
+        code, _, err = run("journal", "export", "--csv", "--output", str(target))
+    finally:
+        os.umask(old)
+    assert code == 0 and err == f"1 transactions written to {target}\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert target.read_text().splitlines()[1].split(",")[3] == "11.00"
+    code, _, err = run("journal", "export", "--csv", "--output", str(target))
+    assert code == 3 and err == f"posdriver journal: {target}: already exists; choose a new file\n"
+
+
+def test_journal_check_refuses_an_empty_journal(run: Run) -> None:
+    """It was taken for a new journal (set up afresh) and called sound."""
+    run.state.mkdir(mode=0o700)
+    empty = run.state / "journal.sqlite3"
+    empty.write_bytes(b"")
+    code, out, err = run("journal", "check")
+    assert code == 3 and out == ""
+    assert err.startswith(
+        f"posdriver journal: {empty}: the journal file is empty: possibly truncated"
+    )
+    assert empty.stat().st_size == 0

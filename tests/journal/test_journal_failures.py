@@ -20,6 +20,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -178,6 +179,150 @@ def test_a_damaged_header_is_corrupt_on_open(tmp_dir: Path, clock: Clock) -> Non
 def test_a_sound_journal_checks_clean(journal: Journal) -> None:
     fill(journal, 3)
     assert journal.check() == []
+
+
+def test_quick_check_finds_a_zeroed_page_and_passes_a_sound_journal(
+    tmp_dir: Path, clock: Clock, journal: Journal
+) -> None:
+    fill(journal, 3)
+    assert journal.quick_check(budget=30.0) == ([], True)
+    path, _ = _damaged_journal(tmp_dir / "damaged", clock, "zeros")
+    j = Journal(path)
+    try:
+        problems, finished = j.quick_check(budget=30.0)
+    finally:
+        j.close()
+    assert finished
+    assert problems == [
+        "the integrity check stopped at damage it cannot read (database disk image is malformed)"
+    ]
+
+
+def test_quick_check_gives_up_after_its_budget(journal: Journal) -> None:
+    fill(journal, 50)
+    problems, finished = journal.quick_check(budget=-1.0)  # already over: stops at once
+    assert (problems, finished) == ([], False)
+    assert journal.quick_check(budget=30.0) == ([], True)  # and the connection works on
+    assert len(journal.search()) == 50
+
+
+# -- lost contents: an empty journal, a -wal without its journal ---------------------------
+
+
+def test_an_empty_journal_is_refused_not_taken_as_new(tmp_dir: Path) -> None:
+    state = tmp_dir / "state"
+    state.mkdir(mode=0o700)
+    path = state / JOURNAL_FILE
+    path.write_bytes(b"")
+    with pytest.raises(JournalCorrupt) as raised:
+        open_journal(state)
+    assert str(raised.value) == (
+        f"{path}: the journal file is empty: possibly truncated; if this is a new install, "
+        "remove it (posdriver then creates a new journal), otherwise restore it from a "
+        "backup and keep the empty file for IT"
+    )
+    assert path.stat().st_size == 0  # left as it was
+    assert sorted(p.name for p in state.iterdir()) == [JOURNAL_FILE]
+    path.unlink()  # "a new install: remove it"
+    with open_journal(state) as j:
+        assert j.search() == [] and j.check() == []
+
+
+def test_an_empty_journal_with_a_wal_beside_it_is_refused_and_the_wal_kept(
+    tmp_dir: Path, clock: Clock
+) -> None:
+    """SQLite deletes the -wal of an empty database when it opens it: the newest changes
+    would be gone. So the pair is refused untouched, for a person to take aside."""
+    state = tmp_dir / "state"
+    with open_journal(state, clock=clock) as j:
+        fill(j, 2)
+    _crash_after_a_sale(state)
+    path = state / JOURNAL_FILE
+    wal = Path(f"{path}-wal")
+    path.write_bytes(b"")  # truncated
+    kept = digest(wal)
+    with pytest.raises(JournalCorrupt) as raised:
+        open_journal(state)
+    text = str(raised.value)
+    assert text.startswith(f"{path}: the journal file is empty (truncated), and {wal} beside it")
+    assert f"holds {wal.stat().st_size} bytes of its newest changes" in text
+    assert "Do not remove either file" in text and "restore the journal from a backup" in text
+    assert digest(wal) == kept and path.stat().st_size == 0
+
+
+def test_a_wal_without_its_journal_is_refused(tmp_dir: Path, clock: Clock) -> None:
+    state = tmp_dir / "state"
+    with open_journal(state, clock=clock) as j:
+        fill(j, 1)
+    _crash_after_a_sale(state)
+    path = state / JOURNAL_FILE
+    path.rename(tmp_dir / "moved.sqlite3")  # moved by hand, without its -wal
+    wal = Path(f"{path}-wal")
+    kept = digest(wal)
+    with pytest.raises(JournalCorrupt) as raised:
+        open_journal(state)
+    assert str(raised.value).startswith(f"{path}: the journal file is missing but {wal} (")
+    assert "Put the journal back beside it" in str(raised.value)
+    assert not path.exists() and digest(wal) == kept
+    (tmp_dir / "moved.sqlite3").rename(path)  # put back: the crashed sale is there
+    with open_journal(state) as j:
+        assert j.by_idempotency_key("crashed") is not None
+
+
+def test_a_crash_while_a_new_journal_is_made_leaves_no_journal_file(tmp_dir: Path) -> None:
+    """The new journal is set up under a temporary name and linked into place whole: a
+    process killed half-way leaves no empty journal.sqlite3 for the next start to refuse."""
+    state = tmp_dir / "state"
+    code = (
+        "import os, sys\n"
+        "from posdriver.journal import journal\n"
+        "def die(self, conn):\n"
+        "    os.kill(os.getpid(), 9)\n"
+        "journal.Journal._migrate = die\n"
+        "journal.open_journal(sys.argv[1])\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    done = subprocess.run([sys.executable, "-c", code, str(state)], env=env, timeout=60)
+    assert done.returncode == -9
+    assert not (state / JOURNAL_FILE).exists()
+    left = [p.name for p in state.iterdir()]
+    assert all(name.startswith(f".{JOURNAL_FILE}.new-") for name in left), left
+    with open_journal(state) as j:  # the next start makes it afresh
+        assert j.search() == [] and j.check() == []
+    assert stat.S_IMODE((state / JOURNAL_FILE).stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("round_no", range(4))
+def test_commands_opening_a_fresh_state_directory_together_share_one_journal(
+    tmp_dir: Path, round_no: int
+) -> None:
+    """The daemon and a CLI command started together on a fresh install both make a new
+    journal; one is linked into place, the other finds it there and uses it."""
+    state = tmp_dir / "state"
+    barrier = threading.Barrier(4)
+    opened: list[Journal] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        barrier.wait()
+        try:
+            opened.append(open_journal(state))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    try:
+        assert not errors, errors
+        ops = [j.begin(Kind.SALE, Money(100, "EUR")) for j in opened]
+        assert {op.id for op in opened[0].search()} == {op.id for op in ops}
+    finally:
+        for j in opened:
+            j.close()
+    assert [p.name for p in state.iterdir() if p.name.startswith(".")] == []
 
 
 # -- read-only ---------------------------------------------------------------------------

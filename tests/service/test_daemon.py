@@ -329,3 +329,19 @@ def test_health_refresh_runs_the_checks_now(served: Served) -> None:
     assert desk["checks"]["connectivity"]["status"] == "ok"
     status, body = served.get("/v1/health?refresh=now")
     assert status == 400 and "refresh" in body["error"]
+
+
+def test_serve_warns_of_a_token_others_can_read(tmp_path: Path) -> None:
+    config = tmp_path / "posdriver.toml"
+    config.write_text(SERVED_CONFIG + 'token = "s3cret-token-0123456789"\n')
+    config.chmod(0o644)
+    log_path = tmp_path / "serve.log"
+    with (
+        log_path.open("w") as log,
+        serve_process(config, tmp_path / "state", emulate=True, log=log) as (process, _),
+    ):
+        assert process.poll() is None  # a warning, not a refusal
+    assert (
+        f"WARNING posdriver.config: {config}: mode 0644 lets every user of this machine read "
+        f"service.token; chmod 600 {config}" in log_path.read_text()
+    )

@@ -424,6 +424,8 @@ def test_unit_settings_that_matter() -> None:
     assert one("NotifyAccess") == "main"
     assert one("WatchdogSec") == "30"
     assert one("Restart") == "always"
+    # exit 2 (a journal or configuration it cannot use) is not restarted into a loop
+    assert one("RestartPreventExitStatus") == "2"
     assert one("KillSignal") == "SIGTERM"
     assert one("DynamicUser") == "yes"
     assert one("ConfigurationDirectory") == "posdriver"

@@ -22,19 +22,21 @@ def _mount(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
-    """``tmpfs(size)`` mounts a fresh tmpfs of that size and returns its directory;
-    every mount is undone after the test, whatever happened."""
+def tmpfs(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """``tmpfs(size, options="")`` mounts a fresh tmpfs of that size (``options`` such as
+    ``nr_inodes=40`` added) and returns its directory; every mount is undone after the
+    test, whatever happened. A full or read-only file system is then a real one."""
     mounted: list[Path] = []
 
-    def mount(size: str) -> Path:
+    def mount(size: str, options: str = "") -> Path:
         if not IS_ROOT:
             pytest.skip("mounting a tmpfs needs root")
         if shutil.which("mount") is None:
             pytest.skip("no mount command on this machine")
         where = tmp_path / f"tmpfs{len(mounted)}"
         where.mkdir()
-        done = _mount("-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(where))
+        extra = f",{options}" if options else ""
+        done = _mount("-t", "tmpfs", "-o", f"size={size},mode=0700{extra}", "tmpfs", str(where))
         if done.returncode:
             pytest.skip(f"cannot mount a tmpfs at {where}: {done.stderr.strip()}")
         mounted.append(where)
