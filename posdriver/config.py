@@ -21,6 +21,7 @@ not the pydantic models, so the file format can change without touching its user
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -141,7 +142,15 @@ class Address:
 
     @property
     def loopback(self) -> bool:
-        return self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
+        """Reachable from this machine only: an IPv4 address in 127.0.0.0/8, ``::1``, or
+        the name ``localhost``. Any other name is whatever DNS makes of it, however it
+        begins (``127.evil.example`` is a name, not an address)."""
+        if self.host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
 
 @dataclass(frozen=True)
@@ -752,6 +761,8 @@ def _known_keys(loc: tuple[str | int, ...]) -> list[str] | None:
 
 def _explain(err: Any) -> str:
     kind, value, loc = err["type"], err.get("input"), tuple(err["loc"])
+    if loc in _SECRET_KEYS:
+        return _explain_secret(err)
     if kind == "extra_forbidden":
         known = _known_keys(loc) or []
         name = str(loc[-1])
@@ -771,6 +782,23 @@ def _explain(err: Any) -> str:
         return str(err["ctx"]["error"])
     message = str(err["msg"]).replace("Input should be", "must be")
     return f"{message}, got {value!r}"
+
+
+# Keys whose value is a secret: an error says what is wrong with it, never what it is
+# (a message is read on a screen, in the system log, in a ticket).
+_SECRET_KEYS = {("service", "token")}
+
+
+def _explain_secret(err: Any) -> str:
+    kind, value = err["type"], err.get("input")
+    if kind == "string_too_short":
+        return (
+            f"is {len(value)} characters long; a token must be at least "
+            f"{err['ctx']['min_length']} characters (its value is not shown)"
+        )
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {_toml_type(value)} (its value is not shown)"
+    return f"{err['msg']} (its value is not shown)"
 
 
 # -- command-line overrides -------------------------------------------------------------

@@ -658,6 +658,54 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert str(info.value) == "\n".join(problems)
 
 
+# -- the service -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.3.2.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("LocalHost", True),
+        # names that only look like loopback are names: DNS decides where they go
+        ("127.evil.example", False),
+        ("127.0.0.1.example", False),
+        ("localhost.example", False),
+        ("127.1", False),  # not an address in dotted-quad form
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.0.2.10", False),
+        ("pos-desk", False),
+    ],
+)
+def test_only_real_loopback_addresses_are_loopback(host: str, loopback: bool) -> None:
+    assert config_module.Address(host, 8470).loopback is loopback
+
+
+def test_a_name_beginning_with_127_needs_a_token(tmp_path: Path) -> None:
+    path, message = load_error(tmp_path, '[service]\napi = "127.evil.example:8470"\n')
+    assert_names(message, path, "service.token", "127.evil.example:8470, beyond this machine")
+    text = '[service]\napi = "127.evil.example:8470"\ntoken = "0123456789abcdef"\n'
+    assert load_config(write(tmp_path, text)).service.api.host == "127.evil.example"
+
+
+@pytest.mark.parametrize(
+    ("value", "fragments"),
+    [
+        ('"hunter2-secret"', ["is 14 characters long", "at least 16 characters"]),
+        ('""', ["is 0 characters long"]),
+        ("12345678901234567", ["expected a string in quotes, got an integer"]),
+    ],
+)
+def test_a_bad_token_is_not_echoed(tmp_path: Path, value: str, fragments: list[str]) -> None:
+    path, message = load_error(tmp_path, f"[service]\ntoken = {value}\n")
+    assert_names(message, path, "service.token", *fragments, "(its value is not shown)")
+    secret = value.strip('"')
+    assert not secret or secret not in message.replace(str(path), "")
+
+
 # -- lookups and failover ---------------------------------------------------------------
 
 CHAIN = """\

@@ -315,6 +315,13 @@ class Daemon:
                 f"cannot listen on {addr} for metrics: {exc.strerror} (use --metrics HOST:PORT)",
             ) from exc
         address = dataclasses.replace(addr, port=port)
+        if not addr.loopback:
+            log.warning(
+                "metrics are served on %s, beyond this machine, without a token: they carry "
+                "no card data but describe the desk (devices, faults, payments in doubt); "
+                "let the firewall admit only the Prometheus server",
+                address,
+            )
         self.bound["metrics"] = f"http://{address}/metrics"
         self.out(json.dumps({"listening": "metrics", "url": self.bound["metrics"]}))
 

@@ -92,13 +92,15 @@ SERVED_CONFIG = "[service]\npoll_interval = 0.2\nterminal_poll_interval = 1.0\n"
 
 
 @contextlib.contextmanager
-def serve(tmp_path: Path, config_text: str = SERVED_CONFIG, log: Any = None) -> Iterator[Served]:
+def serve(
+    tmp_path: Path, config_text: str = SERVED_CONFIG, log: Any = None, metrics: str = "127.0.0.1:0"
+) -> Iterator[Served]:
     """``posdriver serve --emulate`` on the config given; its log (stderr) goes to
     ``log`` (a file) or nowhere."""
     config = tmp_path / "posdriver.toml"
     config.write_text(config_text)
     state = tmp_path / "state"
-    with serve_process(config, state, emulate=True, log=log) as (process, by):
+    with serve_process(config, state, emulate=True, log=log, metrics=metrics) as (process, by):
         yield Served(
             process,
             by["api"]["url"],
