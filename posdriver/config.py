@@ -168,6 +168,10 @@ class ServiceConfig:
     freshness: float = 15.0  # a status older than this is unknown
     reconnect_max: float = 30.0  # the longest wait between reconnect attempts
     check_attempts: int = 2
+    # each listener (API, metrics): a request must arrive whole within connection_timeout
+    # of the connection waiting for it; at most max_connections are served at once
+    connection_timeout: float = 10.0
+    max_connections: int = 64
 
     def printer_poll(self, printer: PrinterConfig) -> float:
         return printer.poll_interval or self.poll_interval
@@ -316,6 +320,8 @@ class _ServiceModel(BaseModel):
     freshness: float | None = Field(default=None, gt=0, le=86400, allow_inf_nan=False)
     reconnect_max: float = Field(default=30.0, ge=0.1, le=3600, allow_inf_nan=False)
     check_attempts: int = Field(default=2, ge=1, le=10)
+    connection_timeout: float = Field(default=10.0, ge=1, le=3600, allow_inf_nan=False)
+    max_connections: int = Field(default=64, ge=1, le=1000)
 
 
 class _DeviceModel(BaseModel):
@@ -556,6 +562,8 @@ class _Checker:
             freshness=freshness,
             reconnect_max=model.reconnect_max,
             check_attempts=model.check_attempts,
+            connection_timeout=model.connection_timeout,
+            max_connections=model.max_connections,
         )
 
     def state_dir(self, value: str | None) -> Path:

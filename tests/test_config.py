@@ -395,6 +395,10 @@ def test_unknown_keys_are_errors(tmp_path: Path, text: str, key: str, fragments:
         ("state_dir = 5\n", "state_dir", ["a string in quotes"]),
         ('currency = "EURO"\n', "currency", ["unknown currency 'EURO'", "ISO 4217"]),
         ('currency = "XXX"\n', "currency", ["no minor unit"]),
+        ("[service]\nconnection_timeout = 0.5\n", "service.connection_timeout", ["1"]),
+        ("[service]\nconnection_timeout = inf\n", "service.connection_timeout", ["finite"]),
+        ("[service]\nmax_connections = 0\n", "service.max_connections", ["1"]),
+        ('[service]\nmax_connections = "64"\n', "service.max_connections", ["a whole number"]),
     ],
 )
 def test_bad_values_name_file_and_key(
@@ -682,6 +686,14 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 )
 def test_only_real_loopback_addresses_are_loopback(host: str, loopback: bool) -> None:
     assert config_module.Address(host, 8470).loopback is loopback
+
+
+def test_connection_bounds(tmp_path: Path) -> None:
+    defaults = load_config(write(tmp_path, "")).service
+    assert (defaults.connection_timeout, defaults.max_connections) == (10.0, 64)
+    text = "[service]\nconnection_timeout = 30\nmax_connections = 8\n"
+    service = load_config(write(tmp_path, text)).service
+    assert (service.connection_timeout, service.max_connections) == (30.0, 8)
 
 
 def test_a_name_beginning_with_127_needs_a_token(tmp_path: Path) -> None:

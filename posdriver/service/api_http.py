@@ -20,14 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .http_server import BoundedHandler, BoundedHTTPServer, ClientGone
 from .openapi import accepted_fields, accepted_query
 
 if TYPE_CHECKING:
-    from ..config import Address
+    from ..config import Address, ServiceConfig
     from ..journal import Journal, Operation
     from .api import Api
     from .daemon import Daemon
@@ -313,8 +313,8 @@ class ApiBase:
         return thread
 
 
-def _handler(api: Api, token: str | None) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler(api: Api, token: str | None) -> type[BoundedHandler]:
+    class Handler(BoundedHandler):
         server_version = "posdriver"
         protocol_version = "HTTP/1.1"
         _raw = b""
@@ -349,6 +349,10 @@ def _handler(api: Api, token: str | None) -> type[BaseHTTPRequestHandler]:
                     and "refund_plan" in body
                 ):
                     headers["Location"] = f"/v1/refund-plans/{body['refund_plan']['id']}"
+            except ClientGone as exc:  # nothing was acted on, and no one reads an answer
+                log.debug("api: %s went away: %s", self.address_string(), exc)
+                self.close_connection = True
+                return
             except ApiError as exc:
                 status, body = exc.status, {"error": str(exc)} | exc.extra
                 headers = exc.headers
@@ -358,16 +362,34 @@ def _handler(api: Api, token: str | None) -> type[BaseHTTPRequestHandler]:
 
         def _read_body(self) -> bytes:
             """The whole body, read before anything can fail, so that an error answer
-            leaves the connection (HTTP/1.1 keep-alive) in step for the next request."""
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
+            leaves the connection (HTTP/1.1 keep-alive) in step for the next request;
+            within the request's deadline (a body that stops coming is a 408)."""
+            if self.headers.get("Transfer-Encoding") is not None:
+                self.close_connection = True  # the body's end is unknown: cannot go on
+                raise bad_request("send the body with a Content-Length (no Transfer-Encoding)")
+            text = self.headers.get("Content-Length") or "0"
+            if not (text.isascii() and text.isdigit()):
                 self.close_connection = True
-                raise bad_request("Content-Length is not a number") from None
+                raise bad_request("Content-Length is not a number")
+            length = int(text) if len(text) < 20 else MAX_BODY + 1
             if length > MAX_BODY:
                 self.close_connection = True  # not read: the connection cannot go on
                 raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
-            return self.rfile.read(length) if length > 0 else b""
+            try:
+                data = self.rfile.read(length) if length > 0 else b""
+            except TimeoutError:
+                self.close_connection = True
+                raise ApiError(
+                    HTTPStatus.REQUEST_TIMEOUT,
+                    f"the request did not arrive within {self.server.connection_timeout:g} s "
+                    "(service.connection_timeout)",
+                ) from None
+            except ConnectionError as exc:
+                raise ClientGone(str(exc)) from exc
+            if len(data) < length:
+                raise ClientGone(f"the body ended after {len(data)} of {length} bytes")
+            self.request_read()
+            return data
 
         def _authorise(self) -> None:
             if token is None:
@@ -403,6 +425,7 @@ def _handler(api: Api, token: str | None) -> type[BaseHTTPRequestHandler]:
             return answer
 
         def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
+            self.end_deadline()
             data = json.dumps(body, ensure_ascii=False, indent=1).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -432,10 +455,18 @@ def _classify(exc: Exception) -> tuple[int, dict[str, Any]]:
     return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(exc).__name__}"}
 
 
-def serve(api: Api, address: Address, token: str | None) -> tuple[ThreadingHTTPServer, int]:
-    """Serve ``api`` on ``address`` from a thread of its own; returns the server and the
-    port it got (``address`` may ask for port 0)."""
-    server = ThreadingHTTPServer((address.host, address.port), _handler(api, token))
-    server.daemon_threads = True
+def serve(
+    api: Api, address: Address, token: str | None, service: ServiceConfig
+) -> tuple[BoundedHTTPServer, int]:
+    """Serve ``api`` on ``address`` from a thread of its own, within the connection
+    timeout and limit of ``service``; returns the server and the port it got
+    (``address`` may ask for port 0)."""
+    server = BoundedHTTPServer(
+        (address.host, address.port),
+        _handler(api, token),
+        name="api",
+        connection_timeout=service.connection_timeout,
+        limit=service.max_connections,
+    )
     threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
     return server, int(server.server_address[1])

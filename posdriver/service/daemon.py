@@ -307,7 +307,11 @@ class Daemon:
         addr = self.config.service.metrics
         try:
             self.metrics_server, self._metrics_thread, port = start_metrics_server(
-                page, addr.host, addr.port
+                page,
+                addr.host,
+                addr.port,
+                connection_timeout=self.config.service.connection_timeout,
+                limit=self.config.service.max_connections,
             )
         except OSError as exc:
             raise OSError(
@@ -534,7 +538,7 @@ class Daemon:
         running = self.config
         restart: list[str] = []
         service = fresh.service
-        for key in ("api", "metrics", "token"):
+        for key in ("api", "metrics", "token", "connection_timeout", "max_connections"):
             if getattr(service, key) != getattr(running.service, key):
                 restart.append(f"service.{key}")
                 service = dataclasses.replace(service, **{key: getattr(running.service, key)})

@@ -573,6 +573,9 @@ RESPONSES: dict[str, Any] = {
     "Unauthorized": _error("a token is configured and the request did not carry it"),
     "NotFound": _error("no such transaction, print job or refund plan"),
     "TooLarge": _error("the body is over 64 KB"),
+    "TimedOut": _error(
+        "the body did not arrive within the connection timeout (service.connection_timeout)"
+    ),
     "ServerError": _error("the journal failed, or the work could not be started"),
     "Stopping": _error("the daemon is stopping and takes no new money operations"),
 }
@@ -631,6 +634,7 @@ def _common(*codes: str) -> dict[str, Any]:
         "400": "BadRequest",
         "401": "Unauthorized",
         "404": "NotFound",
+        "408": "TimedOut",
         "413": "TooLarge",
         "500": "ServerError",
         "503": "Stopping",
@@ -652,7 +656,7 @@ def _op(
         spec["parameters"] = params
     if body is not None:
         spec["requestBody"] = body
-        errors = (*errors, "413")
+        errors = (*errors, "408", "413")
     spec["responses"] = responses | _common(*sorted(set(errors)))
     return spec
 
