@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from ..journal import Operation
 
 MONEY_KINDS = ("sale", "refund", "reversal", "pre_auth", "booking")
+# the largest terminal receipt number a person may give (nine digits, as receipt:N takes)
+MAX_RECEIPT_NO = 999_999_999
 
 # How long GET /v1/health?refresh= waits for the checks it asked for: a status read is
 # quick unless a device is silent; a diagnosis dials the acquirer (seconds, more over a
@@ -223,11 +225,18 @@ class DeskApi(ApiBase):
         who = operator_field(body, required=True)
         receipt_no = body.get("receipt_no")
         if receipt_no is not None and (
-            isinstance(receipt_no, bool) or not isinstance(receipt_no, int) or receipt_no < 0
+            isinstance(receipt_no, bool)
+            or not isinstance(receipt_no, int)
+            or not 0 <= receipt_no <= MAX_RECEIPT_NO
         ):
-            raise bad_request(f"receipt_no must be a whole number, got {json.dumps(receipt_no)}")
+            raise bad_request(
+                f"receipt_no must be a whole number 0..{MAX_RECEIPT_NO}, "
+                f"got {json.dumps(receipt_no)}"
+            )
         last4 = body.get("last4")
-        if last4 is not None and (not isinstance(last4, str) or not re.fullmatch(r"\d{4}", last4)):
+        if last4 is not None and (
+            not isinstance(last4, str) or not re.fullmatch(r"[0-9]{4}", last4)
+        ):
             raise bad_request(f"last4 takes exactly four digits, got {json.dumps(last4)}")
         new = State(verdict)
         if op.state is new and op.resolved_by == who and op.note == note:

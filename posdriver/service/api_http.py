@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -37,6 +37,9 @@ log = logging.getLogger("posdriver.service.api")
 
 MAX_BODY = 64 * 1024
 MAX_WAIT = 300.0
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id names nothing
+_WHOLE = re.compile(r"[0-9]{1,19}")  # int() would take " 5", "+5", "5_0" and "٥" too
+_NUMBER = re.compile(r"[0-9]{1,19}(?:\.[0-9]{1,19})?")
 START_TIMEOUT = 5.0  # how long a 202 waits for the operation to be in the journal
 
 Answer = tuple[int, Any]
@@ -181,6 +184,78 @@ class Request:
         return [s.strip() for v in self.query.get(name, []) for s in v.split(",") if s.strip()]
 
 
+# -- the body ----------------------------------------------------------------------------
+class _NotOurJson(ValueError):
+    """JSON that Python's parser takes and RFC 8259 or this API does not."""
+
+
+def _constant(name: str) -> Any:
+    raise _NotOurJson(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotOurJson(f"the number {shown(text)} is too large")
+    return value
+
+
+def _whole(text: str) -> int:
+    if len(text.lstrip("-")) > 30:  # int() would refuse beyond 4300 digits, slowly
+        raise _NotOurJson(
+            f"the number {shown(text)} has {len(text)} digits; no field takes more than 30"
+        )
+    return int(text)
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """A request body: a JSON object in UTF-8 (RFC 8259), and nothing Python's parser
+    would take besides: no NaN or Infinity, no number too large for a float or of
+    thousands of digits, no nesting too deep to parse, no text that is not Unicode (a
+    lone surrogate, which no journal or answer could store). Each is a 400 saying so."""
+    try:
+        text = raw.decode("utf-8") if raw else "{}"
+        body = json.loads(text, parse_constant=_constant, parse_float=_finite, parse_int=_whole)
+    except RecursionError:
+        raise bad_request("the body is not JSON we take: it is nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise bad_request(f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except ValueError as exc:  # JSONDecodeError and _NotOurJson
+        raise bad_request(f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    _unicode(body)
+    return body
+
+
+def _unicode(body: dict[str, Any]) -> None:
+    """Every name and string in ``body`` (at any depth) is Unicode that UTF-8 can hold;
+    the error names the field it is in."""
+    for name, value in body.items():
+        where = name if _encodable(name) else "a name"
+        stack: list[Any] = [name, value]  # a list, not recursion: the depth is the client's
+        while stack:
+            node = stack.pop()
+            if isinstance(node, str) and not _encodable(node):
+                raise bad_request(
+                    f"{where}: the body holds text that is not Unicode (a lone surrogate "
+                    "such as \\ud800)"
+                )
+            if isinstance(node, dict):
+                stack.extend(node.keys())
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 # -- body fields -------------------------------------------------------------------------
 def text_field(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
     """A string field: absent or null is None (or a 400 when required); not a string,
@@ -204,14 +279,21 @@ def operator_field(body: dict[str, Any], *, required: bool = False) -> str:
     return who or "api"
 
 
+def shown(text: str) -> str:
+    """A value as an error message quotes it: whole unless it is long."""
+    return repr(text) if len(text) <= 40 else f"{text[:32]!r}... ({len(text)} characters)"
+
+
 def seconds_field(value: Any, name: str) -> float:
-    """A number of seconds, 0..MAX_WAIT, from a query string or a JSON number."""
-    if isinstance(value, bool):
+    """A number of seconds, 0..MAX_WAIT, from a query string (digits with an optional
+    decimal part, as the schema's number is written) or a JSON number."""
+    if isinstance(value, str):
+        if not _NUMBER.fullmatch(value):
+            raise bad_request(f"{name} must be a number of seconds, got {shown(value)}")
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad_request(f"{name} must be a number of seconds, got {json.dumps(value)}")
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise bad_request(f"{name} must be a number of seconds, got {value!r}") from None
+    seconds = float(value)
     if not math.isfinite(seconds) or not 0 <= seconds <= MAX_WAIT:
         raise bad_request(f"{name} must be 0..{MAX_WAIT:g} seconds, got {value!r}")
     return seconds
@@ -220,32 +302,43 @@ def seconds_field(value: Any, name: str) -> float:
 def whole_field(text: str | None, name: str, low: int, high: int, default: int) -> int:
     if text is None:
         return default
-    try:
-        number = int(text)
-    except ValueError:
-        raise bad_request(f"{name} must be a whole number, got {text!r}") from None
+    if not _WHOLE.fullmatch(text):
+        raise bad_request(f"{name} must be a whole number, got {shown(text)}")
+    number = int(text)
     if not low <= number <= high:
         raise bad_request(f"{name} must be {low}..{high}, got {number}")
     return number
 
 
 def record_id(text: str, what: str) -> int:
-    if not text.isdigit():
-        raise bad_request(f"a {what} id is a whole number, got {text!r}")
+    """A print job's or refund plan's id from a path: a 400 when it is not a number, a
+    404 when it is one no record can have (beyond what SQLite holds)."""
+    if not (text.isascii() and text.isdigit()):
+        raise bad_request(f"a {what} id is a whole number, got {shown(text)}")
+    if len(text) > 19 or int(text) > MAX_ID:
+        raise ApiError(HTTPStatus.NOT_FOUND, f"no {what} {shown(text)}")
     return int(text)
 
 
-def when_field(name: str, text: str, *, end: bool = False) -> datetime:
+def when_field(name: str, text: str, *, end: bool = False, hint: str = "") -> datetime:
     """An ISO date (a local day: its start, or with ``end`` the next day's start) or an
-    ISO time (local when it has no offset)."""
+    ISO time (local when it has no offset). One that cannot be counted in local time or
+    UTC (around the years 1 and 9999) is refused, naming ``name``, like a malformed one."""
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            day = datetime.fromisoformat(text)
-            return (day + timedelta(days=1) if end else day).astimezone()
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise bad_request(f"{name}: {text!r} is not an ISO date or time") from None
-    return value if value.tzinfo else value.astimezone()
+        raise bad_request(f"{name}: {shown(text)} is not an ISO date or time{hint}") from None
+    try:
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            value = (value + timedelta(days=1) if end else value).astimezone()
+        elif value.tzinfo is None:
+            value = value.astimezone()
+        value.astimezone(UTC)  # as the journal compares it
+    except (OverflowError, ValueError):
+        raise bad_request(
+            f"{name}: {shown(text)} is too far in the past or future to compare with"
+        ) from None
+    return value
 
 
 class ApiBase:
@@ -272,7 +365,7 @@ class ApiBase:
 
     def _op(self, ref: str) -> Operation:
         """An operation named in a path: a bare number is a journal id."""
-        return self.journal.find(f"id:{ref}" if ref.isdigit() else ref)
+        return self.journal.find(f"id:{ref}" if ref.isascii() and ref.isdigit() else ref)
 
     def _txn(self, ref: Any) -> Operation:
         """An operation named in a body: an integer is a journal id, a string is read as
@@ -400,13 +493,7 @@ def _handler(api: Api, token: str | None) -> type[BoundedHandler]:
                 raise ApiError(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
 
         def _body(self) -> dict[str, Any]:
-            try:
-                body = json.loads(self._raw or b"{}")
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise bad_request(f"the body is not JSON: {exc}") from None
-            if not isinstance(body, dict):
-                raise bad_request("the body must be a JSON object")
-            return body
+            return parse_body(self._raw)
 
         def _route(self, method: str) -> Answer:
             url = urlsplit(self.path)
@@ -430,6 +517,8 @@ def _handler(api: Api, token: str | None) -> type[BoundedHandler]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:  # the client learns it, rather than meets it
+                self.send_header("Connection", "close")
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()

@@ -320,7 +320,7 @@ SCHEMAS: dict[str, Any] = {
                 "description": "why: what was checked, with whom",
             },
             "operator": {**_OPERATOR, "description": "the person who decided"},
-            "receipt_no": {"type": "integer", "minimum": 0},
+            "receipt_no": {"type": "integer", "minimum": 0, "maximum": 999_999_999},
             "last4": {"type": "string", "pattern": "^[0-9]{4}$"},
         },
         ["state", "note", "operator"],
