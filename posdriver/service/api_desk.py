@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .api_http import (
     Answer,
     ApiBase,
+    ApiError,
     Request,
     bad_request,
     conflict,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from ..journal import Operation
 
 MONEY_KINDS = ("sale", "refund", "reversal", "pre_auth", "booking")
+ASKED_KEPT = 4096  # requests whose idempotency key is remembered with what they asked
 # the largest terminal receipt number a person may give (nine digits, as receipt:N takes)
 MAX_RECEIPT_NO = 999_999_999
 
@@ -53,19 +55,17 @@ class DeskApi(ApiBase):
         if kind not in MONEY_KINDS:
             raise bad_request(f"kind must be one of {', '.join(MONEY_KINDS)}; got {kind!r}")
         key = self._key(req, body)
+        asks = self._asks(body)
         if key is not None:
             earlier = self.journal.by_idempotency_key(key)
             if earlier is not None:
-                asked = body.get("amount")
-                if earlier.kind.value != kind or (
-                    isinstance(asked, str)
-                    and earlier.amount is not None
-                    and asked.strip() != earlier.amount.decimal()
-                ):
+                differs = self._differs(key, asks, body, earlier)
+                if differs:
                     raise conflict(
                         f"idempotency key {key!r} was used for id:{earlier.id} "
                         f"({earlier.kind.value} of {earlier.amount or '-'}), not for this "
-                        "request; use a new key"
+                        f"request (its {' and '.join(differs)} "
+                        f"{'differs' if len(differs) == 1 else 'differ'}); use a new key"
                     )
                 return HTTPStatus.OK, {"operation": earlier.as_dict(), "repeated": True}
         currency = text_field(body, "currency") or self.daemon.config.currency
@@ -93,6 +93,7 @@ class DeskApi(ApiBase):
                 raise conflict(decision.explain(), {"refund_guard": decision.as_dict()})
             amount = decision.amount
         key = key or f"api-{uuid.uuid4()}"
+        self._asked(key, asks)
 
         def run() -> None:
             try:
@@ -115,6 +116,71 @@ class DeskApi(ApiBase):
         thread = self._background(run, f"api-{kind}")
         op = self._started(key, thread, kind)
         return HTTPStatus.ACCEPTED, {"operation": op.as_dict(), "repeated": False}
+
+    # -- what a request asks, for its idempotency key ----------------------------------
+    def _asks(self, body: dict[str, Any]) -> dict[str, Any]:
+        """What a money request asks for, written as the first request and a repeat of it
+        are compared: the same amount however written (``"12.5"``, ``"12.50"``), the
+        same currency in any case, the same transaction however named (``17``,
+        ``"id:17"``). A value that cannot be read stays as it is, and differs."""
+        from ..journal import JournalError
+        from ..money import AmountError, Money
+
+        currency = body.get("currency")
+        if currency is None:
+            currency = self.daemon.config.currency
+        elif isinstance(currency, str):
+            currency = currency.strip().upper()
+        amount = body.get("amount")
+        if isinstance(amount, str) and isinstance(currency, str):
+            try:
+                amount = Money.parse(amount, currency).minor
+            except AmountError:
+                pass
+        txn = body.get("txn")
+        if txn is not None:
+            try:
+                txn = self._txn(txn).id
+            except (ApiError, JournalError):
+                pass
+        return {
+            "kind": body.get("kind"),
+            "amount": amount,
+            "currency": currency,
+            "terminal": body.get("terminal"),
+            "txn": txn,
+        }
+
+    def _asked(self, key: str, asks: dict[str, Any]) -> None:
+        """Remember what the request under ``key`` asked (the newest few thousand)."""
+        with self._threads:
+            self.asked[key] = asks
+            while len(self.asked) > ASKED_KEPT:
+                self.asked.pop(next(iter(self.asked)))
+
+    def _differs(
+        self, key: str, asks: dict[str, Any], body: dict[str, Any], earlier: Operation
+    ) -> list[str]:
+        """What this request asks differently from the one that used ``key`` first: all
+        of it when this daemon took that request; otherwise (a key from before a
+        restart, or from the CLI) what the journal holds of it: the kind, and the
+        amount, currency and transaction where this request names them (the journal
+        has the terminal an operation ran on, which failover may have chosen, not the
+        one it was asked to start on)."""
+        first = self.asked.get(key)
+        if first is not None:
+            return [name for name in asks if asks[name] != first[name]]
+        journal = {
+            "kind": earlier.kind.value,
+            "amount": None if earlier.amount is None else earlier.amount.minor,
+            "currency": earlier.currency,
+            "txn": earlier.parent_id,
+        }
+        return [
+            name
+            for name, value in journal.items()
+            if (name == "kind" or body.get(name) is not None) and asks[name] != value
+        ]
 
     def _check_parent(self, kind: str, parent: Any) -> None:
         """What a refund, reversal or booking refers to must be able to take it: say so

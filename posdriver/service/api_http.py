@@ -350,6 +350,7 @@ class ApiBase:
         self.daemon = daemon
         self.running: list[threading.Thread] = []  # money work in flight (joined at stop)
         self.plan_runs: dict[int, threading.Thread] = {}
+        self.asked: dict[str, dict[str, Any]] = {}  # idempotency key -> what was asked
         self._plans = threading.Lock()  # one decision at a time about starting a plan
         self._threads = threading.Lock()  # guards ``running``
 

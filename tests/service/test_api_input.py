@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,3 +193,71 @@ def test_a_content_length_that_is_not_digits_is_refused(daemon: Served, length: 
         assert answer.headers["Connection"] == "close"
     finally:
         connection.close()
+
+
+# -- idempotency keys --------------------------------------------------------------------
+
+
+def test_a_key_used_again_for_a_different_request_is_409(tmp_path: Path) -> None:
+    """A repeat is the same request: the same kind, amount (however written), currency,
+    terminal and transaction (however named). Anything else under the same key is a
+    409 naming what differs, and nothing is charged."""
+    with serve(tmp_path) as served:
+        sale = {"kind": "sale", "amount": "5.00"}
+        key = {"Idempotency-Key": "folio-1"}
+        status, first = served.post("/v1/operations", sale, key)
+        assert status == 202
+        op_id = first["operation"]["id"]
+        assert served.get(f"/v1/operations/{op_id}?wait=20")[1]["operation"]["state"] == (
+            "approved"
+        )
+        for same in ({**sale, "amount": "5.0"}, {**sale, "currency": "eur"}):
+            status, again = served.post("/v1/operations", same, key)
+            assert (status, again["repeated"], again["operation"]["id"]) == (200, True, op_id)
+        for other, what in [
+            ({**sale, "currency": "CHF"}, "its currency differs"),
+            ({**sale, "terminal": "desk"}, "its terminal differs"),
+            ({**sale, "amount": "5.01"}, "its amount differs"),
+            ({"kind": "pre_auth", "amount": "5.00"}, "its kind differs"),
+            ({**sale, "currency": "USD", "amount": "6.00"}, "its amount and currency differ"),
+        ]:
+            status, answer = served.post("/v1/operations", other, key)
+            assert status == 409, (other, answer)
+            assert f"idempotency key 'folio-1' was used for id:{op_id}" in answer["error"]
+            assert what in answer["error"] and "use a new key" in answer["error"]
+
+        second = served.sale("7.00")
+        assert served.get(f"/v1/operations/{second}?wait=20")[1]["operation"]["state"] == (
+            "approved"
+        )
+        refund = {"kind": "refund", "txn": op_id, "amount": "1.00"}
+        refund_key = {"Idempotency-Key": "folio-1-refund"}
+        assert served.post("/v1/operations", refund, refund_key)[0] == 202
+        status, again = served.post("/v1/operations", {**refund, "txn": f"id:{op_id}"}, refund_key)
+        assert (status, again["repeated"]) == (200, True)
+        status, answer = served.post("/v1/operations", {**refund, "txn": second}, refund_key)
+        assert status == 409 and "its txn differs" in answer["error"]
+        status, answer = served.post("/v1/operations", {"kind": "refund", "txn": op_id}, refund_key)
+        assert status == 409 and "its amount differs" in answer["error"]
+        ids = [op["id"] for op in served.get("/v1/transactions")[1]]
+        assert len(ids) == 3  # two sales and one refund: no request under a used key ran
+
+
+def test_after_a_restart_the_journal_tells_what_a_key_asked(tmp_path: Path) -> None:
+    """A key from before a restart is compared with what the journal holds of its
+    operation: the kind, amount, currency and transaction."""
+    with serve(tmp_path) as served:
+        status, first = served.post(
+            "/v1/operations", {"kind": "sale", "amount": "8.00"}, {"Idempotency-Key": "k-8"}
+        )
+        assert status == 202
+        op_id = first["operation"]["id"]
+        served.await_state(op_id, "approved", 20, "the sale")
+    with serve(tmp_path) as served:
+        key = {"Idempotency-Key": "k-8"}
+        status, answer = served.post(
+            "/v1/operations", {"kind": "sale", "amount": "8.00", "currency": "CHF"}, key
+        )
+        assert status == 409 and "its currency differs" in answer["error"]
+        status, answer = served.post("/v1/operations", {"kind": "sale", "amount": "8"}, key)
+        assert (status, answer["operation"]["id"]) == (200, op_id)
