@@ -21,10 +21,11 @@ from .api_http import (
     Request,
     bad_request,
     conflict,
+    currency_field,
     log,
     operator_field,
-    seconds_field,
     text_field,
+    wait_field,
 )
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class DeskApi(ApiBase):
                         f"{'differs' if len(differs) == 1 else 'differ'}); use a new key"
                     )
                 return HTTPStatus.OK, {"operation": earlier.as_dict(), "repeated": True}
-        currency = text_field(body, "currency") or self.daemon.config.currency
+        currency = currency_field(body.get("currency"), self.daemon.config.currency)
         amount = None
         if body.get("amount") is not None:
             if not isinstance(body["amount"], str):
@@ -210,7 +211,7 @@ class DeskApi(ApiBase):
     def operation(self, req: Request) -> Answer:
         from ..journal.states import FINAL, NEEDS_ATTENTION
 
-        wait = seconds_field(req.one("wait") or "0", "wait")
+        wait = wait_field(req)
         op = self._op(req.params["id"])
         deadline = time.monotonic() + wait
         settled = FINAL | NEEDS_ATTENTION

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .http_server import BoundedHandler, BoundedHTTPServer, ClientGone
-from .openapi import accepted_fields, accepted_query
+from .openapi import accepted_fields, accepted_query, request_fields, resolve
 
 if TYPE_CHECKING:
     from ..config import Address, ServiceConfig
@@ -173,6 +173,7 @@ class Request:
                     f"{', '.join(repr(u) for u in unknown)} for {self.route.method} "
                     f"{self.route.path}; it takes {', '.join(sorted(known)) or 'no fields'}"
                 )
+            check_fields(body, request_fields(self.route.path, self.route.method))
             self._body = body
         return self._body
 
@@ -254,6 +255,111 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+# -- body fields against the document ----------------------------------------------------
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "an object",
+}
+_NAMED_TYPE_WORDS = {"DecimalAmount": 'a decimal string such as "12.50" (not a JSON number)'}
+
+
+def check_fields(body: dict[str, Any], fields: dict[str, dict[str, Any]]) -> None:
+    """Every field of ``body`` as the OpenAPI document describes it: its JSON type (null
+    only where the document allows it: an optional field is left out, not null), enum,
+    length and range. Patterns are checked where the value is read (an amount by
+    ``Money.parse``, a currency by its code), which can say more than "does not match".
+    A field the request logic never reads for this kind of request is checked too."""
+    for name, value in body.items():
+        problem = _problem(value, fields[name])
+        if problem is not None:
+            raise bad_request(f"{name} {problem}")
+
+
+def _quoted(value: Any) -> str:
+    return shown(value) if isinstance(value, str) else json.dumps(value)
+
+
+def _problem(value: Any, schema: dict[str, Any]) -> str | None:
+    schema, ref_name = resolve(schema)
+    if "enum" in schema:
+        options = [v for v in schema["enum"] if v is not None]
+        if value in options and not isinstance(value, bool):
+            return None
+        if len(options) == 2:
+            return f"must be {options[0]} or {options[1]}, got {_quoted(value)}"
+        return f"must be one of {', '.join(options)}; got {_quoted(value)}"
+    declared = schema.get("type", [])
+    types = [declared] if isinstance(declared, str) else list(declared)
+    if value is None:
+        return None if "null" in types else "must not be null (leave it out instead)"
+    if not any(
+        isinstance(value, _JSON_TYPES[t]) and (t == "boolean" or not isinstance(value, bool))
+        for t in types
+        if t != "null"
+    ):
+        words = _NAMED_TYPE_WORDS.get(ref_name or "") or " or ".join(
+            _TYPE_WORDS[t] for t in types if t != "null"
+        )
+        return f"must be {words}, got {json.dumps(value)}"
+    if isinstance(value, str):
+        return _length_problem(value, schema)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _range_problem(value, schema)
+    return None
+
+
+def _length_problem(value: str, schema: dict[str, Any]) -> str | None:
+    shortest, longest = schema.get("minLength", 0), schema.get("maxLength")
+    if len(value) < shortest:
+        return "must not be empty" if not value else f"must be at least {shortest} characters"
+    if longest is not None and len(value) > longest:
+        return f"must be at most {longest} characters"
+    return None
+
+
+def _range_problem(value: float, schema: dict[str, Any]) -> str | None:
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if (low is None or value >= low) and (high is None or value <= high):
+        return None
+    what = "a whole number" if schema.get("type") == "integer" else "a number"
+    if low is not None and high is not None:
+        return f"must be {what} {low}..{high}, got {json.dumps(value)}"
+    if low is not None:
+        return f"must be {what} of at least {low}, got {json.dumps(value)}"
+    return f"must be {what} of at most {high}, got {json.dumps(value)}"
+
+
+def currency_field(value: str | None, default: str) -> str:
+    """A currency a request names (an ISO 4217 code in any case), else ``default``."""
+    from ..money import Money
+
+    if value is None:
+        return default
+    if not re.fullmatch(r"[A-Za-z]{3}", value):
+        raise bad_request(f"currency must be an ISO 4217 code such as EUR, got {shown(value)}")
+    code = value.upper()
+    Money(0, code).numeric_code  # noqa: B018 -- an unknown code is an AmountError (400)
+    return code
+
+
+def wait_field(req: Request) -> float:
+    """``wait``: seconds to wait for an end (default none); present, it must be one."""
+    text = req.one("wait")
+    return 0.0 if text is None else seconds_field(text, "wait")
 
 
 # -- body fields -------------------------------------------------------------------------

@@ -22,11 +22,13 @@ from .api_http import (
     Request,
     bad_request,
     conflict,
+    currency_field,
     log,
     operator_field,
     record_id,
-    seconds_field,
+    shown,
     text_field,
+    wait_field,
     when_field,
     whole_field,
 )
@@ -59,15 +61,14 @@ class RecordsApi(ApiBase):
             ) from None
         last4 = req.one("last4")
         if last4 is not None and not re.fullmatch(r"[0-9]{4}", last4):
-            raise bad_request(f"last four digits must be four digits, got {last4!r}")
+            raise bad_request(f"last4 must be the card's last four digits, got {shown(last4)}")
         amount = req.one("amount")
+        currency = currency_field(req.one("currency"), self.daemon.config.currency)
         since, until = req.one("since"), req.one("until")
         filters = Filters(
             since=None if since is None else when_field("since", since),
             until=None if until is None else when_field("until", until, end=True),
-            amount=None
-            if amount is None
-            else Money.parse(amount, req.one("currency") or self.daemon.config.currency),
+            amount=None if amount is None else Money.parse(amount, currency),
             last4=last4,
             states=states,
             kinds=kinds,
@@ -267,7 +268,7 @@ class RecordsApi(ApiBase):
         return HTTPStatus.CREATED, {"refund_plan": view} | guard
 
     def refund_plan(self, req: Request) -> Answer:
-        wait = seconds_field(req.one("wait") or "0", "wait")
+        wait = wait_field(req)
         plan = self._plan(req)
         deadline = time.monotonic() + wait
         while self._plan_running(plan.id) and time.monotonic() < deadline:

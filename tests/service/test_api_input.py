@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
+from posdriver.service.openapi import PATHS, SCHEMAS
 from tests.service.test_api_openapi import conforms
 from tests.service.test_daemon import Served, serve
 
@@ -42,7 +45,7 @@ def send(served: Served, method: str, path: str, body: bytes | None = None) -> t
         connection.close()
 
 
-PATHS: list[tuple[str, str, dict[str, Any] | None, int, str]] = [
+HOSTILE: list[tuple[str, str, dict[str, Any] | None, int, str]] = [
     # (method, path, body, status, words of the error)
     ("GET", f"/v1/print-jobs/{BIG}", None, 404, f"no print job '{BIG}'"),
     ("POST", f"/v1/print-jobs/{BIG}/cancel", {}, 404, f"no print job '{BIG}'"),
@@ -110,7 +113,7 @@ PATHS: list[tuple[str, str, dict[str, Any] | None, int, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "words"), PATHS)
+@pytest.mark.parametrize(("method", "path", "body", "status", "words"), HOSTILE)
 def test_hostile_paths_queries_and_fields_are_named(
     daemon: Served,
     method: str,
@@ -261,3 +264,150 @@ def test_after_a_restart_the_journal_tells_what_a_key_asked(tmp_path: Path) -> N
         assert status == 409 and "its currency differs" in answer["error"]
         status, answer = served.post("/v1/operations", {"kind": "sale", "amount": "8"}, key)
         assert (status, answer["operation"]["id"]) == (200, op_id)
+
+
+# -- the API's checks are its OpenAPI document's -----------------------------------------
+
+SAMPLES: dict[str, Any] = {
+    "string": "x",
+    "integer": 7,
+    "number": 1.5,
+    "boolean": True,
+    "array": [],
+    "object": {},
+    "null": None,
+}
+# a body each operation takes (its required fields valid): one field at a time is made
+# wrong, so the answer must be about that field; a request that went through instead
+# does nothing lasting (a declined decision on an approved sale is refused, 409)
+BASES: dict[tuple[str, str], dict[str, Any]] = {
+    ("post", "/v1/operations"): {"kind": "sale", "amount": "1.00"},
+    ("post", "/v1/operations/{id}/reprint"): {},
+    ("post", "/v1/operations/{id}/resolve"): {"state": "declined", "note": "n", "operator": "o"},
+    ("post", "/v1/incidents"): {"fault": "f", "action": "a", "result": "r"},
+    ("post", "/v1/print-jobs/run"): {},
+    ("post", "/v1/print-jobs/{id}/cancel"): {},
+    ("post", "/v1/refund-plans"): {"txn": 1},
+    ("post", "/v1/refund-plans/{id}/run"): {},
+    ("post", "/v1/refund-plans/{id}/cancel"): {"reason": "r"},
+}
+
+
+def resolved(schema: dict[str, Any]) -> dict[str, Any]:
+    """A property's schema with its ``$ref`` (if any) followed, its own keys on top."""
+    if "$ref" not in schema:
+        return schema
+    target = SCHEMAS[schema["$ref"].rsplit("/", 1)[1]]
+    return resolved(target) | {k: v for k, v in schema.items() if k != "$ref"}
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    """The JSON types ``schema`` takes (an integer is a number too)."""
+    if "enum" in schema:
+        return {"string"} if all(isinstance(v, str) for v in schema["enum"]) else set(SAMPLES)
+    declared = schema.get("type", [])
+    types = {declared} if isinstance(declared, str) else set(declared)
+    return types | ({"integer"} if "number" in types else set())
+
+
+def forbidden_body_values(schema: dict[str, Any]) -> list[Any]:
+    """Values ``schema`` refuses: of each JSON type it does not take (null included),
+    outside its enum, length or range, or not matching its pattern."""
+    schema = resolved(schema)
+    allowed = _types(schema)
+    values = [sample for name, sample in SAMPLES.items() if name not in allowed]
+    if "enum" in schema:
+        values.append("not-one-of-them")
+    if schema.get("minLength", 0) >= 1:
+        values.append("")
+    if "maxLength" in schema:
+        values.append("a" * (schema["maxLength"] + 1))
+    if "minimum" in schema:
+        values.append(schema["minimum"] - 1)
+    if "maximum" in schema:
+        values.append(schema["maximum"] + 1)
+    if "pattern" in schema:
+        values += [v for v in ("x", "", " 1", "\u0661") if not re.search(schema["pattern"], v)]
+    return values
+
+
+def forbidden_query_values(schema: dict[str, Any]) -> list[str]:
+    """What a query string may carry that ``schema`` refuses."""
+    schema = resolved(schema)
+    kind = schema.get("type")
+    values: list[str] = []
+    if kind in ("integer", "number"):
+        values += ["", "x", "1_0", "\u0661"] + (["1.5"] if kind == "integer" else [])
+        if "minimum" in schema:
+            values.append(str(schema["minimum"] - 1))
+        if "maximum" in schema:
+            values.append(str(schema["maximum"] + 1))
+    if "enum" in schema:
+        values += ["", "not-one-of-them"]
+    if schema.get("minLength", 0) >= 1:
+        values.append("")
+    if "pattern" in schema:
+        values += [v for v in ("x", "", " 1", "\u0661") if not re.search(schema["pattern"], v)]
+    return list(dict.fromkeys(values))
+
+
+def _cases() -> Iterator[tuple[str, str, str, str, Any]]:
+    """(method, path, "body" or "query", field, forbidden value) for every request body
+    property and query parameter the document describes."""
+    for path, item in PATHS.items():
+        for method, spec in item.items():
+            for parameter in spec.get("parameters", []):
+                if parameter["in"] == "query":
+                    for value in forbidden_query_values(parameter["schema"]):
+                        yield method, path, "query", parameter["name"], value
+            body = spec.get("requestBody")
+            if body is not None:
+                name = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+                for field, schema in SCHEMAS[name]["properties"].items():
+                    for value in forbidden_body_values(schema):
+                        yield method, path, "body", field, value
+
+
+CASES = list(_cases())
+
+
+def test_the_cases_cover_every_field_and_parameter() -> None:
+    fields = {(m, p, where, f) for m, p, where, f, _ in CASES}
+    assert len(fields) >= 40 and len(CASES) >= 150
+    assert ("post", "/v1/operations/{id}/reprint", "body", "printer") in fields
+    assert ("get", "/v1/transactions", "query", "currency") in fields
+    assert ("get", "/v1/operations/{id}", "query", "wait") in fields
+
+
+@pytest.fixture(scope="module")
+def seeded(daemon: Served) -> Served:
+    """Something behind every id the cases use: sale 1 (approved, its receipt's print
+    job 1 done) and split refund plan 1, made in the journal beside the daemon."""
+    from posdriver.journal import open_journal
+    from posdriver.money import Money
+
+    with open_journal(daemon.state) as journal:
+        if not journal.plans_of(1):
+            journal.create_plan(1, [Money.parse("5.00", "EUR")] * 2, "test")
+    return daemon
+
+
+def test_every_value_the_document_forbids_is_a_400_naming_the_field(seeded: Served) -> None:
+    """For every request body property and query parameter in the OpenAPI document,
+    each kind of value its schema forbids gets a 400 whose error names the field: the
+    document and the checks cannot drift apart."""
+    wrong: list[str] = []
+    for method, path, where, field, value in CASES:
+        concrete = path.replace("{id}", "1").replace("{txn}", "id:1")
+        if where == "query":
+            target, raw = f"{concrete}?{urlencode({field: value})}", None
+            if method == "post":
+                raw = json.dumps(BASES.get((method, path), {})).encode()
+        else:
+            target = concrete
+            raw = json.dumps(BASES[(method, path)] | {field: value}).encode()
+        status, answer = send(seeded, method.upper(), target, raw)
+        error = answer.get("error", "") if isinstance(answer, dict) else ""
+        if status != 400 or field not in error:
+            wrong.append(f"{method.upper()} {path} {where} {field}={value!r}: {status} {error}")
+    assert not wrong, f"{len(wrong)} of {len(CASES)}:\n" + "\n".join(wrong)
