@@ -22,7 +22,6 @@ from .api_http import (
     bad_request,
     conflict,
     currency_field,
-    log,
     operator_field,
     text_field,
     wait_field,
@@ -96,23 +95,20 @@ class DeskApi(ApiBase):
         key = key or f"api-{uuid.uuid4()}"
         self._asked(key, asks)
 
-        def run() -> None:
-            try:
-                if kind == "sale":
-                    result = cashier.sale(amount, on=terminal, idempotency_key=key)
-                elif kind == "pre_auth":
-                    result = cashier.pre_authorise(amount, on=terminal, idempotency_key=key)
-                elif kind == "refund":
-                    result = cashier.refund(
-                        parent, amount, on=terminal, checked=True, idempotency_key=key
-                    )
-                elif kind == "reversal":
-                    result = cashier.reverse(parent, on=terminal, idempotency_key=key)
-                else:
-                    result = cashier.book(parent, amount, idempotency_key=key)
-                self.daemon.count_outcome(kind, result.operation.state)
-            except Exception:
-                log.exception("%s failed", kind)
+        def run() -> None:  # what ends it is logged and answered by Work and _started
+            if kind == "sale":
+                result = cashier.sale(amount, on=terminal, idempotency_key=key)
+            elif kind == "pre_auth":
+                result = cashier.pre_authorise(amount, on=terminal, idempotency_key=key)
+            elif kind == "refund":
+                result = cashier.refund(
+                    parent, amount, on=terminal, checked=True, idempotency_key=key
+                )
+            elif kind == "reversal":
+                result = cashier.reverse(parent, on=terminal, idempotency_key=key)
+            else:
+                result = cashier.book(parent, amount, idempotency_key=key)
+            self.daemon.count_outcome(kind, result.operation.state)
 
         thread = self._background(run, f"api-{kind}")
         op = self._started(key, thread, kind)

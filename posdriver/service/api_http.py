@@ -493,8 +493,11 @@ class ApiBase:
             raise bad_request(f"idempotency_key must be 1..{longest} characters")
         return key
 
-    def _started(self, key: str, thread: threading.Thread, what: str) -> Operation:
-        """The operation a thread just began under ``key``, once it is in the journal."""
+    def _started(self, key: str, thread: Work, what: str) -> Operation:
+        """The operation a thread just began under ``key``, once it is in the journal.
+        When the thread ended without it, its intent (PENDING) was never written, so
+        nothing reached a terminal: a journal or state directory that cannot be written
+        is a 503 saying so in the journal's own words."""
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             op = self.journal.by_idempotency_key(key)
@@ -503,14 +506,58 @@ class ApiBase:
             if not thread.is_alive():
                 break
             time.sleep(0.005)
-        raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, f"the {what} could not be started")
+        raise _not_started(thread.error, what, self.daemon.config.state_dir)
 
-    def _background(self, target: Callable[[], None], name: str) -> threading.Thread:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+    def _background(self, target: Callable[[], None], name: str) -> Work:
+        thread = Work(target, name)
         with self._threads:
             self.running = [t for t in self.running if t.is_alive()] + [thread]
         thread.start()
         return thread
+
+
+class Work(threading.Thread):
+    """Money work run beyond the request that started it; ``error`` is what ended it,
+    if anything did (logged here, once)."""
+
+    def __init__(self, target: Callable[[], None], name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self._work = target
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        from ..journal import JournalError
+
+        try:
+            self._work()
+        except (JournalError, OSError) as exc:  # said in full by the answer and here
+            self.error = exc
+            log.error("%s: %s", self.name, exc)
+        except Exception as exc:
+            self.error = exc
+            log.exception("%s failed", self.name)
+
+
+NOT_SENT = "nothing was sent to the terminal and no money moved"
+
+
+def _not_started(error: Exception | None, what: str, state_dir: Any) -> Exception:
+    """What to answer for money work that ended before its operation was journaled."""
+    from ..journal import InvalidTransition, JournalError, UnknownTransaction
+
+    if isinstance(error, UnknownTransaction | InvalidTransition):
+        return error  # a 404 or 409, as anywhere else
+    if isinstance(error, JournalError):
+        return ApiError(
+            HTTPStatus.SERVICE_UNAVAILABLE, f"{error}. The {what} was not started: {NOT_SENT}"
+        )
+    if isinstance(error, OSError):
+        return ApiError(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            f"{state_dir}: cannot write in the state directory "
+            f"({error.strerror or error}). The {what} was not started: {NOT_SENT}",
+        )
+    return ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, f"the {what} could not be started")
 
 
 def _handler(api: Api, token: str | None) -> type[BoundedHandler]:

@@ -23,7 +23,6 @@ from .api_http import (
     bad_request,
     conflict,
     currency_field,
-    log,
     operator_field,
     record_id,
     shown,
@@ -333,19 +332,16 @@ class RecordsApi(ApiBase):
             key = key or f"api-{uuid.uuid4()}"
             run_key, plan_id = key, plan.id
 
-            def carry_out() -> None:
-                try:
-                    cashier.carry_out_plan(
-                        sale,
-                        plan_id,
-                        on=terminal,
-                        idempotency_key=run_key,
-                        should_stop=lambda: self.daemon.stopping,
-                        on_part=lambda r: self.daemon.count_outcome("refund", r.operation.state),
-                        checked=True,  # just now, under the lock, with the API's answers
-                    )
-                except Exception:
-                    log.exception("refund plan %s failed", plan_id)
+            def carry_out() -> None:  # what ends it is logged and answered by Work
+                cashier.carry_out_plan(
+                    sale,
+                    plan_id,
+                    on=terminal,
+                    idempotency_key=run_key,
+                    should_stop=lambda: self.daemon.stopping,
+                    on_part=lambda r: self.daemon.count_outcome("refund", r.operation.state),
+                    checked=True,  # just now, under the lock, with the API's answers
+                )
 
             thread = self._background(carry_out, f"api-refund-plan-{plan.id}")
             self.plan_runs[plan.id] = thread

@@ -584,7 +584,11 @@ RESPONSES: dict[str, Any] = {
         "the body did not arrive within the connection timeout (service.connection_timeout)"
     ),
     "ServerError": _error("the journal failed, or the work could not be started"),
-    "Stopping": _error("the daemon is stopping and takes no new money operations"),
+    "Stopping": _error(
+        "the daemon is stopping and takes no new money operations, or the journal cannot "
+        "be written (nothing was started, nothing reached a terminal), or every "
+        "connection is in a request"
+    ),
 }
 
 
