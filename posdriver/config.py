@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import grp
+import ipaddress
 import os
 import re
 import stat
@@ -143,7 +144,15 @@ class Address:
 
     @property
     def loopback(self) -> bool:
-        return self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
+        """Reachable from this machine only: an IPv4 address in 127.0.0.0/8, ``::1``, or
+        the name ``localhost``. Any other name is whatever DNS makes of it, however it
+        begins (``127.evil.example`` is a name, not an address)."""
+        if self.host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
 
 @dataclass(frozen=True)
@@ -164,6 +173,10 @@ class ServiceConfig:
     # free space under the state directory below which the journal check warns / fails
     free_space_warning_mib: int = 200
     free_space_critical_mib: int = 20
+    # each listener (API, metrics): a request must arrive whole within connection_timeout
+    # of the connection waiting for it; at most max_connections are served at once
+    connection_timeout: float = 10.0
+    max_connections: int = 64
 
     def printer_poll(self, printer: PrinterConfig) -> float:
         return printer.poll_interval or self.poll_interval
@@ -319,6 +332,8 @@ class _ServiceModel(BaseModel):
     check_attempts: int = Field(default=2, ge=1, le=10)
     free_space_warning_mib: int = Field(default=200, ge=0, le=100_000)
     free_space_critical_mib: int = Field(default=20, ge=0, le=100_000)
+    connection_timeout: float = Field(default=10.0, ge=1, le=3600, allow_inf_nan=False)
+    max_connections: int = Field(default=64, ge=1, le=1000)
 
 
 class _DeviceModel(BaseModel):
@@ -612,6 +627,8 @@ class _Checker:
             check_attempts=model.check_attempts,
             free_space_warning_mib=model.free_space_warning_mib,
             free_space_critical_mib=model.free_space_critical_mib,
+            connection_timeout=model.connection_timeout,
+            max_connections=model.max_connections,
         )
 
     def state_dir(self, value: str | None) -> Path:
@@ -844,6 +861,8 @@ def _allowed(loc: tuple[str | int, ...]) -> str | None:
 
 def _explain(err: Any) -> str:
     kind, value, loc = err["type"], err.get("input"), tuple(err["loc"])
+    if loc in _SECRET_KEYS:
+        return _explain_secret(err)
     if kind == "extra_forbidden":
         known = _known_keys(loc) or []
         name = str(loc[-1])
@@ -867,6 +886,23 @@ def _explain(err: Any) -> str:
 
 
 _RANGE_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
+
+
+# Keys whose value is a secret: an error says what is wrong with it, never what it is
+# (a message is read on a screen, in the system log, in a ticket).
+_SECRET_KEYS = {("service", "token")}
+
+
+def _explain_secret(err: Any) -> str:
+    kind, value = err["type"], err.get("input")
+    if kind == "string_too_short":
+        return (
+            f"is {len(value)} characters long; a token must be at least "
+            f"{err['ctx']['min_length']} characters (its value is not shown)"
+        )
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {_toml_type(value)} (its value is not shown)"
+    return f"{err['msg']} (its value is not shown)"
 
 
 # -- command-line overrides -------------------------------------------------------------

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
-_AMOUNT = re.compile(r"^(?P<sign>[+-]?)(?P<int>\d+)(?:\.(?P<frac>\d+))?$")
+# ASCII digits only: \d would take "١٢" (Arabic-Indic) or "１２" (full-width) for 12
+_AMOUNT = re.compile(r"(?P<sign>[+-]?)(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?")
 MAX_MINOR = 999_999_999_999  # the 6-byte BCD amount field of ZVT holds 12 digits
 
 
@@ -47,6 +48,22 @@ def _currency(code: str) -> tuple[int, int]:
     return int(exponent), int(currency.number)
 
 
+def _shown(raw: str) -> str:
+    """An amount as an error message quotes it: whole unless it is long."""
+    return repr(raw) if len(raw) <= 32 else f"{raw[:24]!r}... ({len(raw)} characters)"
+
+
+def _hint(raw: str) -> str:
+    """What is wrong with an amount that is not digits and a dot, when it can be said."""
+    if any(c.isspace() for c in raw):
+        return " (no spaces: write just the digits)"
+    if any(c.isdigit() and not c.isascii() for c in raw):
+        return " (write the digits 0-9)"
+    if "," in raw:
+        return " (use a dot for decimals)"
+    return ""
+
+
 @dataclass(frozen=True, order=True)
 class Money:
     """An amount in minor units (cents) of ``currency``."""
@@ -58,35 +75,37 @@ class Money:
     def parse(cls, text: str, currency: str, *, allow_zero: bool = False) -> Money:
         """A positive amount from a decimal string such as ``"12.50"``.
 
-        Refused: empty, signs, exponents, thousands separators, commas, more decimal
-        places than the currency has, zero (unless ``allow_zero``), and amounts beyond
-        what a terminal can carry.
+        An amount is the ASCII digits 0-9 with an optional dot and decimal part, and
+        nothing else. Refused: empty, spaces (before, after or within), digits of other
+        scripts (Arabic-Indic, full-width), signs, exponents, thousands separators,
+        commas, more decimal places than the currency has, zero (unless
+        ``allow_zero``), and amounts beyond what a terminal can carry.
         """
         code = currency.strip().upper()
         exponent, _ = _currency(code)
-        raw = text.strip() if isinstance(text, str) else ""
-        if not raw:
+        raw = text if isinstance(text, str) else ""
+        shown = _shown(raw)
+        if not raw.strip():
             raise AmountError("amount is empty; expected a decimal such as 12.50")
-        match = _AMOUNT.match(raw)
+        match = _AMOUNT.fullmatch(raw)
         if not match:
-            hint = " (use a dot for decimals)" if "," in raw else ""
-            raise AmountError(f"amount {text!r} is not a decimal number such as 12.50{hint}")
+            raise AmountError(f"amount {shown} is not a decimal number such as 12.50{_hint(raw)}")
         if match.group("sign") == "-":
-            raise AmountError(f"amount {text!r} is negative; amounts are always positive")
+            raise AmountError(f"amount {shown} is negative; amounts are always positive")
         if match.group("sign") == "+":
-            raise AmountError(f"amount {text!r} has a sign; write just the number")
+            raise AmountError(f"amount {shown} has a sign; write just the number")
         frac = match.group("frac") or ""
         if len(frac) > exponent:
             places = "no decimal places" if exponent == 0 else f"{exponent}"
-            raise AmountError(
-                f"amount {text!r} has {len(frac)} decimal places; {code} has {places}"
-            )
-        minor = int(match.group("int") + frac.ljust(exponent, "0"))
+            raise AmountError(f"amount {shown} has {len(frac)} decimal places; {code} has {places}")
+        digits = (match.group("int") + frac.ljust(exponent, "0")).lstrip("0") or "0"
+        # by its length first: int() refuses a string of over 4300 digits (a ValueError)
+        minor = MAX_MINOR + 1 if len(digits) > len(str(MAX_MINOR)) else int(digits)
         if minor == 0 and not allow_zero:
-            raise AmountError(f"amount {text!r} is zero")
+            raise AmountError(f"amount {shown} is zero")
         if minor > MAX_MINOR:
             raise AmountError(
-                f"amount {text!r} is too large; a terminal carries at most "
+                f"amount {shown} is too large; a terminal carries at most "
                 f"{cls(MAX_MINOR, code).format()}"
             )
         return cls(minor, code)

@@ -397,6 +397,10 @@ def test_unknown_keys_are_errors(tmp_path: Path, text: str, key: str, fragments:
         ("state_dir = 5\n", "state_dir", ["a string in quotes"]),
         ('currency = "EURO"\n', "currency", ["unknown currency 'EURO'", "ISO 4217"]),
         ('currency = "XXX"\n', "currency", ["no minor unit"]),
+        ("[service]\nconnection_timeout = 0.5\n", "service.connection_timeout", ["1"]),
+        ("[service]\nconnection_timeout = inf\n", "service.connection_timeout", ["finite"]),
+        ("[service]\nmax_connections = 0\n", "service.max_connections", ["1"]),
+        ('[service]\nmax_connections = "64"\n', "service.max_connections", ["a whole number"]),
     ],
 )
 def test_bad_values_name_file_and_key(
@@ -598,6 +602,8 @@ BOUNDED = [
     ("[service]\n", "service.freshness", 86400, "more than 0, at most 86400"),
     ("[service]\n", "service.reconnect_max", 3600, "0.1 to 3600"),
     ("[service]\n", "service.check_attempts", 10, "1 to 10"),
+    ("[service]\n", "service.connection_timeout", 3600, "1 to 3600"),
+    ("[service]\n", "service.max_connections", 1000, "1 to 1000"),
     ("[service]\n", "service.free_space_warning_mib", 100000, "0 to 100000"),
     (
         "[service]\nfree_space_warning_mib = 100000\n",
@@ -620,6 +626,7 @@ _INT_KEYS = {
     "check_attempts",
     "free_space_warning_mib",
     "free_space_critical_mib",
+    "max_connections",
 }
 
 
@@ -729,6 +736,62 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert len(problems) == 3
     assert all(p.startswith(f"{path}: ") for p in problems)
     assert str(info.value) == "\n".join(problems)
+
+
+# -- the service -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.3.2.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("LocalHost", True),
+        # names that only look like loopback are names: DNS decides where they go
+        ("127.evil.example", False),
+        ("127.0.0.1.example", False),
+        ("localhost.example", False),
+        ("127.1", False),  # not an address in dotted-quad form
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.0.2.10", False),
+        ("pos-desk", False),
+    ],
+)
+def test_only_real_loopback_addresses_are_loopback(host: str, loopback: bool) -> None:
+    assert config_module.Address(host, 8470).loopback is loopback
+
+
+def test_connection_bounds(tmp_path: Path) -> None:
+    defaults = load_config(write(tmp_path, "")).service
+    assert (defaults.connection_timeout, defaults.max_connections) == (10.0, 64)
+    text = "[service]\nconnection_timeout = 30\nmax_connections = 8\n"
+    service = load_config(write(tmp_path, text)).service
+    assert (service.connection_timeout, service.max_connections) == (30.0, 8)
+
+
+def test_a_name_beginning_with_127_needs_a_token(tmp_path: Path) -> None:
+    path, message = load_error(tmp_path, '[service]\napi = "127.evil.example:8470"\n')
+    assert_names(message, path, "service.token", "127.evil.example:8470, beyond this machine")
+    text = '[service]\napi = "127.evil.example:8470"\ntoken = "0123456789abcdef"\n'
+    assert load_config(write(tmp_path, text)).service.api.host == "127.evil.example"
+
+
+@pytest.mark.parametrize(
+    ("value", "fragments"),
+    [
+        ('"hunter2-secret"', ["is 14 characters long", "at least 16 characters"]),
+        ('""', ["is 0 characters long"]),
+        ("12345678901234567", ["expected a string in quotes, got an integer"]),
+    ],
+)
+def test_a_bad_token_is_not_echoed(tmp_path: Path, value: str, fragments: list[str]) -> None:
+    path, message = load_error(tmp_path, f"[service]\ntoken = {value}\n")
+    assert_names(message, path, "service.token", *fragments, "(its value is not shown)")
+    secret = value.strip('"')
+    assert not secret or secret not in message.replace(str(path), "")
 
 
 # -- lookups and failover ---------------------------------------------------------------

@@ -13,7 +13,9 @@ Everything the CLI's journal commands do has an endpoint here, so that while the
 owns the devices the CLI asks it instead of opening them (:mod:`posdriver.cashier.via_daemon`).
 
 Served by the standard library's threading HTTP server: the API is small, local and
-low-traffic, and every request is a few journal reads or a queued device operation.
+low-traffic, and every request is a few journal reads or a queued device operation. Its
+connections are bounded in number and time (:mod:`.http_server`), so a client that
+opens connections and forgets them cannot stop a payment.
 
 This module is what the rest of posdriver imports (the daemon starts the API with
 :func:`start_api`, ``posdriver check`` reads the refresh waits); the work is split by
@@ -31,10 +33,9 @@ from .api_records import RecordsApi
 from .openapi import PATHS
 
 if TYPE_CHECKING:
-    from http.server import ThreadingHTTPServer
-
     from ..config import Address
     from .daemon import Daemon
+    from .http_server import BoundedHTTPServer
 
 
 class Api(DeskApi, RecordsApi):
@@ -42,14 +43,14 @@ class Api(DeskApi, RecordsApi):
     object answering every route in :data:`ROUTES` by the method the route names."""
 
 
-def start_api(daemon: Daemon, address: Address) -> tuple[ThreadingHTTPServer, int]:
+def start_api(daemon: Daemon, address: Address) -> tuple[BoundedHTTPServer, int]:
     """Serve the API for ``daemon`` on ``address``; returns the server and its port. An
     address beyond this machine needs a token: the API moves money."""
     token = daemon.config.service.token
     if not address.loopback and token is None:
         raise ValueError(f"the API on {address} is beyond this machine: a token is required")
     api = Api(daemon)
-    server, port = serve(api, address, token)
+    server, port = serve(api, address, token, daemon.config.service)
     daemon.api = api
     return server, port
 

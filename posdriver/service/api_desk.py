@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 from .api_http import (
     Answer,
     ApiBase,
+    ApiError,
     Request,
     bad_request,
     conflict,
-    log,
+    currency_field,
     operator_field,
-    seconds_field,
     text_field,
+    wait_field,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +40,9 @@ _NOT_LOOKED: dict[str, Any] = {
     "at": None,
     "since": None,
 }
+ASKED_KEPT = 4096  # requests whose idempotency key is remembered with what they asked
+# the largest terminal receipt number a person may give (nine digits, as receipt:N takes)
+MAX_RECEIPT_NO = 999_999_999
 
 # How long GET /v1/health?refresh= waits for the checks it asked for: a status read is
 # quick unless a device is silent; a diagnosis dials the acquirer (seconds, more over a
@@ -60,22 +64,20 @@ class DeskApi(ApiBase):
         if kind not in MONEY_KINDS:
             raise bad_request(f"kind must be one of {', '.join(MONEY_KINDS)}; got {kind!r}")
         key = self._key(req, body)
+        asks = self._asks(body)
         if key is not None:
             earlier = self.journal.by_idempotency_key(key)
             if earlier is not None:
-                asked = body.get("amount")
-                if earlier.kind.value != kind or (
-                    isinstance(asked, str)
-                    and earlier.amount is not None
-                    and asked.strip() != earlier.amount.decimal()
-                ):
+                differs = self._differs(key, asks, body, earlier)
+                if differs:
                     raise conflict(
                         f"idempotency key {key!r} was used for id:{earlier.id} "
                         f"({earlier.kind.value} of {earlier.amount or '-'}), not for this "
-                        "request; use a new key"
+                        f"request (its {' and '.join(differs)} "
+                        f"{'differs' if len(differs) == 1 else 'differ'}); use a new key"
                     )
                 return HTTPStatus.OK, {"operation": earlier.as_dict(), "repeated": True}
-        currency = text_field(body, "currency") or self.daemon.config.currency
+        currency = currency_field(body.get("currency"), self.daemon.config.currency)
         amount = None
         if body.get("amount") is not None:
             if not isinstance(body["amount"], str):
@@ -100,28 +102,91 @@ class DeskApi(ApiBase):
                 raise conflict(decision.explain(), {"refund_guard": decision.as_dict()})
             amount = decision.amount
         key = key or f"api-{uuid.uuid4()}"
+        self._asked(key, asks)
 
-        def run() -> None:
-            try:
-                if kind == "sale":
-                    result = cashier.sale(amount, on=terminal, idempotency_key=key)
-                elif kind == "pre_auth":
-                    result = cashier.pre_authorise(amount, on=terminal, idempotency_key=key)
-                elif kind == "refund":
-                    result = cashier.refund(
-                        parent, amount, on=terminal, checked=True, idempotency_key=key
-                    )
-                elif kind == "reversal":
-                    result = cashier.reverse(parent, on=terminal, idempotency_key=key)
-                else:
-                    result = cashier.book(parent, amount, idempotency_key=key)
-                self.daemon.count_outcome(kind, result.operation.state)
-            except Exception:
-                log.exception("%s failed", kind)
+        def run() -> None:  # what ends it is logged and answered by Work and _started
+            if kind == "sale":
+                result = cashier.sale(amount, on=terminal, idempotency_key=key)
+            elif kind == "pre_auth":
+                result = cashier.pre_authorise(amount, on=terminal, idempotency_key=key)
+            elif kind == "refund":
+                result = cashier.refund(
+                    parent, amount, on=terminal, checked=True, idempotency_key=key
+                )
+            elif kind == "reversal":
+                result = cashier.reverse(parent, on=terminal, idempotency_key=key)
+            else:
+                result = cashier.book(parent, amount, idempotency_key=key)
+            self.daemon.count_outcome(kind, result.operation.state)
 
         thread = self._background(run, f"api-{kind}")
         op = self._started(key, thread, kind)
         return HTTPStatus.ACCEPTED, {"operation": op.as_dict(), "repeated": False}
+
+    # -- what a request asks, for its idempotency key ----------------------------------
+    def _asks(self, body: dict[str, Any]) -> dict[str, Any]:
+        """What a money request asks for, written as the first request and a repeat of it
+        are compared: the same amount however written (``"12.5"``, ``"12.50"``), the
+        same currency in any case, the same transaction however named (``17``,
+        ``"id:17"``). A value that cannot be read stays as it is, and differs."""
+        from ..journal import JournalError
+        from ..money import AmountError, Money
+
+        currency = body.get("currency")
+        if currency is None:
+            currency = self.daemon.config.currency
+        elif isinstance(currency, str):
+            currency = currency.strip().upper()
+        amount = body.get("amount")
+        if isinstance(amount, str) and isinstance(currency, str):
+            try:
+                amount = Money.parse(amount, currency).minor
+            except AmountError:
+                pass
+        txn = body.get("txn")
+        if txn is not None:
+            try:
+                txn = self._txn(txn).id
+            except (ApiError, JournalError):
+                pass
+        return {
+            "kind": body.get("kind"),
+            "amount": amount,
+            "currency": currency,
+            "terminal": body.get("terminal"),
+            "txn": txn,
+        }
+
+    def _asked(self, key: str, asks: dict[str, Any]) -> None:
+        """Remember what the request under ``key`` asked (the newest few thousand)."""
+        with self._threads:
+            self.asked[key] = asks
+            while len(self.asked) > ASKED_KEPT:
+                self.asked.pop(next(iter(self.asked)))
+
+    def _differs(
+        self, key: str, asks: dict[str, Any], body: dict[str, Any], earlier: Operation
+    ) -> list[str]:
+        """What this request asks differently from the one that used ``key`` first: all
+        of it when this daemon took that request; otherwise (a key from before a
+        restart, or from the CLI) what the journal holds of it: the kind, and the
+        amount, currency and transaction where this request names them (the journal
+        has the terminal an operation ran on, which failover may have chosen, not the
+        one it was asked to start on)."""
+        first = self.asked.get(key)
+        if first is not None:
+            return [name for name in asks if asks[name] != first[name]]
+        journal = {
+            "kind": earlier.kind.value,
+            "amount": None if earlier.amount is None else earlier.amount.minor,
+            "currency": earlier.currency,
+            "txn": earlier.parent_id,
+        }
+        return [
+            name
+            for name, value in journal.items()
+            if (name == "kind" or body.get(name) is not None) and asks[name] != value
+        ]
 
     def _check_parent(self, kind: str, parent: Any) -> None:
         """What a refund, reversal or booking refers to must be able to take it: say so
@@ -151,7 +216,7 @@ class DeskApi(ApiBase):
     def operation(self, req: Request) -> Answer:
         from ..journal.states import FINAL, NEEDS_ATTENTION
 
-        wait = seconds_field(req.one("wait") or "0", "wait")
+        wait = wait_field(req)
         op = self._op(req.params["id"])
         deadline = time.monotonic() + wait
         settled = FINAL | NEEDS_ATTENTION
@@ -232,11 +297,18 @@ class DeskApi(ApiBase):
         who = operator_field(body, required=True)
         receipt_no = body.get("receipt_no")
         if receipt_no is not None and (
-            isinstance(receipt_no, bool) or not isinstance(receipt_no, int) or receipt_no < 0
+            isinstance(receipt_no, bool)
+            or not isinstance(receipt_no, int)
+            or not 0 <= receipt_no <= MAX_RECEIPT_NO
         ):
-            raise bad_request(f"receipt_no must be a whole number, got {json.dumps(receipt_no)}")
+            raise bad_request(
+                f"receipt_no must be a whole number 0..{MAX_RECEIPT_NO}, "
+                f"got {json.dumps(receipt_no)}"
+            )
         last4 = body.get("last4")
-        if last4 is not None and (not isinstance(last4, str) or not re.fullmatch(r"\d{4}", last4)):
+        if last4 is not None and (
+            not isinstance(last4, str) or not re.fullmatch(r"[0-9]{4}", last4)
+        ):
             raise bad_request(f"last4 takes exactly four digits, got {json.dumps(last4)}")
         new = State(verdict)
         if op.state is new and op.resolved_by == who and op.note == note:

@@ -18,16 +18,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .openapi import accepted_fields, accepted_query
+from .http_server import BoundedHandler, BoundedHTTPServer, ClientGone
+from .openapi import accepted_fields, accepted_query, request_fields, resolve
 
 if TYPE_CHECKING:
-    from ..config import Address
+    from ..config import Address, ServiceConfig
     from ..journal import Journal, Operation
     from .api import Api
     from .daemon import Daemon
@@ -37,6 +37,9 @@ log = logging.getLogger("posdriver.service.api")
 
 MAX_BODY = 64 * 1024
 MAX_WAIT = 300.0
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id names nothing
+_WHOLE = re.compile(r"[0-9]{1,19}")  # int() would take " 5", "+5", "5_0" and "٥" too
+_NUMBER = re.compile(r"[0-9]{1,19}(?:\.[0-9]{1,19})?")
 START_TIMEOUT = 5.0  # how long a 202 waits for the operation to be in the journal
 
 Answer = tuple[int, Any]
@@ -170,6 +173,7 @@ class Request:
                     f"{', '.join(repr(u) for u in unknown)} for {self.route.method} "
                     f"{self.route.path}; it takes {', '.join(sorted(known)) or 'no fields'}"
                 )
+            check_fields(body, request_fields(self.route.path, self.route.method))
             self._body = body
         return self._body
 
@@ -179,6 +183,183 @@ class Request:
 
     def many(self, name: str) -> list[str]:
         return [s.strip() for v in self.query.get(name, []) for s in v.split(",") if s.strip()]
+
+
+# -- the body ----------------------------------------------------------------------------
+class _NotOurJson(ValueError):
+    """JSON that Python's parser takes and RFC 8259 or this API does not."""
+
+
+def _constant(name: str) -> Any:
+    raise _NotOurJson(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotOurJson(f"the number {shown(text)} is too large")
+    return value
+
+
+def _whole(text: str) -> int:
+    if len(text.lstrip("-")) > 30:  # int() would refuse beyond 4300 digits, slowly
+        raise _NotOurJson(
+            f"the number {shown(text)} has {len(text)} digits; no field takes more than 30"
+        )
+    return int(text)
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """A request body: a JSON object in UTF-8 (RFC 8259), and nothing Python's parser
+    would take besides: no NaN or Infinity, no number too large for a float or of
+    thousands of digits, no nesting too deep to parse, no text that is not Unicode (a
+    lone surrogate, which no journal or answer could store). Each is a 400 saying so."""
+    try:
+        text = raw.decode("utf-8") if raw else "{}"
+        body = json.loads(text, parse_constant=_constant, parse_float=_finite, parse_int=_whole)
+    except RecursionError:
+        raise bad_request("the body is not JSON we take: it is nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise bad_request(f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except ValueError as exc:  # JSONDecodeError and _NotOurJson
+        raise bad_request(f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    _unicode(body)
+    return body
+
+
+def _unicode(body: dict[str, Any]) -> None:
+    """Every name and string in ``body`` (at any depth) is Unicode that UTF-8 can hold;
+    the error names the field it is in."""
+    for name, value in body.items():
+        where = name if _encodable(name) else "a name"
+        stack: list[Any] = [name, value]  # a list, not recursion: the depth is the client's
+        while stack:
+            node = stack.pop()
+            if isinstance(node, str) and not _encodable(node):
+                raise bad_request(
+                    f"{where}: the body holds text that is not Unicode (a lone surrogate "
+                    "such as \\ud800)"
+                )
+            if isinstance(node, dict):
+                stack.extend(node.keys())
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# -- body fields against the document ----------------------------------------------------
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "an object",
+}
+_NAMED_TYPE_WORDS = {"DecimalAmount": 'a decimal string such as "12.50" (not a JSON number)'}
+
+
+def check_fields(body: dict[str, Any], fields: dict[str, dict[str, Any]]) -> None:
+    """Every field of ``body`` as the OpenAPI document describes it: its JSON type (null
+    only where the document allows it: an optional field is left out, not null), enum,
+    length and range. Patterns are checked where the value is read (an amount by
+    ``Money.parse``, a currency by its code), which can say more than "does not match".
+    A field the request logic never reads for this kind of request is checked too."""
+    for name, value in body.items():
+        problem = _problem(value, fields[name])
+        if problem is not None:
+            raise bad_request(f"{name} {problem}")
+
+
+def _quoted(value: Any) -> str:
+    return shown(value) if isinstance(value, str) else json.dumps(value)
+
+
+def _problem(value: Any, schema: dict[str, Any]) -> str | None:
+    schema, ref_name = resolve(schema)
+    if "enum" in schema:
+        options = [v for v in schema["enum"] if v is not None]
+        if value in options and not isinstance(value, bool):
+            return None
+        if len(options) == 2:
+            return f"must be {options[0]} or {options[1]}, got {_quoted(value)}"
+        return f"must be one of {', '.join(options)}; got {_quoted(value)}"
+    declared = schema.get("type", [])
+    types = [declared] if isinstance(declared, str) else list(declared)
+    if value is None:
+        return None if "null" in types else "must not be null (leave it out instead)"
+    if not any(
+        isinstance(value, _JSON_TYPES[t]) and (t == "boolean" or not isinstance(value, bool))
+        for t in types
+        if t != "null"
+    ):
+        words = _NAMED_TYPE_WORDS.get(ref_name or "") or " or ".join(
+            _TYPE_WORDS[t] for t in types if t != "null"
+        )
+        return f"must be {words}, got {json.dumps(value)}"
+    if isinstance(value, str):
+        return _length_problem(value, schema)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _range_problem(value, schema)
+    return None
+
+
+def _length_problem(value: str, schema: dict[str, Any]) -> str | None:
+    shortest, longest = schema.get("minLength", 0), schema.get("maxLength")
+    if len(value) < shortest:
+        return "must not be empty" if not value else f"must be at least {shortest} characters"
+    if longest is not None and len(value) > longest:
+        return f"must be at most {longest} characters"
+    return None
+
+
+def _range_problem(value: float, schema: dict[str, Any]) -> str | None:
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if (low is None or value >= low) and (high is None or value <= high):
+        return None
+    what = "a whole number" if schema.get("type") == "integer" else "a number"
+    if low is not None and high is not None:
+        return f"must be {what} {low}..{high}, got {json.dumps(value)}"
+    if low is not None:
+        return f"must be {what} of at least {low}, got {json.dumps(value)}"
+    return f"must be {what} of at most {high}, got {json.dumps(value)}"
+
+
+def currency_field(value: str | None, default: str) -> str:
+    """A currency a request names (an ISO 4217 code in any case), else ``default``."""
+    from ..money import Money
+
+    if value is None:
+        return default
+    if not re.fullmatch(r"[A-Za-z]{3}", value):
+        raise bad_request(f"currency must be an ISO 4217 code such as EUR, got {shown(value)}")
+    code = value.upper()
+    Money(0, code).numeric_code  # noqa: B018 -- an unknown code is an AmountError (400)
+    return code
+
+
+def wait_field(req: Request) -> float:
+    """``wait``: seconds to wait for an end (default none); present, it must be one."""
+    text = req.one("wait")
+    return 0.0 if text is None else seconds_field(text, "wait")
 
 
 # -- body fields -------------------------------------------------------------------------
@@ -204,14 +385,21 @@ def operator_field(body: dict[str, Any], *, required: bool = False) -> str:
     return who or "api"
 
 
+def shown(text: str) -> str:
+    """A value as an error message quotes it: whole unless it is long."""
+    return repr(text) if len(text) <= 40 else f"{text[:32]!r}... ({len(text)} characters)"
+
+
 def seconds_field(value: Any, name: str) -> float:
-    """A number of seconds, 0..MAX_WAIT, from a query string or a JSON number."""
-    if isinstance(value, bool):
+    """A number of seconds, 0..MAX_WAIT, from a query string (digits with an optional
+    decimal part, as the schema's number is written) or a JSON number."""
+    if isinstance(value, str):
+        if not _NUMBER.fullmatch(value):
+            raise bad_request(f"{name} must be a number of seconds, got {shown(value)}")
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad_request(f"{name} must be a number of seconds, got {json.dumps(value)}")
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise bad_request(f"{name} must be a number of seconds, got {value!r}") from None
+    seconds = float(value)
     if not math.isfinite(seconds) or not 0 <= seconds <= MAX_WAIT:
         raise bad_request(f"{name} must be 0..{MAX_WAIT:g} seconds, got {value!r}")
     return seconds
@@ -220,32 +408,43 @@ def seconds_field(value: Any, name: str) -> float:
 def whole_field(text: str | None, name: str, low: int, high: int, default: int) -> int:
     if text is None:
         return default
-    try:
-        number = int(text)
-    except ValueError:
-        raise bad_request(f"{name} must be a whole number, got {text!r}") from None
+    if not _WHOLE.fullmatch(text):
+        raise bad_request(f"{name} must be a whole number, got {shown(text)}")
+    number = int(text)
     if not low <= number <= high:
         raise bad_request(f"{name} must be {low}..{high}, got {number}")
     return number
 
 
 def record_id(text: str, what: str) -> int:
-    if not text.isdigit():
-        raise bad_request(f"a {what} id is a whole number, got {text!r}")
+    """A print job's or refund plan's id from a path: a 400 when it is not a number, a
+    404 when it is one no record can have (beyond what SQLite holds)."""
+    if not (text.isascii() and text.isdigit()):
+        raise bad_request(f"a {what} id is a whole number, got {shown(text)}")
+    if len(text) > 19 or int(text) > MAX_ID:
+        raise ApiError(HTTPStatus.NOT_FOUND, f"no {what} {shown(text)}")
     return int(text)
 
 
-def when_field(name: str, text: str, *, end: bool = False) -> datetime:
+def when_field(name: str, text: str, *, end: bool = False, hint: str = "") -> datetime:
     """An ISO date (a local day: its start, or with ``end`` the next day's start) or an
-    ISO time (local when it has no offset)."""
+    ISO time (local when it has no offset). One that cannot be counted in local time or
+    UTC (around the years 1 and 9999) is refused, naming ``name``, like a malformed one."""
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            day = datetime.fromisoformat(text)
-            return (day + timedelta(days=1) if end else day).astimezone()
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise bad_request(f"{name}: {text!r} is not an ISO date or time") from None
-    return value if value.tzinfo else value.astimezone()
+        raise bad_request(f"{name}: {shown(text)} is not an ISO date or time{hint}") from None
+    try:
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            value = (value + timedelta(days=1) if end else value).astimezone()
+        elif value.tzinfo is None:
+            value = value.astimezone()
+        value.astimezone(UTC)  # as the journal compares it
+    except (OverflowError, ValueError):
+        raise bad_request(
+            f"{name}: {shown(text)} is too far in the past or future to compare with"
+        ) from None
+    return value
 
 
 class ApiBase:
@@ -257,6 +456,7 @@ class ApiBase:
         self.daemon = daemon
         self.running: list[threading.Thread] = []  # money work in flight (joined at stop)
         self.plan_runs: dict[int, threading.Thread] = {}  # refund plan runs, while alive
+        self.asked: dict[str, dict[str, Any]] = {}  # idempotency key -> what was asked
         self._plans = threading.Lock()  # one decision at a time about starting a plan
         self._threads = threading.Lock()  # guards ``running``
 
@@ -272,7 +472,7 @@ class ApiBase:
 
     def _op(self, ref: str) -> Operation:
         """An operation named in a path: a bare number is a journal id."""
-        return self.journal.find(f"id:{ref}" if ref.isdigit() else ref)
+        return self.journal.find(f"id:{ref}" if ref.isascii() and ref.isdigit() else ref)
 
     def _txn(self, ref: Any) -> Operation:
         """An operation named in a body: an integer is a journal id, a string is read as
@@ -293,8 +493,11 @@ class ApiBase:
             raise bad_request(f"idempotency_key must be 1..{longest} characters")
         return key
 
-    def _started(self, key: str, thread: threading.Thread, what: str) -> Operation:
-        """The operation a thread just began under ``key``, once it is in the journal."""
+    def _started(self, key: str, thread: Work, what: str) -> Operation:
+        """The operation a thread just began under ``key``, once it is in the journal.
+        When the thread ended without it, its intent (PENDING) was never written, so
+        nothing reached a terminal: a journal or state directory that cannot be written
+        is a 503 saying so in the journal's own words."""
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             op = self.journal.by_idempotency_key(key)
@@ -303,18 +506,62 @@ class ApiBase:
             if not thread.is_alive():
                 break
             time.sleep(0.005)
-        raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, f"the {what} could not be started")
+        raise _not_started(thread.error, what, self.daemon.config.state_dir)
 
-    def _background(self, target: Callable[[], None], name: str) -> threading.Thread:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+    def _background(self, target: Callable[[], None], name: str) -> Work:
+        thread = Work(target, name)
         with self._threads:
             self.running = [t for t in self.running if t.is_alive()] + [thread]
         thread.start()
         return thread
 
 
-def _handler(api: Api, token: str | None) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+class Work(threading.Thread):
+    """Money work run beyond the request that started it; ``error`` is what ended it,
+    if anything did (logged here, once)."""
+
+    def __init__(self, target: Callable[[], None], name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self._work = target
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        from ..journal import JournalError
+
+        try:
+            self._work()
+        except (JournalError, OSError) as exc:  # said in full by the answer and here
+            self.error = exc
+            log.error("%s: %s", self.name, exc)
+        except Exception as exc:
+            self.error = exc
+            log.exception("%s failed", self.name)
+
+
+NOT_SENT = "nothing was sent to the terminal and no money moved"
+
+
+def _not_started(error: Exception | None, what: str, state_dir: Any) -> Exception:
+    """What to answer for money work that ended before its operation was journaled."""
+    from ..journal import InvalidTransition, JournalError, UnknownTransaction
+
+    if isinstance(error, UnknownTransaction | InvalidTransition):
+        return error  # a 404 or 409, as anywhere else
+    if isinstance(error, JournalError):
+        return ApiError(
+            HTTPStatus.SERVICE_UNAVAILABLE, f"{error}. The {what} was not started: {NOT_SENT}"
+        )
+    if isinstance(error, OSError):
+        return ApiError(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            f"{state_dir}: cannot write in the state directory "
+            f"({error.strerror or error}). The {what} was not started: {NOT_SENT}",
+        )
+    return ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, f"the {what} could not be started")
+
+
+def _handler(api: Api, token: str | None) -> type[BoundedHandler]:
+    class Handler(BoundedHandler):
         server_version = "posdriver"
         protocol_version = "HTTP/1.1"
         _raw = b""
@@ -349,6 +596,10 @@ def _handler(api: Api, token: str | None) -> type[BaseHTTPRequestHandler]:
                     and "refund_plan" in body
                 ):
                     headers["Location"] = f"/v1/refund-plans/{body['refund_plan']['id']}"
+            except ClientGone as exc:  # nothing was acted on, and no one reads an answer
+                log.debug("api: %s went away: %s", self.address_string(), exc)
+                self.close_connection = True
+                return
             except ApiError as exc:
                 status, body = exc.status, {"error": str(exc)} | exc.extra
                 headers = exc.headers
@@ -358,16 +609,34 @@ def _handler(api: Api, token: str | None) -> type[BaseHTTPRequestHandler]:
 
         def _read_body(self) -> bytes:
             """The whole body, read before anything can fail, so that an error answer
-            leaves the connection (HTTP/1.1 keep-alive) in step for the next request."""
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
+            leaves the connection (HTTP/1.1 keep-alive) in step for the next request;
+            within the request's deadline (a body that stops coming is a 408)."""
+            if self.headers.get("Transfer-Encoding") is not None:
+                self.close_connection = True  # the body's end is unknown: cannot go on
+                raise bad_request("send the body with a Content-Length (no Transfer-Encoding)")
+            text = self.headers.get("Content-Length") or "0"
+            if not (text.isascii() and text.isdigit()):
                 self.close_connection = True
-                raise bad_request("Content-Length is not a number") from None
+                raise bad_request("Content-Length is not a number")
+            length = int(text) if len(text) < 20 else MAX_BODY + 1
             if length > MAX_BODY:
                 self.close_connection = True  # not read: the connection cannot go on
                 raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
-            return self.rfile.read(length) if length > 0 else b""
+            try:
+                data = self.rfile.read(length) if length > 0 else b""
+            except TimeoutError:
+                self.close_connection = True
+                raise ApiError(
+                    HTTPStatus.REQUEST_TIMEOUT,
+                    f"the request did not arrive within {self.server.connection_timeout:g} s "
+                    "(service.connection_timeout)",
+                ) from None
+            except ConnectionError as exc:
+                raise ClientGone(str(exc)) from exc
+            if len(data) < length:
+                raise ClientGone(f"the body ended after {len(data)} of {length} bytes")
+            self.request_read()
+            return data
 
         def _authorise(self) -> None:
             if token is None:
@@ -378,13 +647,7 @@ def _handler(api: Api, token: str | None) -> type[BaseHTTPRequestHandler]:
                 raise ApiError(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
 
         def _body(self) -> dict[str, Any]:
-            try:
-                body = json.loads(self._raw or b"{}")
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise bad_request(f"the body is not JSON: {exc}") from None
-            if not isinstance(body, dict):
-                raise bad_request("the body must be a JSON object")
-            return body
+            return parse_body(self._raw)
 
         def _route(self, method: str) -> Answer:
             url = urlsplit(self.path)
@@ -403,10 +666,13 @@ def _handler(api: Api, token: str | None) -> type[BaseHTTPRequestHandler]:
             return answer
 
         def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
+            self.end_deadline()
             data = json.dumps(body, ensure_ascii=False, indent=1).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:  # the client learns it, rather than meets it
+                self.send_header("Connection", "close")
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
@@ -432,10 +698,18 @@ def _classify(exc: Exception) -> tuple[int, dict[str, Any]]:
     return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(exc).__name__}"}
 
 
-def serve(api: Api, address: Address, token: str | None) -> tuple[ThreadingHTTPServer, int]:
-    """Serve ``api`` on ``address`` from a thread of its own; returns the server and the
-    port it got (``address`` may ask for port 0)."""
-    server = ThreadingHTTPServer((address.host, address.port), _handler(api, token))
-    server.daemon_threads = True
+def serve(
+    api: Api, address: Address, token: str | None, service: ServiceConfig
+) -> tuple[BoundedHTTPServer, int]:
+    """Serve ``api`` on ``address`` from a thread of its own, within the connection
+    timeout and limit of ``service``; returns the server and the port it got
+    (``address`` may ask for port 0)."""
+    server = BoundedHTTPServer(
+        (address.host, address.port),
+        _handler(api, token),
+        name="api",
+        connection_timeout=service.connection_timeout,
+        limit=service.max_connections,
+    )
     threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
     return server, int(server.server_address[1])

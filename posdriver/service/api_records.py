@@ -22,11 +22,12 @@ from .api_http import (
     Request,
     bad_request,
     conflict,
-    log,
+    currency_field,
     operator_field,
     record_id,
-    seconds_field,
+    shown,
     text_field,
+    wait_field,
     when_field,
     whole_field,
 )
@@ -58,16 +59,15 @@ class RecordsApi(ApiBase):
                 f"{', '.join(k.value for k in Kind)}"
             ) from None
         last4 = req.one("last4")
-        if last4 is not None and not re.fullmatch(r"\d{4}", last4):
-            raise bad_request(f"last four digits must be four digits, got {last4!r}")
+        if last4 is not None and not re.fullmatch(r"[0-9]{4}", last4):
+            raise bad_request(f"last4 must be the card's last four digits, got {shown(last4)}")
         amount = req.one("amount")
+        currency = currency_field(req.one("currency"), self.daemon.config.currency)
         since, until = req.one("since"), req.one("until")
         filters = Filters(
             since=None if since is None else when_field("since", since),
             until=None if until is None else when_field("until", until, end=True),
-            amount=None
-            if amount is None
-            else Money.parse(amount, req.one("currency") or self.daemon.config.currency),
+            amount=None if amount is None else Money.parse(amount, currency),
             last4=last4,
             states=states,
             kinds=kinds,
@@ -129,18 +129,17 @@ class RecordsApi(ApiBase):
         since_text = req.one("since")
         since = None
         if since_text is not None:
-            span = re.fullmatch(r"(\d+)\s*([hdw])", since_text.strip())
+            span = re.fullmatch(r"([0-9]{1,7})\s*([hdw])", since_text.strip())
             if span:
                 hours = int(span.group(1)) * {"h": 1, "d": 24, "w": 168}[span.group(2)]
-                since = datetime.now().astimezone() - timedelta(hours=hours)
-            else:
                 try:
-                    since = when_field("since", since_text)
-                except ApiError:
-                    raise bad_request(
-                        f"since: {since_text!r} is not an ISO date or time, nor a span back "
-                        "from now such as 24h, 7d or 2w"
-                    ) from None
+                    since = datetime.now().astimezone() - timedelta(hours=hours)
+                except OverflowError:  # before the year 1: every incident is younger
+                    since = None
+            else:
+                since = when_field(
+                    "since", since_text, hint=", nor a span back from now such as 24h, 7d or 2w"
+                )
         limit = whole_field(req.one("limit"), "limit", 1, 10000, 1000)
         return HTTPStatus.OK, [i.as_dict() for i in self.journal.incidents(since, limit)]
 
@@ -268,7 +267,7 @@ class RecordsApi(ApiBase):
         return HTTPStatus.CREATED, {"refund_plan": view} | guard
 
     def refund_plan(self, req: Request) -> Answer:
-        wait = seconds_field(req.one("wait") or "0", "wait")
+        wait = wait_field(req)
         plan = self._plan(req)
         deadline = time.monotonic() + wait
         while self._plan_running(plan.id) and time.monotonic() < deadline:
@@ -333,19 +332,16 @@ class RecordsApi(ApiBase):
             key = key or f"api-{uuid.uuid4()}"
             run_key, plan_id = key, plan.id
 
-            def carry_out() -> None:
-                try:
-                    cashier.carry_out_plan(
-                        sale,
-                        plan_id,
-                        on=terminal,
-                        idempotency_key=run_key,
-                        should_stop=lambda: self.daemon.stopping,
-                        on_part=lambda r: self.daemon.count_outcome("refund", r.operation.state),
-                        checked=True,  # just now, under the lock, with the API's answers
-                    )
-                except Exception:
-                    log.exception("refund plan %s failed", plan_id)
+            def carry_out() -> None:  # what ends it is logged and answered by Work
+                cashier.carry_out_plan(
+                    sale,
+                    plan_id,
+                    on=terminal,
+                    idempotency_key=run_key,
+                    should_stop=lambda: self.daemon.stopping,
+                    on_part=lambda r: self.daemon.count_outcome("refund", r.operation.state),
+                    checked=True,  # just now, under the lock, with the API's answers
+                )
 
             thread = self._background(carry_out, f"api-refund-plan-{plan.id}")
             # only whether a run is alive is ever asked: finished ones are let go

@@ -356,7 +356,11 @@ class Daemon:
         addr = self.config.service.metrics
         try:
             self.metrics_server, self._metrics_thread, port = start_metrics_server(
-                page, addr.host, addr.port
+                page,
+                addr.host,
+                addr.port,
+                connection_timeout=self.config.service.connection_timeout,
+                limit=self.config.service.max_connections,
             )
         except OSError as exc:
             raise OSError(
@@ -364,6 +368,13 @@ class Daemon:
                 f"cannot listen on {addr} for metrics: {exc.strerror} (use --metrics HOST:PORT)",
             ) from exc
         address = dataclasses.replace(addr, port=port)
+        if not addr.loopback:
+            log.warning(
+                "metrics are served on %s, beyond this machine, without a token: they carry "
+                "no card data but describe the desk (devices, faults, payments in doubt); "
+                "let the firewall admit only the Prometheus server",
+                address,
+            )
         self.bound["metrics"] = f"http://{address}/metrics"
         self.out(json.dumps({"listening": "metrics", "url": self.bound["metrics"]}))
 
@@ -626,7 +637,7 @@ class Daemon:
         running = self.config
         restart: list[str] = []
         service = fresh.service
-        for key in ("api", "metrics", "token"):
+        for key in ("api", "metrics", "token", "connection_timeout", "max_connections"):
             if getattr(service, key) != getattr(running.service, key):
                 restart.append(f"service.{key}")
                 service = dataclasses.replace(service, **{key: getattr(running.service, key)})

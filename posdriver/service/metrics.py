@@ -32,11 +32,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
 from posdriver.cashier.pan_scan import mask_pans
+from posdriver.service.http_server import (
+    DEFAULT_LIMIT,
+    DEFAULT_TIMEOUT,
+    BoundedHandler,
+    BoundedHTTPServer,
+)
 from posdriver.service.snapshot import (
     ACQUIRER_STATES,
     CHECK_STATUSES,
@@ -499,13 +504,14 @@ class MetricsPage:
             out[STATE_DIR_FREE].append(STATE_DIR_FREE.line([], check.free_bytes))
 
 
-class _MetricsHandler(BaseHTTPRequestHandler):
+class _MetricsHandler(BoundedHandler):
     """``GET /metrics`` (and ``/``, as Prometheus' defaults and curl users expect); a
     plain 404 for anything else. No request is logged: scrapes come every few seconds."""
 
     server: _MetricsServer
 
     def do_GET(self) -> None:
+        self.request_read()  # a GET has no body: the request is all there
         path = self.path.split("?", 1)[0]
         if path not in ("/metrics", "/"):
             self._reply(404, b"not found: metrics are at /metrics\n", "text/plain")
@@ -528,29 +534,40 @@ class _MetricsHandler(BaseHTTPRequestHandler):
         pass
 
 
-class _MetricsServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], page: MetricsPage) -> None:
+class _MetricsServer(BoundedHTTPServer):
+    def __init__(
+        self, address: tuple[str, int], page: MetricsPage, connection_timeout: float, limit: int
+    ) -> None:
         self.page = page
-        super().__init__(address, _MetricsHandler)
+        super().__init__(
+            address,
+            _MetricsHandler,
+            name="metrics",
+            connection_timeout=connection_timeout,
+            limit=limit,
+        )
 
 
 def start_metrics_server(
-    page: MetricsPage, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
-) -> tuple[ThreadingHTTPServer, threading.Thread, int]:
+    page: MetricsPage,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    connection_timeout: float = DEFAULT_TIMEOUT,
+    limit: int = DEFAULT_LIMIT,
+) -> tuple[BoundedHTTPServer, threading.Thread, int]:
     """Serve ``/metrics`` on ``host:port`` from a daemon thread; port 0 picks a free one.
     The address is always given: these metrics describe the front desk and are served on
-    loopback unless configured otherwise. Returns the server, its thread and the port
-    actually bound."""
-    server = _MetricsServer((host, port), page)
+    loopback unless configured otherwise. Connections are bounded as the API's are
+    (:mod:`.http_server`). Returns the server, its thread and the port actually bound."""
+    server = _MetricsServer((host, port), page, connection_timeout, limit)
     thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
     thread.start()
     return server, thread, int(server.server_address[1])
 
 
 def stop_metrics_server(
-    server: ThreadingHTTPServer, thread: threading.Thread, timeout: float = 5.0
+    server: BoundedHTTPServer, thread: threading.Thread, timeout: float = 5.0
 ) -> None:
     """Stop serving and release the socket (for shutdown and tests)."""
     server.shutdown()

@@ -81,6 +81,7 @@ def _array(items: dict[str, Any]) -> dict[str, Any]:
 
 
 _STR = {"type": "string"}
+_NAME = {"type": "string", "minLength": 1}  # a request's name or text: blank is refused
 _STR_OR_NULL = {"type": ["string", "null"]}
 _INT = {"type": "integer"}
 _INT_OR_NULL = {"type": ["integer", "null"]}
@@ -116,6 +117,12 @@ SCHEMAS: dict[str, Any] = {
         "examples": ["12.50"],
     },
     "Currency": {"type": "string", "pattern": "^[A-Z]{3}$", "examples": ["EUR"]},
+    "RequestCurrency": {
+        "type": "string",
+        "pattern": "^[A-Za-z]{3}$",
+        "description": "an ISO 4217 code, in any case (eur is EUR)",
+        "examples": ["EUR"],
+    },
     "Money": _obj(
         {"amount": ref("DecimalAmount"), "currency": ref("Currency")},
         description="an amount with its currency (the refund guard's figures)",
@@ -287,9 +294,9 @@ SCHEMAS: dict[str, Any] = {
         {
             "kind": ref("OperationKind"),
             "amount": ref("DecimalAmount"),
-            "currency": ref("Currency"),
+            "currency": ref("RequestCurrency"),
             "txn": _TXN_FIELD,
-            "terminal": {"type": "string", "description": "the terminal to start with"},
+            "terminal": {**_NAME, "description": "the terminal to start with"},
             "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 128},
             "operator": _OPERATOR,
         },
@@ -300,7 +307,7 @@ SCHEMAS: dict[str, Any] = {
         {
             "copy": {"enum": ["customer", "merchant"], "default": "customer"},
             "printer": {
-                "type": "string",
+                **_NAME,
                 "description": "print here instead of the operation's terminal's printer",
             },
             "operator": _OPERATOR,
@@ -320,7 +327,7 @@ SCHEMAS: dict[str, Any] = {
                 "description": "why: what was checked, with whom",
             },
             "operator": {**_OPERATOR, "description": "the person who decided"},
-            "receipt_no": {"type": "integer", "minimum": 0},
+            "receipt_no": {"type": "integer", "minimum": 0, "maximum": 999_999_999},
             "last4": {"type": "string", "pattern": "^[0-9]{4}$"},
         },
         ["state", "note", "operator"],
@@ -331,8 +338,8 @@ SCHEMAS: dict[str, Any] = {
             "fault": {"type": "string", "minLength": 1, "description": "what went wrong"},
             "action": {"type": "string", "minLength": 1, "description": "what was done"},
             "result": {"type": "string", "minLength": 1, "description": "how it ended"},
-            "device": {"type": "string"},
-            "notes": {"type": "string"},
+            "device": _NAME,
+            "notes": {"type": "string", "minLength": 1},
             "txn": _TXN_FIELD,
             "operator": _OPERATOR,
         },
@@ -342,7 +349,7 @@ SCHEMAS: dict[str, Any] = {
     "PrintRunRequest": _obj(
         {
             "printer": {
-                "type": "string",
+                **_NAME,
                 "description": "only this printer's jobs (default: every printer's)",
             }
         },
@@ -358,7 +365,7 @@ SCHEMAS: dict[str, Any] = {
                 "description": "how much in all (default: everything left on the sale)",
             },
             "terminal": {
-                "type": "string",
+                **_NAME,
                 "description": "the terminal whose per-refund limit applies",
             },
             "operator": _OPERATOR,
@@ -368,7 +375,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "RefundPlanRunRequest": _obj(
         {
-            "terminal": {"type": "string", "description": "the terminal to refund on"},
+            "terminal": {**_NAME, "description": "the terminal to refund on"},
             "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 120},
             "operator": _OPERATOR,
         },
@@ -594,8 +601,15 @@ RESPONSES: dict[str, Any] = {
     "Unauthorized": _error("a token is configured and the request did not carry it"),
     "NotFound": _error("no such transaction, print job or refund plan"),
     "TooLarge": _error("the body is over 64 KB"),
+    "TimedOut": _error(
+        "the body did not arrive within the connection timeout (service.connection_timeout)"
+    ),
     "ServerError": _error("the journal failed, or the work could not be started"),
-    "Stopping": _error("the daemon is stopping and takes no new money operations"),
+    "Stopping": _error(
+        "the daemon is stopping and takes no new money operations, or the journal cannot "
+        "be written (nothing was started, nothing reached a terminal), or every "
+        "connection is in a request"
+    ),
 }
 
 
@@ -652,6 +666,7 @@ def _common(*codes: str) -> dict[str, Any]:
         "400": "BadRequest",
         "401": "Unauthorized",
         "404": "NotFound",
+        "408": "TimedOut",
         "413": "TooLarge",
         "500": "ServerError",
         "503": "Stopping",
@@ -673,7 +688,7 @@ def _op(
         spec["parameters"] = params
     if body is not None:
         spec["requestBody"] = body
-        errors = (*errors, "413")
+        errors = (*errors, "408", "413")
     spec["responses"] = responses | _common(*sorted(set(errors)))
     return spec
 
@@ -753,14 +768,14 @@ PATHS: dict[str, Any] = {
             "Transactions, newest first",
             {"200": _json(_array(ref("Operation")), "matching operations")},
             params=[
-                _query("since", _STR, "ISO 8601 date or time (local time when no offset)"),
-                _query("until", _STR, "ISO 8601 date (the whole day) or time"),
+                _query("since", _NAME, "ISO 8601 date or time (local time when no offset)"),
+                _query("until", _NAME, "ISO 8601 date (the whole day) or time"),
                 _query("last4", {"type": "string", "pattern": "^[0-9]{4}$"}, "card"),
                 _query("state", _STR, "states, comma-separated or repeated"),
                 _query("kind", _STR, "kinds, comma-separated or repeated"),
                 _query("terminal", _STR, "one terminal's name"),
                 _query("amount", ref("DecimalAmount"), "exactly this amount"),
-                _query("currency", ref("Currency"), "of amount (default: configured)"),
+                _query("currency", ref("RequestCurrency"), "of amount (default: configured)"),
                 _query(
                     "limit",
                     {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
@@ -787,7 +802,7 @@ PATHS: dict[str, Any] = {
             params=[
                 _TXN,
                 _query("amount", ref("DecimalAmount"), "default: everything left"),
-                _query("terminal", _STR, "the terminal whose per-refund limit applies"),
+                _query("terminal", _NAME, "the terminal whose per-refund limit applies"),
             ],
             errors=("400", "401", "404", "500"),
             operation_id="checkRefund",
@@ -1020,6 +1035,27 @@ def accepted_query(path: str, method: str) -> frozenset[str]:
     """The query parameters an operation takes, as documented."""
     spec = PATHS[path][method.lower()]
     return frozenset(p["name"] for p in spec.get("parameters", ()) if p["in"] == "query")
+
+
+def resolve(schema: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A request field's schema with its reference followed (its own keys on top) and
+    the name of the schema referred to, if any."""
+    if "$ref" not in schema:
+        return schema, None
+    name = schema["$ref"].rsplit("/", 1)[1]
+    target, _ = resolve(SCHEMAS[name])
+    return target | {k: v for k, v in schema.items() if k != "$ref"}, name
+
+
+def request_fields(path: str, method: str) -> dict[str, dict[str, Any]]:
+    """The body fields an operation takes, each with its schema (none: no body)."""
+    spec = PATHS[path][method.lower()]
+    body = spec.get("requestBody")
+    if body is None:
+        return {}
+    name = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    properties: dict[str, dict[str, Any]] = SCHEMAS[name]["properties"]
+    return properties
 
 
 def accepted_fields(path: str, method: str) -> frozenset[str] | None:

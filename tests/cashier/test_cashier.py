@@ -511,3 +511,27 @@ def test_recovery_goes_by_the_order_the_terminal_saw_not_by_journal_id(desk: Des
     assert report.needs_review == []
     assert desk.journal.get(earlier_id).state is State.APPROVED
     assert desk.journal.get(later_id).state is State.DECLINED
+
+
+def test_an_unexpected_error_after_the_command_went_out_is_in_doubt_not_pending(
+    desk: Desk,
+) -> None:
+    """A fault of ours once the command may have gone out (here: a wait too long for the
+    platform's clock, which the config no longer lets through) must not leave the
+    operation PENDING as if nothing happened, nor call it aborted: the terminal may have
+    taken it. In doubt, and recovery asks the terminal."""
+    absurd = ZvtTimeouts(t1=0.2, t2=0.3, t3=1e12, t4=1e12)
+
+    def broken(cfg: Any) -> ZvtTerminal:
+        return ZvtTerminal(link_for_url(cfg.url), currency=cfg.currency, timeouts=absurd)
+
+    faulty = Cashier(desk.journal, desk.config, terminal_factory=broken, actor="tester")
+    result = faulty.sale(eur("14.00"), failover=False)
+    op = result.operation
+    assert op.state is State.IN_DOUBT, op
+    assert op.doubt_stage == "before_accept" and "OverflowError" in (op.reason or "")
+    assert [i.category for i in desk.journal.incidents()] == ["in_doubt"]
+    recover(desk.cashier)
+    # the terminal has no transaction from it: it never got past the card
+    assert desk.ledger() == []
+    assert desk.journal.get(op.id).state is State.DECLINED

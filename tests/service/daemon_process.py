@@ -19,7 +19,12 @@ import pytest
 
 @contextlib.contextmanager
 def serve_process(
-    config: Path, state: Path, *, emulate: bool, log: IO[str] | None = None
+    config: Path,
+    state: Path,
+    *,
+    emulate: bool,
+    log: IO[str] | None = None,
+    metrics: str = "127.0.0.1:0",
 ) -> Iterator[tuple[subprocess.Popen[str], dict[str, dict[str, Any]]]]:
     """Yields the process and its start lines by name: ``"api"`` and ``"metrics"`` (their
     ``url``), and with ``emulate`` ``"printer"`` and ``"terminal"`` (``url``, ``control``).
@@ -27,7 +32,7 @@ def serve_process(
     command = [sys.executable, "-m", "posdriver", "serve", "--config", str(config)]
     if emulate:
         command.append("--emulate")
-    command += ["--state-dir", str(state), "--api", "127.0.0.1:0", "--metrics", "127.0.0.1:0"]
+    command += ["--state-dir", str(state), "--api", "127.0.0.1:0", "--metrics", metrics]
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,

@@ -93,14 +93,18 @@ SERVED_CONFIG = "[service]\npoll_interval = 0.2\nterminal_poll_interval = 1.0\n"
 
 @contextlib.contextmanager
 def serve(
-    tmp_path: Path, config_text: str = SERVED_CONFIG, log: Any = None, state: Path | None = None
+    tmp_path: Path,
+    config_text: str = SERVED_CONFIG,
+    log: Any = None,
+    metrics: str = "127.0.0.1:0",
+    state: Path | None = None,
 ) -> Iterator[Served]:
     """``posdriver serve --emulate`` on the config given, its journal in ``state`` (by
     default under ``tmp_path``); its log (stderr) goes to ``log`` (a file) or nowhere."""
     config = tmp_path / "posdriver.toml"
     config.write_text(config_text)
     state = state or tmp_path / "state"
-    with serve_process(config, state, emulate=True, log=log) as (process, by):
+    with serve_process(config, state, emulate=True, log=log, metrics=metrics) as (process, by):
         yield Served(
             process,
             by["api"]["url"],

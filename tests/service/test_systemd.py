@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from posdriver.config import ServiceConfig
 from posdriver.service.systemd import Notifier, Watchdog
 from posdriver.terminal.zvt.exchange import T4_DEFAULT
 
@@ -435,6 +436,8 @@ def test_unit_settings_that_matter() -> None:
     assert one("MemoryDenyWriteExecute") == "yes"
     assert one("ExecReload") == "/bin/kill -HUP $MAINPID"
     assert "PYTHONUNBUFFERED=1" in s["Environment"]
+    # both listeners full, with room to spare for the journal, devices and log
+    assert int(one("LimitNOFILE")) >= 2 * ServiceConfig().max_connections + 256
     # draining a payment may wait the terminal's whole T4: stopping must allow for it
     assert float(one("TimeoutStopSec")) > T4_DEFAULT
     # never hide the devices this daemon exists to drive
