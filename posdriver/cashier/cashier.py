@@ -421,7 +421,7 @@ class Cashier:
                 raise  # the attempt (or SENT) could not be journaled: see run()
             except Exception as exc:  # a fault of ours, perhaps after the command went out
                 log.exception("%s %s on %s failed", op.kind.value, op.id, cfg.name)
-                return self._in_doubt_after_fault(op, cfg, exc, attempts)
+                return self._unexpected(op, cfg, exc, attempts, ours=True)
             try:
                 result = self._finish(op.id, cfg, outcome, attempts)
             except JournalError as exc:
@@ -516,50 +516,37 @@ class Cashier:
         )
 
     def _unexpected(
-        self, op: Operation, cfg: TerminalConfig, exc: Exception, attempts: list[Attempt]
+        self,
+        op: Operation,
+        cfg: TerminalConfig,
+        exc: Exception,
+        attempts: list[Attempt],
+        *,
+        ours: bool = False,
     ) -> MoneyResult:
         """An error that is not an outcome: before acceptance nothing was charged; after
-        it, the card may have been, so the operation is in doubt."""
+        it, the card may have been, so the operation is in doubt. A fault of ours
+        (``ours``: a bug, an absurd setting), unlike a link error or a refusal, may have
+        struck after the command went out, so the terminal may have taken it even if it
+        never said so: once a terminal was chosen, it is in doubt too (never guess)."""
         current = self.journal.get(op.id)
-        if current.state is State.PENDING:
+        what = f"internal error {type(exc).__name__}: {exc}" if ours else str(exc)
+        sent = current.state is not State.PENDING or (ours and current.terminal is not None)
+        if not sent:
             final = self.journal.transition(
-                op.id, State.ABORTED, actor=self.actor, reason=f"{cfg.name}: {exc}"
-            )
-        else:
-            final = self.journal.transition(
-                op.id,
-                State.IN_DOUBT,
-                actor=self.actor,
-                reason=f"{cfg.name}: {exc}",
-                doubt_stage=STAGE_AFTER_ACCEPT,
-            )
-            self._in_doubt_incident(final, cfg.name, str(exc))
-        return MoneyResult(final, None, tuple(attempts))
-
-    def _in_doubt_after_fault(
-        self, op: Operation, cfg: TerminalConfig, exc: Exception, attempts: list[Attempt]
-    ) -> MoneyResult:
-        """An error nobody expected (a bug, an absurd setting): unlike a link error or a
-        refusal, it may have struck after the command went out, so the terminal may have
-        taken it even if it never said so. Never guess: in doubt, for recovery to ask."""
-        current = self.journal.get(op.id)
-        if current.state is State.PENDING and current.terminal is None:
-            final = self.journal.transition(
-                op.id,
-                State.ABORTED,
-                actor=self.actor,
-                reason=f"{cfg.name}: {type(exc).__name__}: {exc} (before anything was sent)",
+                op.id, State.ABORTED, actor=self.actor, reason=f"{cfg.name}: {what}"
             )
             return MoneyResult(final, None, tuple(attempts))
-        stage = STAGE_BEFORE_ACCEPT if current.state is State.PENDING else STAGE_AFTER_ACCEPT
         final = self.journal.transition(
             op.id,
             State.IN_DOUBT,
             actor=self.actor,
-            reason=f"{cfg.name}: internal error {type(exc).__name__}: {exc}",
-            doubt_stage=stage,
+            reason=f"{cfg.name}: {what}",
+            doubt_stage=STAGE_BEFORE_ACCEPT
+            if current.state is State.PENDING
+            else STAGE_AFTER_ACCEPT,
         )
-        self._in_doubt_incident(final, cfg.name, f"internal error {type(exc).__name__}")
+        self._in_doubt_incident(final, cfg.name, what)
         return MoneyResult(final, None, tuple(attempts))
 
     def _finish(
