@@ -1,0 +1,128 @@
+"""What the front desk waits for: a sale through the daemon, and a command's start-up.
+
+1. Sale through the daemon: ``posdriver serve --emulate`` (an emulated printer and ZVT
+   terminal on pseudo-terminals, paced at their line speed), ``POST /v1/operations``
+   then ``GET /v1/operations/{id}?wait=``; the time from the POST to the final answer,
+   and the POST's own answer time (the 202, once the intent is journaled).
+2. Command start-up: fresh processes of ``posdriver --version`` and ``posdriver txn show
+   last`` on a journal with a few operations (no daemon: the journal is opened).
+
+Run from the repository root: ``python benchmarks/desk.py [--sales N] [--runs N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import _common
+
+SALE = {"kind": "sale", "amount": "12.50"}
+
+
+def call(url: str, body: dict[str, Any] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read())
+
+
+def serve(procs: _common.Processes, root: Path) -> tuple[Any, dict[str, Any]]:
+    args = ["-m", "posdriver", "serve", "--emulate", "--state-dir", str(root / "state")]
+    args += ["--api", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--log-level", "warning"]
+    log = root / "serve.log"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(_common.REPO), "TMPDIR": str(root)}
+    with open(log, "w", encoding="utf-8") as sink:
+        child = procs.spawn(args, env, sink)
+    said: dict[str, Any] = {}
+    while "metrics" not in said:
+        line = _common.first_line(child, "posdriver serve", log)
+        said[str(line.get("listening") or line.get("device"))] = line
+    return child, said
+
+
+def sales_through_the_daemon(root: Path, count: int) -> None:
+    procs = _common.Processes()
+    try:
+        _, said = serve(procs, root)
+        api = said["api"]["url"]
+        accepted: list[float] = []
+        whole: list[float] = []
+        for n in range(count + 3):
+            started = time.perf_counter()
+            op = call(f"{api}/v1/operations", SALE)["operation"]
+            posted = time.perf_counter()
+            answer = call(f"{api}/v1/operations/{op['id']}?wait=60")
+            done = time.perf_counter()
+            if answer["operation"]["state"] != "approved":
+                raise SystemExit(f"sale {op['id']} ended {answer['operation']['state']}")
+            if n >= 3:  # the first few warm the daemon's caches
+                accepted.append(posted - started)
+                whole.append(done - started)
+        print(f"1. sale through the daemon, {count} sales one after another (--emulate)")
+        print(f"   202 (intent journaled)   {_common.describe_ms(accepted)}")
+        print(f"   to the final answer      {_common.describe_ms(whole)}")
+    finally:
+        procs.stop_all()
+
+
+def startup(root: Path, runs: int) -> None:
+    state = root / "cli-state"
+    journal_env = {"PYTHONPATH": str(_common.REPO), "PATH": "/usr/bin:/bin"}
+    seed = (
+        "from posdriver.journal import open_journal, Kind, State\n"
+        "from posdriver.money import Money\n"
+        f"j = open_journal({str(state)!r})\n"
+        "for n in range(5):\n"
+        "    op = j.begin(Kind.SALE, Money(100 + n, 'EUR'), terminal='desk')\n"
+        "    j.transition(op.id, State.SENT)\n"
+        "    j.transition(op.id, State.APPROVED, receipt_no=n + 1, trace=n + 1)\n"
+    )
+    subprocess.run([sys.executable, "-c", seed], check=True, env=journal_env)
+    commands = {
+        "posdriver --version": ["--version"],
+        "posdriver txn show last": ["txn", "show", "last", "--state-dir", str(state)],
+    }
+    print(f"2. command start-up, median of {runs} fresh processes")
+    for name, args in commands.items():
+        samples = []
+        for _ in range(runs + 1):
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "posdriver", *args],
+                capture_output=True,
+                text=True,
+                env=journal_env | {"POSDRIVER_API": "127.0.0.1:1"},
+                check=False,
+            )
+            samples.append(time.perf_counter() - started)
+            if done.returncode != 0:
+                raise SystemExit(f"{name}: exit {done.returncode}: {done.stderr.strip()}")
+        samples = samples[1:]  # the first compiles the bytecode
+        print(f"   {name:<26} median {statistics.median(samples) * 1000:7.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sales", type=int, default=30, help="sales to time (default 30)")
+    parser.add_argument("--runs", type=int, default=15, help="start-ups per command (15)")
+    parser.add_argument("--only", choices=("sale", "startup"), help="run one part only")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="posdriver-desk-bench-") as where:
+        root = Path(where)
+        if args.only in (None, "sale"):
+            sales_through_the_daemon(root, args.sales)
+        if args.only in (None, "startup"):
+            startup(root, args.runs)
+
+
+if __name__ == "__main__":
+    main()
