@@ -25,9 +25,13 @@ from posdriver.config import (
     TerminalConfig,
     default_state_dir,
     load_config,
+    loading,
+    schema,
     with_overrides,
 )
 from posdriver.money import Money
+from posdriver.terminal import registry
+from posdriver.terminal.zvt.protocol import ZvtOptions
 
 FULL = """\
 state_dir = "/var/lib/posdriver"
@@ -94,7 +98,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("POSDRIVER_CONFIG", raising=False)
     monkeypatch.delenv("POSDRIVER_STATE_DIR", raising=False)
     monkeypatch.delenv("XDG_STATE_HOME", raising=False)
-    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", tmp_path / "etc" / "absent.toml")
+    monkeypatch.setattr(loading, "DEFAULT_CONFIG_PATH", tmp_path / "etc" / "absent.toml")
 
 
 def write(tmp_path: Path, text: str, name: str = "posdriver.toml") -> Path:
@@ -148,19 +152,18 @@ def test_full_file_loads_every_key(tmp_path: Path) -> None:
         name="desk1",
         url="tcp://192.168.1.50:20007",
         protocol="zvt",
-        password="000042",
+        options=ZvtOptions(password="000042", timeout_t3=5.0, timeout_t4=180.0),
         currency="EUR",
         refund_limit=Money(20000, "EUR"),
         standby="desk2",
         printer="receipt",
-        timeout_t3=5.0,
-        timeout_t4=180.0,
     )
     assert desk2.currency == "CHF"
-    assert desk2.password == "123456"
+    assert isinstance(desk2.options, ZvtOptions)
+    assert desk2.options.password == "123456"
     assert desk2.refund_limit is None
     assert desk2.standby is None and desk2.printer is None
-    assert desk2.timeout_t3 is None and desk2.timeout_t4 is None
+    assert desk2.options.timeout_t3 is None and desk2.options.timeout_t4 is None
     assert cfg.printers == (
         PrinterConfig(name="receipt", url="serial:///dev/ttyUSB0", profile="TM-T20II"),
         PrinterConfig(name="kitchen", url="usb://04b8:0202", profile="TM-T88V"),
@@ -247,7 +250,7 @@ def test_no_file_anywhere_gives_defaults(tmp_path: Path) -> None:
 
 def test_default_path_is_read_when_present(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, 'currency = "GBP"\n', name="default.toml")
-    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", path)
+    monkeypatch.setattr(loading, "DEFAULT_CONFIG_PATH", path)
     cfg = load_config()
     assert cfg.source == path
     assert cfg.currency == "GBP"
@@ -646,7 +649,11 @@ def test_every_time_and_count_has_a_stated_range(
 
 def test_no_number_in_the_file_is_unbounded() -> None:
     """A new time or count key must get its range too (and a row in BOUNDED)."""
-    models = [*config_module._SECTIONS.values(), config_module._DeviceModel]
+    models = [
+        *schema.SECTIONS.values(),
+        schema.DeviceModel,
+        *(registry.get(name).options_model for name in registry.names()),
+    ]
     for model in models:
         for name, field in model.model_fields.items():
             if not ({"float", "int"} & set(re.findall(r"\w+", str(field.annotation)))):
@@ -924,7 +931,7 @@ def test_terminal_urls_replace_the_configured_terminals(chain: Config) -> None:
             name="terminal1",
             url="tcp://127.0.0.1:20007",
             protocol="zvt",
-            password="123456",
+            options=ZvtOptions(password="123456"),
             currency="EUR",
             standby="terminal2",
             printer="p1",

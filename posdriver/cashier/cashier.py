@@ -35,17 +35,18 @@ from typing import TYPE_CHECKING, Any
 from ..journal import Incident, Journal, JournalError, Kind, Operation, State
 from ..journal.journal import day_bounds
 from ..money import Money
+from ..terminal import registry
 from ..terminal.base import Accepted, PaymentTerminal, Progress
 from ..terminal.outcomes import (
-    STAGE_AFTER_ACCEPT,
-    STAGE_BEFORE_ACCEPT,
     Aborted,
     Approved,
     Declined,
+    DoubtStage,
     Outcome,
     TerminalError,
     TerminalNotReached,
 )
+from ..terminal.protocol import Capability, CapabilityMissing
 from . import refund_guard
 from .pan_scan import mask_pans
 from .receipts import ReceiptFacts, compose
@@ -295,7 +296,9 @@ class Cashier:
         return self.run(
             Kind.REVERSAL,
             None,
-            lambda t, accepted: t.reverse(receipt_no, progress=self.progress, on_accepted=accepted),
+            lambda t, accepted: t.reverse(
+                str(receipt_no), progress=self.progress, on_accepted=accepted
+            ),
             terminals=self._targets(on or sale.terminal, failover=False),
             currency=sale.currency,
             parent_id=sale.id,
@@ -314,7 +317,7 @@ class Cashier:
             lambda t, accepted: t.pre_authorise(
                 amount, progress=self.progress, on_accepted=accepted
             ),
-            terminals=self._targets(on, failover=True),
+            terminals=self._able(self._targets(on, failover=True), Capability.PRE_AUTHORISATION),
             idempotency_key=idempotency_key,
         )
 
@@ -336,9 +339,11 @@ class Cashier:
             Kind.BOOKING,
             amount,
             lambda t, accepted: t.book(
-                receipt_no, amount, progress=self.progress, on_accepted=accepted
+                str(receipt_no), amount, progress=self.progress, on_accepted=accepted
             ),
-            terminals=self._targets(pre_auth.terminal, failover=False),
+            terminals=self._able(
+                self._targets(pre_auth.terminal, failover=False), Capability.PRE_AUTHORISATION
+            ),
             parent_id=pre_auth.id,
             ref_receipt_no=receipt_no,
             idempotency_key=idempotency_key,
@@ -542,9 +547,9 @@ class Cashier:
             State.IN_DOUBT,
             actor=self.actor,
             reason=f"{cfg.name}: {what}",
-            doubt_stage=STAGE_BEFORE_ACCEPT
+            doubt_stage=DoubtStage.BEFORE_ACCEPT
             if current.state is State.PENDING
-            else STAGE_AFTER_ACCEPT,
+            else DoubtStage.AFTER_ACCEPT,
         )
         self._in_doubt_incident(final, cfg.name, what)
         return MoneyResult(final, None, tuple(attempts))
@@ -914,6 +919,21 @@ class Cashier:
             on = None
         order = self.config.failover_order(on)
         return order if failover else order[:1]
+
+    def terminals_able(self, capability: Capability, *, on: str | None) -> list[TerminalConfig]:
+        """The terminals an operation needing ``capability`` would try, starting at
+        ``on``; :class:`CapabilityMissing` when none can (the API asks before it
+        answers)."""
+        return self._able(self._targets(on, failover=True), capability)
+
+    def _able(self, targets: list[TerminalConfig], capability: Capability) -> list[TerminalConfig]:
+        """The terminals of ``targets`` whose protocol can do ``capability`` (a standby
+        that cannot is skipped); none: :class:`CapabilityMissing`, before anything is
+        journaled."""
+        able = [t for t in targets if registry.get(t.protocol).has(capability)]
+        if targets and not able:
+            raise CapabilityMissing(targets[0].name, targets[0].protocol, capability)
+        return able
 
     def _require_currency(self, amount: Money) -> None:
         if not isinstance(amount, Money):

@@ -44,13 +44,14 @@ from tenacity import (
 )
 
 from ..journal import Journal, Operation, State
+from ..terminal import registry
 from ..terminal.outcomes import (
-    STAGE_AFTER_ACCEPT,
-    STAGE_BEFORE_ACCEPT,
+    DoubtStage,
     LastTransaction,
     TerminalError,
     TerminalNotReached,
 )
+from ..terminal.protocol import Capability
 from .terminals import operation_is_live
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def judge(
     """
     began = op.created_at
     if last is None:
-        if op.doubt_stage == STAGE_BEFORE_ACCEPT:
+        if op.doubt_stage == DoubtStage.BEFORE_ACCEPT:
             return Verdict(
                 State.DECLINED,
                 "the terminal has no transaction on record and never accepted this one; "
@@ -249,7 +250,9 @@ def recover(
             State.IN_DOUBT,
             actor=actor,
             reason=f"left {op.state.value} by an interrupted run (crash or power loss)",
-            doubt_stage=STAGE_AFTER_ACCEPT if op.state is State.SENT else STAGE_BEFORE_ACCEPT,
+            doubt_stage=DoubtStage.AFTER_ACCEPT
+            if op.state is State.SENT
+            else DoubtStage.BEFORE_ACCEPT,
         )
         journal.add_incident(
             category="in_doubt",
@@ -275,6 +278,14 @@ def recover(
                 f"terminal {name!r} is not configured any more; ask it directly or decide"
                 if name
                 else "no terminal was recorded"
+            )
+            for op in ops:
+                _to_review(cashier, op, why, report)
+            continue
+        if not registry.get(cfg.protocol).has(Capability.REPEAT_RECEIPT):
+            why = (
+                f"terminal {name} ({cfg.protocol}) cannot tell its last transaction; check "
+                "the terminal's own record (its journal printout) and decide"
             )
             for op in ops:
                 _to_review(cashier, op, why, report)

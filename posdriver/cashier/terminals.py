@@ -33,20 +33,12 @@ class DeviceInUse(TerminalBusy):
 
 
 def make_terminal(cfg: TerminalConfig) -> PaymentTerminal:
-    """A driver for a configured terminal (not yet opened)."""
+    """A driver for a configured terminal (not yet opened), by its protocol."""
     from ..links import link_for_url
-    from ..terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
+    from ..terminal import registry
 
-    if cfg.protocol != "zvt":
-        raise ValueError(f"terminal {cfg.name}: unknown protocol {cfg.protocol!r}")
-    defaults = ZvtTimeouts()
-    timeouts = ZvtTimeouts(
-        t3=cfg.timeout_t3 or defaults.t3,
-        t4=cfg.timeout_t4 or defaults.t4,
-    )
-    return ZvtTerminal(
-        link_for_url(cfg.url), password=cfg.password, currency=cfg.currency, timeouts=timeouts
-    )
+    protocol = registry.get(cfg.protocol)
+    return protocol.make(link_for_url(cfg.url), cfg.settings, currency=cfg.currency)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ import uuid
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from ..terminal.protocol import Capability, CapabilityMissing
 from .api_http import (
     Answer,
     ApiBase,
@@ -96,6 +97,12 @@ class DeskApi(ApiBase):
             self._check_parent(kind, parent)
         if kind in ("sale", "pre_auth", "booking") and amount is None:
             raise bad_request(f"a {kind} needs an amount")
+        if kind in ("pre_auth", "booking"):  # a terminal that has none: 409, up front
+            on = parent.terminal if parent is not None else terminal
+            try:
+                cashier.terminals_able(Capability.PRE_AUTHORISATION, on=on)
+            except CapabilityMissing as exc:
+                raise conflict(str(exc)) from None
         if kind == "refund":
             decision = cashier.refund_decision(parent, amount, on=terminal)
             if not decision.allowed:

@@ -231,6 +231,8 @@ def _run_checks_here(args: argparse.Namespace) -> dict[str, Any]:
     from ..config import PrinterConfig, TerminalConfig, load_config
     from ..links import link_for_url
     from ..printer.driver import Printer
+    from ..terminal import registry
+    from ..terminal.protocol import Capability
     from . import health
     from .snapshot import DeviceSnapshot
 
@@ -264,7 +266,8 @@ def _run_checks_here(args: argparse.Namespace) -> dict[str, Any]:
             driver = make_terminal(cfg)
             try:
                 results, _ = health.terminal_checks(driver, cfg.name, attempts=1)
-                results.append(health.connectivity_check(driver, cfg.name, None, attempts=1))
+                if registry.get(cfg.protocol).has(Capability.DIAGNOSIS):
+                    results.append(health.connectivity_check(driver, cfg.name, None, attempts=1))
                 return results
             finally:
                 driver.close()

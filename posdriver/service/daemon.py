@@ -622,7 +622,7 @@ class Daemon:
         [service] schedule (intervals, freshness, retries, reconnect backoff), and each
         device's own schedule, refund limit, standby and receipt printer. Not applied, and
         logged as needing a restart: listen addresses and token, and devices added,
-        removed, or with another link (URL, protocol, password, timeouts), because the
+        removed, or with another link (URL, protocol, the protocol's settings), because the
         workers hold those links open. A file that does not load changes nothing."""
         if self.config_path is None and self.config.source is None:
             log.info("reload: no config file to read")
@@ -730,7 +730,7 @@ def _links(config: Config) -> set[tuple[Any, ...]]:
     opened with. Anything else of a device can change on a reload."""
     printers = {("printer", p.name, p.url) for p in config.printers}
     terminals = {
-        ("terminal", t.name, t.url, t.protocol, t.password, t.timeout_t3, t.timeout_t4)
+        ("terminal", t.name, t.url, t.protocol, t.settings.link_settings())
         for t in config.terminals
     }
     return printers | terminals

@@ -455,7 +455,7 @@ class MetricsPage:
             out[CIRCUIT].append(lines.circuit[device.circuit])
 
         checks = device.checks
-        names = list(CHECKS_BY_KIND.get(device.kind, ()))
+        names = list(device.expected_checks or CHECKS_BY_KIND.get(device.kind, ()))
         names += sorted(c for c in checks if c not in names and _safe(c))
         for check in names:
             result = checks.get(check)

@@ -95,6 +95,9 @@ class DeviceSnapshot:
     reconnects: int = 0
     retries: dict[str, int] = field(default_factory=dict)  # by operation
     detail: str = ""  # why the lifecycle is what it is, in words
+    # the checks this device has (its kind's, less what its protocol cannot do); a check
+    # it does not have is not exported as "unknown" (that would alert for ever)
+    expected_checks: tuple[str, ...] = ()
     # set on a copy current() already turned stale, so a second call changes nothing
     stale_view: bool = field(default=False, repr=False, compare=False)
 

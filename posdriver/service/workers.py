@@ -508,6 +508,11 @@ class TerminalWorker(DeviceWorker):
         from .health import CircuitBreaker
 
         self.breaker = CircuitBreaker(device=cfg.name)
+        self.dials = _dials(cfg)
+        if not self.dials:  # no diagnosis: the acquirer is learnt from payments only
+            from .snapshot import TERMINAL_CHECKS
+
+            self.snapshot.expected_checks = tuple(c for c in TERMINAL_CHECKS if c != "connectivity")
         self.schedule = self._schedule()
         self._expedited = threading.Event()  # set from other threads; read by this one
         self._set_freshness()
@@ -574,12 +579,12 @@ class TerminalWorker(DeviceWorker):
             self.schedule.expedite("connectivity")
         if self.schedule.due("status", now):
             self._status(now)
-        if self.schedule.due("connectivity", now) and not self._halt.is_set():
+        if self.dials and self.schedule.due("connectivity", now) and not self._halt.is_set():
             self._connectivity()
 
     def look(self, connectivity: bool) -> None:
         self._status(time.monotonic())
-        if connectivity:
+        if connectivity and self.dials:
             self._connectivity()
 
     def _status(self, now: float) -> None:
@@ -627,3 +632,11 @@ class TerminalWorker(DeviceWorker):
 
     def is_link_failure(self, exc: BaseException) -> bool:
         return False  # the terminal driver reopens its own link; outcomes are values
+
+
+def _dials(cfg: TerminalConfig) -> bool:
+    """Whether the terminal's protocol can have it dial its acquirer (a diagnosis)."""
+    from ..terminal import registry
+    from ..terminal.protocol import Capability
+
+    return registry.get(cfg.protocol).has(Capability.DIAGNOSIS)

@@ -1,13 +1,12 @@
 """Payment terminals: a protocol-neutral interface (:mod:`.base`), outcome values
-(:mod:`.outcomes`) and the protocols behind them (:mod:`.zvt`).
+(:mod:`.outcomes`), what a protocol brings besides its driver (:mod:`.protocol`) and the
+protocols themselves, by name (:mod:`.registry`).
 
-Importing this package stays cheap: the ZVT driver is loaded on first use of
-:class:`ZvtTerminal` / :class:`ZvtTimeouts`.
+Importing this package stays cheap: a protocol's package is loaded on first use, through
+the registry. Nothing here names one.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from .base import PaymentTerminal, Progress
 from .outcomes import (
@@ -29,9 +28,6 @@ from .outcomes import (
     TerminalState,
 )
 
-if TYPE_CHECKING:
-    from .zvt.terminal import ZvtTerminal, ZvtTimeouts
-
 __all__ = [
     "Aborted",
     "Approved",
@@ -51,14 +47,4 @@ __all__ = [
     "TerminalNotReached",
     "TerminalRefused",
     "TerminalState",
-    "ZvtTerminal",
-    "ZvtTimeouts",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("ZvtTerminal", "ZvtTimeouts"):
-        from .zvt import terminal
-
-        return getattr(terminal, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,10 @@
 """The payment-terminal interface the rest of posdriver uses, whatever the protocol.
 
-A terminal is driven through :class:`PaymentTerminal`; ZVT is one implementation
-(:class:`posdriver.terminal.zvt.ZvtTerminal`), and another protocol adds another. Nothing
+A terminal is driven through :class:`PaymentTerminal`; each protocol in the
+:mod:`.registry` brings one implementation, and another protocol adds another. Nothing
 here names a protocol's bytes or fields: amounts are :class:`~posdriver.money.Money`,
-answers are the values of :mod:`.outcomes`, receipt numbers are plain integers.
+answers are the values of :mod:`.outcomes`, and a transaction is addressed by its
+``reference``, a string only its protocol reads.
 
 Rules every implementation keeps:
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import ClassVar, Self
 
 from ..money import Money
 from .outcomes import (
@@ -39,6 +40,7 @@ from .outcomes import (
     Registered,
     TerminalState,
 )
+from .protocol import Capability
 
 Progress = Callable[[str], None]
 # Called once, from the operation's thread, the moment the terminal accepts a money
@@ -48,9 +50,13 @@ Accepted = Callable[[], None]
 
 
 class PaymentTerminal(abc.ABC):
-    """One payment terminal on one link."""
+    """One payment terminal on one link. ``capabilities`` say which of the operations
+    that not every protocol has this one has (:class:`~.protocol.Capability`); the
+    others raise :class:`NotImplementedError` and are never called by posdriver, which
+    asks first."""
 
     protocol: str = ""
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
     # -- lifecycle ---------------------------------------------------------------------
     @abc.abstractmethod
@@ -72,14 +78,14 @@ class PaymentTerminal(abc.ABC):
     ) -> None:
         self.close()
 
-    # -- session -----------------------------------------------------------------------
-    @abc.abstractmethod
+    # -- session (Capability.REGISTRATION) ------------------------------------------------
     def register(self) -> Registered:
         """Introduce the till to the terminal (what it may send, how receipts come)."""
+        raise NotImplementedError(f"{self.protocol} terminals have no registration")
 
-    @abc.abstractmethod
     def log_off(self) -> None:
         """End the till's session with the terminal."""
+        raise NotImplementedError(f"{self.protocol} terminals have no registration")
 
     # -- money -------------------------------------------------------------------------
     @abc.abstractmethod
@@ -105,12 +111,13 @@ class PaymentTerminal(abc.ABC):
     @abc.abstractmethod
     def reverse(
         self,
-        receipt_no: int,
+        reference: str,
         *,
         progress: Progress | None = None,
         on_accepted: Accepted | None = None,
     ) -> Outcome:
-        """Cancel the earlier payment with terminal receipt number ``receipt_no``."""
+        """Cancel the earlier payment the terminal knows as ``reference`` (an outcome's
+        ``reference``: opaque above the protocol)."""
 
     def pre_authorise(
         self,
@@ -124,39 +131,39 @@ class PaymentTerminal(abc.ABC):
 
     def book(
         self,
-        receipt_no: int,
+        reference: str,
         amount: Money,
         *,
         progress: Progress | None = None,
         on_accepted: Accepted | None = None,
     ) -> Outcome:
-        """Book part of reservation ``receipt_no`` and release the rest."""
+        """Book part of reservation ``reference`` and release the rest."""
         raise NotImplementedError(f"{self.protocol} terminals have no pre-authorisation")
 
     def book_total(
         self,
-        receipt_no: int,
+        reference: str,
         amount: Money,
         *,
         progress: Progress | None = None,
         on_accepted: Accepted | None = None,
     ) -> Outcome:
-        """Book reservation ``receipt_no`` with its final ``amount``."""
+        """Book reservation ``reference`` with its final ``amount``."""
         raise NotImplementedError(f"{self.protocol} terminals have no pre-authorisation")
 
     def reverse_pre_auth(
         self,
-        receipt_no: int,
+        reference: str,
         amount: Money | None = None,
         *,
         progress: Progress | None = None,
         on_accepted: Accepted | None = None,
     ) -> Outcome:
-        """Release reservation ``receipt_no`` (all of it, or ``amount``)."""
+        """Release reservation ``reference`` (all of it, or ``amount``)."""
         raise NotImplementedError(f"{self.protocol} terminals have no pre-authorisation")
 
-    def open_pre_auths(self) -> tuple[int, ...]:
-        """Receipt numbers of reservations the terminal still holds open."""
+    def open_pre_auths(self) -> tuple[str, ...]:
+        """References of the reservations the terminal still holds open."""
         raise NotImplementedError(f"{self.protocol} terminals have no pre-authorisation")
 
     @abc.abstractmethod
@@ -168,21 +175,23 @@ class PaymentTerminal(abc.ABC):
         """
 
     # -- administration ----------------------------------------------------------------
-    @abc.abstractmethod
     def end_of_day(self, *, progress: Progress | None = None) -> DayTotals:
-        """Close the batch and return the day's totals."""
+        """Close the batch and return the day's totals (Capability.END_OF_DAY)."""
+        raise NotImplementedError(f"{self.protocol} terminals have no end-of-day")
 
-    @abc.abstractmethod
     def last_transaction(self) -> LastTransaction | None:
-        """The terminal's record of its last financial transaction, or None."""
+        """The terminal's record of its last financial transaction, or None
+        (Capability.REPEAT_RECEIPT)."""
+        raise NotImplementedError(f"{self.protocol} terminals cannot repeat a receipt")
 
     @abc.abstractmethod
     def status(self) -> TerminalState:
         """The terminal's state, read from the terminal itself."""
 
-    @abc.abstractmethod
     def diagnosis(self) -> Connectivity:
-        """Ask the terminal to contact its acquirer and say whether that worked."""
+        """Ask the terminal to contact its acquirer and say whether that worked
+        (Capability.DIAGNOSIS)."""
+        raise NotImplementedError(f"{self.protocol} terminals have no diagnosis")
 
     def initialise(self) -> None:
         """Have the terminal fetch its configuration from the acquirer."""

@@ -45,30 +45,15 @@ class InputError(ValueError):
     """A command-line value that cannot be used; nothing was sent."""
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 < value < 86400:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-def _config_byte(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a byte such as 0xBE, got {text!r}") from None
-    if not 0 <= value <= 0xFF:
-        raise argparse.ArgumentTypeError(f"the config byte is 0..255 (0x00..0xFF), got {text!r}")
-    return value
-
-
 def add_parser(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
-    """Register ``terminal`` and its actions on the top-level subparsers."""
+    """Register ``terminal`` and its actions on the top-level subparsers. Each action
+    takes ``--protocol`` and, for the default protocol, that protocol's own options
+    (``posdriver terminal`` talks to one terminal without a config file)."""
+    from . import registry
+
+    protocol = registry.get(registry.DEFAULT)
     terminal = commands.add_parser(
-        "terminal", help="talk to a payment terminal (ZVT over serial or TCP)"
+        "terminal", help=f"talk to a payment terminal ({protocol.description})"
     )
     actions = terminal.add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=parser_class
@@ -83,27 +68,14 @@ def add_parser(commands: Any, parser_class: type[argparse.ArgumentParser]) -> No
         if name == "reverse":
             sub.add_argument("receipt_no", metavar="RECEIPT_NO", help="terminal receipt number")
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
-        sub.add_argument("--password", default="123456", help="terminal password (6 digits)")
         sub.add_argument("--currency", default="EUR", help="ISO 4217 currency (default EUR)")
         sub.add_argument(
-            "--config",
-            type=_config_byte,
-            default=None,
-            metavar="BYTE",
-            help="registration config byte (default 0xBE)",
+            "--protocol",
+            default=registry.DEFAULT,
+            choices=registry.names(),
+            help=f"the terminal's protocol (default {registry.DEFAULT})",
         )
-        for timer, default, what in (
-            ("t2", 5.0, "wait for the terminal's ACK of a serial frame"),
-            ("t3", 5.0, "wait for the terminal to accept a command"),
-            ("t4", 180.0, "terminal silence allowed while it runs a command"),
-        ):
-            sub.add_argument(
-                f"--{timer}",
-                type=_seconds,
-                default=default,
-                metavar="S",
-                help=f"{timer.upper()}: {what} (default {default:g} s)",
-            )
+        protocol.add_arguments(sub)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,8 +97,9 @@ def _prepare(args: argparse.Namespace) -> tuple[PaymentTerminal, Any]:
     """Check every input and build the (unopened) terminal; nothing touches the link."""
     from ..links import LinkURLError, link_for_url
     from ..money import AmountError, Money
-    from .zvt.terminal import ZvtTerminal, ZvtTimeouts
+    from . import registry
 
+    protocol = registry.get(args.protocol)
     currency = args.currency.strip().upper()
     request: Any = None
     try:
@@ -135,37 +108,23 @@ def _prepare(args: argparse.Namespace) -> tuple[PaymentTerminal, Any]:
             request = Money.parse(args.amount, currency)
     except AmountError as exc:
         raise InputError(str(exc)) from None
-    if args.action == "reverse":
-        request = _receipt_no(args.receipt_no)
+    try:
+        if args.action == "reverse":
+            request = protocol.parse_reference(args.receipt_no)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     try:
         link = link_for_url(args.url)
     except LinkURLError as exc:
         raise InputError(f"bad URL: {exc}") from None
-    options: dict[str, Any] = {}
-    if args.config is not None:
-        options["config"] = args.config
     try:
-        timeouts = ZvtTimeouts(t2=args.t2, t3=args.t3, t4=args.t4)
-        terminal = ZvtTerminal(
-            link,
-            password=args.password,
-            currency=currency,
-            timeouts=timeouts,
-            progress=None if args.json else _show_progress,
-            **options,
+        options = protocol.options_from_arguments(args)
+        terminal = protocol.make(
+            link, options, currency=currency, progress=None if args.json else _show_progress
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
     return terminal, request
-
-
-def _receipt_no(text: str) -> int:
-    if not text.isdigit() or not text.isascii():
-        raise InputError(f"receipt number {text!r} is not a whole number such as 42")
-    value = int(text)
-    if not 1 <= value <= 9999:
-        raise InputError(f"receipt number {value} is out of range 1..9999")
-    return value
 
 
 def _show_progress(text: str) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from ..money import Money
@@ -68,7 +69,7 @@ class TerminalLost(TerminalError):
     """An administrative command was accepted and then the link failed or went silent, so
     its result is unknown. ``stage`` says how far it got (as :class:`InDoubt` does)."""
 
-    def __init__(self, message: str, stage: str) -> None:
+    def __init__(self, message: str, stage: DoubtStage) -> None:
         self.stage = stage
         super().__init__(message)
 
@@ -152,19 +153,14 @@ class Aborted:
 class InDoubt:
     """The terminal accepted the command and then the answer never came.
 
-    ``stage`` says how far it got: ``"after_accept"`` (accepted, no result seen),
-    ``"after_status"`` (the result was seen but our acknowledgement of it may not have
-    reached the terminal, which then reverses it), ``"before_completion"`` (the result
-    was acknowledged, the completion never came, or the terminal contradicted it
-    afterwards), ``"completed_without_result"`` (the terminal said "done" and never what
-    was done). ``trace`` / ``receipt_no`` /
+    ``stage`` (a :class:`DoubtStage`) says how far it got. ``trace`` / ``receipt_no`` /
     ``result_code`` hold whatever the terminal had already said, which is what resolves
     it later.
     """
 
     amount: Money | None
     reason: str
-    stage: str
+    stage: DoubtStage
     trace: int | None = None
     receipt_no: int | None = None
     result_code: int | None = None
@@ -174,15 +170,22 @@ class InDoubt:
 
 Outcome = Approved | Declined | Aborted | InDoubt
 
-# How far an operation in doubt got. The first is the journal's own: the command may have
-# gone out, and the terminal never said it took it (a crash, or a fault of ours, while
-# the operation was PENDING with its terminal chosen). The others are the terminal's.
-STAGE_BEFORE_ACCEPT = "before_accept"
-STAGE_AFTER_ACCEPT = "after_accept"
-STAGE_AFTER_STATUS = "after_status"
-STAGE_BEFORE_COMPLETION = "before_completion"
-# the terminal ended the command as done and never said its result or its numbers
-STAGE_COMPLETED_WITHOUT_RESULT = "completed_without_result"
+
+class DoubtStage(StrEnum):
+    """How far an operation in doubt got (the journal keeps the value)."""
+
+    # the journal's own: the command may have gone out and the terminal never said it
+    # took it (a crash, or a fault of ours, while PENDING with its terminal chosen)
+    BEFORE_ACCEPT = "before_accept"
+    AFTER_ACCEPT = "after_accept"  # accepted, no result seen
+    # the result was seen, and our acknowledgement may not have reached the terminal,
+    # which then reverses it
+    AFTER_STATUS = "after_status"
+    # the result was acknowledged (it stands), then the end never came or the terminal
+    # contradicted it
+    BEFORE_COMPLETION = "before_completion"
+    # the terminal ended the command as done and never said its result or its numbers
+    COMPLETED_WITHOUT_RESULT = "completed_without_result"
 
 
 # -- administrative answers --------------------------------------------------------------

@@ -24,8 +24,8 @@ from posdriver.config import Config, PrintPolicy, load_config, with_overrides
 from posdriver.journal import Journal, Kind, State, open_journal
 from posdriver.links import link_for_url
 from posdriver.money import Money
-from posdriver.terminal import ZvtTerminal, ZvtTimeouts
 from posdriver.terminal.outcomes import LastTransaction
+from posdriver.terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
 
 DRIVER = ZvtTimeouts(t1=0.2, t2=0.3, t3=0.5, t4=0.6)
 EMULATOR: dict[str, Any] = {"relink_delay": 0.1, "status_ack_timeout": 0.5}

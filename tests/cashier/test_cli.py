@@ -22,7 +22,7 @@ from posdriver.cli import main
 from posdriver.journal import State, open_journal
 from posdriver.links import link_for_url
 from posdriver.money import Money
-from posdriver.terminal import ZvtTerminal, ZvtTimeouts
+from posdriver.terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
 
 FULL_PAN = "4111111111111111"  # Luhn-valid, as a real card number is
 

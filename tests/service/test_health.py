@@ -37,7 +37,8 @@ from posdriver.service.snapshot import (
     TERMINAL_CHECKS,
     CheckResult,
 )
-from posdriver.terminal import Aborted, Approved, Declined, ZvtTerminal, ZvtTimeouts
+from posdriver.terminal import Aborted, Approved, Declined
+from posdriver.terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
 from tests.conftest import REPLY_TOLERANCE
 
 

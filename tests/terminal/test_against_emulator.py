@@ -28,9 +28,8 @@ from posdriver.terminal import (
     InDoubt,
     TerminalBusy,
     TerminalNotReached,
-    ZvtTerminal,
-    ZvtTimeouts,
 )
+from posdriver.terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
 from tests.conftest import wait_until
 
 # Short timers on both sides, so that faults which wait for a timeout stay fast.
@@ -114,7 +113,7 @@ def test_reversal_refund_and_end_of_day(emu: Controller, zvt: ZvtTerminal) -> No
 def test_pre_authorisation_flow(emu: Controller, zvt: ZvtTerminal) -> None:
     reservation = zvt.pre_authorise(eur("200.00"))
     assert isinstance(reservation, Approved) and reservation.receipt_no is not None
-    assert zvt.open_pre_auths() == (reservation.receipt_no,)
+    assert zvt.open_pre_auths() == (str(reservation.receipt_no),)
     booked = zvt.book_total(reservation.receipt_no, eur("150.00"))
     assert isinstance(booked, Approved)
     assert zvt.open_pre_auths() == ()

@@ -20,8 +20,6 @@ from posdriver.terminal import (
     TerminalBusy,
     TerminalNotReached,
     TerminalRefused,
-    ZvtTerminal,
-    ZvtTimeouts,
 )
 from posdriver.terminal.outcomes import TerminalLost, to_dict
 from posdriver.terminal.zvt.apdu import Apdu
@@ -30,6 +28,7 @@ from posdriver.terminal.zvt.messages import (
     build_status_completion,
     parse_command,
 )
+from posdriver.terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
 from posdriver.terminal.zvt.tlv import find
 from tests.terminal.peer import (
     VISA_FULL,
@@ -597,9 +596,9 @@ def test_end_of_day_refused(tcp_zvt: ZvtTerminal, tcp_peer: TcpPeer) -> None:
     assert not day.ok and day.result_code == 0x77
 
 
-@pytest.mark.parametrize(("receipt", "expected"), [(42, (42,)), (None, ())])
+@pytest.mark.parametrize(("receipt", "expected"), [(42, ("42",)), (None, ())])
 def test_open_pre_auths(
-    tcp_zvt: ZvtTerminal, tcp_peer: TcpPeer, receipt: int | None, expected: tuple[int, ...]
+    tcp_zvt: ZvtTerminal, tcp_peer: TcpPeer, receipt: int | None, expected: tuple[str, ...]
 ) -> None:
     def terminal(p: Peer) -> None:
         command = accept(p)

@@ -37,9 +37,7 @@ from dataclasses import dataclass, field
 
 from ...links import LinkError
 from ..outcomes import (
-    STAGE_AFTER_ACCEPT,
-    STAGE_AFTER_STATUS,
-    STAGE_BEFORE_COMPLETION,
+    DoubtStage,
     TerminalBusy,
     TerminalNotReached,
 )
@@ -103,7 +101,7 @@ class ExchangeResult:
     intermediate: list[int] = field(default_factory=list)
     abort_sent: bool = False  # we sent 06 B0 (T4 expiry or an abort request)
     abort_answer: int | None = None  # 0 when the terminal took our abort, else its code
-    stage: str | None = None  # set when the result is in doubt
+    stage: DoubtStage | None = None  # set when the result is in doubt
     reason: str = ""
     link_failed: bool = False
     accept_hook_failed: bool = False  # on_accepted raised; an abort was requested
@@ -114,10 +112,10 @@ class ExchangeResult:
     def in_doubt(self) -> bool:
         return self.stage is not None
 
-    def doubt_stage(self) -> str:
+    def doubt_stage(self) -> DoubtStage:
         if self.status is None and self.status_unreadable is None:
-            return STAGE_AFTER_ACCEPT
-        return STAGE_BEFORE_COMPLETION if self.status_acked else STAGE_AFTER_STATUS
+            return DoubtStage.AFTER_ACCEPT
+        return DoubtStage.BEFORE_COMPLETION if self.status_acked else DoubtStage.AFTER_STATUS
 
 
 class Exchange:

@@ -21,13 +21,12 @@ from typing import Any
 
 from ...money import Money
 from ..outcomes import (
-    STAGE_BEFORE_COMPLETION,
-    STAGE_COMPLETED_WITHOUT_RESULT,
     Aborted,
     Approved,
     Connectivity,
     DayTotals,
     Declined,
+    DoubtStage,
     InDoubt,
     LastTransaction,
     Outcome,
@@ -82,7 +81,7 @@ def money_outcome(
                 amount,
                 "the terminal approved the payment, then aborted with "
                 f"{aborted.result_code:02X} ({result_text(aborted.result_code)})",
-                STAGE_BEFORE_COMPLETION,
+                DoubtStage.BEFORE_COMPLETION,
                 trace,
                 receipt_no,
                 code,
@@ -105,7 +104,7 @@ def money_outcome(
                 amount,
                 "the terminal completed the command without its result (no status "
                 "information, no receipt or trace number)",
-                STAGE_COMPLETED_WITHOUT_RESULT,
+                DoubtStage.COMPLETED_WITHOUT_RESULT,
                 result_code=info.result_code,
             )
     at = info.at(today)
@@ -132,7 +131,7 @@ def _conflicting(result: ExchangeResult, requested: Money | None, currency: str)
     return InDoubt(
         committed.money(currency) or requested,
         result.conflict,
-        STAGE_BEFORE_COMPLETION,
+        DoubtStage.BEFORE_COMPLETION,
         committed.trace,
         committed.receipt_no,
         committed.result_code,
@@ -235,7 +234,7 @@ def last_transaction(result: ExchangeResult, currency: str, today: date) -> Last
         raise TerminalLost(
             "the terminal completed the repeat receipt without the transaction's status; "
             "its last transaction is unknown",
-            STAGE_BEFORE_COMPLETION,
+            DoubtStage.BEFORE_COMPLETION,
         )
     code = info.result_code or 0
     return LastTransaction(
@@ -284,7 +283,7 @@ def connectivity(result: ExchangeResult) -> Connectivity:
     return Connectivity(True, 0, "the acquirer answered")
 
 
-def open_pre_auths(result: ExchangeResult) -> tuple[int, ...]:
+def open_pre_auths(result: ExchangeResult) -> tuple[str, ...]:
     """``06 23 03 87 FF FF`` is answered ``06 1E B8 87 <receipt>`` (FF FF: none)."""
     require_answer(result, "open pre-authorisation enquiry")
     if result.aborted is None:
@@ -293,7 +292,7 @@ def open_pre_auths(result: ExchangeResult) -> tuple[int, ...]:
     if code != PRE_AUTH_ENQUIRY:
         raise TerminalRefused(f"open pre-authorisation enquiry failed: {result_text(code)}", code)
     receipt = result.aborted.fields.get(0x87)
-    return (receipt,) if isinstance(receipt, int) else ()
+    return (str(receipt),) if isinstance(receipt, int) else ()
 
 
 def completion_fields(data: bytes) -> dict[int, Any]:

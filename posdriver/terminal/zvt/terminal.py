@@ -69,6 +69,7 @@ from .messages import (
     encode_password,
     permitted_commands,
 )
+from .protocol import PROTOCOL
 from .status_info import currency_alpha, status_from_fields
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class ZvtTerminal(PaymentTerminal):
     """A ZVT (PA00P015/PA00P016) terminal on a serial or TCP link."""
 
     protocol = "zvt"
+    capabilities = PROTOCOL.capabilities
 
     def __init__(
         self,
@@ -292,12 +294,12 @@ class ZvtTerminal(PaymentTerminal):
 
     def reverse(
         self,
-        receipt_no: int,
+        reference: str | int,
         *,
         progress: Progress | None = None,
         on_accepted: Accepted | None = None,
     ) -> Outcome:
-        apdu = build("reversal", password=self.password, bmps={0x87: _receipt_no(receipt_no)})
+        apdu = build("reversal", password=self.password, bmps={0x87: _receipt_no(reference)})
         return self._money("reversal", apdu, None, progress, on_accepted)
 
     def pre_authorise(
@@ -312,37 +314,37 @@ class ZvtTerminal(PaymentTerminal):
 
     def book(
         self,
-        receipt_no: int,
+        reference: str | int,
         amount: Money,
         *,
         progress: Progress | None = None,
         on_accepted: Accepted | None = None,
     ) -> Outcome:
-        bmps = {0x87: _receipt_no(receipt_no), **self._amount_fields(amount)}
+        bmps = {0x87: _receipt_no(reference), **self._amount_fields(amount)}
         apdu = build("partial_reversal", bmps=bmps)
         return self._money("booking", apdu, amount, progress, on_accepted)
 
     def book_total(
         self,
-        receipt_no: int,
+        reference: str | int,
         amount: Money,
         *,
         progress: Progress | None = None,
         on_accepted: Accepted | None = None,
     ) -> Outcome:
-        bmps = {0x87: _receipt_no(receipt_no), **self._amount_fields(amount)}
+        bmps = {0x87: _receipt_no(reference), **self._amount_fields(amount)}
         apdu = build("book_total", bmps=bmps)
         return self._money("book total", apdu, amount, progress, on_accepted)
 
     def reverse_pre_auth(
         self,
-        receipt_no: int,
+        reference: str | int,
         amount: Money | None = None,
         *,
         progress: Progress | None = None,
         on_accepted: Accepted | None = None,
     ) -> Outcome:
-        bmps: dict[int, Any] = {0x87: _receipt_no(receipt_no)}
+        bmps: dict[int, Any] = {0x87: _receipt_no(reference)}
         bmps |= self._amount_fields(amount) if amount is not None else {}
         apdu = build("pre_auth_reversal", bmps=bmps)
         return self._money("pre-authorisation reversal", apdu, amount, progress, on_accepted)
@@ -409,13 +411,17 @@ class ZvtTerminal(PaymentTerminal):
             result = self._run(build("initialisation", password=self.password), "initialisation")
             results.require_completion(result, "initialisation")
 
-    def open_pre_auths(self) -> tuple[int, ...]:
+    def open_pre_auths(self) -> tuple[str, ...]:
         with self._lock:
             apdu = build("partial_reversal", bmps={0x87: None})
             return results.open_pre_auths(self._run(apdu, "open pre-authorisation enquiry"))
 
 
-def _receipt_no(value: int) -> int:
+def _receipt_no(reference: str | int) -> int:
+    """A transaction reference as ZVT addresses it: its receipt number, 1..9999."""
+    value: object = reference
+    if isinstance(reference, str) and reference.isascii() and reference.isdigit():
+        value = int(reference)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 9999:
-        raise ValueError(f"a receipt number is 1..9999, got {value!r}")
+        raise ValueError(f"a receipt number is 1..9999, got {reference!r}")
     return value

@@ -1,0 +1,103 @@
+"""What a terminal protocol brings to posdriver, besides its driver.
+
+Everything above :mod:`posdriver.terminal` (the config loader, the cashier, recovery,
+the daemon, the API, ``posdriver terminal``) reaches a protocol only through a
+:class:`Protocol` from the :mod:`.registry`: how to build a driver for a configured
+terminal, which keys of a ``[devices.NAME]`` table are the protocol's own (its options
+model), what it can do (:class:`Capability`), and how a person writes one of its
+transaction references. None of them names a protocol, so a second protocol is a new
+package under ``posdriver/terminal/`` and one line in the registry.
+"""
+
+from __future__ import annotations
+
+import abc
+import argparse
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from ..links import Link
+    from .base import PaymentTerminal, Progress
+
+
+class Capability(StrEnum):
+    """What a terminal may or may not be able to do. The money operations every terminal
+    has (sale, refund, reversal, status) are not listed; these are asked for, never
+    assumed: the cashier refuses an operation its terminal lacks before anything is
+    journaled, and recovery, the daemon and the API ask before they rely on one."""
+
+    PRE_AUTHORISATION = "pre_authorisation"  # deposits: reserve, book, release
+    REGISTRATION = "registration"  # the till introduces itself to the terminal
+    REPEAT_RECEIPT = "repeat_receipt"  # the terminal tells its last transaction
+    END_OF_DAY = "end_of_day"  # the terminal closes its batch and gives the totals
+    DIAGNOSIS = "diagnosis"  # the terminal dials its acquirer on request
+    INITIALISATION = "initialisation"  # the terminal fetches its set-up from the acquirer
+
+
+class TerminalOptions(BaseModel):
+    """A protocol's own keys in a terminal's ``[devices.NAME]`` table, as its options
+    model declares them (pydantic: types, ranges, the messages of its validators). The
+    config loader validates them with the table's other keys and reports a fault in
+    them as ``FILE: devices.NAME.KEY: what is wrong``. Frozen, so a loaded configuration
+    compares by value (a reload tells a changed link from an unchanged one)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    def link_settings(self) -> tuple[Any, ...]:
+        """What the driver is opened with: a change of any of these needs a restart of
+        the daemon, which holds the link open. Every option, unless a protocol says."""
+        return tuple(sorted(self.model_dump().items()))
+
+
+class Protocol(abc.ABC):
+    """One terminal protocol (see the module docstring)."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]  # for help texts: what kind of terminal speaks it
+    options_model: ClassVar[type[TerminalOptions]]
+    capabilities: ClassVar[frozenset[Capability]]
+
+    @abc.abstractmethod
+    def make(
+        self,
+        link: Link,
+        options: TerminalOptions,
+        *,
+        currency: str,
+        progress: Progress | None = None,
+    ) -> PaymentTerminal:
+        """A driver for one terminal on ``link`` (not yet opened)."""
+
+    def has(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    # -- ``posdriver terminal``, which talks to a terminal without a config file -------
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """The protocol's own options of ``posdriver terminal ACTION`` (none by default)."""
+        return None
+
+    def options_from_arguments(self, args: argparse.Namespace) -> TerminalOptions:
+        """The options ``posdriver terminal`` was given; a ValueError names a bad one."""
+        return self.options_model()
+
+    def parse_reference(self, text: str) -> str:
+        """A transaction reference as a person types it (``posdriver terminal reverse URL
+        REF``), checked and in the form the driver takes; a ValueError says what is
+        wrong. References are opaque to everything above the protocol."""
+        if not text.strip():
+            raise ValueError("a transaction reference must not be empty")
+        return text.strip()
+
+
+class CapabilityMissing(ValueError):
+    """A terminal was asked for something its protocol cannot do; nothing was sent. A
+    ValueError, so the CLI and the API refuse it as they refuse any request they cannot
+    carry out."""
+
+    def __init__(self, terminal: str, protocol: str, capability: Capability) -> None:
+        what = capability.value.replace("_", " ")
+        super().__init__(f"terminal {terminal} ({protocol}) has no {what}; nothing was sent")
+        self.capability = capability
