@@ -24,7 +24,6 @@ import dataclasses
 import getpass
 import logging
 import os
-import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..card import check_last4
 from ..journal import Incident, Journal, JournalError, Kind, Operation, State
 from ..journal.journal import day_bounds
 from ..money import Money
@@ -649,8 +649,8 @@ class Cashier:
             raise ValueError(f"a decision is approved or declined, not {new.value}")
         if not note.strip():
             raise ValueError("a decision needs a note saying why (what was checked, with whom)")
-        if last4 is not None and not re.fullmatch(r"\d{4}", last4):
-            raise ValueError(f"last4 takes exactly four digits, got {last4!r}")
+        if last4 is not None:
+            check_last4(last4)
         who = by or self.actor
         journal = self.journal
         with journal.atomic():

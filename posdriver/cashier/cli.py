@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..card import is_last4
 from ..journal.states import State
 from .cli_common import (
     APPROVED,
@@ -505,7 +506,7 @@ def _txn_list(ctx: Context) -> int:
             f"{exc}; states: {', '.join(s.value for s in State)}; kinds: "
             f"{', '.join(k.value for k in Kind)}"
         ) from None
-    if a.last4 is not None and not re.fullmatch(r"\d{4}", a.last4):
+    if a.last4 is not None and not is_last4(a.last4):
         raise CommandError(f"--last4 takes exactly four digits, got {a.last4!r}")
     if a.limit is not None and a.limit < 1:
         raise CommandError("--limit must be at least 1")
@@ -955,7 +956,7 @@ def _resolve(ctx: Context) -> int:
     check_resolvable(op)  # first: a settled operation is the reason, not a missing note
     if not a.note.strip():
         raise CommandError("--note must say why (what was checked, with whom)")
-    if a.last4 is not None and not re.fullmatch(r"\d{4}", a.last4):
+    if a.last4 is not None and not is_last4(a.last4):
         raise CommandError(f"--last4 takes exactly four digits, got {a.last4!r}")
     new = State.APPROVED if a.approved else State.DECLINED
     who = a.by or actor_of(ctx)

@@ -22,11 +22,11 @@ Everything here is pure: no journal, no printer, no clock.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from posdriver.card import is_last4
 from posdriver.money import Money
 from posdriver.printer.receipt import Cut, Feed, Receipt, Text, display_width
 from posdriver.terminal.outcomes import Approved
@@ -37,7 +37,6 @@ KINDS = ("sale", "refund", "reversal", "pre_auth", "booking")
 MIN_COLUMNS = 16  # narrower than any receipt printer; below it the banners cannot fit
 BANNER = "***"
 
-_LAST4 = re.compile(r"^[0-9]{4}$")
 
 # (English, Chinese) wording; "en+zh" shows both.
 _TITLES = {
@@ -86,7 +85,7 @@ class ReceiptFacts:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown kind {self.kind!r}; expected one of {', '.join(KINDS)}")
-        if self.last4 is not None and not _LAST4.match(self.last4):
+        if self.last4 is not None and not is_last4(self.last4):
             raise ValueError("last4 must be exactly four digits (never more of the card number)")
 
     @classmethod

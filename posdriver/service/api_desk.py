@@ -8,12 +8,12 @@ journal's history, incidents, print jobs and split refunds are in :mod:`.api_rec
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from ..card import is_last4
 from ..terminal.protocol import Capability, CapabilityMissing
 from .api_http import (
     Answer,
@@ -313,9 +313,7 @@ class DeskApi(ApiBase):
                 f"got {json.dumps(receipt_no)}"
             )
         last4 = body.get("last4")
-        if last4 is not None and (
-            not isinstance(last4, str) or not re.fullmatch(r"[0-9]{4}", last4)
-        ):
+        if last4 is not None and not is_last4(last4):
             raise bad_request(f"last4 takes exactly four digits, got {json.dumps(last4)}")
         new = State(verdict)
         if op.state is new and op.resolved_by == who and op.note == note:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from ..card import is_last4
 from .api_http import (
     Answer,
     ApiBase,
@@ -59,7 +60,7 @@ class RecordsApi(ApiBase):
                 f"{', '.join(k.value for k in Kind)}"
             ) from None
         last4 = req.one("last4")
-        if last4 is not None and not re.fullmatch(r"[0-9]{4}", last4):
+        if last4 is not None and not is_last4(last4):
             raise bad_request(f"last4 must be the card's last four digits, got {shown(last4)}")
         amount = req.one("amount")
         currency = currency_field(req.one("currency"), self.daemon.config.currency)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..card import LAST4_PATTERN
 from ..journal.states import Kind, State
 from .snapshot import (
     ACQUIRER_STATES,
@@ -164,7 +165,7 @@ SCHEMAS: dict[str, Any] = {
             "approval_code": _STR_OR_NULL,
             "terminal_id": _STR_OR_NULL,
             "card_brand": _STR_OR_NULL,
-            "card_last4": {"type": ["string", "null"], "pattern": "^[0-9]{4}$"},
+            "card_last4": {"type": ["string", "null"], "pattern": LAST4_PATTERN},
             "result_code": _INT_OR_NULL,
             "reason": _STR_OR_NULL,
             "doubt_stage": _STR_OR_NULL,
@@ -328,7 +329,7 @@ SCHEMAS: dict[str, Any] = {
             },
             "operator": {**_OPERATOR, "description": "the person who decided"},
             "receipt_no": {"type": "integer", "minimum": 0, "maximum": 999_999_999},
-            "last4": {"type": "string", "pattern": "^[0-9]{4}$"},
+            "last4": {"type": "string", "pattern": LAST4_PATTERN},
         },
         ["state", "note", "operator"],
         closed=True,
@@ -770,7 +771,7 @@ PATHS: dict[str, Any] = {
             params=[
                 _query("since", _NAME, "ISO 8601 date or time (local time when no offset)"),
                 _query("until", _NAME, "ISO 8601 date (the whole day) or time"),
-                _query("last4", {"type": "string", "pattern": "^[0-9]{4}$"}, "card"),
+                _query("last4", {"type": "string", "pattern": LAST4_PATTERN}, "card"),
                 _query("state", _STR, "states, comma-separated or repeated"),
                 _query("kind", _STR, "kinds, comma-separated or repeated"),
                 _query("terminal", _STR, "one terminal's name"),

@@ -27,15 +27,13 @@ digits of the PAN, and :class:`CardInfo` refuses anything else.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from ..card import is_last4
 from ..money import Money
-
-_LAST4 = re.compile(r"^\d{4}$")
 
 
 class TerminalError(Exception):
@@ -82,7 +80,7 @@ class CardInfo:
     last4: str | None = None
 
     def __post_init__(self) -> None:
-        if self.last4 is not None and not _LAST4.match(self.last4):
+        if self.last4 is not None and not is_last4(self.last4):
             raise ValueError("last4 must be exactly four digits (never more of the card number)")
 
     def __str__(self) -> str:

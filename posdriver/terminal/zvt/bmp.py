@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ...card import is_last4
 from .bcd import decode_bcd, decode_bcd_digits, decode_var_length, encode_bcd, encode_var_length
 from .errors import ZvtCodecError
 from .tlv import Tlv, decode_tlv, encode_container, read_length
@@ -114,7 +115,7 @@ NO_RECEIPT = 0xFFFF  # BMP 87 = FF FF: "no receipt number"
 def mask_pan(digits: str) -> MaskedPan:
     """A masked PAN from a digit string that may contain ``E`` (masked) / ``F`` (pad)."""
     tail = digits.upper().rstrip("F")[-4:]
-    return MaskedPan(tail if len(tail) == 4 and tail.isdigit() else None)
+    return MaskedPan(tail if is_last4(tail) else None)
 
 
 def _decode_pan(value: bytes) -> MaskedPan:
