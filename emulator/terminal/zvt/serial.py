@@ -29,9 +29,14 @@ LONGEST_APDU = 5 + 0xFFFF  # extended header and 65535 data bytes
 _KERMIT = Calculator(Crc16.KERMIT.value)
 
 
+def crc16(data: bytes) -> int:
+    """CRC-16/KERMIT of ``data`` (its check value over ``123456789`` is 0x2189)."""
+    return int(_KERMIT.checksum(data))
+
+
 def checksum(apdu_bytes: bytes) -> bytes:
     """The two CRC bytes that follow ``DLE ETX``, as sent: low byte first."""
-    value = int(_KERMIT.checksum(apdu_bytes + bytes([ETX])))
+    value = crc16(apdu_bytes + bytes([ETX]))
     return bytes([value & 0xFF, value >> 8])
 
 
