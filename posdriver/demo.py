@@ -3,34 +3,39 @@
 Starts the emulated printer on a real pseudo-terminal (paced at 115200 bit/s, like a
 real serial printer), then does what the front desk does: asks the printer's status and
 identity, prints the sample receipt through the normal driver, and shows what came out
-of the printer, with the path of a PNG preview.
+of the printer, with the path of a PNG preview. The printer comes from the installed
+emulator's entry point (:func:`posdriver.plugins.emulators`); without one the demo says
+so and exits 2.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from pathlib import Path
 
-from emulator.controller import Controller
-from emulator.printer import PrinterEmulator
-
 from .links import open_link
+from .plugins import PluginMissing, emulators
 from .printer.driver import Printer
 from .printer.receipt import display_width, sample_receipt
 
 
 def run_demo(as_json: bool = False) -> int:
-    device = PrinterEmulator()
-    with Controller(device, link="pty", baudrate=115200) as emu:
+    try:
+        emulated = emulators()
+    except PluginMissing as exc:
+        print(f"posdriver demo: {exc}", file=sys.stderr)
+        return 2
+    emu = emulated.printer(link="pty", baudrate=115200)
+    try:
         with open_link(emu.url) as link:
             printer = Printer(link)
             before = printer.query_status()
             identity = printer.identify()
             result = printer.print_receipt(sample_receipt())
             after = printer.query_status()
-        device.wait_for_receipts(1, timeout=5)
-        receipt = device.receipts[-1]
+        receipt = emu.last_receipt(timeout=5)
         preview = Path(tempfile.gettempdir()) / "posdriver-demo-receipt.png"
         preview.write_bytes(receipt.png())
         report = {
@@ -46,6 +51,8 @@ def run_demo(as_json: bool = False) -> int:
             "receipt_text": receipt.text,
             "preview_png": str(preview),
         }
+    finally:
+        emu.stop()
     if as_json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return int(after.severity)

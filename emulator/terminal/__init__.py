@@ -10,7 +10,9 @@ Modules, one job each: :mod:`.model` (the device: state, worker thread, link los
 faults), :mod:`.wire` (the transport layer: frames, ACK/NAK, T1, T2), :mod:`.session`
 (the application protocol's steps and the commit rule), :mod:`.commands` (one handler
 per command), :mod:`.cards` (cards, issuer answers, limits), :mod:`.ledger` (what really
-happened to the money), :mod:`.receipts` (status information fields and receipt text).
+happened to the money), :mod:`.receipts` (status information fields and receipt text),
+and :mod:`.zvt`, the terminal's own ZVT codec (it shares no code with posdriver's, so
+the two check each other on the same byte vectors).
 """
 
 from .cards import DEFAULT_CARDS, Card, Limits

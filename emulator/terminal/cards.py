@@ -105,6 +105,22 @@ def issuer_result(card: Card, kind: str) -> int:
     return card.result
 
 
+def numeric_currency(code: str) -> int:
+    """The ISO 4217 number of ``code`` (EUR -> 978), which ZVT carries in BMP 49; an
+    unknown currency, or one without minor units, is refused with a ValueError."""
+    import iso4217
+
+    try:
+        currency = iso4217.Currency(code)
+    except ValueError:
+        raise ValueError(
+            f"unknown currency {code!r}; expected an ISO 4217 code such as EUR"
+        ) from None
+    if currency.exponent is None:
+        raise ValueError(f"currency {code} has no minor unit and cannot be charged")
+    return int(currency.number)
+
+
 def format_minor(amount: int, currency: str = "EUR") -> str:
     """``50000`` -> ``"500.00 EUR"``: how a limit is named in TLV 1F17 and receipts."""
     return f"{amount // 100}.{amount % 100:02d} {currency}"

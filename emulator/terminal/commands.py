@@ -25,20 +25,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from posdriver.terminal.zvt.apdu import Apdu, nack
-from posdriver.terminal.zvt.bmp import encode_bmps
-from posdriver.terminal.zvt.errors import ZvtCodecError
-from posdriver.terminal.zvt.messages import (
-    REPEAT_DONT_PRINT,
-    REPEAT_SEND_STATUS,
-    TAG_COMMAND,
-    TAG_PERMITTED_COMMANDS,
-    UnknownCommand,
-    build_status_completion,
-    parse_command,
-)
-from posdriver.terminal.zvt.tlv import find
-
 from .cards import LIMIT_CODES, MAX_AMOUNT_EXCEEDED, Card, format_minor, issuer_result
 from .ledger import (
     BOOKING,
@@ -60,6 +46,16 @@ from .receipts import (
     with_result,
 )
 from .session import EcrAbort, LinkLost, NoAnswer, Session
+from .zvt.apdu import Apdu, CodecError, nack
+from .zvt.fields import encode_fields
+from .zvt.messages import (
+    REPEAT_DONT_PRINT,
+    REPEAT_SEND_STATUS,
+    UnknownCommand,
+    parse_command,
+    permitted_commands,
+    status_completion,
+)
 
 if TYPE_CHECKING:
     from .model import TerminalEmulator
@@ -108,7 +104,7 @@ def run_command(t: TerminalEmulator, apdu: Apdu) -> None:
         counters["unknown_commands"] += 1
         t.wire.transmit(nack(UNKNOWN_COMMAND))
         return
-    except ZvtCodecError:
+    except CodecError:
         counters["malformed_commands"] += 1
         t.wire.transmit(nack(PROTOCOL_ERROR))
         return
@@ -137,25 +133,13 @@ def registration(s: Session) -> None:
     t.registered = True
     t.ecr_config = command.config
     t.tlv_allowed = 0x06 in s.fields
-    t.permitted = _permitted_commands(s)
+    t.permitted = permitted_commands(command.tlv())
     t.counters["registrations"] += 1
     status = 0x01 if "init_required" in t.active_faults else 0x00
     fields: list[tuple[int, object]] = [(0x19, status), (0x29, t.config.terminal_id)]
     if command.currency is not None:
         fields.append((0x49, t.currency_code))
-    s.complete(encode_bmps(fields))
-
-
-def _permitted_commands(s: Session) -> set[tuple[int, int]] | None:
-    """TLV 26 from the registration: the commands the ECR lets the terminal send."""
-    listed = find(s.command.tlv(), TAG_PERMITTED_COMMANDS)
-    if listed is None:
-        return None
-    return {
-        (c.value[0], c.value[1])
-        for c in listed.children
-        if c.tag == TAG_COMMAND and len(c.value) == 2
-    }
+    s.complete(encode_fields(fields))
 
 
 def log_off(s: Session) -> None:
@@ -172,7 +156,7 @@ def status_enquiry(s: Session) -> None:
     if not status and t.ledger_book.full:
         status = JOURNAL_FULL  # "merchant journal full": End-of-Day clears it
     software = None if service & 0x02 else t.config.software
-    s.finish(build_status_completion(status, software))
+    s.finish(status_completion(status, software))
 
 
 def abort(s: Session) -> None:

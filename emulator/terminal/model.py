@@ -33,14 +33,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from posdriver.money import Money
-from posdriver.terminal.zvt.apdu import Apdu
-
 from ..device import WIRE_FAULTS, EmulatedDevice
-from .cards import DEFAULT_CARDS, Card, Limits
+from .cards import DEFAULT_CARDS, Card, Limits, numeric_currency
 from .ledger import BATCH_CAPACITY, HISTORY, Entry, Ledger
 from .session import LinkLost, SessionEnded
 from .wire import WireTimers, make_wire
+from .zvt.apdu import Apdu
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +95,7 @@ class TerminalConfig:
             raise ValueError("the terminal id (BMP 29) is eight digits")
         if self.card not in self.cards:
             raise ValueError(f"unknown card {self.card!r}; known: {', '.join(self.cards)}")
-        Money(0, self.currency).numeric_code  # noqa: B018 - refuses an unknown currency
+        numeric_currency(self.currency)  # refuses an unknown currency
 
 
 class TerminalEmulator(EmulatedDevice):
@@ -116,7 +114,7 @@ class TerminalEmulator(EmulatedDevice):
     ) -> None:
         super().__init__(seed=seed)
         self.config = config or TerminalConfig()
-        self.currency_code = Money(0, self.config.currency).numeric_code
+        self.currency_code = numeric_currency(self.config.currency)
         self.framing = framing
         self.wire = make_wire(
             framing,

@@ -13,10 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from posdriver.terminal.zvt.codes import result_text
-
 from .cards import Card, format_minor
 from .ledger import BOOKING, PAYMENT, PRE_AUTH, PRE_AUTH_REVERSAL, REFUND, REVERSAL, Entry
+from .zvt.codes import result_text
 
 Fields = list[tuple[int, Any]]
 

@@ -19,24 +19,21 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from posdriver.terminal.zvt.apdu import ACK, Apdu, nack
-from posdriver.terminal.zvt.bmp import TEXT_ENCODING, encode_bmps
-from posdriver.terminal.zvt.messages import (
+from .zvt.apdu import ACK, Apdu, nack
+from .zvt.messages import (
     CFG_INTERMEDIATE_STATUS,
     CFG_PRINT_LINES,
     COMMANDS,
-    COMPLETION,
     PRINT_TEXT_BLOCK,
-    STATUS_INFORMATION,
-    TAG_VENDOR_ERROR,
-    TAG_VENDOR_ERROR_TEXT,
     Command,
-    build_abort,
-    build_intermediate,
-    build_print_line,
-    build_text_block,
+    abort_message,
+    completion,
+    intermediate_status,
+    print_line,
+    status_information,
+    text_block,
+    vendor_error,
 )
-from posdriver.terminal.zvt.tlv import Tlv
 
 if TYPE_CHECKING:
     from .ledger import Entry
@@ -148,21 +145,16 @@ class Session:
     def intermediate(self, status: int) -> None:
         """``04 FF`` when the config byte asked for intermediate status (bit 0x08)."""
         if self.t.ecr_config & CFG_INTERMEDIATE_STATUS:
-            self.exchange(build_intermediate(status))
+            self.exchange(intermediate_status(status))
 
     def status_information(self, fields: list[tuple[int, Any]]) -> Apdu:
-        return Apdu(*STATUS_INFORMATION, encode_bmps(fields))
+        return status_information(fields)
 
     def vendor_error(self, code: int, text: str) -> dict[int, Any]:
         """TLV 1F16 / 1F17, when the ECR allowed TLV (registration or this command)."""
         if not self.tlv_ok:
             return {}
-        return {
-            0x06: [
-                Tlv(TAG_VENDOR_ERROR, code.to_bytes(2, "big")),
-                Tlv(TAG_VENDOR_ERROR_TEXT, text.encode(TEXT_ENCODING, "replace")),
-            ]
-        }
+        return {0x06: list(vendor_error(code, text))}
 
     def finish(self, apdu: Apdu) -> None:
         """Send the Completion or Abort that returns master rights; wait for 80 00 00."""
@@ -172,11 +164,11 @@ class Session:
             pass  # master rights go back all the same
 
     def complete(self, data: bytes = b"") -> None:
-        self.finish(Apdu(*COMPLETION, data))
+        self.finish(completion(data))
 
     def abort(self, result: int, bmps: dict[int, Any] | None = None) -> None:
         self.t.counters["aborts_sent"] += 1
-        self.finish(build_abort(result, bmps))
+        self.finish(abort_message(result, bmps))
 
     def drop(self) -> None:
         """Hang up on the ECR (a ``drop_*`` fault) and end the session."""
@@ -194,11 +186,11 @@ class Session:
         """One receipt: a 06 D3 text block if the ECR permitted it (TLV 26), else 06 D1s."""
         t = self.t
         if t.permitted is not None and PRINT_TEXT_BLOCK in t.permitted:
-            self._print(build_text_block(lines, receipt_type))
+            self._print(text_block(lines, receipt_type))
             return
         for index, line in enumerate(lines):
             last = index == len(lines) - 1
-            self._print(build_print_line(line, 0x80 if last else 0x00))
+            self._print(print_line(line, 0x80 if last else 0x00))
 
     def _print(self, apdu: Apdu) -> None:
         reply = self.exchange(apdu)

@@ -6,8 +6,8 @@ complete, before the model looks at it, and answers NAK (15) to a bad CRC, a bro
 sequence, an APDU whose length disagrees with its frame, noise between frames, and a
 frame whose bytes stop arriving for longer than T1. Its own frames wait T2 for the ECR's
 ACK and are repeated after a NAK or T2, at most ``repeats`` times; then the transmission
-has failed. Over TCP the APDUs are raw and back to back (:class:`~posdriver.terminal.zvt.
-apdu.ApduStream` reassembles them) and there is no ACK level at all.
+has failed. Over TCP the APDUs are raw and back to back (:class:`~.zvt.apdu.ApduAssembler`
+reassembles them) and there is no ACK level at all.
 
 The transport-level faults live here:
 
@@ -30,15 +30,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from posdriver.terminal.zvt.apdu import Apdu, ApduStream, encode_apdu
-from posdriver.terminal.zvt.errors import ZvtCodecError
-from posdriver.terminal.zvt.frame import (
+from .zvt.apdu import Apdu, ApduAssembler, CodecError, encode_apdu
+from .zvt.serial import (
     ACK_BYTE,
     NAK_BYTE,
     BadFrame,
     Control,
     Frame,
-    FrameReader,
+    FrameScanner,
     Noise,
     encode_frame,
 )
@@ -87,7 +86,7 @@ class SerialWire:
     def __init__(self, host: WireHost, timers: WireTimers) -> None:
         self.host = host
         self.timers = timers
-        self.reader = FrameReader()
+        self.reader = FrameScanner()
         self._last_byte = 0.0
         self._awaiting = False
         self._reply: int | None = None
@@ -132,7 +131,7 @@ class SerialWire:
             return
         try:
             apdu = frame.apdu()
-        except ZvtCodecError:
+        except CodecError:
             counters["bad_frames"] += 1
             self._send_control(NAK)
             return
@@ -204,7 +203,7 @@ class TcpWire:
     def __init__(self, host: WireHost, timers: WireTimers) -> None:
         self.host = host
         self.timers = timers
-        self.stream = ApduStream()
+        self.stream = ApduAssembler()
 
     def receive(self, data: bytes) -> None:
         counters = self.host.counters

@@ -7,8 +7,9 @@ URL format::
 
 VID:PID are hexadecimal. Without ``out`` / ``in`` the first bulk OUT / bulk IN endpoint
 of the interface is used; ``serial`` picks one of several identical printers by their
-iSerialNumber string. ``emulator`` swaps libusb for :mod:`emulator.usb`'s pyusb backend;
-everything else is the same code path.
+iSerialNumber string. ``emulator`` swaps libusb for the pyusb backend an installed
+emulator registers (entry point ``posdriver.usb_backends`` / ``emulated``, see
+:mod:`posdriver.plugins`); everything else is the same code path.
 
 Opening finds the device afresh by VID:PID (and serial) every time, so after a power
 cycle or re-plug ``close()`` then ``open()`` reaches the new device; the old handle is
@@ -146,14 +147,16 @@ class UsbLink(Link):
     def _backend(self) -> Any:
         if self.options["emulator"] is None:
             return None  # pyusb picks libusb
+        from ..plugins import EMULATED, USB_BACKENDS, PluginMissing, load
+
         try:
-            from emulator.usb.backend import EmulatorBackend
-        except ImportError as exc:
+            backend = load(USB_BACKENDS, EMULATED)
+        except PluginMissing as exc:
             raise LinkOpenError(
                 f"the USB emulator backend is not installed: {exc}", self.url
             ) from exc
         host, port = self.options["emulator"]
-        return EmulatorBackend(host, port)
+        return backend(host, port)
 
     def _find(self) -> Any:
         try:

@@ -100,6 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(line, flush=True)
 
     from ..journal import JournalError
+    from ..plugins import PluginMissing
     from ..terminal.outcomes import TerminalBusy
 
     try:
@@ -116,10 +117,11 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     try:
         daemon.start()
-    except (JournalError, OSError, ValueError, TerminalBusy) as exc:
-        # a journal it cannot use (read-only, damaged, foreign, newer, empty) or a state
-        # directory it cannot write: one paragraph and exit 2, which the systemd unit does
-        # not restart on (RestartPreventExitStatus=2): a restart would only fail again
+    except (JournalError, OSError, ValueError, TerminalBusy, PluginMissing) as exc:
+        # a journal it cannot use (read-only, damaged, foreign, newer, empty), a state
+        # directory it cannot write, or --emulate with no emulator installed: one
+        # paragraph and exit 2, which the systemd unit does not restart on
+        # (RestartPreventExitStatus=2): a restart would only fail again
         daemon.stop()
         print(f"posdriver serve: {_start_failure(exc)}", file=sys.stderr)
         return 2

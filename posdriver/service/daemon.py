@@ -202,15 +202,21 @@ class Daemon:
 
     def _start_emulators(self) -> None:
         """No devices configured and ``--emulate``: an emulated printer and terminal on
-        real pseudo-terminals, used exactly as real ones would be."""
+        real pseudo-terminals, used exactly as real ones would be. They come from the
+        installed emulator's entry point (:func:`posdriver.plugins.emulators`); without
+        one, :class:`~posdriver.plugins.PluginMissing` says so before anything starts."""
         import tempfile
 
-        from emulator.controller import Controller
+        from ..plugins import PluginMissing, emulators
 
+        try:
+            emulated = emulators()
+        except PluginMissing as exc:
+            raise PluginMissing(f"--emulate: {exc}") from exc
         link_dir = tempfile.mkdtemp(prefix="posdriver-emulated-")
         self._emulated_dir = link_dir
-        printer = Controller.printer(link="pty", link_dir=link_dir).start()
-        terminal = Controller.terminal(link="pty", link_dir=link_dir).start()
+        printer = emulated.printer(link="pty", link_dir=link_dir)
+        terminal = emulated.terminal(link="pty", link_dir=link_dir)
         self.emulators = [printer, terminal]
         for controller in self.emulators:
             self.out(json.dumps(controller.describe()))

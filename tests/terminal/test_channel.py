@@ -20,6 +20,7 @@ from posdriver.terminal.zvt.channel import (
 from posdriver.terminal.zvt.crc import crc_bytes
 from posdriver.terminal.zvt.frame import ACK_BYTE, NAK_BYTE, encode_frame
 from tests.conftest import wait_until
+from tests.support.zvt_vectors import CRC_DLE_FRAME
 from tests.terminal.peer import VISA_FULL, SerialPeer, TcpPeer, scripted
 
 T1, T2 = 0.1, 0.15
@@ -67,9 +68,10 @@ def test_dle_inside_the_apdu_is_stuffed_and_acked(
 def test_dle_inside_the_crc_is_sent_raw_and_read(
     serial: SerialChannel, serial_peer: SerialPeer
 ) -> None:
-    apdu = Apdu(0x06, 0x01, bytes.fromhex("04 00000000 0059"))
+    apdu = Apdu(CRC_DLE_FRAME.cls, CRC_DLE_FRAME.instr, CRC_DLE_FRAME.data)
     assert crc_bytes(apdu.encode() + b"\x03") == b"\x18\x10"  # a DLE inside the CRC
     wire = encode_frame(apdu)
+    assert wire == CRC_DLE_FRAME.wire
     assert wire.endswith(b"\x10\x03\x18\x10")
     serial_peer.write(wire)
     assert serial.receive(1.0) == apdu

@@ -17,6 +17,17 @@ from posdriver.terminal.zvt.apdu import (
     nack,
 )
 from posdriver.terminal.zvt.errors import ZvtCodecError
+from tests.support.zvt_vectors import (
+    ABORT_APDU,
+    ACK_APDU,
+    EXTENDED_1,
+    EXTENDED_256,
+    LENGTH_FIELDS,
+    LENGTH_MISMATCHES,
+    PAYMENT_APDU,
+    SHORT_HEADERS,
+    UNSUPPORTED_APDU,
+)
 
 
 def hx(text: str) -> bytes:
@@ -24,37 +35,24 @@ def hx(text: str) -> bytes:
 
 
 def test_short_length() -> None:
-    assert Apdu(0x06, 0x01, hx("04 00 00 00 00 10 00")).encode() == hx(
-        "06 01 07 04 00 00 00 00 10 00"
-    )
-    assert Apdu(0x06, 0xB0).encode() == hx("06 B0 00")
+    assert Apdu(0x06, 0x01, PAYMENT_APDU.data).encode() == PAYMENT_APDU.wire
+    assert Apdu(0x06, 0xB0).encode() == ABORT_APDU.wire
 
 
 def test_extended_length_is_little_endian() -> None:
     # Published vectors: FF 01 00 is a length of 1, FF 00 01 a length of 256.
-    assert decode_apdu(hx("04 0F FF 01 00 6C")) == Apdu(0x04, 0x0F, b"\x6c")
-    data = bytes(range(256))
-    raw = hx("04 0F FF 00 01") + data
+    assert decode_apdu(EXTENDED_1.wire) == Apdu(0x04, 0x0F, b"\x6c")
+    data = EXTENDED_256.data
+    raw = EXTENDED_256.wire
     assert decode_apdu(raw) == Apdu(0x04, 0x0F, data)
     assert Apdu(0x04, 0x0F, data).encode() == raw
 
 
-@pytest.mark.parametrize(
-    ("size", "field"),
-    [
-        (0, "00"),
-        (1, "01"),
-        (254, "FE"),  # the largest one-byte length
-        (255, "FF FF 00"),  # FF itself announces the extended form
-        (256, "FF 00 01"),
-        (0x1234, "FF 34 12"),
-        (0xFFFF, "FF FF FF"),
-    ],
-)
-def test_length_boundaries(size: int, field: str) -> None:
-    assert encode_length(size) == hx(field)
+@pytest.mark.parametrize(("size", "field"), LENGTH_FIELDS)
+def test_length_boundaries(size: int, field: bytes) -> None:
+    assert encode_length(size) == field
     raw = encode_apdu(Apdu(0x06, 0xD3, bytes(size)))
-    assert raw[2:].startswith(hx(field))
+    assert raw[2:].startswith(field)
     assert decode_apdu(raw).data == bytes(size)
 
 
@@ -72,11 +70,11 @@ def test_class_and_instruction_must_be_bytes(cls: int, instr: int) -> None:
 
 
 def test_answers() -> None:
-    assert ACK.encode() == hx("80 00 00")
+    assert ACK.encode() == ACK_APDU.wire
     assert ACK.is_ack and not ACK.is_nack
     assert Apdu(0x84, 0x00).is_ack  # 84 00 also means positive
     refused = nack(0x83)
-    assert refused.encode() == hx("84 83 00")
+    assert refused.encode() == UNSUPPORTED_APDU.wire
     assert refused.is_nack and not refused.is_ack
     assert refused.code == (0x84, 0x83)
     assert not Apdu(0x06, 0x0F).is_ack and not Apdu(0x06, 0x0F).is_nack
@@ -89,22 +87,15 @@ def test_str_shows_code_and_size_not_data() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "message"),
-    [
-        ("", "shorter than its header"),
-        ("06", "shorter than its header"),
-        ("06 01", "shorter than its header"),
-        ("06 01 FF", "shorter than its header"),
-        ("06 01 FF 01", "shorter than its header"),
-        ("06 01 02 04", "announces 2 data bytes but carries 1"),
-        ("06 01 01 04 00", "announces 1 data bytes but carries 2"),
-        ("06 01 00 00", "announces 0 data bytes but carries 1"),
-        ("04 0F FF 02 00 6C", "announces 2 data bytes but carries 1"),
-        ("04 0F FF 00 01 6C", "announces 256 data bytes but carries 1"),
+    [(raw, "shorter than its header") for raw in SHORT_HEADERS]
+    + [
+        (raw, f"announces {said} data bytes but carries {came}")
+        for raw, said, came in LENGTH_MISMATCHES
     ],
 )
-def test_decode_length_mismatch(raw: str, message: str) -> None:
+def test_decode_length_mismatch(raw: bytes, message: str) -> None:
     with pytest.raises(ZvtCodecError, match=message):
-        decode_apdu(hx(raw))
+        decode_apdu(raw)
 
 
 def test_header_size() -> None:

@@ -29,6 +29,22 @@ from posdriver.terminal.zvt.bmp import (
 )
 from posdriver.terminal.zvt.errors import ZvtCodecError
 from posdriver.terminal.zvt.tlv import Tlv
+from tests.support.zvt_vectors import (
+    AMOUNT_CUT_SHORT,
+    BAD_BCD_FIELDS,
+    BAD_VAR_PREFIXES,
+    CARD_DATA_FIELDS,
+    FIELDS,
+    LLLVAR_10,
+    LLLVAR_999,
+    LLVAR_3,
+    PAN_WITH_JUNK_LEAD,
+    TEXT_FIELDS,
+    UNKNOWN_BMP_BLOCK,
+    VAR_FIELDS,
+    VAR_PREFIX_CUT_SHORT,
+    FieldVector,
+)
 
 
 def hx(text: str) -> bytes:
@@ -91,32 +107,22 @@ def test_every_bmp_cut_short_is_refused(bmp: Bmp) -> None:
 
 def test_cut_short_message_names_the_field() -> None:
     with pytest.raises(ZvtCodecError, match=r"BMP 04 \(amount\) needs 6 bytes, only 2 remain"):
-        decode_bmps(hx("04 00 10"))
+        decode_bmps(AMOUNT_CUT_SHORT)
 
 
-def test_byte_exact_fields() -> None:
-    assert encode_bmp(0x04, 1000) == hx("04 00 00 00 00 10 00")
-    assert encode_bmp(0x49, 978) == hx("49 09 78")
-    assert encode_bmp(0x0B, 42) == hx("0B 00 00 42")
-    assert encode_bmp(0x0C, "143005") == hx("0C 14 30 05")
-    assert encode_bmp(0x29, "52500038") == hx("29 52 50 00 38")
-    assert encode_bmp(0x2A, "VU1") == hx("2A 56 55 31") + bytes(12)
-    assert encode_bmp(0x3B, "12345678") == b"\x3b12345678"
-    assert encode_bmp(0x8B, "Visa") == hx("8B F0 F4 56 69 73 61")
-    assert encode_bmp(0x3C, "Hi") == hx("3C F0 F0 F2 48 69")
-    assert encode_bmp(0x22, "476173EEEEEE0119") == hx("22 F0 F8 47 61 73 EE EE EE 01 19")
-    assert encode_bmp(0x06, ()) == hx("06 00")
+@pytest.mark.parametrize("vector", FIELDS, ids=lambda v: v.wire.hex(" "))
+def test_byte_exact_fields(vector: FieldVector) -> None:
+    assert encode_bmp(vector.ident, vector.value) == vector.wire
 
 
 def test_text_is_cp437_and_stops_at_nul() -> None:
-    assert decode_bmps(hx("8B F0 F5 56 69 73 61 00")) == {0x8B: "Visa"}
-    assert decode_bmps(hx("8B F0 F2 81 E1")) == {0x8B: "üß"}
-    assert decode_bmps(b"\x3bAB\x00\x00\x00\x00\x00\x00") == {0x3B: "AB"}
+    for raw, ident, text in TEXT_FIELDS:
+        assert decode_bmps(raw) == {ident: text}
 
 
 def test_unknown_bmp_is_refused_with_its_id() -> None:
     with pytest.raises(ZvtCodecError, match="unknown BMP 99 at offset 7"):
-        decode_bmps(hx("04 00 00 00 00 10 00 99 01"))
+        decode_bmps(UNKNOWN_BMP_BLOCK)
     with pytest.raises(ZvtCodecError, match="unknown BMP 99"):
         encode_bmp(0x99, 1)
 
@@ -130,12 +136,12 @@ def test_fixed_size_mismatch_on_encode() -> None:
 
 # -- LLVAR / LLLVAR ---------------------------------------------------------------------
 def test_var_length_prefixes() -> None:
-    assert encode_var_length(3, 2) == hx("F0 F3")
-    assert decode_var_length(hx("F0 F3 01 23 45"), 0, 2) == 3
-    assert encode_var_length(10, 3) == hx("F0 F1 F0")
-    assert decode_var_length(hx("F9 F9 F9"), 0, 3) == 999
-    assert decode_bmps(hx("A7 F0 F3 01 23 45")) == {0xA7: hx("01 23 45")}
-    assert decode_bmps(hx("AF F0 F0 F3 01 23 45")) == {0xAF: hx("01 23 45")}
+    assert encode_var_length(3, 2) == LLVAR_3
+    assert decode_var_length(LLVAR_3 + hx("01 23 45"), 0, 2) == 3
+    assert encode_var_length(10, 3) == LLLVAR_10
+    assert decode_var_length(LLLVAR_999, 0, 3) == 999
+    for raw, ident, value in VAR_FIELDS:
+        assert decode_bmps(raw) == {ident: value}
 
 
 def test_var_length_limits() -> None:
@@ -147,24 +153,22 @@ def test_var_length_limits() -> None:
         encode_bmp(0xAF, bytes(1000))
 
 
-@pytest.mark.parametrize("prefix", ["E0 F3", "F0 FA", "F0 0F", "FF F3"])
-def test_var_length_prefix_must_be_fx_digits(prefix: str) -> None:
+@pytest.mark.parametrize("prefix", BAD_VAR_PREFIXES, ids=lambda p: p.hex(" "))
+def test_var_length_prefix_must_be_fx_digits(prefix: bytes) -> None:
     with pytest.raises(ZvtCodecError, match="is not Fx"):
-        decode_bmps(hx("A7 " + prefix + " 01 02 03"))
+        decode_bmps(hx("A7") + prefix + hx("01 02 03"))
 
 
 def test_var_length_prefix_cut_short() -> None:
     with pytest.raises(ZvtCodecError, match="LLLVAR length at offset 1 is cut short"):
-        decode_bmps(hx("3C F0 F1"))
+        decode_bmps(VAR_PREFIX_CUT_SHORT)
 
 
 # -- BCD --------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "field", ["04 00 00 00 00 1A 00", "0B 00 00 F1", "0C 12 3D 00", "49 09 7F", "29 52 5E 00 38"]
-)
-def test_bcd_with_a_non_digit_nibble_is_refused(field: str) -> None:
+@pytest.mark.parametrize("field", BAD_BCD_FIELDS, ids=lambda f: f.hex(" "))
+def test_bcd_with_a_non_digit_nibble_is_refused(field: bytes) -> None:
     with pytest.raises(ZvtCodecError, match="nibble that is not a digit"):
-        decode_bmps(hx(field))
+        decode_bmps(field)
 
 
 def test_bcd_helpers() -> None:
@@ -230,7 +234,8 @@ def test_full_pans_never_come_out_whole() -> None:
 
 def test_pan_leading_bytes_are_never_read_as_digits() -> None:
     # The decoder looks only at the end of the field: non-BCD leading bytes do not matter.
-    assert decode_bmps(hx("22 F0 F5 AB CD 12 34 5F")) == {0x22: MaskedPan("2345")}
+    raw, last4 = PAN_WITH_JUNK_LEAD
+    assert decode_bmps(raw) == {0x22: MaskedPan(last4)}
 
 
 def test_mask_pan_helper() -> None:
@@ -245,18 +250,8 @@ def test_encode_pan_refuses_anything_but_digits_and_e() -> None:
         encode_pan("4761-7300")
 
 
-@pytest.mark.parametrize(
-    ("field", "size"),
-    [
-        ("23 F0 F4 47 61 73 00", 4),  # track 2
-        ("24 F0 F0 F3 01 02 03", 3),  # track 3
-        ("2D F0 F2 42 34", 2),  # track 1
-        ("3A 01 23", 2),  # card verification value
-        ("0E 29 12", 2),  # expiry date
-    ],
-)
-def test_track_data_cvv_and_expiry_are_redacted(field: str, size: int) -> None:
-    raw = hx(field)
+@pytest.mark.parametrize(("raw", "size"), [(raw, size) for raw, _, size in CARD_DATA_FIELDS])
+def test_track_data_cvv_and_expiry_are_redacted(raw: bytes, size: int) -> None:
     decoded = decode_bmps(raw)
     assert decoded == {raw[0]: Redacted(size)}
     assert str(decoded[raw[0]]) == f"<redacted {size} bytes>"

@@ -5,16 +5,23 @@ from __future__ import annotations
 import pytest
 
 from posdriver.terminal.zvt.crc import crc16_kermit, crc_bytes
+from tests.support.zvt_vectors import (
+    CRC_CHECK_INPUT,
+    CRC_CHECK_VALUE,
+    CRC_XMODEM_CHECK_VALUE,
+    FRAMES,
+    FrameVector,
+)
 
 
 def test_kermit_check_value() -> None:
     # The catalogue check value of CRC-16/KERMIT; true XMODEM would give 0x31C3.
-    assert crc16_kermit(b"123456789") == 0x2189
-    assert crc16_kermit(b"123456789") != 0x31C3
+    assert crc16_kermit(CRC_CHECK_INPUT) == CRC_CHECK_VALUE
+    assert crc16_kermit(CRC_CHECK_INPUT) != CRC_XMODEM_CHECK_VALUE
 
 
 def test_crc_goes_on_the_wire_low_byte_first() -> None:
-    assert crc_bytes(b"123456789") == b"\x89\x21"
+    assert crc_bytes(CRC_CHECK_INPUT) == b"\x89\x21"
 
 
 def test_empty_input_is_zero() -> None:
@@ -22,17 +29,11 @@ def test_empty_input_is_zero() -> None:
     assert crc_bytes(b"") == b"\x00\x00"
 
 
-@pytest.mark.parametrize(
-    ("apdu_hex", "crc_hex"),
-    [
-        # 06 01 amount 10.00 EUR (from the reference capture); covers APDU + ETX
-        ("06 01 0C 04 00 00 00 00 10 00 49 09 78 06 00", "76 08"),
-        # a computed vector whose CRC low byte is 0x10
-        ("06 01 07 04 00 00 00 00 00 59", "18 10"),
-    ],
-)
-def test_reference_frame_checksums(apdu_hex: str, crc_hex: str) -> None:
-    assert crc_bytes(bytes.fromhex(apdu_hex) + b"\x03") == bytes.fromhex(crc_hex)
+# 06 01 amount 10.00 EUR (from the reference capture), and a computed vector whose CRC
+# low byte is 0x10; the CRC covers APDU + ETX
+@pytest.mark.parametrize("frame", FRAMES, ids=lambda f: f.name)
+def test_reference_frame_checksums(frame: FrameVector) -> None:
+    assert crc_bytes(frame.apdu + b"\x03") == frame.crc
 
 
 def test_every_bit_counts() -> None:

@@ -20,6 +20,12 @@ from posdriver.terminal.zvt.frame import (
     decode_frame,
     encode_frame,
 )
+from tests.support.zvt_vectors import (
+    CRC_DLE_FRAME,
+    CRC_LOOKALIKES,
+    PAYMENT_FRAME,
+    STUFFED_LENGTH_PREFIX,
+)
 
 
 def hx(text: str) -> bytes:
@@ -27,18 +33,13 @@ def hx(text: str) -> bytes:
 
 
 # 06 01, amount 10.00 EUR: the 0x10 of the amount is stuffed to 10 10 on the wire.
-PAYMENT_WIRE = hx("10 02 06 01 0C 04 00 00 00 00 10 10 00 49 09 78 06 00 10 03 76 08")
-PAYMENT = Apdu(0x06, 0x01, hx("04 00 00 00 00 10 00 49 09 78 06 00"))
+PAYMENT_WIRE = PAYMENT_FRAME.wire
+PAYMENT = Apdu(PAYMENT_FRAME.cls, PAYMENT_FRAME.instr, PAYMENT_FRAME.data)
 # A frame whose CRC low byte is 0x10: sent raw, not stuffed.
-CRC_DLE_WIRE = hx("10 02 06 01 07 04 00 00 00 00 00 59 10 03 18 10")
-CRC_DLE = Apdu(0x06, 0x01, hx("04 00 00 00 00 00 59"))
-# APDUs whose two CRC bytes (as sent) would look like DLE sequences if a reader unstuffed them.
-CRC_LOOKALIKES = [
-    (hx("06 01 07 04 00 00 00 04 46 83"), hx("10 10")),
-    (hx("06 01 07 04 00 00 00 02 97 92"), hx("10 02")),
-    (hx("06 01 07 04 00 00 00 09 27 39"), hx("10 03")),
-    (hx("06 01 07 04 00 00 00 00 96 18"), hx("06 10")),
-]
+CRC_DLE_WIRE = CRC_DLE_FRAME.wire
+CRC_DLE = Apdu(CRC_DLE_FRAME.cls, CRC_DLE_FRAME.instr, CRC_DLE_FRAME.data)
+# APDUs whose two CRC bytes (as sent) would look like DLE sequences if a reader unstuffed
+# them: CRC_LOOKALIKES.
 ACK_APDU = Apdu(0x80, 0x00)
 
 
@@ -94,7 +95,7 @@ def test_stuffing_is_not_counted_in_length_or_crc() -> None:
 def test_a_length_byte_of_0x10_is_stuffed_too() -> None:
     apdu = Apdu(0x06, 0xD1, bytes(16))
     wire = encode_frame(apdu)
-    assert wire[:6] == hx("10 02 06 D1 10 10")
+    assert wire[:6] == STUFFED_LENGTH_PREFIX
     assert decode_frame(wire) == apdu
 
 

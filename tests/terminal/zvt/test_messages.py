@@ -9,7 +9,7 @@ import pytest
 
 from posdriver.terminal.zvt import codes
 from posdriver.terminal.zvt.apdu import Apdu, decode_apdu
-from posdriver.terminal.zvt.bmp import MaskedPan
+from posdriver.terminal.zvt.bmp import MaskedPan, Redacted, encode_bmps
 from posdriver.terminal.zvt.errors import ZvtCodecError
 from posdriver.terminal.zvt.messages import (
     BY_CODE,
@@ -17,6 +17,7 @@ from posdriver.terminal.zvt.messages import (
     AbortMessage,
     CommandSpec,
     Intermediate,
+    PrintLine,
     TerminalStatus,
     TextBlock,
     UnknownCommand,
@@ -35,10 +36,22 @@ from posdriver.terminal.zvt.messages import (
     permitted_commands,
 )
 from posdriver.terminal.zvt.tlv import Tlv, find
+from tests.support import zvt_vectors as v
+from tests.support.zvt_vectors import CommandVector, T
 
 
 def hx(text: str) -> bytes:
     return bytes.fromhex(text)
+
+
+def tlv(item: T) -> Tlv:
+    """posdriver's element for a vector's neutral one."""
+    return Tlv(item.tag, item.value, tuple(tlv(c) for c in item.children))
+
+
+def bmps(fields: dict[int, Any]) -> dict[int, Any]:
+    """A vector's fields as posdriver's codec holds them (TLV as its Tlv elements)."""
+    return {k: tuple(tlv(t) for t in val) if k == 0x06 else val for k, val in fields.items()}
 
 
 def apdu(text: str) -> Apdu:
@@ -108,47 +121,28 @@ def test_command_table() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("name", "args", "wire"),
-    [
-        ("log_off", {}, "06 02 00"),
-        ("abort", {}, "06 B0 00"),
-        ("diagnosis", {}, "06 70 00"),
-        ("end_of_day", {"password": "123456"}, "06 50 03 12 34 56"),
-        ("initialisation", {"password": "123456"}, "06 93 03 12 34 56"),
-        ("status_enquiry", {}, "05 01 00"),
-        ("status_enquiry", {"password": "123456"}, "05 01 03 12 34 56"),
-        ("repeat_receipt", {"password": "123456", "bmps": {3: 1}}, "06 20 05 12 34 56 03 01"),
-        ("partial_reversal", {"bmps": {0x87: None}}, "06 23 03 87 FF FF"),
-        ("reversal", {"password": "000000", "bmps": {0x87: 42}}, "06 30 06 00 00 00 87 00 42"),
-        (
-            "authorisation",
-            {"bmps": {0x04: 1000, 0x49: 978, 0x06: ()}},
-            "06 01 0C 04 00 00 00 00 10 00 49 09 78 06 00",
-        ),
-        (
-            "refund",
-            {"password": "123456", "bmps": {0x04: 2500, 0x49: 978}},
-            "06 31 0D 12 34 56 04 00 00 00 00 25 00 49 09 78",
-        ),
-        (
-            "book_total",
-            {"bmps": {0x87: 7, 0x04: 5000}},
-            "06 24 0A 87 00 07 04 00 00 00 00 50 00",
-        ),
-    ],
-)
-def test_commands_byte_exact(name: str, args: dict[str, Any], wire: str) -> None:
-    assert build(name, **args).encode() == hx(wire)
-    command = parse_command(apdu(wire))
+def build_args(vector: CommandVector) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    if vector.password is not None:
+        args["password"] = vector.password
+    if vector.fields:
+        args["bmps"] = bmps(vector.fields)
+    return args
+
+
+@pytest.mark.parametrize("vector", v.BUILT_COMMANDS, ids=lambda c: c.name)
+def test_commands_byte_exact(vector: CommandVector) -> None:
+    name, args, wire = vector.command, build_args(vector), vector.wire
+    assert build(name, **args).encode() == wire
+    command = parse_command(decode_apdu(wire))
     assert command.name == name
     assert command.password == args.get("password")
     assert command.fields == args.get("bmps", {})
 
 
 # -- Registration -----------------------------------------------------------------------
-CARD_COMPLETE = "06 00 10 12 34 56 BE 09 78 03 01 06 06 26 04 0A 02 06 D3"
-SPEC_MSG_SEQ_ID = "06 00 14 00 00 00 9E 09 78 06 0C 26 04 0A 02 06 D3 1F 73 03 00 00 00"
+CARD_COMPLETE = v.CARD_COMPLETE_REGISTRATION.wire.hex(" ")
+SPEC_MSG_SEQ_ID = v.SPEC_MSG_SEQ_ID_REGISTRATION.wire.hex(" ")
 
 
 def test_card_complete_registration() -> None:
@@ -175,7 +169,7 @@ def test_msg_seq_id_registration() -> None:
     "currency",
     # EUR, USD, CHF; and codes whose first BCD byte is 03 or 06, the ids of BMPs
     # (HUF, JPY, INR, RUB, PEN, PHP, PYG)
-    [978, 840, 756, 348, 392, 356, 643, 604, 608, 600],
+    v.REGISTRATION_CURRENCIES,
 )
 @pytest.mark.parametrize("bmps", [{}, {0x03: 0x01}, {0x06: (PERMIT_D3,)}], ids=["-", "03", "06"])
 def test_registration_currency_is_positional(currency: int, bmps: dict[int, Any]) -> None:
@@ -186,10 +180,10 @@ def test_registration_currency_is_positional(currency: int, bmps: dict[int, Any]
 
 
 def test_registration_without_currency() -> None:
-    command = parse_command(apdu("06 00 04 12 34 56 BA"))
+    command = parse_command(decode_apdu(v.REGISTRATION_NO_CURRENCY.wire))
     assert (command.config, command.currency, command.fields) == (0xBA, None, {})
     # An ECR that leaves the currency out but sends a TLV container is still understood.
-    command = parse_command(apdu("06 00 0C 12 34 56 BE 06 06 26 04 0A 02 06 D3"))
+    command = parse_command(decode_apdu(v.REGISTRATION_TLV_NO_CURRENCY.wire))
     assert (command.currency, command.fields) == (None, {0x06: (PERMIT_D3,)})
     # posdriver itself never builds that: the BMPs follow the currency.
     with pytest.raises(ZvtCodecError, match="follow the currency"):
@@ -219,44 +213,40 @@ def test_unknown_command() -> None:
     assert str(caught.value) == "command 06 99 is not supported"
 
 
+PARSE_ERRORS = (
+    "registration: password missing",
+    "registration: config byte missing",
+    "refund: password missing",
+    "not a digit",
+    "unknown BMP 99",
+    "unknown BMP 09",
+)
+
+
 @pytest.mark.parametrize(
     ("wire", "message"),
-    [
-        ("06 00 02 12 34", "registration: password missing"),
-        ("06 00 03 12 34 56", "registration: config byte missing"),
-        ("06 31 02 12 34", "refund: password missing"),
-        ("06 50 03 12 3A 56", "not a digit"),
-        ("06 01 02 99 00", "unknown BMP 99"),
-        ("06 00 07 12 34 56 BE 09 78 12", "unknown BMP 09"),
-    ],
+    [(wire, message) for (wire, _), message in zip(v.BAD_COMMANDS, PARSE_ERRORS, strict=True)],
 )
-def test_parse_command_errors(wire: str, message: str) -> None:
+def test_parse_command_errors(wire: bytes, message: str) -> None:
     with pytest.raises(ZvtCodecError, match=message):
-        parse_command(apdu(wire))
+        parse_command(decode_apdu(wire))
 
 
 def test_status_enquiry_password_is_optional() -> None:
-    assert parse_command(apdu("05 01 00")).password is None
-    command = parse_command(apdu("05 01 05 12 34 56 03 02"))
+    assert parse_command(decode_apdu(v.STATUS_ENQUIRY.wire)).password is None
+    command = parse_command(decode_apdu(v.STATUS_ENQUIRY_SERVICE.wire))
     assert (command.password, command.fields) == ("123456", {0x03: 0x02})
 
 
 # -- intermediate status (04 FF) --------------------------------------------------------
 @pytest.mark.parametrize(
     ("data", "expected"),
-    [
-        ("0A", Intermediate(0x0A)),
-        ("0A 05", Intermediate(0x0A, 5)),
-        ("04 06", Intermediate(0x04, 6)),  # 6 minutes, not a TLV container
-        ("04 15", Intermediate(0x04, 15)),
-        ("0A 06 00", Intermediate(0x0A)),  # empty TLV container, no timeout
-        ("0A 06 03 1F 16 00", Intermediate(0x0A)),
-        ("0A 03 06 00", Intermediate(0x0A, 3)),
-        ("0A 06 06 00", Intermediate(0x0A, 6)),  # 6 minutes, then an empty container
-    ],
+    # 04 06 is 6 minutes, not a TLV container; 0A 06 00 an empty TLV container, no
+    # timeout; 0A 06 06 00 is 6 minutes, then an empty container
+    [(data, Intermediate(status, minutes)) for data, status, minutes in v.INTERMEDIATES],
 )
-def test_parse_intermediate(data: str, expected: Intermediate) -> None:
-    assert parse_intermediate(hx(data)) == expected
+def test_parse_intermediate(data: bytes, expected: Intermediate) -> None:
+    assert parse_intermediate(data) == expected
 
 
 @pytest.mark.parametrize("minutes", [None, 0, 1, 6, 10, 99])
@@ -267,40 +257,45 @@ def test_intermediate_round_trip(minutes: int | None) -> None:
 
 
 def test_intermediate_errors() -> None:
-    assert build_intermediate(0x0A, 3).encode() == hx("04 FF 02 0A 03")
+    assert build_intermediate(0x0A, 3).encode() == v.INTERMEDIATE_INSERT_CARD_3_MINUTES
     with pytest.raises(ZvtCodecError, match="without its status byte"):
         parse_intermediate(b"")
     with pytest.raises(ZvtCodecError, match="not a digit"):
-        parse_intermediate(hx("0A 1F"))
+        parse_intermediate(v.INTERMEDIATE_BAD_MINUTES)
 
 
 # -- abort (06 1E) ----------------------------------------------------------------------
 def test_abort_messages() -> None:
-    assert build_abort(0x6C).encode() == hx("06 1E 01 6C")
-    assert parse_abort(hx("6C")) == AbortMessage(0x6C)
+    (timeout_wire, _, _), (none_wire, _, _), (open_wire, _, _) = v.ABORTS
+    assert build_abort(0x6C).encode() == timeout_wire
+    assert parse_abort(decode_apdu(timeout_wire).data) == AbortMessage(0x6C)
     assert parse_abort(b"") == AbortMessage(0x6C)  # no reason given: the generic abort
     # Open pre-auth enquiry answered with "none": B8 87 FF FF
     none_open = build_abort(0xB8, {0x87: None})
-    assert none_open.encode() == hx("06 1E 04 B8 87 FF FF")
+    assert none_open.encode() == none_wire
     assert parse_abort(none_open.data) == AbortMessage(0xB8, {0x87: None})
-    assert parse_abort(hx("B8 87 00 17")) == AbortMessage(0xB8, {0x87: 17})
+    assert parse_abort(decode_apdu(open_wire).data) == AbortMessage(0xB8, {0x87: 17})
+    for wire, result, fields in v.ABORTS:
+        assert parse_abort(decode_apdu(wire).data) == AbortMessage(result, fields)
     vendor = (Tlv(0x1F16, b"\x02"), Tlv(0x1F17, b"refund limit 500.00 EUR"))
     message = parse_abort(build_abort(0xC3, {0x06: vendor}).data)
     assert message.result_code == 0xC3 and message.fields == {0x06: vendor}
     with pytest.raises(ZvtCodecError):
-        parse_abort(hx("6C 87 00"))
+        parse_abort(v.ABORT_CUT_SHORT_DATA)
 
 
 # -- status enquiry completion (06 0F) --------------------------------------------------
 def test_status_completion_with_software_version() -> None:
-    built = build_status_completion(0x00, "GT800 v1.2")
-    assert built.encode() == hx("06 0F 0E F0 F1 F0") + b"GT800 v1.2" + b"\x00"
+    wire, status, software = v.STATUS_COMPLETIONS[0]
+    built = build_status_completion(status, software)
+    assert built.encode() == wire
     assert parse_status_completion(built.data) == TerminalStatus(0x00, "GT800 v1.2")
 
 
 def test_status_completion_without_software_version() -> None:
-    assert build_status_completion(0x51, None).encode() == hx("06 0F 01 51")
-    assert parse_status_completion(hx("51")) == TerminalStatus(0x51)
+    wire, status, software = v.STATUS_COMPLETIONS[1]
+    assert build_status_completion(status, software).encode() == wire
+    assert parse_status_completion(decode_apdu(wire).data) == TerminalStatus(0x51)
 
 
 @pytest.mark.parametrize("software", [None, "", "v2"])
@@ -312,15 +307,17 @@ def test_status_completion_every_status_round_trips(software: str | None) -> Non
 
 
 def test_status_completion_details() -> None:
-    assert parse_status_completion(hx("F0 F0 F4 76 31 00 00 DC")) == TerminalStatus(0xDC, "v1")
-    parsed = parse_status_completion(hx("00 06 05 1F 16 02 00 01"))
+    (version_data, _, _, _), (tlv_data, _, _, _) = v.STATUS_COMPLETION_DATA
+    assert parse_status_completion(version_data) == TerminalStatus(0xDC, "v1")
+    parsed = parse_status_completion(tlv_data)
     assert parsed == TerminalStatus(0x00, None, {0x06: (Tlv(0x1F16, hx("00 01")),)})
-    with pytest.raises(ZvtCodecError, match="runs past the end"):
-        parse_status_completion(hx("F0 F0 F5 41"))
-    with pytest.raises(ZvtCodecError, match="without the terminal status byte"):
-        parse_status_completion(hx("F0 F0 F1 41"))
-    with pytest.raises(ZvtCodecError, match="without the terminal status byte"):
-        parse_status_completion(b"")
+    for data, status, software, items in v.STATUS_COMPLETION_DATA:
+        fields = {0x06: tuple(tlv(t) for t in items)} if items else {}
+        assert parse_status_completion(data) == TerminalStatus(status, software, fields)
+    messages = ("runs past the end", *["without the terminal status byte"] * 2)
+    for (data, _), message in zip(v.STATUS_COMPLETION_BAD, messages, strict=True):
+        with pytest.raises(ZvtCodecError, match=message):
+            parse_status_completion(data)
 
 
 # -- receipts (06 D1, 06 D3) ------------------------------------------------------------
@@ -353,17 +350,20 @@ def test_print_line_attributes(
 
 
 def test_print_line_text() -> None:
-    assert build_print_line("Betrag EUR 10,00").encode() == b"\x06\xd1\x11\x00Betrag EUR 10,00"
-    assert parse_print_line(b"\x40Gr\x81n\x00\x00").text == "Grün"  # CP437, NUL-terminated
-    assert parse_print_line(b"\x80").text == ""
+    (plain, _, text), (green, _, _), (last, _, _) = v.PRINT_LINES
+    assert build_print_line(text).encode() == plain
+    assert parse_print_line(decode_apdu(green).data).text == "Grün"  # CP437, NUL-terminated
+    assert parse_print_line(decode_apdu(last).data).text == ""
+    for wire, attribute, words in v.PRINT_LINES:
+        assert parse_print_line(decode_apdu(wire).data) == PrintLine(attribute, words)
     with pytest.raises(ZvtCodecError, match="without its attribute byte"):
         parse_print_line(b"")
 
 
 def test_text_block_with_receipt_type() -> None:
-    built = build_text_block(["KUNDENBELEG", "Visa", "Betrag EUR 10,00"], receipt_type=2)
+    built = build_text_block(list(v.TEXT_BLOCK_LINES), receipt_type=v.TEXT_BLOCK_RECEIPT_TYPE)
     assert built.code == (0x06, 0xD3)
-    assert built.data.startswith(hx("06 2B 1F 07 01 02 25 25 07 0B") + b"KUNDENBELEG")
+    assert built.data.startswith(v.TEXT_BLOCK_START)
     block = parse_text_block(built.data)
     assert block == TextBlock(("KUNDENBELEG", "Visa", "Betrag EUR 10,00"), "customer")
 
@@ -378,28 +378,24 @@ def test_text_block_receipt_types(receipt_type: int | None, words: str | None) -
 
 
 def test_text_block_reads_only_text_lines() -> None:
-    data = hx("06 0F 25 0D 07 03 41 00 00 09 01 40 07 03 42 43 00")
-    assert parse_text_block(data) == TextBlock(("A", "BC"))
+    data, lines = v.TEXT_BLOCK_WITH_ATTRIBUTE
+    assert parse_text_block(data) == TextBlock(lines) == TextBlock(("A", "BC"))
     assert parse_text_block(b"") == TextBlock(())
     assert parse_text_block(hx("06 00")) == TextBlock(())
 
 
 def test_permitted_commands() -> None:
-    assert PERMIT_D3.encode() == hx("26 04 0A 02 06 D3")
-    both = permitted_commands([(0x06, 0xD3), (0x06, 0xD1), (0x04, 0xFF)])
-    assert both.encode() == hx("26 0C 0A 02 06 D3 0A 02 06 D1 0A 02 04 FF")
+    codes_d3, wire_d3 = v.PERMITTED_D3
+    assert PERMIT_D3 == permitted_commands(codes_d3) == tlv(v.PERMIT_D3)
+    assert PERMIT_D3.encode() == wire_d3
+    codes_three, wire_three = v.PERMITTED_THREE
+    both = permitted_commands(codes_three)
+    assert both.encode() == wire_three
 
 
 def test_status_information_fields_decode() -> None:
     # A 04 0F as the emulator sends it for an approved Visa payment (masked PAN).
-    data = (
-        hx("27 00 04 00 00 00 00 10 00 0B 00 00 01 0C 14 30 05 0D 06 15 0E 27 12 17 00 01")
-        + hx("19 60 22 F0 F8 47 61 73 EE EE EE 01 19 29 52 50 00 38")
-        + b"\x2aVU123456789\x00\x00\x00\x00"
-        + b"\x3b12345678"
-        + hx("49 09 78 87 00 01 88 00 00 01 8A 0A 8B F0 F4")
-        + b"Visa"
-    )
+    data = v.STATUS_INFORMATION_APPROVED_DATA
     fields = parse_command(Apdu(0x06, 0x01, data)).fields  # the same BMP decoder
     assert fields[0x04] == 1000 and fields[0x0B] == 1 and fields[0x87] == 1
     assert fields[0x22] == MaskedPan("0119")
@@ -409,19 +405,7 @@ def test_status_information_fields_decode() -> None:
 
 
 # -- code tables ------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("code", "words"),
-    [
-        (0x00, "no error"),
-        (0x6C, "abort via timeout or abort key"),
-        (0x6F, "wrong currency"),
-        (0xA3, "no connection"),
-        (0xB4, "already reversed"),
-        (0xC3, "maximum amount exceeded"),
-        (0x9C, "please wait"),
-        (0xFF, "system error (see vendor error in TLV 1F16/1F17)"),
-    ],
-)
+@pytest.mark.parametrize(("code", "words"), v.RESULT_TEXTS)
 def test_result_text_known(code: int, words: str) -> None:
     assert codes.result_text(code) == words
 
@@ -435,7 +419,7 @@ def test_result_text_host_codes() -> None:
     assert codes.result_text(0x64) == "card not readable"  # the first of the PT's own codes
 
 
-@pytest.mark.parametrize("code", [0x69, 0x80, 0x8F, 0xAE, 0xF9])
+@pytest.mark.parametrize("code", v.UNKNOWN_RESULT_CODES)
 def test_result_text_unknown(code: int) -> None:
     assert code not in codes.RESULT_CODES
     assert codes.result_text(code) == f"result code {code:02X}"
@@ -450,3 +434,25 @@ def test_terminal_status_and_intermediate_texts() -> None:
     assert codes.intermediate_text(0x4A) == "insert card, remove card"
     assert codes.intermediate_text(0x20) == "intermediate status 20"
     assert codes.intermediate_text(0x5E) == "intermediate status 5E"
+
+
+# -- the shared vectors mean what they say (the emulator's codec reads them too) ----------
+@pytest.mark.parametrize("vector", [*v.COMMAND_VECTORS, *v.REGISTRATIONS], ids=lambda c: c.name)
+def test_command_vectors_decode_to_their_meaning(vector: CommandVector) -> None:
+    command = parse_command(decode_apdu(vector.wire))
+    assert (command.name, command.password, command.config, command.currency) == (
+        vector.command,
+        vector.password,
+        vector.config,
+        vector.currency,
+    )
+    assert command.fields == bmps(vector.fields)
+
+
+def test_status_information_vector_decodes_and_encodes() -> None:
+    fields = parse_command(Apdu(0x06, 0x01, v.STATUS_INFORMATION_APPROVED_DATA)).fields
+    expected = dict(v.STATUS_INFORMATION_APPROVED)
+    expected[0x22] = MaskedPan(expected[0x22][-4:])
+    expected[0x0E] = Redacted(2)  # the expiry date is card data: only its size is kept
+    assert fields == expected
+    assert encode_bmps(v.STATUS_INFORMATION_APPROVED) == v.STATUS_INFORMATION_APPROVED_DATA
