@@ -204,6 +204,10 @@ class Cashier:
         self.actor = actor or current_actor()
         self.progress = progress
         self.print_wait = print_wait
+        # told of every operation this cashier journals, once its PENDING is committed,
+        # and of the earlier one a repeated idempotency key stands for (the API answers
+        # 202 with it, without looking it up)
+        self.on_begun: Callable[[Operation], None] | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -367,6 +371,8 @@ class Cashier:
         if idempotency_key is not None:
             earlier = self.journal.by_idempotency_key(idempotency_key)
             if earlier is not None:
+                if self.on_begun is not None:  # the one this request is answered with
+                    self.on_begun(earlier)
                 return MoneyResult(earlier, None)
         if not terminals:
             raise ValueError("no payment terminal is configured (use --terminal URL or config)")
@@ -393,12 +399,13 @@ class Cashier:
         """PENDING, written and claimed; when the write fails, no claim outlives it (its
         id goes to the next operation, which must be able to claim it)."""
         try:
-            return self.journal.begin(
-                kind, amount, actor=self.actor, on_created=claim.take, **intent
-            )
+            op = self.journal.begin(kind, amount, actor=self.actor, on_created=claim.take, **intent)
         except BaseException:
             claim.release_all()
             raise
+        if self.on_begun is not None:
+            self.on_begun(op)
+        return op
 
     def _attempts(
         self,

@@ -126,8 +126,8 @@ class DeskApi(ApiBase):
                 result = cashier.book(parent, amount, idempotency_key=key)
             self.daemon.count_outcome(kind, result.operation.state)
 
-        thread = self._background(run, f"api-{kind}")
-        op = self._started(key, thread, kind)
+        thread = self._background(run, f"api-{kind}", cashier)
+        op = self._started(thread, kind)
         return HTTPStatus.ACCEPTED, {"operation": op.as_dict(), "repeated": False}
 
     # -- what a request asks, for its idempotency key ----------------------------------

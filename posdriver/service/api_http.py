@@ -15,7 +15,6 @@ import logging
 import math
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from .http_server import BoundedHandler, BoundedHTTPServer, ClientGone
 from .openapi import accepted_fields, accepted_query, request_fields, resolve
 
 if TYPE_CHECKING:
+    from ..cashier.cashier import Cashier
     from ..config import Address, ServiceConfig
     from ..journal import Journal, Operation
     from .api import Api
@@ -493,23 +493,24 @@ class ApiBase:
             raise bad_request(f"idempotency_key must be 1..{longest} characters")
         return key
 
-    def _started(self, key: str, thread: Work, what: str) -> Operation:
-        """The operation a thread just began under ``key``, once it is in the journal.
-        When the thread ended without it, its intent (PENDING) was never written, so
+    def _started(self, thread: Work, what: str) -> Operation:
+        """The first operation ``thread`` journaled, as soon as its cashier says so.
+        When the thread ended without one, its intent (PENDING) was never written, so
         nothing reached a terminal: a journal or state directory that cannot be written
         is a 503 saying so in the journal's own words."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            op = self.journal.by_idempotency_key(key)
-            if op is not None:
-                return op
-            if not thread.is_alive():
-                break
-            time.sleep(0.005)
+        op = thread.first_operation(START_TIMEOUT)
+        if op is not None:
+            return op
         raise _not_started(thread.error, what, self.daemon.config.state_dir)
 
-    def _background(self, target: Callable[[], None], name: str) -> Work:
+    def _background(
+        self, target: Callable[[], None], name: str, cashier: Cashier | None = None
+    ) -> Work:
+        """``target`` on a thread of its own; with ``cashier``, the thread hears of the
+        operations it journals (see :meth:`_started`)."""
         thread = Work(target, name)
+        if cashier is not None:
+            cashier.on_begun = thread.begun
         with self._threads:
             self.running = [t for t in self.running if t.is_alive()] + [thread]
         thread.start()
@@ -524,6 +525,20 @@ class Work(threading.Thread):
         super().__init__(name=name, daemon=True)
         self._work = target
         self.error: Exception | None = None
+        self._first: Operation | None = None
+        self._news = threading.Event()  # an operation journaled, or the work ended
+
+    def begun(self, op: Operation) -> None:
+        """Its cashier's ``on_begun``: the first operation journaled is the answer."""
+        if self._first is None:
+            self._first = op
+            self._news.set()
+
+    def first_operation(self, timeout: float) -> Operation | None:
+        """The first operation journaled, waiting up to ``timeout`` for it; None when
+        the work ended (or the wait did) without one."""
+        self._news.wait(timeout)
+        return self._first
 
     def run(self) -> None:
         from ..journal import JournalError
@@ -536,6 +551,8 @@ class Work(threading.Thread):
         except Exception as exc:
             self.error = exc
             log.exception("%s failed", self.name)
+        finally:
+            self._news.set()
 
 
 NOT_SENT = "nothing was sent to the terminal and no money moved"

@@ -344,11 +344,11 @@ class RecordsApi(ApiBase):
                     checked=True,  # just now, under the lock, with the API's answers
                 )
 
-            thread = self._background(carry_out, f"api-refund-plan-{plan.id}")
+            thread = self._background(carry_out, f"api-refund-plan-{plan.id}", cashier)
             # only whether a run is alive is ever asked: finished ones are let go
             alive = {pid: t for pid, t in self.plan_runs.items() if t.is_alive()}
             self.plan_runs = alive | {plan.id: thread}
-        first = self._started(f"{key}#{missing[0]}", thread, f"refund plan {plan.id}")
+        first = self._started(thread, f"refund plan {plan.id}")
         return HTTPStatus.ACCEPTED, {
             "refund_plan": self._plan_view(self.journal.plan(plan.id)),
             "operations": [first.as_dict()],

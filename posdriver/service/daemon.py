@@ -31,7 +31,7 @@ from ..config import Config, PrinterConfig, TerminalConfig, load_config
 from ..journal import Journal, JournalCorrupt, State, open_journal
 from ..journal.watch import MIB, JournalCheck, JournalWatch
 from .snapshot import CheckResult, ServiceSnapshot
-from .workers import HEALTH, MONEY, PRINT, DeviceWorker, PrinterWorker, TerminalWorker
+from .workers import PRINT, DeviceWorker, PrinterWorker, TerminalWorker
 
 log = logging.getLogger(__name__)
 
@@ -43,51 +43,6 @@ DRAIN_SECONDS = 190.0  # SIGTERM: at most this long for payments in flight to fi
 # to READY=1: a journal of 100 000 operations (169 MB) took 3.1 s from a cold page cache
 # and 0.5 s warm (benchmarks/journal.py), so only journals of several years' sales reach it.
 JOURNAL_CHECK_SECONDS = 20.0
-
-
-class WorkerTerminal:
-    """A payment terminal seen through its worker: every call runs on the worker's
-    thread, in the worker's queue, money first. ``abort`` goes straight to the driver
-    (it must reach a running operation). ``on_start`` runs on the worker just before the
-    first call reaches the driver: the cashier journals there which terminal the
-    operation went to, so an operation still queued behind another one when the daemon
-    dies has no terminal recorded, and recovery knows it never reached one."""
-
-    def __init__(self, worker: TerminalWorker, on_start: Callable[[], None] | None = None) -> None:
-        self.worker = worker
-        self._on_start = on_start
-
-    def _started(self) -> None:
-        start, self._on_start = self._on_start, None
-        if start is not None:
-            start()
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        priority = HEALTH if name in ("status", "diagnosis") else MONEY
-
-        def on_driver(driver: Any, *args: Any, **kwargs: Any) -> Any:
-            self._started()
-            return getattr(driver, name)(*args, **kwargs)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            from ..terminal.outcomes import Aborted, Approved
-
-            result = self.worker.call(priority, lambda t: on_driver(t, *args, **kwargs), name)
-            if isinstance(result, Approved | Aborted):
-                # a payment that got through, or one the acquirer's absence stopped,
-                # tells the breaker as much as a diagnosis does
-                self.worker.breaker.record_outcome(result)
-                if isinstance(result, Approved):
-                    self.worker.acquirer_news(reachable=True)
-                elif result.host_unreachable:
-                    self.worker.acquirer_news(reachable=False)
-            return result
-
-        return call
-
-    def abort(self) -> bool:
-        driver = self.worker.driver
-        return bool(driver.abort()) if driver is not None else False
 
 
 class Daemon:
@@ -265,6 +220,8 @@ class Daemon:
             allowed, why = worker.breaker.allow()
             if not allowed:
                 raise TerminalNotReached(why)
+            from .worker_terminal import WorkerTerminal
+
             yield WorkerTerminal(worker, on_start)
 
         return through_worker()
