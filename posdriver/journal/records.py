@@ -4,13 +4,18 @@ amounts are :class:`~posdriver.money.Money`. A card is at most its brand and las
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..money import Money
 from .states import Kind, State
+
+
+class Row(Protocol):
+    """A row as a store hands it over: its columns by name (and by position)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -48,7 +53,7 @@ class Operation:
     note: str | None = None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Operation:
+    def from_row(cls, row: Row) -> Operation:
         minor = row["amount_minor"]
         return cls(
             id=row["id"],
@@ -128,7 +133,7 @@ class Event:
     detail: str | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Event:
+    def from_row(cls, row: Row) -> Event:
         return cls(
             id=row["id"],
             operation_id=row["operation_id"],
@@ -164,7 +169,7 @@ class StoredReceipt:
     reprints: int
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> StoredReceipt:
+    def from_row(cls, row: Row) -> StoredReceipt:
         return cls(
             id=row["id"],
             operation_id=row["operation_id"],
@@ -205,7 +210,7 @@ class PrintJob:
     operation_id: int
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> PrintJob:
+    def from_row(cls, row: Row) -> PrintJob:
         return cls(
             id=row["id"],
             receipt_id=row["receipt_id"],
@@ -257,7 +262,7 @@ class Incident:
     actor: str | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Incident:
+    def from_row(cls, row: Row) -> Incident:
         return cls(
             id=row["id"],
             at=datetime.fromisoformat(row["at"]),
@@ -300,7 +305,7 @@ class RefundPlan:
     actor: str | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> RefundPlan:
+    def from_row(cls, row: Row) -> RefundPlan:
         currency = row["currency"]
         return cls(
             id=row["id"],
