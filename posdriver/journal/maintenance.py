@@ -18,9 +18,12 @@ from typing import IO, Protocol
 
 from .errors import JournalCorrupt, JournalError
 from .operations import Filters
-from .records import Operation
+from .records import Operation, columns
 from .states import State
 from .store import SqliteStore
+
+# The CSV export's header, in order: an operation's answer less what the export leaves out.
+EXPORT_COLUMNS = tuple(c.key for c in columns(Operation) if c.answered and c.exported)
 
 
 class _Searching(Protocol):
@@ -122,31 +125,7 @@ class Maintenance(SqliteStore):
     def export_csv(self: _Searching, out: IO[str], filters: Filters | None = None) -> int:
         """All operations (oldest first) as CSV; returns the number of rows."""
         f = filters or Filters(limit=None)
-        columns = [
-            "id",
-            "kind",
-            "state",
-            "amount",
-            "currency",
-            "terminal",
-            "created_at",
-            "updated_at",
-            "parent_id",
-            "plan_id",
-            "plan_part",
-            "trace",
-            "receipt_no",
-            "approval_code",
-            "terminal_id",
-            "card_brand",
-            "card_last4",
-            "result_code",
-            "reason",
-            "doubt_stage",
-            "resolved_by",
-            "note",
-        ]
-        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+        writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         count = 0
         for op in reversed(self.search(f)):

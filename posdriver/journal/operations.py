@@ -17,28 +17,12 @@ from typing import Any
 
 from ..money import Money
 from .errors import InvalidTransition, JournalError, UnknownTransaction
-from .records import Event, Operation
+from .records import Event, Operation, columns
 from .states import NEEDS_ATTENTION, UNRESOLVED, Kind, State, allowed
 from .store import Connection, Store, iso
 
 # Facts a transition may record about an operation (columns of ``operations``).
-FACT_COLUMNS = frozenset(
-    {
-        "amount_minor",
-        "trace",
-        "receipt_no",
-        "approval_code",
-        "terminal_id",
-        "card_brand",
-        "card_last4",
-        "result_code",
-        "reason",
-        "doubt_stage",
-        "terminal_at",
-        "resolved_by",
-        "note",
-    }
-)
+FACT_COLUMNS = frozenset(c.column for c in columns(Operation) if c.fact)
 # ASCII digits and fullmatch: ``\d`` takes other scripts' digits and ``$`` a trailing
 # newline, neither of which the schema's CHECK (or a terminal) accepts.
 _LAST4 = re.compile(r"[0-9]{4}")
@@ -215,12 +199,12 @@ class Operations(Store):
                     f"operation {op_id} is {op.state.value} and cannot become {new.value}"
                 )
             now = self._now()
-            columns = {k: v for k, v in facts.items() if v is not None}
-            assignments = ", ".join(f"{k} = ?" for k in columns)
+            changed = {k: v for k, v in facts.items() if v is not None}
+            assignments = ", ".join(f"{k} = ?" for k in changed)
             sql = "UPDATE operations SET state = ?, updated_at = ?"
             if assignments:
                 sql += ", " + assignments
-            conn.execute(f"{sql} WHERE id = ?", (new.value, now, *columns.values(), op_id))
+            conn.execute(f"{sql} WHERE id = ?", (new.value, now, *changed.values(), op_id))
             record_event(conn, self._now(), op_id, "state", op.state, new, actor, detail)
         return self.get(op_id)
 
