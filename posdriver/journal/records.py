@@ -1,30 +1,225 @@
 """Journal rows as values. Times are timezone-aware datetimes (stored as UTC ISO text);
-amounts are :class:`~posdriver.money.Money`. A card is at most its brand and last four."""
+amounts are :class:`~posdriver.money.Money`. A card is at most its brand and last four.
+
+Each record's dataclass fields are its one declaration: reading a row
+(:meth:`Record.from_row`), the answer the API and the CLI give (:meth:`Record.as_dict`),
+the CSV export's columns and the facts a transition may record all follow from them
+and from what a field's :func:`stored` metadata says. How a value is kept follows from its
+type: a datetime as ISO text, an enum as its value, a :class:`Money` as minor units
+beside the row's ``currency``, a tuple as a JSON list. :func:`columns` lists a record's
+fields with all of that, for whatever else describes the records.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import sqlite3
-from dataclasses import dataclass
+import operator
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol, Self
 
 from ..money import Money
 from .states import Kind, State
 
+_STORED = "posdriver.journal"
 
-def parse_time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+
+class Row(Protocol):
+    """A row as a store hands it over: its columns by name (and by position)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+
+Load = Callable[[Any, Row], Any]  # a column's value (and its row) -> the field's value
+Dump = Callable[[Any], Any]  # the field's value -> its value in an answer
 
 
 @dataclass(frozen=True)
-class Operation:
+class Stored:
+    """What a field's type does not say about it."""
+
+    column: str | None = None  # the table's column, when it is not the field's name
+    key: str | None = None  # the answer's key, when it is not the field's name
+    answered: bool = True  # in the API's and the CLI's answers (``as_dict``)
+    exported: bool = True  # in the CSV export (operations)
+    fact: bool = False  # a transition may record it (operations)
+
+
+def stored(
+    *,
+    column: str | None = None,
+    key: str | None = None,
+    answered: bool = True,
+    exported: bool = True,
+    fact: bool = False,
+) -> dict[str, Stored]:
+    """A field's metadata saying what :class:`Stored` says about it:
+    ``field(metadata=stored(fact=True))``."""
+    how = Stored(column=column, key=key, answered=answered, exported=exported, fact=fact)
+    return {_STORED: how}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One field of a record: where it is kept, how it is shown, and its type."""
+
+    name: str  # the dataclass field
+    type: Any  # its type, resolved (``int | None``, ``Money | None``, ``Kind``...)
+    column: str  # the table's column it is read from
+    key: str  # its key in an answer
+    answered: bool
+    exported: bool
+    fact: bool
+    load: Load | None  # None: the column's value is the field's
+    dump: Dump | None  # None: the field's value is the answer's
+
+
+def columns(record: type) -> tuple[Column, ...]:
+    """A record's fields in declaration order (which is the answers' key order), worked
+    out once per record: every row read goes through them."""
+    known = _COLUMNS.get(record)
+    if known is None:
+        known = _COLUMNS[record] = _columns(record)
+    return known
+
+
+_COLUMNS: dict[type, tuple[Column, ...]] = {}
+
+
+def _columns(record: type) -> tuple[Column, ...]:
+    hints = typing.get_type_hints(record)
+    out = []
+    for f in dataclasses.fields(record):
+        how = f.metadata.get(_STORED, Stored())
+        load, dump = _conversions(hints[f.name])
+        out.append(
+            Column(
+                name=f.name,
+                type=hints[f.name],
+                column=how.column or f.name,
+                key=how.key or f.name,
+                answered=how.answered,
+                exported=how.exported,
+                fact=how.fact,
+                load=load,
+                dump=dump,
+            )
+        )
+    return tuple(out)
+
+
+def _conversions(hint: Any) -> tuple[Load | None, Dump | None]:
+    """How a value of this type is read from its column and shown in an answer (``None``
+    when it is taken as it is, as most columns are)."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (types.UnionType, typing.Union) and type(None) in args:
+        (inner,) = (a for a in args if a is not type(None))
+        load, dump = _conversions(inner)
+        return _or_none_load(load), _or_none(dump)
+    if hint is Money:
+        return _money, Money.decimal
+    if typing.get_origin(hint) is tuple:  # tuple[X, ...], kept as a JSON list
+        item_load, item_dump = _conversions(args[0])
+        return _json_list_load(item_load), _list_dump(item_dump)
+    if hint is datetime:
+        return _reading(datetime.fromisoformat), datetime.isoformat
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return _reading(hint), operator.attrgetter("value")
+    if hint is bool:
+        return _reading(bool), None
+    return None, None
+
+
+def _money(minor: int, row: Row) -> Money:
+    """An amount kept as minor units beside its row's ``currency``."""
+    return Money(minor, row["currency"])
+
+
+def _reading(read: Callable[[Any], Any]) -> Load:
+    return lambda value, _row: read(value)
+
+
+def _or_none_load(load: Load | None) -> Load | None:
+    if load is None:
+        return None
+    return lambda value, row: None if value is None else load(value, row)
+
+
+def _or_none(dump: Dump | None) -> Dump | None:
+    if dump is None:
+        return None
+    return lambda value: None if value is None else dump(value)
+
+
+def _json_list_load(item: Load | None) -> Load:
+    if item is None:
+        return lambda text, _row: tuple(json.loads(text))
+    return lambda text, row: tuple(item(x, row) for x in json.loads(text))
+
+
+def _list_dump(item: Dump | None) -> Dump:
+    if item is None:
+        return list
+    return lambda values: [item(x) for x in values]
+
+
+@dataclass(frozen=True)
+class _Codec:
+    """A record's columns laid out for the two things done with every row: reading it,
+    and answering with it."""
+
+    copied: tuple[tuple[str, str], ...]  # (field, column) taken as they are
+    loaded: tuple[tuple[str, str, Load], ...]  # (field, column, conversion)
+    answers: tuple[tuple[str, str, Dump | None], ...]  # (field, key, conversion), in order
+
+
+def _codec(record: type) -> _Codec:
+    known = _CODECS.get(record)
+    if known is None:
+        cols = columns(record)
+        known = _CODECS[record] = _Codec(
+            copied=tuple((c.name, c.column) for c in cols if c.load is None),
+            loaded=tuple((c.name, c.column, c.load) for c in cols if c.load is not None),
+            answers=tuple((c.name, c.key, c.dump) for c in cols if c.answered),
+        )
+    return known
+
+
+_CODECS: dict[type, _Codec] = {}
+
+
+class Record:
+    """A journal record: read from a row and answered as its fields declare."""
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        codec = _codec(cls)
+        values = {name: row[column] for name, column in codec.copied}
+        for name, column, load in codec.loaded:
+            values[name] = load(row[column], row)
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        values = vars(self)
+        return {
+            key: values[name] if dump is None else dump(values[name])
+            for name, key, dump in _codec(type(self)).answers
+        }
+
+
+@dataclass(frozen=True)
+class Operation(Record):
     """One money operation and everything the terminal said about it."""
 
     id: int
     kind: Kind
     state: State
-    amount: Money | None
+    amount: Money | None = field(metadata=stored(column="amount_minor", fact=True))
     currency: str
     terminal: str | None
     created_at: datetime
@@ -32,51 +227,22 @@ class Operation:
     parent_id: int | None = None
     plan_id: int | None = None
     plan_part: int | None = None
-    ref_receipt_no: int | None = None
-    trace: int | None = None
-    receipt_no: int | None = None
-    approval_code: str | None = None
-    terminal_id: str | None = None
-    card_brand: str | None = None
-    card_last4: str | None = None
-    result_code: int | None = None
-    reason: str | None = None
-    doubt_stage: str | None = None
-    terminal_at: datetime | None = None
-    idempotency_key: str | None = None
-    resolved_by: str | None = None
-    note: str | None = None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Operation:
-        minor = row["amount_minor"]
-        return cls(
-            id=row["id"],
-            kind=Kind(row["kind"]),
-            state=State(row["state"]),
-            amount=None if minor is None else Money(minor, row["currency"]),
-            currency=row["currency"],
-            terminal=row["terminal"],
-            created_at=datetime.fromisoformat(row["created_at"]),
-            updated_at=datetime.fromisoformat(row["updated_at"]),
-            parent_id=row["parent_id"],
-            plan_id=row["plan_id"],
-            plan_part=row["plan_part"],
-            ref_receipt_no=row["ref_receipt_no"],
-            trace=row["trace"],
-            receipt_no=row["receipt_no"],
-            approval_code=row["approval_code"],
-            terminal_id=row["terminal_id"],
-            card_brand=row["card_brand"],
-            card_last4=row["card_last4"],
-            result_code=row["result_code"],
-            reason=row["reason"],
-            doubt_stage=row["doubt_stage"],
-            terminal_at=parse_time(row["terminal_at"]),
-            idempotency_key=row["idempotency_key"],
-            resolved_by=row["resolved_by"],
-            note=row["note"],
-        )
+    ref_receipt_no: int | None = field(default=None, metadata=stored(exported=False))
+    trace: int | None = field(default=None, metadata=stored(fact=True))
+    receipt_no: int | None = field(default=None, metadata=stored(fact=True))
+    approval_code: str | None = field(default=None, metadata=stored(fact=True))
+    terminal_id: str | None = field(default=None, metadata=stored(fact=True))
+    card_brand: str | None = field(default=None, metadata=stored(fact=True))
+    card_last4: str | None = field(default=None, metadata=stored(fact=True))
+    result_code: int | None = field(default=None, metadata=stored(fact=True))
+    reason: str | None = field(default=None, metadata=stored(fact=True))
+    doubt_stage: str | None = field(default=None, metadata=stored(fact=True))
+    terminal_at: datetime | None = field(default=None, metadata=stored(fact=True, exported=False))
+    idempotency_key: str | None = field(
+        default=None, metadata=stored(answered=False, exported=False)
+    )
+    resolved_by: str | None = field(default=None, metadata=stored(fact=True))
+    note: str | None = field(default=None, metadata=stored(fact=True))
 
     @property
     def card(self) -> str:
@@ -84,113 +250,41 @@ class Operation:
             return self.card_brand or ""
         return f"{self.card_brand or 'card'} **** {self.card_last4}"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind.value,
-            "state": self.state.value,
-            "amount": None if self.amount is None else self.amount.decimal(),
-            "currency": self.currency,
-            "terminal": self.terminal,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "parent_id": self.parent_id,
-            "plan_id": self.plan_id,
-            "plan_part": self.plan_part,
-            "ref_receipt_no": self.ref_receipt_no,
-            "trace": self.trace,
-            "receipt_no": self.receipt_no,
-            "approval_code": self.approval_code,
-            "terminal_id": self.terminal_id,
-            "card_brand": self.card_brand,
-            "card_last4": self.card_last4,
-            "result_code": self.result_code,
-            "reason": self.reason,
-            "doubt_stage": self.doubt_stage,
-            "terminal_at": None if self.terminal_at is None else self.terminal_at.isoformat(),
-            "resolved_by": self.resolved_by,
-            "note": self.note,
-        }
-
 
 @dataclass(frozen=True)
-class Event:
+class Event(Record):
     """One line of an operation's history: a state change, a failover, a print, a
     reprint, a person's decision."""
 
-    id: int
-    operation_id: int
+    id: int = field(metadata=stored(answered=False))
+    operation_id: int = field(metadata=stored(answered=False))
     at: datetime
     event: str
-    from_state: str | None
-    to_state: str | None
+    from_state: str | None = field(metadata=stored(key="from"))
+    to_state: str | None = field(metadata=stored(key="to"))
     actor: str | None
     detail: str | None
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Event:
-        return cls(
-            id=row["id"],
-            operation_id=row["operation_id"],
-            at=datetime.fromisoformat(row["at"]),
-            event=row["event"],
-            from_state=row["from_state"],
-            to_state=row["to_state"],
-            actor=row["actor"],
-            detail=row["detail"],
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "at": self.at.isoformat(),
-            "event": self.event,
-            "from": self.from_state,
-            "to": self.to_state,
-            "actor": self.actor,
-            "detail": self.detail,
-        }
-
 
 @dataclass(frozen=True)
-class StoredReceipt:
+class StoredReceipt(Record):
     """A receipt exactly as printed (one copy of one operation)."""
 
     id: int
-    operation_id: int
+    operation_id: int = field(metadata=stored(answered=False))
     copy: str  # customer | merchant
     source: str  # terminal | built | repeat_receipt
     lines: tuple[str, ...]
     created_at: datetime
     reprints: int
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> StoredReceipt:
-        return cls(
-            id=row["id"],
-            operation_id=row["operation_id"],
-            copy=row["copy"],
-            source=row["source"],
-            lines=tuple(json.loads(row["lines"])),
-            created_at=datetime.fromisoformat(row["created_at"]),
-            reprints=row["reprints"],
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "copy": self.copy,
-            "source": self.source,
-            "lines": list(self.lines),
-            "created_at": self.created_at.isoformat(),
-            "reprints": self.reprints,
-        }
-
 
 @dataclass(frozen=True)
-class PrintJob:
+class PrintJob(Record):
     """A receipt waiting for (or done with) a printer."""
 
     id: int
+    operation_id: int  # the receipt's operation (a join, not a column of print_jobs)
     receipt_id: int
     printer: str | None
     purpose: str  # original | reprint
@@ -202,46 +296,10 @@ class PrintJob:
     updated_at: datetime
     finished_at: datetime | None
     last_error: str | None
-    operation_id: int
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> PrintJob:
-        return cls(
-            id=row["id"],
-            receipt_id=row["receipt_id"],
-            printer=row["printer"],
-            purpose=row["purpose"],
-            reprint_no=row["reprint_no"],
-            state=row["state"],
-            continuation=bool(row["continuation"]),
-            attempts=row["attempts"],
-            created_at=datetime.fromisoformat(row["created_at"]),
-            updated_at=datetime.fromisoformat(row["updated_at"]),
-            finished_at=parse_time(row["finished_at"]),
-            last_error=row["last_error"],
-            operation_id=row["operation_id"],
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "operation_id": self.operation_id,
-            "receipt_id": self.receipt_id,
-            "printer": self.printer,
-            "purpose": self.purpose,
-            "reprint_no": self.reprint_no,
-            "state": self.state,
-            "continuation": self.continuation,
-            "attempts": self.attempts,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
-            "last_error": self.last_error,
-        }
 
 
 @dataclass(frozen=True)
-class Incident:
+class Incident(Record):
     """One line of the hotel's fault record: when, where, what, what was done, result."""
 
     id: int
@@ -256,68 +314,24 @@ class Incident:
     operation_id: int | None
     actor: str | None
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Incident:
-        return cls(
-            id=row["id"],
-            at=datetime.fromisoformat(row["at"]),
-            place=row["place"],
-            device=row["device"],
-            category=row["category"],
-            fault=row["fault"],
-            action=row["action"],
-            result=row["result"],
-            notes=row["notes"],
-            operation_id=row["operation_id"],
-            actor=row["actor"],
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "at": self.at.isoformat(),
-            "place": self.place,
-            "device": self.device,
-            "category": self.category,
-            "fault": self.fault,
-            "action": self.action,
-            "result": self.result,
-            "notes": self.notes,
-            "operation_id": self.operation_id,
-            "actor": self.actor,
-        }
-
 
 @dataclass(frozen=True)
-class RefundPlan:
+class RefundPlan(Record):
     """A refund split into parts within the terminal's per-refund limit."""
 
     id: int
     sale_id: int
-    parts: tuple[Money, ...]
+    parts: tuple[Money, ...]  # in the row's currency
     state: str  # open | done | cancelled
     created_at: datetime
     actor: str | None
 
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> RefundPlan:
-        currency = row["currency"]
-        return cls(
-            id=row["id"],
-            sale_id=row["sale_id"],
-            parts=tuple(Money(m, currency) for m in json.loads(row["parts"])),
-            state=row["state"],
-            created_at=datetime.fromisoformat(row["created_at"]),
-            actor=row["actor"],
-        )
-
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "sale_id": self.sale_id,
-            "parts": [p.decimal() for p in self.parts],
-            "currency": self.parts[0].currency if self.parts else None,
-            "state": self.state,
-            "created_at": self.created_at.isoformat(),
-            "actor": self.actor,
-        }
+        """The fields, and after the parts their one currency (the table's column; the
+        parts' decimals do not say it)."""
+        out: dict[str, Any] = {}
+        for key, value in super().as_dict().items():
+            out[key] = value
+            if key == "parts":
+                out["currency"] = self.parts[0].currency if self.parts else None
+        return out

@@ -14,6 +14,8 @@ import pytest
 
 from posdriver.journal import Journal, open_journal
 
+from .helpers import LINES, approved, eur
+
 START = datetime(2024, 5, 17, 9, 30, tzinfo=UTC)
 
 
@@ -65,3 +67,9 @@ def journal(tmp_dir: Path, clock: Clock) -> Iterator[Journal]:
         yield j
     finally:
         j.close()
+
+
+@pytest.fixture
+def receipt_id(journal: Journal) -> int:
+    op = approved(journal, eur("12.50"), receipt_no=1)
+    return journal.add_receipt(op.id, "customer", LINES, "terminal").id

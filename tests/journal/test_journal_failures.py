@@ -1,5 +1,4 @@
-"""The journal when its file or disk fails: damaged, read-only, full; and its way out
-(backup, CSV export).
+"""The journal when its file or disk fails: damaged, read-only, full.
 
 Each failure must be a precise error that names the file, and must lose nothing that a
 returned call had recorded: a front desk that was told "approved" must still find that
@@ -9,20 +8,10 @@ sale after the disk filled up. The read-only and full-disk cases use a real tmpf
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import os
 import random
-import re
-import sqlite3
-import stat
-import subprocess
-import sys
 import tempfile
-import threading
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -30,7 +19,6 @@ import pytest
 from posdriver.journal import (
     Journal,
     JournalCorrupt,
-    JournalError,
     JournalFull,
     JournalReadOnly,
     Kind,
@@ -43,6 +31,7 @@ from posdriver.money import Money
 from tests.support.mounts import IS_ROOT, remount
 
 from .conftest import Clock
+from .helpers import crash_after_a_sale, digest, fill, read_everything
 
 
 def _permissions_bind() -> bool:
@@ -59,33 +48,6 @@ def _permissions_bind() -> bool:
 
 
 PERMISSIONS_BIND = _permissions_bind()
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def fill(journal: Journal, count: int, line_length: int = 60) -> list[Operation]:
-    """``count`` approved sales, each with a stored customer receipt of 20 lines."""
-    made = []
-    for n in range(count):
-        op = journal.begin(Kind.SALE, Money(100 + n, "EUR"), terminal="t1")
-        journal.transition(op.id, State.SENT)
-        journal.add_receipt(
-            op.id, "customer", [f"{n} line {i} " + "x" * line_length for i in range(20)], "built"
-        )
-        made.append(journal.transition(op.id, State.APPROVED, receipt_no=1000 + n))
-    return made
-
-
-def read_everything(journal: Journal) -> None:
-    """Touch every row of every table the way the CLI would."""
-    for op in journal.search(Filters(limit=None)):
-        journal.events(op.id)
-        journal.receipts(op.id)
-        journal.jobs_of(op.id)
-    journal.incidents()
-    journal.open_plans()
 
 
 # -- corruption --------------------------------------------------------------------------
@@ -206,141 +168,7 @@ def test_quick_check_gives_up_after_its_budget(journal: Journal) -> None:
     assert len(journal.search()) == 50
 
 
-# -- lost contents: an empty journal, a -wal without its journal ---------------------------
-
-
-def test_an_empty_journal_is_refused_not_taken_as_new(tmp_dir: Path) -> None:
-    state = tmp_dir / "state"
-    state.mkdir(mode=0o700)
-    path = state / JOURNAL_FILE
-    path.write_bytes(b"")
-    with pytest.raises(JournalCorrupt) as raised:
-        open_journal(state)
-    assert str(raised.value) == (
-        f"{path}: the journal file is empty: possibly truncated; if this is a new install, "
-        "remove it (posdriver then creates a new journal), otherwise restore it from a "
-        "backup and keep the empty file for IT"
-    )
-    assert path.stat().st_size == 0  # left as it was
-    assert sorted(p.name for p in state.iterdir()) == [JOURNAL_FILE]
-    path.unlink()  # "a new install: remove it"
-    with open_journal(state) as j:
-        assert j.search() == [] and j.check() == []
-
-
-def test_an_empty_journal_with_a_wal_beside_it_is_refused_and_the_wal_kept(
-    tmp_dir: Path, clock: Clock
-) -> None:
-    """SQLite deletes the -wal of an empty database when it opens it: the newest changes
-    would be gone. So the pair is refused untouched, for a person to take aside."""
-    state = tmp_dir / "state"
-    with open_journal(state, clock=clock) as j:
-        fill(j, 2)
-    _crash_after_a_sale(state)
-    path = state / JOURNAL_FILE
-    wal = Path(f"{path}-wal")
-    path.write_bytes(b"")  # truncated
-    kept = digest(wal)
-    with pytest.raises(JournalCorrupt) as raised:
-        open_journal(state)
-    text = str(raised.value)
-    assert text.startswith(f"{path}: the journal file is empty (truncated), and {wal} beside it")
-    assert f"holds {wal.stat().st_size} bytes of its newest changes" in text
-    assert "Do not remove either file" in text and "restore the journal from a backup" in text
-    assert digest(wal) == kept and path.stat().st_size == 0
-
-
-def test_a_wal_without_its_journal_is_refused(tmp_dir: Path, clock: Clock) -> None:
-    state = tmp_dir / "state"
-    with open_journal(state, clock=clock) as j:
-        fill(j, 1)
-    _crash_after_a_sale(state)
-    path = state / JOURNAL_FILE
-    path.rename(tmp_dir / "moved.sqlite3")  # moved by hand, without its -wal
-    wal = Path(f"{path}-wal")
-    kept = digest(wal)
-    with pytest.raises(JournalCorrupt) as raised:
-        open_journal(state)
-    assert str(raised.value).startswith(f"{path}: the journal file is missing but {wal} (")
-    assert "Put the journal back beside it" in str(raised.value)
-    assert not path.exists() and digest(wal) == kept
-    (tmp_dir / "moved.sqlite3").rename(path)  # put back: the crashed sale is there
-    with open_journal(state) as j:
-        assert j.by_idempotency_key("crashed") is not None
-
-
-def test_a_crash_while_a_new_journal_is_made_leaves_no_journal_file(tmp_dir: Path) -> None:
-    """The new journal is set up under a temporary name and linked into place whole: a
-    process killed half-way leaves no empty journal.sqlite3 for the next start to refuse."""
-    state = tmp_dir / "state"
-    code = (
-        "import os, sys\n"
-        "from posdriver.journal import journal\n"
-        "def die(self, conn):\n"
-        "    os.kill(os.getpid(), 9)\n"
-        "journal.Journal._migrate = die\n"
-        "journal.open_journal(sys.argv[1])\n"
-    )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    done = subprocess.run([sys.executable, "-c", code, str(state)], env=env, timeout=60)
-    assert done.returncode == -9
-    assert not (state / JOURNAL_FILE).exists()
-    left = [p.name for p in state.iterdir()]
-    assert all(name.startswith(f".{JOURNAL_FILE}.new-") for name in left), left
-    with open_journal(state) as j:  # the next start makes it afresh
-        assert j.search() == [] and j.check() == []
-    assert stat.S_IMODE((state / JOURNAL_FILE).stat().st_mode) == 0o600
-
-
-@pytest.mark.parametrize("round_no", range(4))
-def test_commands_opening_a_fresh_state_directory_together_share_one_journal(
-    tmp_dir: Path, round_no: int
-) -> None:
-    """The daemon and a CLI command started together on a fresh install both make a new
-    journal; one is linked into place, the other finds it there and uses it."""
-    state = tmp_dir / "state"
-    barrier = threading.Barrier(4)
-    opened: list[Journal] = []
-    errors: list[BaseException] = []
-
-    def open_one() -> None:
-        barrier.wait()
-        try:
-            opened.append(open_journal(state))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_one) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    try:
-        assert not errors, errors
-        ops = [j.begin(Kind.SALE, Money(100, "EUR")) for j in opened]
-        assert {op.id for op in opened[0].search()} == {op.id for op in ops}
-    finally:
-        for j in opened:
-            j.close()
-    assert [p.name for p in state.iterdir() if p.name.startswith(".")] == []
-
-
 # -- read-only ---------------------------------------------------------------------------
-
-
-def _crash_after_a_sale(state: Path) -> None:
-    """A process that journals a sale and dies without closing (so the -wal and -shm
-    files stay, as after a power cut)."""
-    code = (
-        "import os, sys\n"
-        "from posdriver.journal import open_journal, Kind\n"
-        "from posdriver.money import Money\n"
-        "j = open_journal(sys.argv[1])\n"
-        "j.begin(Kind.SALE, Money(4200, 'EUR'), idempotency_key='crashed')\n"
-        "os._exit(0)\n"
-    )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    subprocess.run([sys.executable, "-c", code, str(state)], check=True, env=env, timeout=60)
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="a read-only mount needs root; see the chmod test")
@@ -380,7 +208,7 @@ def test_a_read_only_file_system_after_a_crash(tmpfs: Callable[[str], Path], clo
     path = state / JOURNAL_FILE
     with open_journal(state, clock=clock) as j:
         made = fill(j, 2)
-    _crash_after_a_sale(state)
+    crash_after_a_sale(state)
     assert Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
     remount(mnt, "ro")
 
@@ -523,155 +351,3 @@ def test_a_full_disk_loses_nothing_recorded(tmpfs: Callable[[str], Path], clock:
     with open_journal(state, clock=clock) as j:
         assert j.get(later.id).state is State.PENDING
         assert len(j.incidents()) == 1
-
-
-# -- backup ------------------------------------------------------------------------------
-
-
-def test_backup_is_a_journal_with_the_same_rows(journal: Journal, tmp_dir: Path) -> None:
-    made = fill(journal, 5)
-    jobs = [journal.enqueue_print(journal.receipts(op.id)[0].id, "p1") for op in made[:2]]
-    journal.job_started(jobs[0].id)
-    journal.add_incident(category="note", fault="f", action="a", result="r")
-    journal.create_plan(made[0].id, [Money(50, "EUR"), Money(50, "EUR")], "anna")
-    other = Journal(journal.path)  # a write by another process is in it too
-    try:
-        late = other.begin(Kind.REFUND, Money(50, "EUR"), parent_id=made[0].id)
-    finally:
-        other.close()
-
-    target = journal.backup(tmp_dir / "backup.sqlite3")
-
-    assert target == tmp_dir / "backup.sqlite3"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    raw = sqlite3.connect(target)
-    try:  # a standalone file: no -wal needed beside it
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
-    finally:
-        raw.close()
-    copy = Journal(target)
-    try:
-        ops = journal.search(Filters(limit=None))
-        assert late in ops
-        assert copy.search(Filters(limit=None)) == ops
-        for op in ops:
-            assert copy.events(op.id) == journal.events(op.id)
-            assert copy.receipts(op.id) == journal.receipts(op.id)
-            assert copy.jobs_of(op.id) == journal.jobs_of(op.id)
-        assert copy.incidents() == journal.incidents()
-        assert copy.open_plans() == journal.open_plans()
-        assert copy.counts() == journal.counts()
-        assert copy.check() == []
-    finally:
-        copy.close()
-
-
-def test_backup_refuses_an_existing_target(journal: Journal, tmp_dir: Path) -> None:
-    fill(journal, 1)
-    target = tmp_dir / "backup.sqlite3"
-    target.write_text("yesterday's backup")
-    with pytest.raises(JournalError) as raised:
-        journal.backup(target)
-    assert str(raised.value) == (f"{target}: already exists; choose a new file for the backup")
-    assert target.read_text() == "yesterday's backup"
-    with pytest.raises(JournalError, match="already exists"):
-        journal.backup(tmp_dir)  # a directory is not overwritten either
-
-
-def test_backup_into_a_missing_directory_names_it(journal: Journal, tmp_dir: Path) -> None:
-    target = tmp_dir / "no" / "such" / "dir" / "backup.sqlite3"
-    with pytest.raises(JournalError) as raised:
-        journal.backup(target)
-    assert str(raised.value).startswith(f"{target}: cannot create the backup")
-    assert not target.exists()
-
-
-# -- CSV export ----------------------------------------------------------------------------
-
-COLUMNS = [
-    "id",
-    "kind",
-    "state",
-    "amount",
-    "currency",
-    "terminal",
-    "created_at",
-    "updated_at",
-    "parent_id",
-    "plan_id",
-    "plan_part",
-    "trace",
-    "receipt_no",
-    "approval_code",
-    "terminal_id",
-    "card_brand",
-    "card_last4",
-    "result_code",
-    "reason",
-    "doubt_stage",
-    "resolved_by",
-    "note",
-]
-
-
-def test_export_csv_one_row_per_operation_and_no_card_numbers(
-    journal: Journal, clock: Clock
-) -> None:
-    sale = journal.begin(Kind.SALE, Money(1250, "EUR"), terminal="lobby")
-    journal.transition(sale.id, State.SENT, trace=123456)
-    journal.transition(
-        sale.id,
-        State.APPROVED,
-        receipt_no=987654,
-        card_brand="Mastercard",
-        card_last4="0042",
-        approval_code="123456",
-    )
-    cents = journal.begin(Kind.SALE, Money(5, "EUR"))
-    yen = journal.begin(Kind.SALE, Money(500, "JPY"))
-    booking = journal.begin(Kind.BOOKING, None, currency="EUR", parent_id=sale.id)
-    for n in range(110):  # more than a screenful: the export has no default limit
-        clock.advance(1)
-        journal.begin(Kind.SALE, Money(100 + n, "EUR"))
-
-    out = io.StringIO()
-    count = journal.export_csv(out)
-
-    rows = list(csv.reader(io.StringIO(out.getvalue())))
-    assert rows[0] == COLUMNS
-    assert count == len(rows) - 1 == 114
-    records = [dict(zip(COLUMNS, row, strict=True)) for row in rows[1:]]
-    assert [int(r["id"]) for r in records] == sorted(int(r["id"]) for r in records)  # oldest 1st
-    first = records[0]
-    assert first["id"] == str(sale.id)
-    assert (first["amount"], first["currency"], first["state"]) == ("12.50", "EUR", "approved")
-    assert (first["card_brand"], first["card_last4"], first["receipt_no"]) == (
-        "Mastercard",
-        "0042",
-        "987654",
-    )
-    by_id = {int(r["id"]): r for r in records}
-    assert by_id[cents.id]["amount"] == "0.05"
-    assert (by_id[yen.id]["amount"], by_id[yen.id]["currency"]) == ("500", "JPY")
-    assert by_id[booking.id]["amount"] == ""
-    assert by_id[booking.id]["parent_id"] == str(sale.id)
-    for r in records:
-        if r["amount"]:
-            assert Decimal(r["amount"]) > 0
-            assert re.fullmatch(r"[0-9]+(\.[0-9]+)?", r["amount"])
-    # Card data: a brand and at most four digits, in the one column made for them.
-    assert [c for c in COLUMNS if "card" in c or "pan" in c] == ["card_brand", "card_last4"]
-    for r in records:
-        assert r["card_last4"] == "" or re.fullmatch(r"[0-9]{4}", r["card_last4"])
-        for value in r.values():
-            assert not re.search(r"[0-9]{12,}", value), value
-
-
-def test_export_csv_with_filters(journal: Journal) -> None:
-    made = fill(journal, 3)
-    journal.begin(Kind.SALE, Money(1, "EUR"))
-    out = io.StringIO()
-    assert journal.export_csv(out, Filters(states=(State.APPROVED,), limit=None)) == 3
-    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
-    assert [int(r["id"]) for r in rows] == [op.id for op in made]
-    assert [r["amount"] for r in rows] == ["1.00", "1.01", "1.02"]

@@ -1,0 +1,75 @@
+"""The store: the settings that make a returned call durable, what a second
+connection sees, and write transactions that land whole or not at all."""
+
+from __future__ import annotations
+
+import pytest
+
+from posdriver.journal import InvalidTransition, Journal, Kind, State, UnknownTransaction
+
+from .conftest import Clock
+from .helpers import count_rows, eur
+
+
+def test_the_connection_is_wal_with_full_sync(journal: Journal) -> None:
+    conn = journal._conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+
+
+def test_a_second_connection_sees_committed_writes_at_once(journal: Journal, clock: Clock) -> None:
+    other = Journal(journal.path, clock=clock)
+    try:
+        op = journal.begin(Kind.SALE, eur("12.50"))
+        assert other.get(op.id) == op
+        other.transition(op.id, State.SENT)
+        assert journal.get(op.id).state is State.SENT
+        stored = other.add_receipt(op.id, "customer", ["x"], "built")
+        assert journal.receipt(op.id) == stored
+        assert other.last_commit == clock.now
+    finally:
+        other.close()
+
+
+def test_an_exception_in_an_outer_atomic_undoes_the_inner_writes(journal: Journal) -> None:
+    kept = journal.begin(Kind.SALE, eur("1.00"))
+    kept_events = journal.events(kept.id)
+    with pytest.raises(RuntimeError, match="power cut"), journal.atomic():
+        op = journal.begin(Kind.SALE, eur("2.00"))
+        journal.transition(op.id, State.SENT)
+        with journal.atomic():
+            journal.add_receipt(op.id, "customer", ["x"], "terminal")
+            journal.add_incident(category="note", fault="f", action="a", result="r")
+        journal.transition(kept.id, State.ABORTED)
+        raise RuntimeError("power cut")
+    assert [o.id for o in journal.search()] == [kept.id]
+    assert journal.get(kept.id).state is State.PENDING
+    assert journal.events(kept.id) == kept_events
+    assert journal.incidents() == []
+    for table in ("operations", "events", "receipts", "incidents"):
+        assert count_rows(journal, table) == (1 if table in ("operations", "events") else 0)
+    # and the journal goes on working
+    assert journal.begin(Kind.SALE, eur("3.00")).state is State.PENDING
+
+
+def test_a_failure_in_an_inner_atomic_rolls_back_the_outer_one_too(journal: Journal) -> None:
+    with pytest.raises(InvalidTransition), journal.atomic():
+        op = journal.begin(Kind.SALE, eur("2.00"))
+        journal.transition(op.id, State.APPROVED)  # not allowed from pending
+    assert journal.search() == []
+
+
+def test_an_atomic_block_commits_once_at_the_end(journal: Journal, clock: Clock) -> None:
+    other = Journal(journal.path)
+    try:
+        with journal.atomic():
+            op = journal.begin(Kind.SALE, eur("2.00"))
+            assert journal.last_commit is None
+            with pytest.raises(UnknownTransaction):
+                other.get(op.id)  # not visible before the outer commit
+        assert journal.last_commit == clock.now
+        assert other.get(op.id) == journal.get(op.id)
+    finally:
+        other.close()
