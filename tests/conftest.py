@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.support.mounts"]  # the tmpfs fixture
+# fixtures more than one test package uses: a tmpfs, a running `posdriver serve --emulate`
+pytest_plugins = ["tests.support.mounts", "tests.support.served"]
 
 settings.register_profile(
     "ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -18,7 +18,7 @@ from typing import Any
 
 from tests.conftest import wait_until
 from tests.crash.harness import Emulators
-from tests.service.daemon_process import serve_process
+from tests.support.served import serve_process
 
 
 def _call(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:

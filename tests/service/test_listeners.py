@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import wait_until
-from tests.service.test_daemon import SERVED_CONFIG, serve
+from tests.support.served import SERVED_CONFIG, serve
 
 
 def _a_name_for_loopback() -> str:
