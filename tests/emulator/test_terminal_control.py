@@ -18,7 +18,7 @@ from emulator.scenario import Scenario, ScenarioError
 from emulator.terminal import DEFAULT_CARDS, TERMINAL_FAULTS
 from posdriver.terminal.zvt.messages import COMPLETION
 from tests.conftest import run_emulator, wait_until
-from tests.emulator.terminal_ecr import FAST, RawEcr, codes, open_ecr, running, sale
+from tests.support.raw_ecr import FAST, RawEcr, codes, open_ecr, running, sale
 
 
 def call(url: str, body: object | None = None) -> tuple[int, Any]:

@@ -26,7 +26,7 @@ from posdriver.terminal.zvt.messages import (
 from posdriver.terminal.zvt.messages import INTERMEDIATE_STATUS as INTERMEDIATE
 from posdriver.terminal.zvt.messages import STATUS_INFORMATION as STATUS
 from tests.conftest import wait_until
-from tests.emulator.terminal_ecr import (
+from tests.support.raw_ecr import (
     FAST,
     PASSWORD,
     TEXT_BLOCKS,

@@ -31,9 +31,8 @@ from posdriver.journal.journal import JOURNAL_FILE, Filters, day_bounds
 from posdriver.journal.schema import CURRENT_VERSION
 from posdriver.journal.states import UNRESOLVED
 from posdriver.money import Money
-
-from .conftest import Clock
-from .test_states import path_to
+from tests.support.clock import Clock
+from tests.support.journal_states import path_to
 
 
 def eur(text: str) -> Money:

@@ -40,9 +40,8 @@ from posdriver.journal import (
 )
 from posdriver.journal.journal import JOURNAL_FILE, Filters
 from posdriver.money import Money
+from tests.support.clock import Clock
 from tests.support.mounts import IS_ROOT, remount
-
-from .conftest import Clock
 
 
 def _permissions_bind() -> bool:

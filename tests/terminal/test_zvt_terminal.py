@@ -31,7 +31,7 @@ from posdriver.terminal.zvt.messages import (
     parse_command,
 )
 from posdriver.terminal.zvt.tlv import find
-from tests.terminal.peer import (
+from tests.support.zvt_peer import (
     VISA_FULL,
     Peer,
     TcpPeer,
