@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import wait_until
-from tests.crash.harness import Emulators
+from tests.support.emulators import Emulators
 from tests.support.served import serve_process
 
 
