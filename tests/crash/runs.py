@@ -22,9 +22,9 @@ from posdriver.journal import State, open_journal
 from posdriver.links import Link, link_for_url
 from posdriver.money import Money
 from posdriver.printer.driver import Printer
-from tests.conftest import REPLY_TOLERANCE
 from tests.crash.plan import CURRENCY, Plan
 from tests.support.emulators import Devices
+from tests.support.timing import REPLY_TOLERANCE
 
 IN_FLIGHT = frozenset({State.PENDING, State.SENT, State.IN_DOUBT})
 

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from emulator.controller import Controller
-from tests.conftest import wait_until
 from tests.support.api_answers import call, conforms
 from tests.support.desk_cli import Cli
 from tests.support.served import Served, serve_process
+from tests.support.timing import wait_until
 
 
 @dataclass

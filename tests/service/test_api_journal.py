@@ -23,10 +23,10 @@ import pytest
 
 from posdriver.journal import Kind, State, open_journal
 from posdriver.money import Money
-from tests.conftest import wait_until
 from tests.support.api_answers import conforms
 from tests.support.desk_cli import Cli
 from tests.support.served import Served
+from tests.support.timing import wait_until
 
 
 @pytest.fixture

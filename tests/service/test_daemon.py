@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import wait_until
 from tests.support.served import SERVED_CONFIG, Served, serve, serve_process
+from tests.support.timing import wait_until
 
 
 def test_a_sale_through_the_api_prints_its_receipt_and_counts(served: Served) -> None:

@@ -38,7 +38,7 @@ from posdriver.service.snapshot import (
     CheckResult,
 )
 from posdriver.terminal import Aborted, Approved, Declined, ZvtTerminal, ZvtTimeouts
-from tests.conftest import REPLY_TOLERANCE
+from tests.support.timing import REPLY_TOLERANCE
 
 
 class FakeClock:

@@ -20,9 +20,9 @@ from posdriver.service.metrics import (
     start_metrics_server,
     stop_metrics_server,
 )
-from tests.conftest import wait_until
 from tests.support.prometheus import ALERTS, Prometheus, binary
 from tests.support.snapshots import NOW, service
+from tests.support.timing import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = ALERTS.parent  # packaging/prometheus

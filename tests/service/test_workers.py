@@ -10,7 +10,7 @@ from typing import Any
 from posdriver.config import ServiceConfig
 from posdriver.links import LinkError
 from posdriver.service.workers import HEALTH, MONEY, PRINT, DeviceWorker
-from tests.conftest import wait_until
+from tests.support.timing import wait_until
 
 
 class FakeWorker(DeviceWorker):

@@ -1,9 +1,10 @@
-"""``posdriver-emulator all`` as a process of its own, and a client of its control API.
+"""``posdriver-emulator`` as a process of its own, and a client of its control API.
 
-For tests whose devices must outlive the process under test, as real ones outlive a
-crashed till: the crash harness (one emulator process for a whole run of kills) and
-the daemon killed in the middle of a sale. The terminal's ``GET /ledger`` is then the
-ground truth of what was charged.
+:func:`run_emulator` starts one whose output the test reads. :class:`Emulators` runs
+``posdriver-emulator all`` for tests whose devices must outlive the process under test,
+as real ones outlive a crashed till: the crash harness (one emulator process for a whole
+run of kills) and the daemon killed in the middle of a sale. The terminal's
+``GET /ledger`` is then the ground truth of what was charged.
 """
 
 from __future__ import annotations
@@ -23,6 +24,18 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def run_emulator(*args: str) -> subprocess.Popen[str]:
+    """``posdriver-emulator ARGS`` from this checkout, as a child whose output a test reads."""
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    return subprocess.Popen(
+        [sys.executable, "-m", "emulator", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
 @dataclass(frozen=True)
 class Devices:
     """Where the emulated devices are: each one's link URL and its control API."""
@@ -37,7 +50,7 @@ class Emulators:
     """``posdriver-emulator all`` in its own process (both devices on TCP, or on ptys), for
     as long as the test needs it.
 
-    Like ``tests.conftest.run_emulator`` but with stderr going to a file: nobody reads a
+    Like :func:`run_emulator` but with stderr going to a file: nobody reads a
     pipe while hundreds of points run, and a full pipe would freeze the emulator.
     """
 

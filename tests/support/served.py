@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import pytest
 
-from tests.conftest import wait_until
+from tests.support.timing import wait_until
 
 
 @contextlib.contextmanager
