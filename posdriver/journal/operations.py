@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from ..card import is_last4
 from ..money import Money
 from .errors import InvalidTransition, JournalError, UnknownTransaction
 from .records import Event, Operation, columns
@@ -23,9 +24,6 @@ from .store import Connection, Store, iso
 
 # Facts a transition may record about an operation (columns of ``operations``).
 FACT_COLUMNS = frozenset(c.column for c in columns(Operation) if c.fact)
-# ASCII digits and fullmatch: ``\d`` takes other scripts' digits and ``$`` a trailing
-# newline, neither of which the schema's CHECK (or a terminal) accepts.
-_LAST4 = re.compile(r"[0-9]{4}")
 _TXN_ID = re.compile(r"(?:id:|#)?([0-9]{1,18})", re.IGNORECASE)
 _TXN_RECEIPT = re.compile(r"(?:receipt:|r)([0-9]{1,9})", re.IGNORECASE)
 
@@ -188,7 +186,7 @@ class Operations(Store):
         if unknown:
             raise ValueError(f"not journal facts: {', '.join(sorted(unknown))}")
         last4 = facts.get("card_last4")
-        if last4 is not None and not _LAST4.fullmatch(str(last4)):
+        if last4 is not None and not is_last4(last4):
             raise ValueError("card_last4 must be exactly four digits; no more of a card is kept")
         if isinstance(facts.get("terminal_at"), datetime):
             facts["terminal_at"] = iso(facts["terminal_at"])
@@ -300,7 +298,7 @@ class Operations(Store):
             where.append("amount_minor = ? AND currency = ?")
             params += [f.amount.minor, f.amount.currency]
         if f.last4 is not None:
-            if not _LAST4.fullmatch(f.last4):
+            if not is_last4(f.last4):
                 raise ValueError(f"last four digits must be four digits, got {f.last4!r}")
             where.append("card_last4 = ?")
             params.append(f.last4)

@@ -199,7 +199,7 @@ def test_in_doubt_before_our_acknowledgement_is_resolved_declined(desk: Desk) ->
     assert op.state is State.IN_DOUBT
     desk.t1.set_fault("drop_after_status", False)
     # the terminal reverses what we never acknowledged (its commit rule)
-    from tests.conftest import wait_until
+    from tests.support.timing import wait_until
 
     wait_until(lambda: desk.ledger()[-1]["state"] == "auto_reversed", 5, "the auto-reversal")
     recover(desk.cashier)
@@ -424,7 +424,7 @@ def test_a_reversed_transaction_the_journal_holds_is_not_the_one_in_doubt(desk: 
     """A sale the terminal reversed (our acknowledgement was cut off) is journaled
     DECLINED with its numbers; a later operation that never became a transaction must
     not be matched with it."""
-    from tests.conftest import wait_until
+    from tests.support.timing import wait_until
 
     desk.t1.set_fault("drop_after_status")
     first = desk.cashier.sale(eur("12.00")).operation

@@ -28,7 +28,7 @@ from posdriver.links import Link, open_link
 from posdriver.money import Money
 from posdriver.printer.driver import Printer
 from posdriver.printer.status import PaperState, PrinterStatus
-from tests.conftest import REPLY_TOLERANCE, wait_until
+from tests.support.timing import REPLY_TOLERANCE, wait_until
 
 AT = datetime(2026, 11, 23, 14, 5, 30, tzinfo=timezone(timedelta(hours=1)))
 POLICY = PrintPolicy(attempts=4, wait_initial=0.05, wait_max=0.2, jitter=0.02, ready_timeout=2.0)

@@ -1,7 +1,8 @@
 """The crash promise, tested the hard way: the driver is SIGKILLed at a couple of hundred
 random points of sales, refunds and receipt printing against the emulated terminal and
 printer (real processes, real sockets, a real journal file), restarted each time, and
-the journal is held to the terminal's ledger after every point (see harness.py).
+the journal is held to the terminal's ledger after every point (see harness.py and the
+modules it names).
 
 The seed is ``POSDRIVER_CRASH_SEED`` (a number, or ``random``) or a fixed default; the
 counts are printed at the end, and the seed is named in every failure, so a failing run replays with

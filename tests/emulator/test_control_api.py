@@ -16,7 +16,8 @@ from emulator.printer import PrinterConfig
 from posdriver.links import open_link
 from posdriver.printer.driver import Printer
 from posdriver.printer.receipt import sample_receipt
-from tests.conftest import REPLY_TOLERANCE, run_emulator
+from tests.support.emulators import run_emulator
+from tests.support.timing import REPLY_TOLERANCE
 
 
 @pytest.fixture

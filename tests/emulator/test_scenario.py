@@ -12,7 +12,7 @@ from emulator.device import WIRE_FAULTS, EchoDevice
 from emulator.printer.model import PRINTER_FAULTS
 from emulator.scenario import Scenario, ScenarioError, ScenarioRunner
 from emulator.terminal import DEFAULT_CARDS, TERMINAL_FAULTS
-from tests.conftest import wait_until
+from tests.support.timing import wait_until
 
 
 def test_parse_full_grammar() -> None:

@@ -17,8 +17,9 @@ from emulator.controller import Controller, LinkSpecError
 from emulator.scenario import Scenario, ScenarioError
 from emulator.terminal import DEFAULT_CARDS, TERMINAL_FAULTS
 from posdriver.terminal.zvt.messages import COMPLETION
-from tests.conftest import run_emulator, wait_until
-from tests.emulator.terminal_ecr import FAST, RawEcr, codes, open_ecr, running, sale
+from tests.support.emulators import run_emulator
+from tests.support.raw_ecr import FAST, RawEcr, codes, open_ecr, running, sale
+from tests.support.timing import wait_until
 
 
 def call(url: str, body: object | None = None) -> tuple[int, Any]:

@@ -25,8 +25,7 @@ from posdriver.terminal.zvt.messages import (
 )
 from posdriver.terminal.zvt.messages import INTERMEDIATE_STATUS as INTERMEDIATE
 from posdriver.terminal.zvt.messages import STATUS_INFORMATION as STATUS
-from tests.conftest import wait_until
-from tests.emulator.terminal_ecr import (
+from tests.support.raw_ecr import (
     FAST,
     PASSWORD,
     TEXT_BLOCKS,
@@ -37,6 +36,7 @@ from tests.emulator.terminal_ecr import (
     running,
     sale,
 )
+from tests.support.timing import wait_until
 
 ACCEPTED = (0x80, 0x00)
 
@@ -258,7 +258,7 @@ def test_an_ecr_gone_while_the_host_decides_leaves_a_reversed_transaction(tmp_pa
     """The request is with the acquirer when the ECR's link goes: the terminal cannot
     call it back, books the answer, cannot deliver it, and reverses it. After its
     restart the ECR finds that transaction on the terminal's record."""
-    from tests.conftest import wait_until
+    from tests.support.timing import wait_until
 
     with Controller.terminal("tcp", **{**FAST, "slow_host_delay": 0.8}) as emu:
         link, ecr = open_ecr(emu.url, "tcp")

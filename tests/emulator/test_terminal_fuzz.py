@@ -21,7 +21,7 @@ from posdriver.terminal.zvt.apdu import Apdu
 from posdriver.terminal.zvt.bmp import encode_bmp
 from posdriver.terminal.zvt.frame import encode_frame
 from posdriver.terminal.zvt.messages import BY_CODE, COMMANDS, build, parse_status_completion
-from tests.emulator.terminal_ecr import FAST, PASSWORD, DevicePort, RawEcr
+from tests.support.raw_ecr import FAST, PASSWORD, DevicePort, RawEcr
 
 SOFTWARE = "posdriver-emulator ZVT 1.0"
 EXAMPLES = 60

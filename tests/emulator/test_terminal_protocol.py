@@ -1,6 +1,6 @@
 """The emulated ZVT terminal's application protocol, over a real pty and a real socket.
 
-A raw ECR (tests/emulator/terminal_ecr.py, the shared codec and nothing of the driver)
+A raw ECR (tests/support/raw_ecr.py, the shared codec and nothing of the driver)
 sends commands and checks every byte-level answer: registration, config byte, payments
 and their status information, declines, limits, refunds, reversals, the reservation
 family, end-of-day, repeat receipt, and the commit rule.
@@ -31,7 +31,7 @@ from posdriver.terminal.zvt.messages import INTERMEDIATE_STATUS as INTERMEDIATE
 from posdriver.terminal.zvt.messages import PRINT_TEXT_BLOCK as TEXT_BLOCK
 from posdriver.terminal.zvt.messages import STATUS_INFORMATION as STATUS
 from posdriver.terminal.zvt.tlv import find
-from tests.emulator.terminal_ecr import (
+from tests.support.raw_ecr import (
     EUR,
     PASSWORD,
     TEXT_BLOCKS,

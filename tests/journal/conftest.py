@@ -7,34 +7,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from posdriver.journal import Journal, open_journal
+from tests.support.clock import Clock
 
 from .helpers import LINES, approved, eur
-
-START = datetime(2024, 5, 17, 9, 30, tzinfo=UTC)
-
-
-class Clock:
-    """A clock the journal reads and the test moves."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float = 1.0) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
-
-    def set(self, when: datetime) -> datetime:
-        self.now = when
-        return self.now
 
 
 @pytest.fixture

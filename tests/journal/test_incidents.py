@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from posdriver.journal import Journal, Kind
+from tests.support.clock import Clock
 
-from .conftest import Clock
 from .helpers import eur
 
 # -- incidents -----------------------------------------------------------------------------

@@ -28,9 +28,9 @@ from posdriver.journal import (
 )
 from posdriver.journal.journal import JOURNAL_FILE, Filters
 from posdriver.money import Money
+from tests.support.clock import Clock
 from tests.support.mounts import IS_ROOT, remount
 
-from .conftest import Clock
 from .helpers import crash_after_a_sale, digest, fill, read_everything
 
 

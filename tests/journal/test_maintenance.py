@@ -16,8 +16,8 @@ import pytest
 from posdriver.journal import Journal, JournalError, Kind, State
 from posdriver.journal.journal import Filters
 from posdriver.money import Money
+from tests.support.clock import Clock
 
-from .conftest import Clock
 from .helpers import eur, fill
 
 # -- counts ------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from posdriver.journal import Journal, JournalCorrupt, JournalError, Kind, open_
 from posdriver.journal.journal import JOURNAL_FILE
 from posdriver.journal.schema import CURRENT_VERSION
 from posdriver.money import Money
+from tests.support.clock import Clock
 
-from .conftest import Clock
 from .helpers import LINES, approved, crash_after_a_sale, digest, eur, fill
 
 

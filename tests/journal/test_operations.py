@@ -24,10 +24,10 @@ from posdriver.journal import (
 from posdriver.journal.journal import Filters, day_bounds
 from posdriver.journal.states import UNRESOLVED
 from posdriver.money import Money
+from tests.support.clock import Clock
+from tests.support.journal_states import path_to
 
-from .conftest import Clock
 from .helpers import approved, count_rows, eur
-from .test_states import path_to
 
 # -- begin / attempt ---------------------------------------------------------------------
 

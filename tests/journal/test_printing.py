@@ -7,8 +7,8 @@ import sqlite3
 import pytest
 
 from posdriver.journal import Journal, JournalError, UnknownTransaction
+from tests.support.clock import Clock
 
-from .conftest import Clock
 from .helpers import LINES, approved, count_rows, eur
 
 # -- receipts ------------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import pytest
 
 from posdriver.journal import Journal, JournalError, UnknownTransaction
 from posdriver.money import Money
+from tests.support.clock import Clock
 
-from .conftest import Clock
 from .helpers import approved, eur
 
 # -- refund plans --------------------------------------------------------------------------

@@ -8,7 +8,6 @@ because a wrong state is how a charged card gets charged again or never refunded
 from __future__ import annotations
 
 import sqlite3
-from collections import deque
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -23,8 +22,8 @@ from posdriver.journal.states import (
     allowed,
 )
 from posdriver.money import Money
-
-from .conftest import Clock
+from tests.support.clock import Clock
+from tests.support.journal_states import path_to
 
 ALLOWED = [(old, new) for old in State for new in State if new in TRANSITIONS[old]]
 DISALLOWED = [(old, new) for old in State for new in State if new not in TRANSITIONS[old]]
@@ -32,25 +31,6 @@ DISALLOWED = [(old, new) for old in State for new in State if new not in TRANSIT
 
 def _pair_id(pair: tuple[State, State]) -> str:
     return f"{pair[0].value}->{pair[1].value}"
-
-
-def path_to(target: State) -> list[State]:
-    """The shortest chain of allowed states from PENDING to ``target``."""
-    previous: dict[State, State | None] = {State.PENDING: None}
-    queue = deque([State.PENDING])
-    while queue:
-        state = queue.popleft()
-        for nxt in sorted(TRANSITIONS[state]):
-            if nxt not in previous:
-                previous[nxt] = state
-                queue.append(nxt)
-    assert target in previous, f"{target} cannot be reached from pending"
-    chain: list[State] = []
-    node: State | None = target
-    while node is not None:
-        chain.append(node)
-        node = previous[node]
-    return chain[::-1]
 
 
 def op_in(journal: Journal, state: State) -> Operation:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from posdriver.journal import InvalidTransition, Journal, Kind, State, UnknownTransaction
+from tests.support.clock import Clock
 
-from .conftest import Clock
 from .helpers import count_rows, eur
 
 

@@ -21,7 +21,7 @@ from posdriver.links import (
     link_for_url,
     open_link,
 )
-from tests.conftest import wait_until
+from tests.support.timing import wait_until
 
 SCHEMES = ["pty", "tcp", "usb"]
 

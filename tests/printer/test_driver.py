@@ -14,7 +14,7 @@ from posdriver.printer.driver import Printer
 from posdriver.printer.errors import PrinterNotReady, PrinterNotResponding, PrintIncomplete
 from posdriver.printer.receipt import Receipt, encode, encode_segments, sample_receipt
 from posdriver.printer.status import PaperState, Severity
-from tests.conftest import REPLY_TOLERANCE, wait_until
+from tests.support.timing import REPLY_TOLERANCE, wait_until
 
 
 def test_healthy_status_is_fully_known(emu: Controller) -> None:

@@ -17,7 +17,7 @@ import pytest
 from emulator.controller import Controller
 from posdriver.links import open_link
 from posdriver.printer.driver import Printer
-from tests.conftest import REPLY_TOLERANCE
+from tests.support.timing import REPLY_TOLERANCE
 
 GENERATORS = Path(__file__).resolve().parent.parent / "generators"
 

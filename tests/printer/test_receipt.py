@@ -22,7 +22,7 @@ from posdriver.printer.receipt import (
     encode_segments,
     sample_receipt,
 )
-from tests.conftest import REPLY_TOLERANCE, wait_until
+from tests.support.timing import REPLY_TOLERANCE, wait_until
 
 
 def test_segments_join_to_the_whole_and_start_with_init() -> None:

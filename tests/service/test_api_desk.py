@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 
 from emulator.controller import Controller
-from tests.conftest import wait_until
-from tests.service.daemon_process import serve_process
-from tests.service.test_api_journal import Cli
-from tests.service.test_api_openapi import call, conforms
-from tests.service.test_daemon import Served
+from tests.support.api_answers import call, conforms
+from tests.support.desk_cli import Cli
+from tests.support.served import Served, serve_process
+from tests.support.timing import wait_until
 
 
 @dataclass

@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 import pytest
 
 from posdriver.service.openapi import PATHS, SCHEMAS
-from tests.service.test_api_openapi import conforms
-from tests.service.test_daemon import Served, serve
+from tests.support.api_answers import conforms
+from tests.support.served import Served, serve
 
 BIG = "9" * 23  # beyond SQLite's largest integer (19 digits)
 

@@ -24,8 +24,7 @@ from pathlib import Path
 import pytest
 
 from posdriver.journal.journal import JOURNAL_FILE
-from tests.service.daemon_process import serve_process
-from tests.service.test_daemon import SERVED_CONFIG, Served
+from tests.support.served import SERVED_CONFIG, Served, serve_process
 
 PAGE = 4096
 

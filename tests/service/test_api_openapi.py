@@ -8,8 +8,6 @@ else is, and on a real ``posdriver serve --emulate`` every documented operation 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
@@ -20,42 +18,10 @@ from posdriver.journal import Kind, open_journal
 from posdriver.money import Money
 from posdriver.service.api import ROUTES, find_route
 from posdriver.service.openapi import OPENAPI, PATHS, SCHEMAS
-from tests.service import test_daemon
-from tests.service.test_daemon import Served
-
-served = test_daemon.served  # a real `posdriver serve --emulate`, as test_daemon.py runs it
+from tests.support.api_answers import call, conforms
+from tests.support.served import Served
 
 METHODS = ("get", "post", "put", "patch", "delete")
-
-
-def response_schema(path: str, method: str, status: int) -> dict[str, Any]:
-    """The schema the document gives for this answer; fails when it gives none."""
-    responses = PATHS[path][method.lower()]["responses"]
-    assert str(status) in responses, f"{method} {path} answered {status}, not documented"
-    spec = responses[str(status)]
-    if "$ref" in spec:
-        spec = OPENAPI["components"]["responses"][spec["$ref"].rsplit("/", 1)[1]]
-    schema: dict[str, Any] = spec["content"]["application/json"]["schema"]
-    return schema
-
-
-def conforms(path: str, method: str, status: int, body: Any) -> None:
-    """``body`` is what the document says ``method path`` answers with ``status``."""
-    schema = {"components": OPENAPI["components"], **response_schema(path, method, status)}
-    OAS31Validator(schema).validate(body)
-
-
-def call(
-    api: str, method: str, path: str, body: dict[str, Any] | None = None, raw: bytes | None = None
-) -> tuple[int, dict[str, str], Any]:
-    """Any request: (status, headers, JSON body)."""
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(api + path, data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, dict(answer.headers), json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), json.loads(exc.read())
 
 
 def test_the_document_is_valid_openapi_and_describes_every_body() -> None:

@@ -4,121 +4,18 @@ the emulators' control API, seen in /metrics, in ``posdriver check`` and in inci
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import wait_until
-from tests.service.daemon_process import serve_process
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[str]
-    api: str
-    metrics: str
-    printer_control: str
-    terminal_control: str
-    state: Path
-
-    def get(self, path: str, timeout: float = 10) -> tuple[int, Any]:
-        try:
-            with urllib.request.urlopen(self.api + path, timeout=timeout) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
-
-    def post(
-        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            self.api + path,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", **(headers or {})},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
-
-    def sale(self, amount: str) -> int:
-        """Start a sale through the API; its journal id."""
-        status, body = self.post("/v1/operations", {"kind": "sale", "amount": amount})
-        assert status == 202, body
-        return int(body["operation"]["id"])
-
-    def state_of(self, op_id: int) -> str:
-        return str(self.get(f"/v1/operations/{op_id}")[1]["operation"]["state"])
-
-    def await_state(self, op_id: int, state: str, timeout: float, what: str) -> None:
-        wait_until(lambda: self.state_of(op_id) == state, timeout, what)
-
-    def scrape(self) -> str:
-        with urllib.request.urlopen(self.metrics, timeout=5) as answer:
-            return str(answer.read().decode())
-
-    def sample(self, line_start: str) -> float | None:
-        for line in self.scrape().splitlines():
-            if line.startswith(line_start + " "):
-                return float(line.rsplit(" ", 1)[1])
-        return None
-
-    def fault(self, device: str, name: str, active: bool = True) -> None:
-        control = self.printer_control if device == "printer" else self.terminal_control
-        request = urllib.request.Request(
-            control + "/faults",
-            data=json.dumps({"fault": name, "active": active}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            assert answer.status == 200
-
-
-SERVED_CONFIG = "[service]\npoll_interval = 0.2\nterminal_poll_interval = 1.0\n"
-
-
-@contextlib.contextmanager
-def serve(
-    tmp_path: Path,
-    config_text: str = SERVED_CONFIG,
-    log: Any = None,
-    metrics: str = "127.0.0.1:0",
-    state: Path | None = None,
-) -> Iterator[Served]:
-    """``posdriver serve --emulate`` on the config given, its journal in ``state`` (by
-    default under ``tmp_path``); its log (stderr) goes to ``log`` (a file) or nowhere."""
-    config = tmp_path / "posdriver.toml"
-    config.write_text(config_text)
-    state = state or tmp_path / "state"
-    with serve_process(config, state, emulate=True, log=log, metrics=metrics) as (process, by):
-        yield Served(
-            process,
-            by["api"]["url"],
-            by["metrics"]["url"],
-            by["printer"]["control"],
-            by["terminal"]["control"],
-            state,
-        )
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    with serve(tmp_path) as running:
-        yield running
+from tests.support.served import SERVED_CONFIG, Served, serve, serve_process
+from tests.support.timing import wait_until
 
 
 def test_a_sale_through_the_api_prints_its_receipt_and_counts(served: Served) -> None:
@@ -206,7 +103,7 @@ def test_sigterm_lets_a_running_payment_finish(served: Served) -> None:
 def test_a_real_prometheus_sees_paper_out_flip(served: Served, tmp_path: Path) -> None:
     """Debian's Prometheus scrapes the running daemon; paper out shows in its query API,
     and goes back when the roll is replaced."""
-    from tests.service.test_ops_artefacts import Prometheus, binary
+    from tests.support.prometheus import Prometheus, binary
 
     port = int(served.metrics.rsplit(":", 1)[1].split("/")[0])
     prom = Prometheus(binary("prometheus"), tmp_path, port)

@@ -24,9 +24,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import wait_until
-from tests.service.daemon_process import serve_process
-from tests.service.test_daemon import Served
+from tests.support.served import Served, serve_process
+from tests.support.timing import wait_until
 
 # Short intervals: printer polled five times a second, terminal asked every second, its
 # acquirer every 10 s (the config's minimum), one attempt per check so a dead device

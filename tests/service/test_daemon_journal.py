@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_until
-from tests.service.test_daemon import SERVED_CONFIG, Served, serve
 from tests.support.mounts import IS_ROOT, fill_up
+from tests.support.served import SERVED_CONFIG, Served, serve
+from tests.support.timing import wait_until
 
 pytestmark = pytest.mark.skipif(not IS_ROOT, reason="a small tmpfs to fill needs root")
 

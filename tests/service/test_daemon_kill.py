@@ -16,9 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import wait_until
-from tests.crash.harness import Emulators
-from tests.service.daemon_process import serve_process
+from tests.support.emulators import Emulators
+from tests.support.served import serve_process
+from tests.support.timing import wait_until
 
 
 def _call(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:

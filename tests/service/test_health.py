@@ -39,7 +39,7 @@ from posdriver.service.snapshot import (
 )
 from posdriver.terminal import Aborted, Approved, Declined
 from posdriver.terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
-from tests.conftest import REPLY_TOLERANCE
+from tests.support.timing import REPLY_TOLERANCE
 
 
 class FakeClock:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import wait_until
-from tests.service.test_daemon import SERVED_CONFIG, serve
+from tests.support.served import SERVED_CONFIG, serve
+from tests.support.timing import wait_until
 
 
 def _a_name_for_loopback() -> str:

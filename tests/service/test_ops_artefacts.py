@@ -5,14 +5,8 @@ scrapes a real posdriver metrics endpoint), and the links between them and docs/
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import socket
 import subprocess
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,12 +20,12 @@ from posdriver.service.metrics import (
     start_metrics_server,
     stop_metrics_server,
 )
-from tests.conftest import wait_until
-from tests.service.test_metrics import NOW, service
+from tests.support.prometheus import ALERTS, Prometheus, binary
+from tests.support.snapshots import NOW, service
+from tests.support.timing import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-RULES_DIR = ROOT / "packaging" / "prometheus"
-ALERTS = RULES_DIR / "alerts.yml"
+RULES_DIR = ALERTS.parent  # packaging/prometheus
 ALERT_TESTS = RULES_DIR / "alerts_test.yml"
 DASHBOARD = ROOT / "packaging" / "grafana" / "posdriver.json"
 OPS_DOC = ROOT / "docs" / "ops.md"
@@ -52,18 +46,6 @@ EXPECTED_ALERTS = {
 METRIC = re.compile(r"\b(posdriver_[a-z_]+)\b")
 # a metric name followed by its label matchers
 SELECTOR = re.compile(r"\b(posdriver_[a-z_]+)(\{[^}]*\})?")
-
-
-def binary(name: str) -> str:
-    """Path of a tool from Debian's prometheus package; skipped where it is missing, a
-    failure under CI (.ci/run installs it)."""
-    path = shutil.which(name)
-    if path is None:
-        reason = f"{name} not on PATH (apt-get install prometheus)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
 
 
 def rules() -> list[dict[str, Any]]:
@@ -231,73 +213,6 @@ def test_dashboard_covers_the_agreed_panels() -> None:
 
 
 # --- a real Prometheus --------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Prometheus:
-    """A Prometheus server on 127.0.0.1 scraping one posdriver endpoint every second and
-    evaluating the shipped alert rules."""
-
-    def __init__(self, binary_path: str, workdir: Path, target_port: int) -> None:
-        self.workdir = workdir
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(ALERTS)],
-            "scrape_configs": [
-                {
-                    "job_name": "posdriver",
-                    "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}],
-                }
-            ],
-        }
-        (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-        self.port = free_port()
-        self.log = (workdir / "prometheus.log").open("w")
-        self.process = subprocess.Popen(
-            [
-                binary_path,
-                f"--config.file={workdir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def get(self, path: str, **params: str) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.port}{path}?{urllib.parse.urlencode(params)}"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as reply:
-                body: dict[str, Any] = json.load(reply)
-        except urllib.error.HTTPError as error:  # a bad query answers 400 with a body
-            body = json.load(error)
-        return body
-
-    def query(self, expr: str) -> dict[str, Any]:
-        return self.get("/api/v1/query", query=expr)
-
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            pytest.fail("prometheus exited:\n" + (self.workdir / "prometheus.log").read_text())
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.log.close()
 
 
 @pytest.fixture(scope="module")

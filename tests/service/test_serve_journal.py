@@ -26,7 +26,7 @@ from tests.support.mounts import remount
 
 
 def serve_once(config: Path, state: Path) -> subprocess.CompletedProcess[str]:
-    """``posdriver serve --emulate`` as tests/service/daemon_process.py starts it, expected
+    """``posdriver serve --emulate`` as tests/support/served.py starts it, expected
     to end by itself; killed (and the test failed) if it is still running after 60 s."""
     command = [sys.executable, "-m", "posdriver", "serve", "--config", str(config), "--emulate"]
     command += ["--state-dir", str(state), "--api", "127.0.0.1:0", "--metrics", "127.0.0.1:0"]
@@ -171,7 +171,7 @@ def test_serve_refuses_a_journal_on_a_read_only_file_system(
 def test_serve_starts_on_a_sound_journal(tmp_path: Path) -> None:
     """The check passes a sound journal: the start goes on (the refusals above are the
     check's doing, not a start that fails anyway)."""
-    from .daemon_process import serve_process
+    from tests.support.served import serve_process
 
     state = tmp_path / "state"
     sound_journal(state, sales=3)

@@ -10,7 +10,7 @@ from typing import Any
 from posdriver.config import ServiceConfig
 from posdriver.links import LinkError
 from posdriver.service.workers import HEALTH, MONEY, PRINT, DeviceWorker
-from tests.conftest import wait_until
+from tests.support.timing import wait_until
 
 
 class FakeWorker(DeviceWorker):
@@ -150,18 +150,60 @@ def test_a_failing_connectivity_check_is_repeated_sooner_and_seen_to_recover(
         assert worker.view().checks["connectivity"].status == "ok"
 
 
+def idle_rounds_later(worker: TerminalWorker, enquiries: int = 3) -> None:
+    """Wait until the worker has asked the terminal's status ``enquiries`` more times.
+
+    An expedited diagnosis runs in the worker's first idle round that begins after the
+    news, right after that round's status enquiry if one is due. The round already under
+    way when the news came gives at most one enquiry, that first round at most one before
+    its diagnosis: the third enquiry after the news comes after any such diagnosis is
+    recorded. No sleep, and no time in which a slow diagnosis could hide."""
+    seen = [worker.view().status_at]
+
+    def another() -> bool:
+        at = worker.view().status_at
+        if at != seen[-1]:
+            seen.append(at)
+        return len(seen) > enquiries
+
+    wait_until(another, 20, f"{enquiries} more status enquiries")
+
+
 def test_a_payment_that_meets_a_dead_acquirer_expedites_the_check(
     emulated_terminal: Controller,
 ) -> None:
-    service = ServiceConfig(terminal_poll_interval=60, connectivity_interval=3600)
+    # status enquiries every 0.2 s mark the worker's idle rounds; diagnoses every hour
+    service = ServiceConfig(terminal_poll_interval=0.2, connectivity_interval=3600)
     with terminal_worker(emulated_terminal, service, check_attempts=1) as worker:
         wait_until(lambda: worker.view().acquirer == "reachable", 20, "the first diagnosis")
+        diagnosis = worker.view().checks["connectivity"]
         emulated_terminal.set_fault("host_unreachable")
         worker.acquirer_news(reachable=True)  # agrees with the check: nothing to do
-        time.sleep(0.3)  # give a wrongly expedited check the time to show (it must not)
+        idle_rounds_later(worker)  # a wrongly expedited check would have run (it must not)
         assert worker.view().acquirer == "reachable"
+        assert worker.view().checks["connectivity"] == diagnosis  # no diagnosis since
         worker.acquirer_news(reachable=False)  # what a payment aborted by the host says
         wait_until(lambda: worker.view().acquirer == "unreachable", 20, "the expedited diagnosis")
+
+
+def test_a_payment_that_agrees_with_a_failed_diagnosis_does_not_expedite_it(
+    emulated_terminal: Controller,
+) -> None:
+    # a failed diagnosis is retried after an hour here: only news can bring it sooner
+    service = ServiceConfig(
+        terminal_poll_interval=0.2, connectivity_interval=3600, connectivity_retry_interval=3600
+    )
+    emulated_terminal.set_fault("host_unreachable")
+    with terminal_worker(emulated_terminal, service, check_attempts=1) as worker:
+        wait_until(lambda: worker.view().acquirer == "unreachable", 20, "the first diagnosis")
+        diagnosis = worker.view().checks["connectivity"]
+        emulated_terminal.set_fault("host_unreachable", False)
+        worker.acquirer_news(reachable=False)  # agrees with the check: nothing to do
+        idle_rounds_later(worker)
+        assert worker.view().acquirer == "unreachable"
+        assert worker.view().checks["connectivity"] == diagnosis
+        worker.acquirer_news(reachable=True)  # what an approved payment says
+        wait_until(lambda: worker.view().acquirer == "reachable", 20, "the expedited diagnosis")
 
 
 def test_each_terminal_has_its_own_poll_interval(emulated_terminal: Controller) -> None:

@@ -30,7 +30,7 @@ from posdriver.terminal import (
     TerminalNotReached,
 )
 from posdriver.terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
-from tests.conftest import wait_until
+from tests.support.timing import wait_until
 
 # Short timers on both sides, so that faults which wait for a timeout stay fast.
 EMULATOR: dict[str, Any] = {"relink_delay": 0.1, "slow_host_delay": 1.0, "slow_host_interval": 0.1}

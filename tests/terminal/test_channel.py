@@ -19,9 +19,9 @@ from posdriver.terminal.zvt.channel import (
 )
 from posdriver.terminal.zvt.crc import crc_bytes
 from posdriver.terminal.zvt.frame import ACK_BYTE, NAK_BYTE, encode_frame
-from tests.conftest import wait_until
+from tests.support.timing import wait_until
+from tests.support.zvt_peer import VISA_FULL, SerialPeer, TcpPeer, scripted
 from tests.support.zvt_vectors import CRC_DLE_FRAME
-from tests.terminal.peer import VISA_FULL, SerialPeer, TcpPeer, scripted
 
 T1, T2 = 0.1, 0.15
 

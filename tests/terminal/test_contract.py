@@ -116,7 +116,7 @@ def test_an_answer_lost_is_in_doubt_and_recovery_asks_the_terminal(
         assert [o.id for o, _ in report.needs_review] == [op.id]
         assert "cannot tell its last transaction" in (desk.journal.get(op.id).reason or "")
         return
-    from tests.conftest import wait_until
+    from tests.support.timing import wait_until
 
     if settled is State.DECLINED:  # the terminal's reversal may take a moment
         wait_until(lambda: desk.rig.standing_charges() == 0, 5, "the terminal's reversal")

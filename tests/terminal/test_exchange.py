@@ -16,8 +16,8 @@ from posdriver.terminal.zvt.apdu import Apdu
 from posdriver.terminal.zvt.channel import Channel, channel_for
 from posdriver.terminal.zvt.exchange import Exchange
 from posdriver.terminal.zvt.messages import build, build_print_line
-from tests.conftest import wait_until
-from tests.terminal.peer import (
+from tests.support.timing import wait_until
+from tests.support.zvt_peer import (
     ACK_APDU,
     Peer,
     SerialPeer,

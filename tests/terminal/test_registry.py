@@ -14,8 +14,8 @@ import pytest
 from posdriver.config import ConfigError, TerminalConfig, load_config, with_overrides
 from posdriver.terminal import registry
 from posdriver.terminal.protocol import Capability
-from tests.conftest import wait_until
 from tests.support import model_terminal as model
+from tests.support.timing import wait_until
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from posdriver.cli import main
 from posdriver.terminal.zvt.apdu import Apdu
 from posdriver.terminal.zvt.messages import build_status_completion, parse_command
-from tests.terminal.peer import (
+from tests.support.zvt_peer import (
     VISA_FULL,
     Peer,
     SerialPeer,

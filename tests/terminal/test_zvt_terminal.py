@@ -30,7 +30,7 @@ from posdriver.terminal.zvt.messages import (
 )
 from posdriver.terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
 from posdriver.terminal.zvt.tlv import find
-from tests.terminal.peer import (
+from tests.support.zvt_peer import (
     VISA_FULL,
     Peer,
     TcpPeer,

@@ -1,0 +1,101 @@
+"""Debian's Prometheus tools for the monitoring tests: :func:`binary` finds one (skipped
+where it is missing, a failure under CI, whose .ci/run installs the package), and
+:class:`Prometheus` runs a real server on 127.0.0.1 that scrapes one posdriver endpoint
+and evaluates the shipped alert rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ALERTS = Path(__file__).resolve().parents[2] / "packaging" / "prometheus" / "alerts.yml"
+
+
+def binary(name: str) -> str:
+    """Path of a tool from Debian's prometheus package; skipped where it is missing, a
+    failure under CI (.ci/run installs it)."""
+    path = shutil.which(name)
+    if path is None:
+        reason = f"{name} not on PATH (apt-get install prometheus)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Prometheus:
+    """A Prometheus server on 127.0.0.1 scraping one posdriver endpoint every second and
+    evaluating the shipped alert rules."""
+
+    def __init__(self, binary_path: str, workdir: Path, target_port: int) -> None:
+        self.workdir = workdir
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(ALERTS)],
+            "scrape_configs": [
+                {
+                    "job_name": "posdriver",
+                    "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}],
+                }
+            ],
+        }
+        (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.port = free_port()
+        self.log = (workdir / "prometheus.log").open("w")
+        self.process = subprocess.Popen(
+            [
+                binary_path,
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def get(self, path: str, **params: str) -> dict[str, Any]:
+        url = f"http://127.0.0.1:{self.port}{path}?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                body: dict[str, Any] = json.load(reply)
+        except urllib.error.HTTPError as error:  # a bad query answers 400 with a body
+            body = json.load(error)
+        return body
+
+    def query(self, expr: str) -> dict[str, Any]:
+        return self.get("/api/v1/query", query=expr)
+
+    def ready(self) -> bool:
+        if self.process.poll() is not None:
+            pytest.fail("prometheus exited:\n" + (self.workdir / "prometheus.log").read_text())
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.log.close()
