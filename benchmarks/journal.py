@@ -459,7 +459,7 @@ def time_commands(
     for _ in range(COMMAND_RUNS):
         for label, (state, txn) in states.items():
             common = ["--state-dir", str(state), "--config", str(config)]
-            shown = f"(txn {txn}, terminal terminal1)"  # the headline names the transaction
+            shown = f"(id:{txn}, terminal terminal1)"  # the headline names the transaction
             times[label]["txn show"].append(
                 run_command(["txn", "show", str(txn), *common], env, shown)
             )
@@ -468,7 +468,7 @@ def time_commands(
                 run_command(
                     ["reprint", str(txn), *common, "--printer", printer.url],
                     env,
-                    f"of txn {txn} (customer copy, from the journal)",
+                    f"of id:{txn} (customer copy, from the journal)",
                 )
             )
             if not device.wait_for_receipts(before + 1, timeout=10):

@@ -186,7 +186,7 @@ class Operations(Store):
         if unknown:
             raise ValueError(f"not journal facts: {', '.join(sorted(unknown))}")
         last4 = facts.get("card_last4")
-        if last4 is not None and not is_last4(last4):
+        if last4 is not None and not is_last4(str(last4)):
             raise ValueError("card_last4 must be exactly four digits; no more of a card is kept")
         if isinstance(facts.get("terminal_at"), datetime):
             facts["terminal_at"] = iso(facts["terminal_at"])
