@@ -280,10 +280,10 @@ class Cashier:
         self, sale: Operation, *, on: str | None = None, idempotency_key: str | None = None
     ) -> MoneyResult:
         """Cancel ``sale`` on the terminal that made it (a reversal only works there)."""
-        if sale.state is not State.APPROVED or sale.receipt_no is None:
+        if sale.state is not State.APPROVED or sale.reference is None:
             raise ValueError(
                 f"transaction {sale.id} is {sale.state.value}"
-                + ("" if sale.receipt_no else " and has no terminal receipt number")
+                + ("" if sale.reference else " and has no terminal receipt number")
                 + "; only an approved payment can be reversed"
             )
         done = [
@@ -296,17 +296,16 @@ class Cashier:
                 f"transaction {sale.id} already has a reversal (id:{done[0].id}, "
                 f"{done[0].state.value})"
             )
-        receipt_no = sale.receipt_no
+        reference = sale.reference
         return self.run(
             Kind.REVERSAL,
             None,
-            lambda t, accepted: t.reverse(
-                str(receipt_no), progress=self.progress, on_accepted=accepted
-            ),
+            lambda t, accepted: t.reverse(reference, progress=self.progress, on_accepted=accepted),
             terminals=self._targets(on or sale.terminal, failover=False),
             currency=sale.currency,
             parent_id=sale.id,
-            ref_receipt_no=receipt_no,
+            ref_receipt_no=sale.receipt_no,
+            ref_reference=reference,
             idempotency_key=idempotency_key,
         )
 
@@ -336,20 +335,21 @@ class Cashier:
                 f"a {pre_auth.kind.value.replace('_', '-')}; "
                 "only an approved pre-authorisation can be booked"
             )
-        if pre_auth.receipt_no is None:
+        if pre_auth.reference is None:
             raise ValueError(f"transaction {pre_auth.id} has no terminal receipt number")
-        receipt_no = pre_auth.receipt_no
+        reference = pre_auth.reference
         return self.run(
             Kind.BOOKING,
             amount,
             lambda t, accepted: t.book(
-                str(receipt_no), amount, progress=self.progress, on_accepted=accepted
+                reference, amount, progress=self.progress, on_accepted=accepted
             ),
             terminals=self._able(
                 self._targets(pre_auth.terminal, failover=False), Capability.PRE_AUTHORISATION
             ),
             parent_id=pre_auth.id,
-            ref_receipt_no=receipt_no,
+            ref_receipt_no=pre_auth.receipt_no,
+            ref_reference=reference,
             idempotency_key=idempotency_key,
         )
 
@@ -363,6 +363,7 @@ class Cashier:
         currency: str | None = None,
         parent_id: int | None = None,
         ref_receipt_no: int | None = None,
+        ref_reference: str | None = None,
         plan_id: int | None = None,
         plan_part: int | None = None,
         idempotency_key: str | None = None,
@@ -384,6 +385,7 @@ class Cashier:
             currency=currency,
             parent_id=parent_id,
             ref_receipt_no=ref_receipt_no,
+            ref_reference=ref_reference,
             plan_id=plan_id,
             plan_part=plan_part,
             idempotency_key=idempotency_key,
@@ -470,6 +472,7 @@ class Cashier:
             currency=op.currency,
             parent_id=op.parent_id,
             ref_receipt_no=op.ref_receipt_no,
+            ref_reference=op.ref_reference,
             plan_id=op.plan_id,
             plan_part=op.plan_part,
         )
@@ -579,6 +582,7 @@ class Cashier:
                     amount_minor=None if amount is None else amount.minor,
                     trace=outcome.trace,
                     receipt_no=outcome.receipt_no,
+                    reference=outcome.reference,
                     approval_code=outcome.approval_code,
                     terminal_id=outcome.terminal_id,
                     card_brand=outcome.card.brand,
@@ -597,6 +601,7 @@ class Cashier:
                     reason=outcome.meaning + (f": {outcome.detail}" if outcome.detail else ""),
                     trace=outcome.trace,
                     receipt_no=outcome.receipt_no,
+                    reference=outcome.reference,
                 )
             elif isinstance(outcome, Aborted):
                 final = self.journal.transition(
@@ -615,6 +620,7 @@ class Cashier:
                     reason=outcome.reason,
                     trace=outcome.trace,
                     receipt_no=outcome.receipt_no,
+                    reference=outcome.reference,
                     result_code=outcome.result_code,
                 )
                 self._in_doubt_incident(final, cfg.name, outcome.reason)
@@ -669,6 +675,8 @@ class Cashier:
                 resolved_by=who,
                 note=note,
                 receipt_no=receipt_no,
+                # the number a person read off the terminal is how it knows the payment
+                reference=None if receipt_no is None else str(receipt_no),
                 card_last4=last4,
             )
             jobs: list[int] = []

@@ -7,7 +7,7 @@ Run at start-up (and before any command that talks to a terminal):
 2. For each terminal with operations in doubt, the terminal's last transaction is read
    (Repeat Receipt) and compared with each of them by :func:`judge`:
 
-   * it is this operation (same receipt or trace number, or same amount at a time not
+   * it is this operation (same reference or trace number, or same amount at a time not
      before the operation began) -> ``APPROVED`` if it stands, ``DECLINED`` if it was
      declined or reversed (e.g. the terminal reversed it because our acknowledgement
      never arrived);
@@ -118,12 +118,12 @@ def judge(
             matched=False,
         )
     seen = describe_last(last)
-    same_receipt = op.receipt_no is not None and last.receipt_no == op.receipt_no
+    same_receipt = op.reference is not None and last.reference == op.reference
     same_trace = op.trace is not None and last.trace == op.trace
     when = _at(last.at)
     if same_receipt or same_trace:
         return _matched(last, seen)
-    if op.receipt_no is not None or op.trace is not None:
+    if op.reference is not None or op.trace is not None:
         # the terminal already told us this operation's numbers, and the last
         # transaction has others
         if when is not None and when < began - skew:
@@ -310,13 +310,12 @@ def recover(
         known = (
             [
                 o
-                for o in journal.by_receipt_no(last.receipt_no)
-                if o.terminal == name
-                and o.state in (State.APPROVED, State.DECLINED)
-                # receipt numbers wrap at 9999: the trace number must agree too
+                for o in journal.by_reference(name, last.reference)
+                if o.state in (State.APPROVED, State.DECLINED)
+                # references may repeat (receipt numbers wrap): the trace must agree too
                 and (o.trace is None or last.trace is None or o.trace == last.trace)
             ]
-            if last is not None and last.receipt_no is not None
+            if last is not None and last.reference is not None
             else []
         )
         for op, verdict, seen in _settle(journal, ops, last, known, skew):
@@ -454,6 +453,7 @@ def _apply(
         facts |= {
             "trace": last.trace,
             "receipt_no": last.receipt_no,
+            "reference": last.reference,
             "approval_code": last.approval_code,
             "terminal_id": last.terminal_id,
             "card_brand": last.card.brand,

@@ -96,6 +96,7 @@ class Operations(Store):
         terminal: str | None = None,
         parent_id: int | None = None,
         ref_receipt_no: int | None = None,
+        ref_reference: str | None = None,
         plan_id: int | None = None,
         plan_part: int | None = None,
         idempotency_key: str | None = None,
@@ -130,9 +131,9 @@ class Operations(Store):
                     )
             row = conn.execute(
                 """INSERT INTO operations (kind, state, amount_minor, currency, terminal,
-                       created_at, updated_at, parent_id, ref_receipt_no, plan_id, plan_part,
-                       idempotency_key)
-                   VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+                       created_at, updated_at, parent_id, ref_receipt_no, ref_reference,
+                       plan_id, plan_part, idempotency_key)
+                   VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
                 (
                     kind.value,
                     None if amount is None else amount.minor,
@@ -142,6 +143,7 @@ class Operations(Store):
                     now,
                     parent_id,
                     ref_receipt_no,
+                    ref_reference,
                     plan_id,
                     plan_part,
                     idempotency_key,
@@ -276,6 +278,16 @@ class Operations(Store):
             f"{ref!r} does not name a transaction; use a journal id (17 or id:17), a "
             "terminal receipt number (receipt:1234) or 'last'"
         )
+
+    def by_reference(self, terminal: str, reference: str) -> list[Operation]:
+        """The operations of ``terminal`` its protocol knows as ``reference``, newest
+        first (references may repeat: ZVT's receipt numbers wrap at 9999)."""
+        rows = self._read(
+            "SELECT * FROM operations WHERE terminal = ? AND reference = ? "
+            "ORDER BY id DESC LIMIT 20",
+            (terminal, reference),
+        )
+        return [Operation.from_row(r) for r in rows]
 
     def by_receipt_no(self, number: int) -> list[Operation]:
         rows = self._read(

@@ -230,6 +230,12 @@ class Operation(Record):
     ref_receipt_no: int | None = field(default=None, metadata=stored(exported=False))
     trace: int | None = field(default=None, metadata=stored(fact=True))
     receipt_no: int | None = field(default=None, metadata=stored(fact=True))
+    # how the terminal addresses the transaction (opaque: only its protocol reads it),
+    # and the one a reversal or booking refers to; kept, not shown (answers are as before)
+    reference: str | None = field(
+        default=None, metadata=stored(fact=True, answered=False, exported=False)
+    )
+    ref_reference: str | None = field(default=None, metadata=stored(answered=False, exported=False))
     approval_code: str | None = field(default=None, metadata=stored(fact=True))
     terminal_id: str | None = field(default=None, metadata=stored(fact=True))
     card_brand: str | None = field(default=None, metadata=stored(fact=True))

@@ -115,6 +115,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX refund_plans_sale ON refund_plans (sale_id);
     """,
+    # 2: transactions as their terminal's protocol addresses them (opaque text), beside
+    # the receipt numbers they were known by before; those become references
+    """
+    ALTER TABLE operations ADD COLUMN reference TEXT;
+    ALTER TABLE operations ADD COLUMN ref_reference TEXT;
+    UPDATE operations SET reference = CAST(receipt_no AS TEXT) WHERE receipt_no IS NOT NULL;
+    UPDATE operations SET ref_reference = CAST(ref_receipt_no AS TEXT)
+        WHERE ref_receipt_no IS NOT NULL;
+    CREATE INDEX operations_reference ON operations (terminal, reference)
+        WHERE reference IS NOT NULL;
+    """,
 )
 
 CURRENT_VERSION = len(MIGRATIONS)

@@ -108,6 +108,10 @@ class Approved:
     at: datetime | None = None
     receipt: tuple[str, ...] = ()
     merchant_receipt: tuple[str, ...] = ()
+    reference: str | None = None  # how its terminal addresses it (_default_reference)
+
+    def __post_init__(self) -> None:
+        _default_reference(self)
 
     ok = True
 
@@ -127,6 +131,10 @@ class Declined:
     detail: str | None = None
     trace: int | None = None
     receipt_no: int | None = None
+    reference: str | None = None  # how its terminal addresses it (_default_reference)
+
+    def __post_init__(self) -> None:
+        _default_reference(self)
 
     ok = False
 
@@ -162,11 +170,24 @@ class InDoubt:
     trace: int | None = None
     receipt_no: int | None = None
     result_code: int | None = None
+    reference: str | None = None  # how its terminal addresses it (_default_reference)
+
+    def __post_init__(self) -> None:
+        _default_reference(self)
 
     ok = False
 
 
 Outcome = Approved | Declined | Aborted | InDoubt
+
+
+def _default_reference(value: Any) -> None:
+    """A transaction's ``reference`` is how its terminal addresses it again (a reversal,
+    a booking, recovery's question); everything above the protocol keeps it as opaque
+    text. A protocol that sets none has its terminal's receipt number stand for it, the
+    common case; one whose receipt numbers are not references sets its own."""
+    if value.reference is None and value.receipt_no is not None:
+        object.__setattr__(value, "reference", str(value.receipt_no))
 
 
 class DoubtStage(StrEnum):
@@ -262,6 +283,10 @@ class LastTransaction:
     terminal_id: str | None = None
     at: datetime | None = None
     receipt: tuple[str, ...] = ()
+    reference: str | None = None  # how its terminal addresses it (_default_reference)
+
+    def __post_init__(self) -> None:
+        _default_reference(self)
 
 
 _KIND = {

@@ -89,6 +89,7 @@ FACTS = {
     "amount_minor",
     "trace",
     "receipt_no",
+    "reference",
     "approval_code",
     "terminal_id",
     "card_brand",

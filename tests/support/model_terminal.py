@@ -181,7 +181,9 @@ class ModelTerminal(PaymentTerminal):
                 return InDoubt(amount, "the model lost its answer", DoubtStage.AFTER_ACCEPT)
             if what == DECLINE:
                 entry = device.book(kind, amount, "declined", target)
-                return Declined(amount, 0x05, "declined", receipt_no=_number(entry))
+                return Declined(
+                    amount, 0x05, "declined", receipt_no=_number(entry), reference=entry.reference
+                )
             if kind == "reversal":
                 return self._reversal(target)
             state = {"sale": "charged", "refund": "refunded"}[kind]
@@ -189,17 +191,25 @@ class ModelTerminal(PaymentTerminal):
             if what == LOSE_AFTER_STATUS:
                 entry.state = "auto_reversed"
                 return InDoubt(
-                    amount, "unacknowledged", DoubtStage.AFTER_STATUS, receipt_no=_number(entry)
+                    amount,
+                    "unacknowledged",
+                    DoubtStage.AFTER_STATUS,
+                    receipt_no=_number(entry),
+                    reference=entry.reference,
                 )
             if what == LOSE_BEFORE_COMPLETION:
                 return InDoubt(
-                    amount, "no completion", DoubtStage.BEFORE_COMPLETION, receipt_no=_number(entry)
+                    amount,
+                    "no completion",
+                    DoubtStage.BEFORE_COMPLETION,
+                    receipt_no=_number(entry),
+                    reference=entry.reference,
                 )
             return self._approved(entry)
 
     def _reversal(self, target: str | None) -> Outcome:
         device = self.device
-        found = [e for e in device.ledger if str(_number(e)) == target and e.state == "charged"]
+        found = [e for e in device.ledger if e.reference == target and e.state == "charged"]
         if not found:
             return Declined(None, 0x64, "no such transaction", detail=f"reference {target}")
         found[0].state = "reversed"
@@ -216,6 +226,7 @@ class ModelTerminal(PaymentTerminal):
             terminal_id="MODEL001",
             at=entry.at,
             receipt=(f"MODEL {entry.kind}", f"{entry.amount or ''}", f"ref {entry.reference}"),
+            reference=entry.reference,
         )
 
     def abort(self) -> bool:
@@ -244,6 +255,7 @@ class ModelTerminal(PaymentTerminal):
             terminal_id="MODEL001",
             at=entry.at,
             receipt=(f"MODEL {entry.kind} (repeat)", f"{entry.amount or ''}"),
+            reference=entry.reference,
         )
 
 
