@@ -25,7 +25,7 @@ demo: $(BIN)/posdriver
 test: $(BIN)/posdriver $(GENERATORS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy posdriver emulator
+	$(BIN)/mypy posdriver posdriver_emulator
 	$(BIN)/python -m pytest
 
 # Third-party ESC/POS generators (receiptline) for the emulator's tests, from the npm registry.

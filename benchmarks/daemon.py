@@ -53,8 +53,6 @@ from typing import Any
 import _common  # noqa: F401  (puts the repository on sys.path)
 from _common import Processes, describe_ms, first_line, percentile, status_field
 
-from emulator.controller import Controller
-from emulator.printer import PrinterConfig as EmulatedPrinterConfig
 from posdriver.config import load_config, with_overrides
 from posdriver.printer.status import PaperState, PrinterStatus
 from posdriver.service import health
@@ -65,6 +63,8 @@ from posdriver.service.metrics import (
     stop_metrics_server,
 )
 from posdriver.service.snapshot import CheckResult, DeviceSnapshot, ServiceSnapshot
+from posdriver_emulator.controller import Controller
+from posdriver_emulator.printer import PrinterConfig as EmulatedPrinterConfig
 
 REPO = Path(__file__).resolve().parent.parent
 POLL_INTERVAL = 1.0
@@ -232,9 +232,9 @@ def start_emulators(
     with open(log, "a", encoding="utf-8") as sink:
         for index in range(1, 4):
             children.append(
-                (f"printer{index}", procs.spawn(["-m", "emulator", "printer"], env, sink))
+                (f"printer{index}", procs.spawn(["-m", "posdriver_emulator", "printer"], env, sink))
             )
-        children.append(("desk", procs.spawn(["-m", "emulator", "terminal"], env, sink)))
+        children.append(("desk", procs.spawn(["-m", "posdriver_emulator", "terminal"], env, sink)))
     for name, child in children:
         url = str(first_line(child, f"posdriver-emulator ({name})", log)["url"])
         (terminals if name == "desk" else printers)[name] = url

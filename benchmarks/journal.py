@@ -52,10 +52,10 @@ from typing import Any
 import _common  # noqa: F401  (puts the repository on sys.path)
 from _common import describe_ms
 
-from emulator.controller import Controller
 from posdriver.journal import Kind, State, open_journal
 from posdriver.journal.journal import JOURNAL_FILE
 from posdriver.money import Money
+from posdriver_emulator.controller import Controller
 
 REPO = Path(__file__).resolve().parent.parent
 COMMAND_RUNS = 15

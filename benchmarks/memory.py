@@ -258,11 +258,21 @@ def run_external(root: Path, load: Load) -> Run:
         progress("posdriver-emulator printer and terminal, then posdriver serve --config")
         with open(log, "a", encoding="utf-8") as sink:
             printer = procs.spawn(
-                ["-m", "emulator", "printer", "--link", "pty", "--roll-mm", f"{ROLL_MM:g}"],
+                [
+                    "-m",
+                    "posdriver_emulator",
+                    "printer",
+                    "--link",
+                    "pty",
+                    "--roll-mm",
+                    f"{ROLL_MM:g}",
+                ],
                 env,
                 sink,
             )
-            terminal = procs.spawn(["-m", "emulator", "terminal", "--link", "pty"], env, sink)
+            terminal = procs.spawn(
+                ["-m", "posdriver_emulator", "terminal", "--link", "pty"], env, sink
+            )
         printer_url = first_line(printer, "posdriver-emulator printer", log)["url"]
         terminal_url = first_line(terminal, "posdriver-emulator terminal", log)["url"]
         config = root / "external.toml"
@@ -304,7 +314,7 @@ def side_of(filename: str) -> str | None:
     except ValueError:
         return None
     top = relative.parts[0] if relative.parts else ""
-    return top if top in ("posdriver", "emulator") else None
+    return top if top in ("posdriver", "posdriver_emulator") else None
 
 
 def owner(trace: tracemalloc.Traceback) -> str:

@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 
 import _common  # noqa: F401  (puts the repository on sys.path)
 
-from emulator.controller import Controller
 from posdriver.links import open_link
 from posdriver.printer.driver import Printer
 from posdriver.printer.escpos_compat import dummy_class
 from posdriver.printer.receipt import Cut, Receipt, encode
+from posdriver_emulator.controller import Controller
 
 ROUNDS = 3
 

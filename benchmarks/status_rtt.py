@@ -10,9 +10,9 @@ import time
 import _common  # noqa: F401  (puts the repository on sys.path)
 from _common import describe_ms
 
-from emulator.controller import Controller
 from posdriver.links import open_link
 from posdriver.printer.driver import Printer
+from posdriver_emulator.controller import Controller
 
 ROUNDS = 300
 

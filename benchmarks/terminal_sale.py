@@ -15,11 +15,11 @@ import time
 import _common  # noqa: F401  (puts the repository on sys.path)
 from _common import describe_ms
 
-from emulator.controller import Controller
 from posdriver.links import open_link
 from posdriver.money import Money
 from posdriver.terminal.outcomes import Approved
 from posdriver.terminal.zvt.terminal import ZvtTerminal
+from posdriver_emulator.controller import Controller
 
 HOST_DELAY = 0.05
 ROUNDS = 60

@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-from emulator.controller import Controller
-from emulator.terminal.cards import Limits
 from posdriver.cashier.cashier import Cashier, RefundRefused
 from posdriver.cashier.recovery import judge, recover
 from posdriver.cashier.spooler import Spooler
@@ -26,6 +24,8 @@ from posdriver.links import link_for_url
 from posdriver.money import Money
 from posdriver.terminal.outcomes import LastTransaction
 from posdriver.terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
+from posdriver_emulator.controller import Controller
+from posdriver_emulator.terminal.cards import Limits
 
 DRIVER = ZvtTimeouts(t1=0.2, t2=0.3, t3=0.5, t4=0.6)
 EMULATOR: dict[str, Any] = {"relink_delay": 0.1, "status_ack_timeout": 0.5}

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from emulator.controller import Controller
 from posdriver.cashier.pan_scan import luhn_runs, luhn_runs_bytes
 from posdriver.cli import main
 from posdriver.journal import State, open_journal
 from posdriver.links import link_for_url
 from posdriver.money import Money
 from posdriver.terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
+from posdriver_emulator.controller import Controller
 
 FULL_PAN = "4111111111111111"  # Luhn-valid, as a real card number is
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from emulator.controller import Controller
 from posdriver.cashier.cashier import Cashier
 from posdriver.config import load_config, with_overrides
 from posdriver.journal import JournalError, JournalFull, State, open_journal
 from posdriver.links import link_for_url
 from posdriver.money import Money
 from posdriver.terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
+from posdriver_emulator.controller import Controller
 from tests.support.mounts import IS_ROOT, fill_up
 
 DRIVER = ZvtTimeouts(t1=0.2, t2=0.3, t3=0.5, t4=0.6)

@@ -13,9 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from emulator.controller import Controller
-from emulator.printer import PrinterConfig as EmulatedPrinterConfig
-from emulator.printer import PrinterEmulator
 from posdriver.cashier.spooler import (
     INCIDENT_ACTION,
     INCIDENT_RESULT,
@@ -28,6 +25,9 @@ from posdriver.links import Link, open_link
 from posdriver.money import Money
 from posdriver.printer.driver import Printer
 from posdriver.printer.status import PaperState, PrinterStatus
+from posdriver_emulator.controller import Controller
+from posdriver_emulator.printer import PrinterConfig as EmulatedPrinterConfig
+from posdriver_emulator.printer import PrinterEmulator
 from tests.support.timing import REPLY_TOLERANCE, wait_until
 
 AT = datetime(2026, 11, 23, 14, 5, 30, tzinfo=timezone(timedelta(hours=1)))

@@ -9,7 +9,7 @@ lost, and nothing is left PENDING or SENT.
 How, and why this way (each part is a module of this package):
 
 * The emulated terminal and printer run in ONE separate process for the whole run
-  (``python -m emulator all``, both on TCP; tests/support/emulators.py), so they outlive
+  (``python -m posdriver_emulator all``, both on TCP; tests/support/emulators.py), so they outlive
   every kill exactly as real devices outlive a crashed till, and the terminal's
   ``GET /ledger`` is the ground truth.
 * The harness process stays single-threaded and ``os.fork()``s one child per driver run

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.controller import Controller, LinkSpecError, parse_link_spec
-from emulator.device import EchoDevice
-from emulator.printer import PrinterConfig
 from posdriver.links import open_link
 from posdriver.printer.driver import Printer
 from posdriver.printer.receipt import sample_receipt
+from posdriver_emulator.controller import Controller, LinkSpecError, parse_link_spec
+from posdriver_emulator.device import EchoDevice
+from posdriver_emulator.printer import PrinterConfig
 from tests.support.emulators import run_emulator
 from tests.support.timing import REPLY_TOLERANCE
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.pacing import IDLE, Pacer
+from posdriver_emulator.pacing import IDLE, Pacer
 
 
 class FakeTime:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
-from emulator.printer import PrinterEmulator, Receipt
 from posdriver.printer.escpos_compat import dummy_class, quiet
+from posdriver_emulator.printer import PrinterEmulator, Receipt
 
 
 def escpos() -> Any:

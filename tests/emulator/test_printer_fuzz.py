@@ -7,8 +7,8 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator.printer import PRINTER_FAULTS, PrinterConfig, PrinterEmulator
 from posdriver.printer.status import is_asb_header, is_realtime_reply
+from posdriver_emulator.printer import PRINTER_FAULTS, PrinterConfig, PrinterEmulator
 
 # -- arbitrary bytes ------------------------------------------------------------------------
 fault_events = st.lists(

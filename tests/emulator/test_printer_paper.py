@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.printer import PrinterConfig, PrinterEmulator
+from posdriver_emulator.printer import PrinterConfig, PrinterEmulator
 
 LINE_MM = 25.4 / 6  # the default line spacing, 1/6 inch
 

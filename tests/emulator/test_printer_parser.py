@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.printer import PrinterEmulator
+from posdriver_emulator.printer import PrinterEmulator
 
 CUT = b"\x1dV\x00"
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from emulator.printer import PrinterConfig, PrinterEmulator
+from posdriver_emulator.printer import PrinterConfig, PrinterEmulator
 
 STATUS_1 = b"\x10\x04\x01"
 

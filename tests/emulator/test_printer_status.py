@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.printer import PrinterConfig, PrinterEmulator
 from posdriver.printer.status import (
     PaperState,
     Severity,
@@ -15,6 +14,7 @@ from posdriver.printer.status import (
     is_buffered_reply,
     is_realtime_reply,
 )
+from posdriver_emulator.printer import PrinterConfig, PrinterEmulator
 
 DLE_EOT = b"\x10\x04"
 

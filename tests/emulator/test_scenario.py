@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import emulator
-from emulator.device import WIRE_FAULTS, EchoDevice
-from emulator.printer.model import PRINTER_FAULTS
-from emulator.scenario import Scenario, ScenarioError, ScenarioRunner
-from emulator.terminal import DEFAULT_CARDS, TERMINAL_FAULTS
+import posdriver_emulator
+from posdriver_emulator.device import WIRE_FAULTS, EchoDevice
+from posdriver_emulator.printer.model import PRINTER_FAULTS
+from posdriver_emulator.scenario import Scenario, ScenarioError, ScenarioRunner
+from posdriver_emulator.terminal import DEFAULT_CARDS, TERMINAL_FAULTS
 from tests.support.timing import wait_until
 
 
@@ -53,7 +53,7 @@ def test_missing_file(tmp_path) -> None:
 
 def test_shipped_scenarios_parse() -> None:
 
-    folder = Path(emulator.__file__).parent / "scenarios"
+    folder = Path(posdriver_emulator.__file__).parent / "scenarios"
     files = sorted(folder.glob("*.seq"))
     assert files
     for path in files:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from emulator.terminal.zvt import codes
-from emulator.terminal.zvt.apdu import (
+from posdriver_emulator.terminal.zvt import codes
+from posdriver_emulator.terminal.zvt.apdu import (
     ACK,
     Apdu,
     ApduAssembler,
@@ -24,7 +24,7 @@ from emulator.terminal.zvt.apdu import (
     length_field,
     nack,
 )
-from emulator.terminal.zvt.fields import (
+from posdriver_emulator.terminal.zvt.fields import (
     BMPS,
     decode_fields,
     encode_field,
@@ -33,7 +33,7 @@ from emulator.terminal.zvt.fields import (
     read_length_prefix,
     to_bcd,
 )
-from emulator.terminal.zvt.messages import (
+from posdriver_emulator.terminal.zvt.messages import (
     COMMANDS,
     UnknownCommand,
     abort_message,
@@ -44,7 +44,7 @@ from emulator.terminal.zvt.messages import (
     status_completion,
     text_block,
 )
-from emulator.terminal.zvt.serial import (
+from posdriver_emulator.terminal.zvt.serial import (
     BadFrame,
     Control,
     Frame,
@@ -53,7 +53,7 @@ from emulator.terminal.zvt.serial import (
     crc16,
     encode_frame,
 )
-from emulator.terminal.zvt.tlv import (
+from posdriver_emulator.terminal.zvt.tlv import (
     Tlv,
     ber_length,
     decode_items,

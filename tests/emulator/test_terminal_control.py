@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-import emulator
-from emulator.controller import Controller, LinkSpecError
-from emulator.scenario import Scenario, ScenarioError
-from emulator.terminal import DEFAULT_CARDS, TERMINAL_FAULTS
+import posdriver_emulator
 from posdriver.terminal.zvt.messages import COMPLETION
+from posdriver_emulator.controller import Controller, LinkSpecError
+from posdriver_emulator.scenario import Scenario, ScenarioError
+from posdriver_emulator.terminal import DEFAULT_CARDS, TERMINAL_FAULTS
 from tests.support.emulators import run_emulator
 from tests.support.raw_ecr import FAST, RawEcr, codes, open_ecr, running, sale
 from tests.support.timing import wait_until
@@ -139,7 +139,7 @@ def test_card_steps_need_a_device_with_cards() -> None:
 
 
 def test_shipped_terminal_scenarios_run(tmp_path: Any) -> None:
-    folder = Path(emulator.__file__).parent / "scenarios"
+    folder = Path(posdriver_emulator.__file__).parent / "scenarios"
     files = sorted(folder.glob("terminal-*.seq"))
     assert len(files) >= 3
     for path in files:

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from emulator.controller import Controller
 from posdriver.links import LinkError, LinkIOError, open_link
 from posdriver.terminal.zvt.apdu import Apdu, nack
 from posdriver.terminal.zvt.frame import ACK_BYTE, NAK_BYTE, encode_frame
@@ -25,6 +24,7 @@ from posdriver.terminal.zvt.messages import (
 )
 from posdriver.terminal.zvt.messages import INTERMEDIATE_STATUS as INTERMEDIATE
 from posdriver.terminal.zvt.messages import STATUS_INFORMATION as STATUS
+from posdriver_emulator.controller import Controller
 from tests.support.raw_ecr import (
     FAST,
     PASSWORD,

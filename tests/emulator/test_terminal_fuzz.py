@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.terminal import TerminalConfig, TerminalEmulator
 from posdriver.terminal.zvt.apdu import Apdu
 from posdriver.terminal.zvt.bmp import encode_bmp
 from posdriver.terminal.zvt.frame import encode_frame
 from posdriver.terminal.zvt.messages import BY_CODE, COMMANDS, build, parse_status_completion
+from posdriver_emulator.terminal import TerminalConfig, TerminalEmulator
 from tests.support.raw_ecr import FAST, PASSWORD, DevicePort, RawEcr
 
 SOFTWARE = "posdriver-emulator ZVT 1.0"

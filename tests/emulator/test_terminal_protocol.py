@@ -427,7 +427,7 @@ def test_closed_batches_keep_only_their_newest_entries(link: str, tmp_path: Any)
 
 
 def test_the_ledger_keeps_at_least_the_last_transaction() -> None:
-    from emulator.terminal import TerminalConfig, TerminalEmulator
+    from posdriver_emulator.terminal import TerminalConfig, TerminalEmulator
 
     with pytest.raises(ValueError, match=r"ledger_history must be at least 1 \(Repeat"):
         TerminalEmulator(TerminalConfig(ledger_history=0))

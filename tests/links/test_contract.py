@@ -12,8 +12,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.controller import Controller
-from emulator.device import EchoDevice
 from posdriver.links import (
     LinkIOError,
     LinkOpenError,
@@ -21,6 +19,8 @@ from posdriver.links import (
     link_for_url,
     open_link,
 )
+from posdriver_emulator.controller import Controller
+from posdriver_emulator.device import EchoDevice
 from tests.support.timing import wait_until
 
 SCHEMES = ["pty", "tcp", "usb"]

@@ -18,9 +18,6 @@ import pytest
 import usb.core
 import usb.util
 
-from emulator.device import EchoDevice
-from emulator.pacing import Pacer
-from emulator.usb import EmulatorBackend, UsbDeviceServer
 from posdriver.links import (
     LinkIOError,
     LinkOpenError,
@@ -29,6 +26,9 @@ from posdriver.links import (
     link_for_url,
     open_link,
 )
+from posdriver_emulator.device import EchoDevice
+from posdriver_emulator.pacing import Pacer
+from posdriver_emulator.usb import EmulatorBackend, UsbDeviceServer
 from tests.support.timing import wait_until
 
 MakeServer = Callable[..., UsbDeviceServer]

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from emulator.controller import Controller
+from posdriver_emulator.controller import Controller
 
 
 @pytest.fixture(params=["pty", "tcp", "usb"])

@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
-from emulator.controller import Controller
 from posdriver.cli import main
+from posdriver_emulator.controller import Controller
 
 FAULT_EXIT = {
     None: 0,
@@ -67,7 +67,7 @@ def _env() -> dict[str, str]:
 def test_emulator_and_cli_as_separate_processes() -> None:
     """posdriver-emulator prints its JSON line; the CLI in another process reads status."""
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "printer", "--link", "pty"],
+        [sys.executable, "-m", "posdriver_emulator", "printer", "--link", "pty"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

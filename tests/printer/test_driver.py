@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from emulator.controller import Controller
-from emulator.printer import PrinterConfig
 from posdriver.links import open_link
 from posdriver.printer.driver import Printer
 from posdriver.printer.errors import PrinterNotReady, PrinterNotResponding, PrintIncomplete
 from posdriver.printer.receipt import Receipt, encode, encode_segments, sample_receipt
 from posdriver.printer.status import PaperState, Severity
+from posdriver_emulator.controller import Controller
+from posdriver_emulator.printer import PrinterConfig
 from tests.support.timing import REPLY_TOLERANCE, wait_until
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator.controller import Controller
 from posdriver.links import open_link
 from posdriver.printer.driver import Printer
+from posdriver_emulator.controller import Controller
 from tests.support.timing import REPLY_TOLERANCE
 
 GENERATORS = Path(__file__).resolve().parent.parent / "generators"

@@ -9,7 +9,6 @@ import sys
 
 from PIL import Image as PILImage
 
-from emulator.controller import Controller
 from posdriver.links import open_link
 from posdriver.printer.driver import Printer
 from posdriver.printer.receipt import (
@@ -22,6 +21,7 @@ from posdriver.printer.receipt import (
     encode_segments,
     sample_receipt,
 )
+from posdriver_emulator.controller import Controller
 from tests.support.timing import REPLY_TOLERANCE, wait_until
 
 

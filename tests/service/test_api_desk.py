@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from emulator.controller import Controller
+from posdriver_emulator.controller import Controller
 from tests.support.api_answers import call, conforms
 from tests.support.desk_cli import Cli
 from tests.support.served import Served, serve_process

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from emulator.controller import Controller
+from posdriver_emulator.controller import Controller
 
 
 def check(config: Path, *extra: str) -> tuple[int, dict[str, object]]:

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from emulator.controller import Controller
 from posdriver.links import link_for_url, open_link
 from posdriver.money import Money
 from posdriver.printer.driver import Printer
@@ -39,6 +38,7 @@ from posdriver.service.snapshot import (
 )
 from posdriver.terminal import Aborted, Approved, Declined
 from posdriver.terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
+from posdriver_emulator.controller import Controller
 from tests.support.timing import REPLY_TOLERANCE
 
 

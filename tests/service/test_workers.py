@@ -89,10 +89,10 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from emulator.controller import Controller  # noqa: E402
 from posdriver.cashier.terminals import make_terminal  # noqa: E402
 from posdriver.config import PrinterConfig, TerminalConfig  # noqa: E402
 from posdriver.service.workers import PrinterWorker, TerminalWorker  # noqa: E402
+from posdriver_emulator.controller import Controller  # noqa: E402
 
 
 @pytest.fixture
@@ -256,7 +256,7 @@ def test_a_printer_at_a_path_that_is_no_serial_port_is_an_error(tmp_path: Path) 
 
 def test_each_printer_has_its_own_poll_interval(tmp_path: Path) -> None:
     service = ServiceConfig(poll_interval=3600)
-    from emulator.printer import PrinterConfig as EmulatedPrinter
+    from posdriver_emulator.printer import PrinterConfig as EmulatedPrinter
 
     polled = EmulatedPrinter(asb_supported=False)  # polled, as a printer without ASB
     with Controller.printer(

@@ -28,7 +28,7 @@ def run_emulator(*args: str) -> subprocess.Popen[str]:
     """``posdriver-emulator ARGS`` from this checkout, as a child whose output a test reads."""
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     return subprocess.Popen(
-        [sys.executable, "-m", "emulator", *args],
+        [sys.executable, "-m", "posdriver_emulator", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -69,7 +69,7 @@ class Emulators:
                 [
                     sys.executable,
                     "-m",
-                    "emulator",
+                    "posdriver_emulator",
                     "all",
                     "--terminal-link",
                     self.link,

@@ -226,7 +226,7 @@ FAST = {
 @contextlib.contextmanager
 def running(link: str, tmp_path: Any = None, **settings: Any) -> Iterator[tuple[Any, RawEcr]]:
     """A terminal emulator on ``link`` (pty or tcp) and a raw ECR connected to it."""
-    from emulator.controller import Controller
+    from posdriver_emulator.controller import Controller
 
     with Controller.terminal(link, link_dir=tmp_path, **{**FAST, **settings}) as emu:
         link_obj, ecr = open_ecr(emu.url, "serial" if link == "pty" else "tcp")

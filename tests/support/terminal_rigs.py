@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from emulator.controller import Controller
 from posdriver.config import TerminalConfig
 from posdriver.terminal import registry
 from posdriver.terminal.protocol import Capability
 from posdriver.terminal.zvt.protocol import ZvtLineOptions
+from posdriver_emulator.controller import Controller
 from tests.support import model_terminal as model
 from tests.support.model_terminal import (
     APPROVE,

@@ -1,7 +1,7 @@
 """ZVT byte vectors as plain data: the bytes, and what they mean, for both ZVT codecs.
 
 posdriver's codec (``posdriver/terminal/zvt``, the ECR's end) and the emulated
-terminal's (``emulator/terminal/zvt``, the terminal's end) are separate implementations;
+terminal's (``posdriver_emulator/terminal/zvt``, the terminal's end) are separate implementations;
 their tests read the same vectors from here, so a mistake in either shows up as a
 disagreement instead of being shared by both ends of the wire.
 

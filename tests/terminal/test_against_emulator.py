@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from emulator.controller import Controller
 from posdriver.cli import main
 from posdriver.links import link_for_url
 from posdriver.money import Money
@@ -30,6 +29,7 @@ from posdriver.terminal import (
     TerminalNotReached,
 )
 from posdriver.terminal.zvt.terminal import ZvtTerminal, ZvtTimeouts
+from posdriver_emulator.controller import Controller
 from tests.support.timing import wait_until
 
 # Short timers on both sides, so that faults which wait for a timeout stay fast.

@@ -125,17 +125,17 @@ def test_every_emulator_module_imports_with_no_posdriver_installed() -> None:
 def test_the_checks_see_an_import_inside_a_function(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text(
-        "import emulatorish\n"
+        "import posdriver_emulatorish\n"
         "def f():\n"
-        "    from emulator.usb import backend\n"
-        "    import emulator\n"
-        "    importlib.import_module('emulator.hooks')\n"
+        "    from posdriver_emulator.usb import backend\n"
+        "    import posdriver_emulator\n"
+        "    importlib.import_module('posdriver_emulator.hooks')\n"
     )
-    found = imports_of(probe, "emulator", root=tmp_path)
+    found = imports_of(probe, "posdriver_emulator", root=tmp_path)
     assert found == [
-        "probe.py:3: emulator.usb",
-        "probe.py:4: emulator",
-        "probe.py:5: emulator.hooks",
+        "probe.py:3: posdriver_emulator.usb",
+        "probe.py:4: posdriver_emulator",
+        "probe.py:5: posdriver_emulator.hooks",
     ]
 
 

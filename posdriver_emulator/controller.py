@@ -96,7 +96,7 @@ class Controller:
     def printer(
         cls, link: str = "pty", *, config: Any = None, seed: int | None = None, **kwargs: Any
     ) -> Controller:
-        """A controller around a fresh :class:`~emulator.printer.PrinterEmulator`."""
+        """A controller around a fresh :class:`~posdriver_emulator.printer.PrinterEmulator`."""
         from .printer import PrinterEmulator
 
         device = PrinterEmulator(config, seed=seed)
@@ -123,11 +123,11 @@ class Controller:
         link_dir: str | Path | None = None,
         **settings: Any,
     ) -> Controller:
-        """A controller around a fresh :class:`~emulator.terminal.TerminalEmulator`.
+        """A controller around a fresh :class:`~posdriver_emulator.terminal.TerminalEmulator`.
 
         ``link`` is ``pty`` (serial framing, URL ``serial://...?baudrate=9600&stopbits=2``)
         or ``tcp[:HOST:PORT]`` (raw APDUs). ``settings`` are
-        :class:`~emulator.terminal.TerminalConfig` fields (``password``, ``t2``,
+        :class:`~posdriver_emulator.terminal.TerminalConfig` fields (``password``, ``t2``,
         ``status_ack_timeout``, ``slow_host_delay``, ...) applied over ``config``.
         """
         from dataclasses import replace

@@ -10,7 +10,7 @@ the bus, ``EBUSY`` for an interface someone else holds, ``EACCES``, ``EPIPE``,
 libusb1 backend, a bulk transfer that timed out after moving some bytes returns the
 count instead of raising.
 
-Wire protocol (device side: :mod:`emulator.usb.server`)
+Wire protocol (device side: :mod:`posdriver_emulator.usb.server`)
 --------------------------------------------------------
 Every message is one line of JSON (the header, UTF-8, ``\\n``-terminated) followed by
 ``header["len"]`` raw payload bytes (no payload when ``len`` is absent). Requests carry

@@ -3,13 +3,14 @@
 posdriver does not import this package. ``pyproject.toml`` registers two entry points,
 which is the only place that names this package's modules for posdriver:
 
-* ``posdriver.usb_backends`` / ``emulated``: :class:`~emulator.usb.backend.EmulatorBackend`,
-  the pyusb backend a ``usb://...?emulator=HOST:PORT`` link is opened through;
+* ``posdriver.usb_backends`` / ``emulated``:
+  :class:`~posdriver_emulator.usb.backend.EmulatorBackend`, the pyusb backend a
+  ``usb://...?emulator=HOST:PORT`` link is opened through;
 * ``posdriver.emulators`` / ``emulated``: :data:`EMULATORS` below, which ``posdriver serve
   --emulate`` and ``posdriver demo`` start their emulated printer and terminal with.
 
 Each device starts on a real OS interface and is returned once it can be opened, as
-:class:`~emulator.controller.Controller` does; ``describe()`` is the JSON line
+:class:`~posdriver_emulator.controller.Controller` does; ``describe()`` is the JSON line
 ``posdriver-emulator`` prints for it. The shapes posdriver relies on are written down on
 its side, in ``posdriver.plugins``, and in docs/emulator.md.
 """

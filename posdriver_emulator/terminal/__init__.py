@@ -1,7 +1,7 @@
 """A software ZVT payment terminal: the model behind the emulator's pty and TCP links.
 
 :class:`TerminalEmulator` takes ECR bytes through
-:meth:`~emulator.device.EmulatedDevice.accept` and answers as a countertop terminal
+:meth:`~posdriver_emulator.device.EmulatedDevice.accept` and answers as a countertop terminal
 does: serial framing with ACK/NAK and repeats (or raw APDUs over TCP), registration,
 payments under the commit rule, refunds, reversals, reservations, end-of-day, repeat
 receipt, receipts, and faults switched at run time.

@@ -1,7 +1,8 @@
 """A software Epson TM-class ESC/POS printer: the model behind every emulator transport.
 
-:class:`PrinterEmulator` takes host bytes through :meth:`~emulator.device.EmulatedDevice.accept`
-and behaves like the hardware: real-time status on receipt, a receive buffer that fills
+:class:`PrinterEmulator` takes host bytes through
+:meth:`~posdriver_emulator.device.EmulatedDevice.accept` and behaves like the hardware:
+real-time status on receipt, a receive buffer that fills
 while offline, paper that runs out, Automatic Status Back, GS I identification, and
 receipts (one per cut) as text and PNG.
 

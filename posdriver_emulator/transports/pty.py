@@ -10,7 +10,7 @@ A serial line without flow control cannot refuse bytes: the device is offered ev
 byte (``overflow=True``) and drops what its buffer cannot hold, as real printers do.
 Only ``busy`` stops the reading, which makes the host's writes stall.
 
-When the device hangs up (:meth:`~emulator.device.EmulatedDevice.hang_up`), the pty is
+When the device hangs up (:meth:`~posdriver_emulator.device.EmulatedDevice.hang_up`), the pty is
 torn down once the host has read what was sent before, and a new one comes up behind
 the symlink after the requested pause: the host's open port fails with EIO.
 """

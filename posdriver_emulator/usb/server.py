@@ -1,7 +1,7 @@
 """The device side of the emulated USB bus: one printer-class device behind a TCP port.
 
 :class:`UsbDeviceServer` plays the USB device and the host's kernel at once, so that a
-driver using pyusb through :class:`~emulator.usb.backend.EmulatorBackend` meets what it
+driver using pyusb through :class:`~posdriver_emulator.usb.backend.EmulatorBackend` meets what it
 would meet on Linux with libusb:
 
 * Descriptors of a real receipt printer: one configuration, interface 0 of class 7
@@ -23,7 +23,7 @@ would meet on Linux with libusb:
   comes back it enumerates at a new address with ``usblp`` bound again. Even a fault
   switched off and on between two polls counts as a re-plug.
 
-The protocol is described in :mod:`emulator.usb.backend`. Each connection has its own
+The protocol is described in :mod:`posdriver_emulator.usb.backend`. Each connection has its own
 thread; an exception in a request is answered as ``EIO`` and logged, and never stops
 the server.
 """

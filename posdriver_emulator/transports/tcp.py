@@ -5,7 +5,7 @@ listen backlog until the first closes. A full device stops taking bytes, so TCP'
 window closes and the host's sends stall, exactly as with a real printer whose buffer
 is full. ``disconnect`` closes the connection and the listening port and reopens the
 same port when the fault clears. A hang-up the device asks for
-(:meth:`~emulator.device.EmulatedDevice.hang_up`) closes only the client connection, after
+(:meth:`~posdriver_emulator.device.EmulatedDevice.hang_up`) closes only the client connection, after
 the output queued before it has been sent; the port keeps listening.
 """
 
