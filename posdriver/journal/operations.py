@@ -281,7 +281,7 @@ class Operations(Store):
 
     def by_reference(self, terminal: str, reference: str) -> list[Operation]:
         """The operations of ``terminal`` its protocol knows as ``reference``, newest
-        first (references may repeat: ZVT's receipt numbers wrap at 9999)."""
+        first (references may repeat: a terminal's receipt numbers wrap, at 9999 for some)."""
         rows = self._read(
             "SELECT * FROM operations WHERE terminal = ? AND reference = ? "
             "ORDER BY id DESC LIMIT 20",

@@ -13,11 +13,22 @@ Errors are one tree (see :mod:`posdriver.links.errors`).
 
 from __future__ import annotations
 
+import importlib
+
 from .base import Link
 from .errors import LinkError, LinkIOError, LinkOpenError, LinkTimeout, LinkURLError
 from .url import split
 
-SCHEMES = ("serial", "loop", "tcp", "usb")
+# scheme -> "module:class" of its Link; a scheme's module is imported only when a URL of
+# that scheme is configured (no pyusb for a serial printer). A new scheme is a module with
+# a Link subclass (its ``from_url`` and five primitives) and one line here.
+_SCHEME_CLASSES: dict[str, str] = {
+    "serial": "posdriver.links.serialport:SerialLink",
+    "loop": "posdriver.links.serialport:SerialLink",
+    "tcp": "posdriver.links.tcp:TcpLink",
+    "usb": "posdriver.links.usb:UsbLink",
+}
+SCHEMES = tuple(_SCHEME_CLASSES)
 GRAMMAR = (
     "expected a link URL: serial:///dev/DEVICE?baudrate=..., tcp://HOST:PORT?timeout=..., "
     "usb://VID:PID?interface=0&out=0x01&in=0x82 or loop://"
@@ -43,19 +54,12 @@ def link_for_url(url: str) -> Link:
         scheme, netloc, path, query = split(url)
     except LinkURLError as exc:
         raise LinkURLError(f"{exc}; {GRAMMAR}") from None
-    if scheme in ("serial", "loop"):
-        from .serialport import SerialLink
-
-        return SerialLink.from_url(url, scheme, netloc, path, query)
-    if scheme == "tcp":
-        from .tcp import TcpLink
-
-        return TcpLink.from_url(url, scheme, netloc, path, query)
-    if scheme == "usb":
-        from .usb import UsbLink
-
-        return UsbLink.from_url(url, scheme, netloc, path, query)
-    raise LinkURLError(f"unknown scheme {scheme!r}; {GRAMMAR}", url)
+    where = _SCHEME_CLASSES.get(scheme)
+    if where is None:
+        raise LinkURLError(f"unknown scheme {scheme!r}; {GRAMMAR}", url)
+    module, _, name = where.partition(":")
+    link_class: type[Link] = getattr(importlib.import_module(module), name)
+    return link_class.from_url(url, scheme, netloc, path, query)
 
 
 def open_link(url: str) -> Link:

@@ -33,6 +33,13 @@ class Link(abc.ABC):
         self.options = options
         self._is_open = False
 
+    @classmethod
+    @abc.abstractmethod
+    def from_url(cls, url: str, scheme: str, netloc: str, path: str, query: str) -> Link:
+        """The link a URL of this scheme names, its options parsed from ``query`` against
+        the scheme's option table; :class:`LinkURLError` says what is wrong, before any
+        device is touched."""
+
     # -- lifecycle -----------------------------------------------------------------
     def open(self) -> Self:
         """Open the device; raises :class:`LinkOpenError` when it cannot."""

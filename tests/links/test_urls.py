@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import subprocess
+import sys
 import tty
 
 import pytest
 
-from posdriver.links import LinkOpenError, LinkURLError, link_for_url, open_link
+from posdriver.links import (
+    SCHEMES,
+    Link,
+    LinkOpenError,
+    LinkURLError,
+    link_for_url,
+    open_link,
+)
 
 
 @pytest.mark.parametrize(
@@ -108,3 +118,31 @@ def test_port_vanishing_during_open_is_open_error(monkeypatch: pytest.MonkeyPatc
     finally:
         os.close(master)
         os.close(slave)
+
+
+# -- the scheme table -----------------------------------------------------------------------
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_every_scheme_names_a_link_class_that_parses_its_own_urls(scheme: str) -> None:
+    from posdriver.links import _SCHEME_CLASSES
+
+    module, _, name = _SCHEME_CLASSES[scheme].partition(":")
+    link_class = getattr(importlib.import_module(module), name)
+    assert issubclass(link_class, Link)
+    assert link_class.from_url.__func__ is not Link.from_url.__func__
+
+
+def test_a_scheme_module_is_imported_only_for_a_url_of_its_scheme() -> None:
+    probe = (
+        "import sys\n"
+        "from posdriver.links import link_for_url\n"
+        "link_for_url('tcp://127.0.0.1:9100')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('posdriver.links.')))\n"
+        "print('usb' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded, usb_loaded = done.stdout.splitlines()
+    assert "posdriver.links.tcp" in loaded
+    assert "posdriver.links.usb" not in loaded and "posdriver.links.serialport" not in loaded
+    assert usb_loaded == "False"  # no pyusb for a printer on TCP
