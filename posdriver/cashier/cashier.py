@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from ..card import check_last4
 from ..journal import Incident, Journal, JournalError, Kind, Operation, State
 from ..journal.journal import day_bounds
+from ..locks import OperationClaim
 from ..money import Money
 from ..terminal import registry
 from ..terminal.base import Accepted, PaymentTerminal, Progress
@@ -50,7 +51,7 @@ from ..terminal.protocol import Capability, CapabilityMissing
 from . import refund_guard
 from .pan_scan import mask_pans
 from .receipts import ReceiptFacts, compose
-from .terminals import OperationClaim, TerminalFactory, make_terminal, opened
+from .terminals import TerminalFactory, make_terminal, opened
 
 if TYPE_CHECKING:
     from ..config import Config, TerminalConfig
