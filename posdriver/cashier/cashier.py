@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..card import check_last4
+from ..errors import PosdriverError
 from ..journal import Incident, Journal, JournalError, Kind, Operation, State
 from ..journal.journal import day_bounds
 from ..locks import OperationClaim
@@ -110,7 +111,7 @@ class MoneyResult:
         return body
 
 
-class OutcomeNotRecorded(Exception):
+class OutcomeNotRecorded(PosdriverError):
     """The terminal answered, and the journal could not record the answer (disk full,
     damaged file). The outcome is in this exception so a person can act on it; the
     operation stays SENT in the journal and is resolved by recovery once the journal
@@ -132,7 +133,7 @@ class OutcomeNotRecorded(Exception):
         )
 
 
-class RefundRefused(Exception):
+class RefundRefused(PosdriverError):
     """The refund guard stopped a refund before it reached a terminal."""
 
     def __init__(self, decision: refund_guard.RefundDecision) -> None:
@@ -140,7 +141,7 @@ class RefundRefused(Exception):
         self.decision = decision
 
 
-class NotResolvable(ValueError):
+class NotResolvable(PosdriverError, ValueError):
     """The operation is not one a person settles by hand: only an operation in doubt or
     needing review is. A ValueError, so the CLI reports it as it reports any request it
     cannot do; the API answers it with 409 (refused in the state things are in)."""
