@@ -2,9 +2,10 @@
 
 :mod:`.receipts` makes the lines and knows nothing of where they go; this module is the
 step after it. The receipts are stored, and their print jobs queued, in the commit that
-records the outcome (or a person's decision), so a receipt is never printed for an outcome
-the journal does not hold, and never lost for one it does. Printing comes after, through
-the spooler, with a bounded wait: what cannot print stays queued, never dropped.
+records the approval (the terminal's answer, recovery's verdict or a person's decision),
+so a receipt is never printed for an outcome the journal does not hold, and never lost
+for one it does. Printing comes after, through the spooler, with a bounded wait: what
+cannot print stays queued, never dropped.
 """
 
 from __future__ import annotations
