@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
+from .errors import PosdriverError
+
 # ASCII digits only: \d would take "١٢" (Arabic-Indic) or "１２" (full-width) for 12
 _AMOUNT = re.compile(r"(?P<sign>[+-]?)(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?")
 MAX_MINOR = 999_999_999_999  # the 6-byte BCD amount field of ZVT holds 12 digits
 
 
-class AmountError(ValueError):
+class AmountError(PosdriverError, ValueError):
     """An amount or currency that cannot be used; the message names the problem."""
 
 

@@ -23,12 +23,14 @@ import importlib.metadata
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from .errors import PosdriverError
+
 USB_BACKENDS = "posdriver.usb_backends"
 EMULATORS = "posdriver.emulators"
 EMULATED = "emulated"  # the name the emulator registers itself under in both groups
 
 
-class PluginMissing(LookupError):
+class PluginMissing(PosdriverError, LookupError):
     """No plug-in of that group and name is installed, or it cannot be imported."""
 
 

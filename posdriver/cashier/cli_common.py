@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..errors import PosdriverError
 from ..journal.states import State
 
 if TYPE_CHECKING:
@@ -30,11 +31,11 @@ DONE, ATTENTION, FAILED = 0, 1, 3
 AWAITING_DECISION = frozenset({State.IN_DOUBT, State.NEEDS_REVIEW})  # what only a person settles
 
 
-class CommandError(Exception):
+class CommandError(PosdriverError):
     """Input or state that stops a command; the message says what and what to do."""
 
 
-class MoneyStopped(Exception):
+class MoneyStopped(PosdriverError):
     """A money command stopped part-way by its journal or state directory (a full disk);
     ``code`` is its exit code, from what the journal says the terminal was asked."""
 

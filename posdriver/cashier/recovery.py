@@ -44,6 +44,7 @@ from tenacity import (
 )
 
 from ..journal import Journal, Operation, State
+from ..locks import operation_is_live
 from ..terminal import registry
 from ..terminal.outcomes import (
     DoubtStage,
@@ -52,7 +53,6 @@ from ..terminal.outcomes import (
     TerminalNotReached,
 )
 from ..terminal.protocol import Capability
-from .terminals import operation_is_live
 
 if TYPE_CHECKING:
     from .cashier import Cashier

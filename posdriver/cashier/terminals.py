@@ -1,35 +1,37 @@
-"""Opening configured terminals, one owner at a time.
+"""Which configured terminals an operation goes to, and opening them one owner at a time.
 
-"One owner per device" holds across processes too: a CLI command and (later) the daemon
-must never both talk on one terminal's wire. Each terminal is taken with an exclusive
-``flock`` on ``<state_dir>/locks/<name>.lock`` for as long as it is used; the lock dies
-with the process, so a crash never leaves a device locked.
+A terminal is opened for one operation under its device lock (:mod:`posdriver.locks`),
+so a CLI command and the daemon never both talk on one terminal's wire.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..journal.errors import JournalError, JournalFull, JournalReadOnly
+from ..locks import DeviceInUse, device_lock, operation_is_live
 from ..terminal.base import PaymentTerminal
-from ..terminal.outcomes import TerminalBusy
+from ..terminal.protocol import Capability, CapabilityMissing
 
 if TYPE_CHECKING:
-    from ..config import TerminalConfig
+    from ..config import Config, TerminalConfig
+
+# Kept importable from here for one release: the spooler, the CLI and the daemon still
+# import them from this module. New code imports them from posdriver.locks.
+__all__ = [
+    "DeviceInUse",
+    "TerminalFactory",
+    "able",
+    "device_lock",
+    "failover_targets",
+    "make_terminal",
+    "opened",
+    "operation_is_live",
+]
 
 TerminalFactory = Callable[["TerminalConfig"], PaymentTerminal]
-
-
-class DeviceInUse(TerminalBusy):
-    """Another posdriver process holds the device (a terminal or a printer). Nothing was
-    sent to it. For a terminal it is "not reached", so a standby may take the payment."""
 
 
 def make_terminal(cfg: TerminalConfig) -> PaymentTerminal:
@@ -39,45 +41,6 @@ def make_terminal(cfg: TerminalConfig) -> PaymentTerminal:
 
     protocol = registry.get(cfg.protocol)
     return protocol.make(link_for_url(cfg.url), cfg.settings, currency=cfg.currency)
-
-
-@contextlib.contextmanager
-def device_lock(state_dir: Path, name: str, *, wait: float = 5.0) -> Iterator[None]:
-    """Hold ``name`` exclusively for this process; wait up to ``wait`` seconds for another
-    holder to finish, then raise :class:`DeviceInUse`."""
-    directory = Path(state_dir) / "locks"
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = directory / f"{name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    holder = _holder(fd)
-                    raise DeviceInUse(
-                        f"{name} is in use by another posdriver process{holder}; "
-                        "nothing was sent to it"
-                    ) from None
-                time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def _holder(fd: int) -> str:
-    with contextlib.suppress(OSError, ValueError):
-        pid = int(os.pread(fd, 32, 0).decode().strip() or "0")
-        if pid:
-            return f" (pid {pid})"
-    return ""
 
 
 @contextlib.contextmanager
@@ -101,89 +64,24 @@ def opened(
             terminal.close()
 
 
-class OperationClaim:
-    """This process's claim on the money operation it is running.
-
-    A crash leaves operations PENDING or SENT; so does a payment still running in another
-    process (a second CLI command, the daemon). Recovery must tell them apart, or it
-    would take over a live payment. The owner holds ``flock`` on
-    ``<state_dir>/locks/op-<id>.lock`` from inside the transaction that creates the
-    operation until it has journaled the outcome; the kernel drops the lock when the
-    process dies, so a lock that can be taken belongs to a crashed run.
-    """
-
-    def __init__(self, state_dir: Path) -> None:
-        self.directory = Path(state_dir) / "locks"
-        self._held: dict[int, int] = {}
-
-    def _path(self, op_id: int) -> Path:
-        return self.directory / f"op-{op_id}.lock"
-
-    def take(self, op_id: int) -> None:
-        """Claim ``op_id``, or raise a :class:`~posdriver.journal.JournalError` naming the
-        lock file. A claim that fails half-way holds nothing: a descriptor left open would
-        keep the lock in this process, and since the failed transaction gives its id to
-        the next operation, that one (and every one after it) would find its id locked."""
-        path = self._path(op_id)
-        try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise claim_failed(path, op_id, exc) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
-        except OSError as exc:
-            os.close(fd)
-            raise claim_failed(path, op_id, exc) from exc
-        self._held[op_id] = fd
-
-    def release(self, op_id: int) -> None:
-        fd = self._held.pop(op_id, None)
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                self._path(op_id).unlink()
-            os.close(fd)
-
-    def release_all(self) -> None:
-        """Let go of every claim: the transaction that took them did not commit, so the
-        operations they were for do not exist."""
-        for op_id in list(self._held):
-            self.release(op_id)
+def failover_targets(config: Config, on: str | None, failover: bool) -> list[TerminalConfig]:
+    """The terminals an operation tries, in order: ``on`` first (the preferred terminal
+    when ``on`` is None, or names a terminal since removed from the config, as the
+    terminal of an old sale may), then its standbys unless ``failover`` is off."""
+    if on is not None and on not in {t.name for t in config.terminals}:
+        # a sale made on a terminal since removed from the config: use the preferred one
+        on = None
+    order = config.failover_order(on)
+    return order if failover else order[:1]
 
 
-def claim_failed(path: Path, op_id: int, exc: OSError) -> JournalError:
-    """The journal error for a claim that could not be taken: the lock file lives in the
-    state directory beside the journal, so a full or read-only disk stops both."""
-    why = exc.strerror or str(exc)
-    text = f"{path}: cannot claim operation {op_id} ({why}); the operation was not recorded"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return JournalFull(f"{text}: free disk space before going on")
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return JournalReadOnly(f"{text}: the state directory cannot be written")
-    return JournalError(text)
+def able(targets: list[TerminalConfig], capability: Capability) -> list[TerminalConfig]:
+    """The terminals of ``targets`` whose protocol can do ``capability`` (a standby
+    that cannot is skipped); none: :class:`CapabilityMissing`, before anything is
+    journaled."""
+    from ..terminal import registry
 
-
-def operation_is_live(state_dir: Path, op_id: int) -> int | None:
-    """The pid of the process still running operation ``op_id``, or None when no process
-    holds it (it finished, or its process died)."""
-    path = Path(state_dir) / "locks" / f"op-{op_id}.lock"
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            with contextlib.suppress(OSError, ValueError):
-                return int(os.pread(fd, 32, 0).decode().strip() or "0") or -1
-            return -1
-        with contextlib.suppress(OSError):
-            path.unlink()  # a dead owner's leftover
-        return None
-    finally:
-        os.close(fd)
+    found = [t for t in targets if registry.get(t.protocol).has(capability)]
+    if targets and not found:
+        raise CapabilityMissing(targets[0].name, targets[0].protocol, capability)
+    return found

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ..config import Config
+from ..errors import PosdriverError
 from ..journal import (
     Event,
     Incident,
@@ -40,7 +41,7 @@ from ..money import Money
 DONE_JOB_STATES = ("done", "failed", "cancelled")
 
 
-class DaemonError(Exception):
+class DaemonError(PosdriverError):
     """The daemon answered with an error; ``status`` is the HTTP status, ``body`` its
     JSON answer (``{"error": ...}`` and whatever goes with it)."""
 

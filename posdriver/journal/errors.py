@@ -3,8 +3,10 @@ is at a front desk or on call, and "database error" tells them nothing."""
 
 from __future__ import annotations
 
+from ..errors import PosdriverError
 
-class JournalError(Exception):
+
+class JournalError(PosdriverError):
     """The journal could not do what was asked; nothing was half-written."""
 
 

@@ -16,8 +16,10 @@ The underlying pyserial / socket / pyusb error is chained with ``from``.
 
 from __future__ import annotations
 
+from ..errors import PosdriverError
 
-class LinkError(Exception):
+
+class LinkError(PosdriverError):
     """Base of every link failure."""
 
     def __init__(self, message: str, url: str | None = None) -> None:

@@ -13,10 +13,11 @@ Link failures underneath are chained as ``__cause__``.
 
 from __future__ import annotations
 
+from ..errors import PosdriverError
 from .status import PrinterStatus
 
 
-class PrinterError(Exception):
+class PrinterError(PosdriverError):
     def __init__(self, message: str, status: PrinterStatus | None = None) -> None:
         super().__init__(message)
         self.status = status

@@ -25,6 +25,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ..errors import PosdriverError
+
 if TYPE_CHECKING:
     from .base import PaymentTerminal
 
@@ -41,7 +43,7 @@ ACTIONS = {
 }
 
 
-class InputError(ValueError):
+class InputError(PosdriverError, ValueError):
     """A command-line value that cannot be used; nothing was sent."""
 
 

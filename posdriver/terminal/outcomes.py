@@ -33,10 +33,11 @@ from enum import StrEnum
 from typing import Any
 
 from ..card import is_last4
+from ..errors import PosdriverError
 from ..money import Money
 
 
-class TerminalError(Exception):
+class TerminalError(PosdriverError):
     """Base of terminal failures that are not outcomes."""
 
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from ..errors import PosdriverError
+
 if TYPE_CHECKING:
     from ..links import Link
     from .base import PaymentTerminal, Progress
@@ -92,7 +94,7 @@ class Protocol(abc.ABC):
         return text.strip()
 
 
-class CapabilityMissing(ValueError):
+class CapabilityMissing(PosdriverError, ValueError):
     """A terminal was asked for something its protocol cannot do; nothing was sent. A
     ValueError, so the CLI and the API refuse it as they refuse any request they cannot
     carry out."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import importlib
 
+from ..errors import PosdriverError
 from .protocol import Protocol
 
 # name -> "module:attribute" of its Protocol; the first is the default
@@ -21,7 +22,7 @@ DEFAULT = next(iter(_BUILT_IN))
 _loaded: dict[str, Protocol] = {}
 
 
-class UnknownProtocol(ValueError):
+class UnknownProtocol(PosdriverError, ValueError):
     """A protocol name no registered protocol has."""
 
 

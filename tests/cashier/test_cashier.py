@@ -371,7 +371,7 @@ def test_a_deposit_is_reserved_then_booked_on_the_same_terminal(desk: Desk) -> N
 
 
 def test_recovery_leaves_an_operation_another_process_is_running(desk: Desk) -> None:
-    from posdriver.cashier.terminals import OperationClaim
+    from posdriver.locks import OperationClaim
 
     other = OperationClaim(desk.config.state_dir)  # stands in for a live second process
     op = desk.journal.begin(Kind.SALE, eur("10.00"), on_created=other.take)

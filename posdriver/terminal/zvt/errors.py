@@ -7,6 +7,8 @@ as a counted fault with a single ``except`` and never crash on it.
 
 from __future__ import annotations
 
+from ...errors import PosdriverError
 
-class ZvtCodecError(ValueError):
+
+class ZvtCodecError(PosdriverError, ValueError):
     """Bytes that do not decode as ZVT; the message says what and where."""
