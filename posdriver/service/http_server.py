@@ -40,6 +40,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ..errors import PosdriverError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0  # seconds for a whole request to arrive (``[service] connection_timeout``)
@@ -49,7 +51,7 @@ WARN_EVERY = 60.0  # seconds between two warnings about refused connections
 ACCEPT_PAUSE = 0.1  # after accept() failed for want of file descriptors: no busy loop
 
 
-class ClientGone(ConnectionError):
+class ClientGone(PosdriverError, ConnectionError):
     """The client closed the connection before its request was all there."""
 
 

@@ -27,10 +27,6 @@ NOT_POSDRIVER_ERRORS = {
     "posdriver.service.api_http._NotOurJson": (
         "private to the API's JSON parsing, caught there as the ValueError it is"
     ),
-    "posdriver.service.http_server.ClientGone": (
-        "the client went away: a ConnectionError for the server's socket handling; to "
-        "become (PosdriverError, ConnectionError) with the daemon's next change"
-    ),
     "posdriver.service.workers.WorkerStopped": (
         "a stopping worker refusing work, a RuntimeError; to become (PosdriverError, "
         "RuntimeError) with the daemon's next change"
