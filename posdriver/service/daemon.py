@@ -31,6 +31,7 @@ from ..config import Config, PrinterConfig, TerminalConfig, load_config
 from ..journal import Journal, JournalCorrupt, State, open_journal
 from ..journal.watch import MIB, JournalCheck, JournalWatch
 from .snapshot import CheckResult, ServiceSnapshot
+from .spooling import SpoolLoop
 from .workers import PRINT, DeviceWorker, PrinterWorker, TerminalWorker
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,18 @@ class Daemon:
         self._snapshot = ServiceSnapshot(version=__version__)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._lifecycle = threading.Condition()  # every worker notifies it on a change
         self._in_doubt_seen = threading.Event()  # wakes the reconciler
         self._recovering = threading.Lock()  # one recovery at a time
         self._journal_watch: JournalWatch | None = None
         self._locks: list[contextlib.ExitStack] = []
         self.spooler: Any = None  # made in start(), again on a reload
+        self.spool = SpoolLoop(
+            jobs=self._printers_with_jobs,
+            workers=self.workers,
+            task=self._spool_on,
+            stopping=self._stopping,
+        )
         self.api_server: Any = None
         self.api: Any = None  # the Api, for the operations in flight
         self._metrics_thread: Any = None
@@ -107,15 +115,24 @@ class Daemon:
         state_dir = Path(self.config.state_dir)
         self.journal = open_journal(state_dir)
         self._check_journal(self.journal)
+        self.journal.on_print_queued(self.spool.wake)
         self._lock_devices(state_dir)
         self.spooler = self._spooler()
         for cfg in self.config.printers:
             self.workers[cfg.name] = PrinterWorker(
-                cfg, self.config.service, on_check=self._check_changed
+                cfg,
+                self.config.service,
+                on_check=self._check_changed,
+                lifecycle=self._lifecycle,
+                on_ready=self.spool.wake,
             )
         for tcfg in self.config.terminals:
             self.workers[tcfg.name] = TerminalWorker(
-                tcfg, self.config.service, self.factory, on_check=self._check_changed
+                tcfg,
+                self.config.service,
+                self.factory,
+                on_check=self._check_changed,
+                lifecycle=self._lifecycle,
             )
         for worker in self.workers.values():
             worker.start()
@@ -125,7 +142,7 @@ class Daemon:
         self._start_api()
         self._start_metrics()
         self._background(self._refresh_loop, "journal-snapshot")
-        self._background(self._spool_loop, "spooler")
+        self._background(self.spool.run, "spooler")
         self._background(self._reconcile_loop, "reconciler")
         self.notifier.ready(self._status_line())
         return self
@@ -195,12 +212,16 @@ class Daemon:
             self._locks.append(stack)
 
     def _await_first_contact(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Until every worker has tried its device once (``READY=1`` waits for this),
+        woken by the workers' lifecycle changes rather than looking on a timer."""
+
+        def tried() -> bool:
             states = [w.view().lifecycle for w in self.workers.values()]
-            if all(s not in ("starting", "connecting") for s in states):
+            return all(s not in ("starting", "connecting") for s in states)
+
+        with self._lifecycle:
+            if self._lifecycle.wait_for(tried, timeout):
                 return
-            time.sleep(0.02)
         log.warning("not every device answered within %g s; serving anyway", timeout)
 
     def _opener(
@@ -466,32 +487,6 @@ class Daemon:
                 actor="daemon",
             )
 
-    def _spool_loop(self) -> None:
-        """Receipts waiting for a printer go out as soon as it can take them: the
-        printer's worker runs the spooler on its own thread, between health polls."""
-        busy: dict[str, Any] = {}
-        last_try: dict[str, float] = {}
-        while not self._stopping.wait(0.5):
-            try:
-                names = self._printers_with_jobs()
-            except Exception:
-                continue
-            for name in names:
-                worker = self.workers.get(name)
-                if worker is None or worker.driver is None:
-                    continue
-                view = worker.view()
-                blocked = [
-                    c for c in view.checks.values() if c.check != "link" and c.status == "critical"
-                ]
-                if blocked and time.monotonic() < last_try.get(name, 0.0) + 30.0:
-                    continue  # paper out, cover open: the checks already said so; wait
-                last_try[name] = time.monotonic()
-                if name in busy and not busy[name].done():
-                    continue
-                with contextlib.suppress(Exception):
-                    busy[name] = worker.submit(PRINT, self._spool_on(worker), "print")
-
     def spool_now(self, printer: str | None = None, timeout: float = 60.0) -> Any:
         """Print what waits now (``posdriver jobs run`` through the API): one spooler run
         on each printer with waiting jobs (or on ``printer``), each on its worker's
@@ -638,6 +633,7 @@ class Daemon:
             return
         self._stopping.set()
         self._in_doubt_seen.set()
+        self.spool.wake()
         self.notifier.stopping()
         # money operations in flight finish and are journaled before anything closes;
         # the whole drain fits in the unit's TimeoutStopSec (200 s), T4 (180 s) included.

@@ -68,6 +68,7 @@ class DeviceWorker(threading.Thread):
         service: ServiceConfig,
         *,
         on_check: CheckListener | None = None,
+        lifecycle: threading.Condition | None = None,
     ) -> None:
         super().__init__(name=f"worker-{name}", daemon=True)
         self.device = name
@@ -77,6 +78,8 @@ class DeviceWorker(threading.Thread):
         )
         self.lock = threading.Lock()  # guards self.snapshot
         self.on_check = on_check
+        # notified at every lifecycle change: the daemon waits on it for first contact
+        self.lifecycle_changed = lifecycle or threading.Condition()
         self._queue: queue.PriorityQueue[_Task] = queue.PriorityQueue()
         self._seq = itertools.count()
         self._halt = threading.Event()
@@ -159,6 +162,9 @@ class DeviceWorker(threading.Thread):
                 )
             self.snapshot.lifecycle = lifecycle
             self.snapshot.detail = detail
+        # after the snapshot's lock is let go: a waiter reads snapshots under this one
+        with self.lifecycle_changed:
+            self.lifecycle_changed.notify_all()
 
     def view(self) -> DeviceSnapshot:
         """A copy of the snapshot with stale values turned unknown."""
@@ -368,11 +374,22 @@ class PrinterWorker(DeviceWorker):
 
     kind = "printer"
 
-    def __init__(self, cfg: PrinterConfig, service: ServiceConfig, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        cfg: PrinterConfig,
+        service: ServiceConfig,
+        *,
+        on_ready: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(cfg.name, cfg.url, service, **kwargs)
         self.cfg = cfg
         self.link: Any = None
         self.asb = False
+        # called when the printer becomes able to print (connected, paper loaded, cover
+        # closed, error cleared): the daemon's print loop is woken by it
+        self.on_ready = on_ready
+        self._could_print = False
         self._next_poll = 0.0
         self.snapshot.freshness = service.freshness_of(self.poll_interval)
 
@@ -402,6 +419,7 @@ class PrinterWorker(DeviceWorker):
         return printer
 
     def close(self, driver: Any) -> None:
+        self._could_print = False
         if self.link is not None:
             self.link.close()
             self.link = None
@@ -485,6 +503,22 @@ class PrinterWorker(DeviceWorker):
         self.record_checks(results)
         if self.snapshot.lifecycle in ("ready", "degraded"):
             self.set_state(self.settled_state())
+        self._tell_if_ready(status)
+
+    def _tell_if_ready(self, status: Any) -> None:
+        """Call ``on_ready`` when the printer went from unable to able to print, by the
+        spooler's own rule (a status neither critical nor unknown), after the checks
+        that say so are recorded."""
+        from ..printer.status import Severity
+
+        can_print = status.severity in (Severity.OK, Severity.WARNING)
+        became_ready = can_print and not self._could_print
+        self._could_print = can_print
+        if became_ready and self.on_ready is not None:
+            try:
+                self.on_ready()
+            except Exception:
+                log.exception("printer %s: the ready listener failed", self.device)
 
 
 class TerminalWorker(DeviceWorker):

@@ -1,0 +1,92 @@
+"""The daemon's print loop is woken, not timed: a receipt queued while it is idle, and a
+receipt waiting for a printer that recovers, print at once. The loop's backstop timer is
+set to an hour here, so a receipt that prints within the test's deadline was woken for.
+An in-process daemon on the emulated printer (a real pty) and a real journal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from posdriver.config import load_config, with_overrides
+from posdriver.journal import Journal, PrintJob, State
+from posdriver.money import Money
+from posdriver.service.daemon import Daemon
+from posdriver_emulator.controller import Controller
+from posdriver_emulator.printer import PrinterEmulator
+from tests.support.timing import wait_until
+
+NEVER = 3600.0  # the backstop: far beyond every deadline below
+
+
+@pytest.fixture
+def printer(tmp_path: Path) -> Iterator[Controller]:
+    (tmp_path / "p").mkdir()
+    with Controller.printer(link="pty", link_dir=tmp_path / "p", seed=7) as controller:
+        yield controller
+
+
+def start_daemon(tmp_path: Path, printer: Controller) -> Daemon:
+    path = tmp_path / "posdriver.toml"
+    path.write_text(f'[devices.receipt]\nkind = "printer"\nurl = "{printer.url}"\n')
+    config = with_overrides(load_config(path), state_dir=tmp_path / "state")
+    daemon = Daemon(config, api="127.0.0.1:0", metrics="127.0.0.1:0", out=lambda _l: None)
+    daemon.spool.backstop = NEVER
+    return daemon.start()
+
+
+def queue_receipt(journal: Journal, tag: str) -> PrintJob:
+    """An approved sale's customer receipt, stored and queued as the cashier does."""
+    op = journal.begin("sale", Money(1250, "EUR"))
+    journal.transition(op.id, State.SENT)
+    journal.transition(op.id, State.APPROVED, receipt_no=op.id)
+    stored = journal.add_receipt(op.id, "customer", ["GRAND HOTEL", f"SALE {tag}"], "built")
+    return journal.enqueue_print(stored.id, "receipt")
+
+
+def device(controller: Controller) -> PrinterEmulator:
+    assert isinstance(controller.device, PrinterEmulator)
+    return controller.device
+
+
+def test_a_receipt_queued_while_the_loop_is_idle_prints_at_once(
+    tmp_path: Path, printer: Controller
+) -> None:
+    daemon = start_daemon(tmp_path, printer)
+    try:
+        assert daemon.workers["receipt"].view().lifecycle == "ready"
+        assert daemon.journal is not None
+        job = queue_receipt(daemon.journal, "idle")
+
+        assert device(printer).wait_for_receipts(1, timeout=10)
+        assert "SALE idle" in device(printer).receipts[0].text
+        wait_until(lambda: daemon.journal.job(job.id).state == "done", 5, "the job done")
+    finally:
+        daemon.stop()
+
+
+def test_a_printer_that_recovers_wakes_the_waiting_receipt(
+    tmp_path: Path, printer: Controller
+) -> None:
+    printer.set_fault("cover_open")
+    daemon = start_daemon(tmp_path, printer)
+    try:
+        journal = daemon.journal
+        assert journal is not None
+        job = queue_receipt(journal, "recovered")
+        wait_until(
+            lambda: journal.job(job.id).last_error == "cover open",
+            10,
+            "the receipt tried and left waiting",
+        )
+        assert device(printer).receipts == []
+
+        printer.set_fault("cover_open", False)
+
+        assert device(printer).wait_for_receipts(1, timeout=10)
+        assert "SALE recovered" in device(printer).receipts[0].text
+        wait_until(lambda: journal.job(job.id).state == "done", 5, "the job done")
+    finally:
+        daemon.stop()
