@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from .workers import PRINT, DeviceWorker
+from .worker_base import PRINT, DeviceWorker
 
 BACKSTOP_SECONDS = 30.0  # a safety net only: every known cause of work wakes the loop
 BLOCKED_RETRY_SECONDS = 30.0  # a printer that cannot print is tried again this seldom
