@@ -54,11 +54,13 @@ class SpoolLoop:
         self.task = task
         self.stopping = stopping
         self.backstop = backstop
+        self.blocked_retry = BLOCKED_RETRY_SECONDS
         self._wake = threading.Event()
         self._lock = threading.Lock()  # guards _busy and _again (the workers' threads)
         self._busy: dict[str, Future[Any]] = {}
         self._again: set[str] = set()  # woken while that printer's run was going
         self._last_try: dict[str, float] = {}
+        self._retry_at: float | None = None  # when a printer that cannot print is next tried
 
     def wake(self) -> None:
         """There may be something to print: look now. Only sets an event, so it is safe
@@ -68,16 +70,24 @@ class SpoolLoop:
     def run(self) -> None:
         """The loop's thread: a turn per wake-up, or per backstop when none came."""
         while not self.stopping.is_set():
-            self._wake.wait(self.backstop)
+            self._wake.wait(self._timeout())
             # cleared before the journal is read: a job queued from here on wakes again
             self._wake.clear()
             if self.stopping.is_set():
                 return
             self.turn()
 
+    def _timeout(self) -> float:
+        """Until the backstop, or sooner when a printer that cannot print is due its
+        slow retry."""
+        if self._retry_at is None:
+            return self.backstop
+        return max(0.0, min(self.backstop, self._retry_at - time.monotonic()))
+
     def turn(self) -> None:
         """One look at the journal's open jobs; a run submitted per printer that can
         take one."""
+        self._retry_at = None
         try:
             names = self.jobs()
         except Exception:  # a journal hiccup: the next wake-up or the backstop retries
@@ -86,9 +96,14 @@ class SpoolLoop:
             worker = self.workers.get(name)
             if worker is None or worker.driver is None:
                 continue  # not connected: its worker wakes the loop once it can print
-            if self._blocked(worker):
+            blocked = self._blocked(worker)
+            last = self._last_try.get(name, 0.0)
+            if blocked and time.monotonic() < last + self.blocked_retry:
+                self._retry(last + self.blocked_retry)
                 continue
             self._last_try[name] = time.monotonic()
+            if blocked:
+                self._retry(self._last_try[name] + self.blocked_retry)
             with self._lock:
                 running = self._busy.get(name)
                 if running is not None and not running.done():
@@ -100,14 +115,16 @@ class SpoolLoop:
                     self._busy[name] = future
                 future.add_done_callback(functools.partial(self._ran, name))
 
-    def _blocked(self, worker: DeviceWorker) -> bool:
+    @staticmethod
+    def _blocked(worker: DeviceWorker) -> bool:
         """Paper out, cover open: the checks already say so, and the worker wakes the
-        loop when the printer recovers; until then a run only every
-        BLOCKED_RETRY_SECONDS."""
-        view = worker.view()
-        blocked = any(c.check != "link" and c.status == "critical" for c in view.checks.values())
-        last = self._last_try.get(worker.device, 0.0)
-        return blocked and time.monotonic() < last + BLOCKED_RETRY_SECONDS
+        loop when the printer recovers; until then a run only every ``blocked_retry``
+        seconds, woken for by the loop's own timer."""
+        checks = worker.view().checks.values()
+        return any(c.check != "link" and c.status == "critical" for c in checks)
+
+    def _retry(self, at: float) -> None:
+        self._retry_at = at if self._retry_at is None else min(self._retry_at, at)
 
     def _ran(self, name: str, _run: Future[Any]) -> None:
         """A run ended (on the worker's thread): act on a wake-up that came during it."""

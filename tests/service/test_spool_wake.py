@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from posdriver.cashier.spooler import INCIDENT_ACTION
 from posdriver.config import load_config, with_overrides
 from posdriver.journal import Journal, PrintJob, State
 from posdriver.money import Money
@@ -88,5 +89,29 @@ def test_a_printer_that_recovers_wakes_the_waiting_receipt(
         assert device(printer).wait_for_receipts(1, timeout=10)
         assert "SALE recovered" in device(printer).receipts[0].text
         wait_until(lambda: journal.job(job.id).state == "done", 5, "the job done")
+    finally:
+        daemon.stop()
+
+
+def test_a_printer_that_cannot_print_is_tried_again_on_its_own_timer(
+    tmp_path: Path, printer: Controller
+) -> None:
+    """Nothing wakes the loop while the paper is out, yet the receipt is tried again
+    every ``blocked_retry`` seconds (one fault record per try), so the reason the desk
+    sees stays current: the loop's timer waits for that retry, not for the backstop."""
+    printer.set_fault("paper_out")
+    daemon = start_daemon(tmp_path, printer)
+    daemon.spool.blocked_retry = 0.5
+    try:
+        journal = daemon.journal
+        assert journal is not None
+        queue_receipt(journal, "paper out")
+
+        def tries() -> int:
+            assert journal is not None
+            return sum(1 for i in journal.incidents() if i.action == INCIDENT_ACTION)
+
+        wait_until(lambda: tries() >= 3, 20, "three tries while the paper is out")
+        assert device(printer).receipts == []
     finally:
         daemon.stop()
