@@ -41,7 +41,6 @@ MONEY, PRINT, HEALTH = 0, 1, 2  # queue priorities: lower runs first
 # the longest a task may run before the watchdog counts the worker as hung: above the
 # terminal's T4 (180 s) plus its own retries
 MAX_TASK_SECONDS = 300.0
-ASB_WAIT = 0.2  # seconds an idle ASB printer's worker listens before it looks at its queue
 
 
 @dataclass(order=True)

@@ -14,9 +14,11 @@ from typing import Any
 from ..config import PrinterConfig, ServiceConfig
 from ..health.printer import printer_reading
 from ..health.registry import checks_for, expected_checks
-from .worker_base import ASB_WAIT, DeviceWorker
+from .worker_base import DeviceWorker
 
 log = logging.getLogger("posdriver.service.workers")  # the name the logs have always had
+
+ASB_WAIT = 0.2  # seconds an idle ASB printer's worker listens before it looks at its queue
 
 
 class PrinterWorker(DeviceWorker):

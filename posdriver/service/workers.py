@@ -9,7 +9,6 @@ The worker base (queue, lifecycle, reconnecting, recording health checks) is in
 from __future__ import annotations
 
 from .worker_base import (
-    ASB_WAIT,
     HEALTH,
     MAX_TASK_SECONDS,
     MONEY,
@@ -18,7 +17,7 @@ from .worker_base import (
     DeviceWorker,
     WorkerStopped,
 )
-from .worker_printer import PrinterWorker
+from .worker_printer import ASB_WAIT, PrinterWorker
 from .worker_terminal import TerminalWorker
 
 __all__ = [

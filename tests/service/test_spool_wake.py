@@ -5,8 +5,11 @@ An in-process daemon on the emulated printer (a real pty) and a real journal."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +18,8 @@ from posdriver.config import load_config, with_overrides
 from posdriver.journal import Journal, PrintJob, State
 from posdriver.money import Money
 from posdriver.service.daemon import Daemon
+from posdriver.service.snapshot import DeviceSnapshot
+from posdriver.service.spooling import SpoolLoop
 from posdriver_emulator.controller import Controller
 from posdriver_emulator.printer import PrinterEmulator
 from tests.support.timing import wait_until
@@ -115,3 +120,50 @@ def test_a_printer_that_cannot_print_is_tried_again_on_its_own_timer(
         assert device(printer).receipts == []
     finally:
         daemon.stop()
+
+
+class HeldPrinter:
+    """A printer worker as the loop sees it, whose runs end when the test says."""
+
+    def __init__(self) -> None:
+        self.device = "receipt"
+        self.driver = object()
+        self.runs: list[Future[Any]] = []
+
+    def view(self) -> DeviceSnapshot:
+        return DeviceSnapshot(name=self.device, kind="printer", url="loop://")
+
+    def submit(self, priority: int, fn: Any, name: str = "") -> Future[Any]:
+        self.runs.append(Future())
+        return self.runs[-1]
+
+
+def test_a_wake_up_during_a_run_is_acted_on_when_the_run_ends() -> None:
+    """A job queued while its printer's run is going may be too late for that run: the
+    loop starts no second run beside it, but runs again as soon as it ends, not at the
+    backstop."""
+    printer = HeldPrinter()
+    stopping = threading.Event()
+    loop = SpoolLoop(
+        jobs=lambda: ["receipt"],
+        workers={"receipt": printer},  # type: ignore[dict-item]
+        task=lambda _worker: lambda _driver: None,
+        stopping=stopping,
+        backstop=NEVER,
+    )
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    try:
+        loop.wake()
+        wait_until(lambda: len(printer.runs) == 1, 5, "the first run")
+        loop.wake()  # a job queued meanwhile
+        wait_until(lambda: "receipt" in loop._again, 5, "the wake-up kept for later")
+        assert len(printer.runs) == 1  # no second run beside the first
+
+        printer.runs[0].set_result(None)
+
+        wait_until(lambda: len(printer.runs) == 2, 5, "a run once the first ended")
+    finally:
+        stopping.set()
+        loop.wake()
+        thread.join(5)
