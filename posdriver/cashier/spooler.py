@@ -67,12 +67,6 @@ log = logging.getLogger(__name__)
 
 OpenPrinter = Callable[[PrinterConfig], tuple[Printer, Link]]
 
-# DLE DC4 8: clear the receive and print buffers (a real-time command, so a printer
-# takes it while offline with paper out, which is exactly when it is needed).
-CLEAR_BUFFERS = bytes((0x10, 0x14, 0x08, 0x01, 0x03, 0x14, 0x01, 0x06, 0x02, 0x08))
-CLEAR_WRITE_TIMEOUT = 0.5
-CLEAR_SETTLE = 0.1  # lets the printer's "buffers cleared" reply arrive and be dropped
-
 INCIDENT_ACTION = "receipt kept in the print queue"
 INCIDENT_RESULT = "waiting for the printer"
 
@@ -559,7 +553,6 @@ class Spooler:
         if printer is None:
             return
         try:
-            printer.link.write(CLEAR_BUFFERS, timeout=CLEAR_WRITE_TIMEOUT)
-            printer.poll(timeout=CLEAR_SETTLE)
+            printer.clear_buffers()
         except LinkError:
             session.close()

@@ -10,7 +10,7 @@ and marked as a continuation.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import UnknownTransaction
@@ -26,6 +26,16 @@ class Printing(Store):
         "SELECT print_jobs.*, receipts.operation_id AS operation_id FROM print_jobs "
         "JOIN receipts ON receipts.id = print_jobs.receipt_id"
     )
+    _print_queued: Callable[[], None] | None = None  # nobody listens unless told
+
+    def on_print_queued(self, listener: Callable[[], None] | None) -> None:
+        """Have ``listener`` called each time a print job is queued through this journal
+        (the daemon wakes its print loop with it; None stops it). It runs on the
+        queuing thread, possibly inside the transaction that queues the job, so it must
+        only signal (set an event), never use the journal: a reader it wakes waits for
+        that commit, since every read takes the store's lock, and finds the job there
+        (or nothing, if the transaction was rolled back)."""
+        self._print_queued = listener
 
     def add_receipt(
         self, op_id: int, copy: str, lines: Sequence[str], source: str
@@ -84,7 +94,10 @@ class Printing(Store):
                        created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, ?) RETURNING id""",
                 (receipt_id, printer, purpose, reprint_no, now, now),
             ).fetchone()
-        return self.job(row[0])
+        job = self.job(row[0])
+        if self._print_queued is not None:
+            self._print_queued()
+        return job
 
     def reprint(self, op_id: int, copy: str, printer: str | None, actor: str | None) -> PrintJob:
         """Count a reprint of a stored receipt and queue it, in one commit."""

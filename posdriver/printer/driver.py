@@ -51,6 +51,11 @@ log = logging.getLogger(__name__)
 
 DLE_EOT = b"\x10\x04"
 GS_R_PAPER = b"\x1d\x72\x01"
+# DLE DC4 8: clear the receive and print buffers (a real-time command: the printer takes
+# it while offline with paper out, which is exactly when it is needed)
+DLE_DC4_CLEAR = bytes((0x10, 0x14, 0x08, 0x01, 0x03, 0x14, 0x01, 0x06, 0x02, 0x08))
+CLEAR_WRITE_TIMEOUT = 0.5
+CLEAR_SETTLE = 0.1  # lets the printer's "buffers cleared" reply arrive and be dropped
 ASB_DEFAULT_MASK = 0x0F  # drawer, online/offline, error, roll paper sensor
 GS_I_TEXT = {65: "firmware", 66: "maker", 67: "model", 68: "serial", 69: "font_language"}
 
@@ -489,6 +494,23 @@ class Printer:
     def recover(self, clear_buffer: bool = False) -> None:
         """DLE ENQ: recover from a recoverable error (after its cause is removed)."""
         self._send(b"\x10\x05" + (b"\x02" if clear_buffer else b"\x01"), self.write_grace)
+
+    def clear_buffers(
+        self, *, timeout: float = CLEAR_WRITE_TIMEOUT, settle: float = CLEAR_SETTLE
+    ) -> list[PrinterStatus]:
+        """DLE DC4 8: drop everything the printer holds, received or waiting to print.
+
+        For after a job was cut off part-way (paper out, cover opened, link lost): the
+        tail of the torn receipt must not come out on the new roll in front of its
+        reprint. Safe only when nothing of value is in flight, that is between jobs and
+        never while another job's bytes are on their way, since whatever the printer
+        holds is lost. Being a real-time command it is taken while the printer is
+        offline, out of paper or with the cover open. Its "buffers cleared" reply is
+        read for ``settle`` seconds and dropped (not counted as an answer); pushed
+        statuses that came meanwhile are returned. Raises ``LinkError`` when the link
+        fails."""
+        self._send(DLE_DC4_CLEAR, timeout)
+        return self.poll(timeout=settle)
 
     def pulse_drawer(self, pin: int = 2, pulse_ms: int = 100) -> None:
         """DLE DC4 1: open the cash drawer now, even while the printer is busy printing."""

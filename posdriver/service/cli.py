@@ -228,14 +228,15 @@ def _from_daemon(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _run_checks_here(args: argparse.Namespace) -> dict[str, Any]:
-    """No daemon: open each device once (locked, as the daemon would) and check it."""
+    """No daemon: open each device once (locked, as the daemon would) and run every
+    check registered for its kind that it supports, as its worker would."""
     from ..cashier.terminals import device_lock, make_terminal
     from ..config import PrinterConfig, TerminalConfig, load_config
+    from ..health.check import Probe, unknown_result
+    from ..health.registry import checks_for, run_once
     from ..links import link_for_url
     from ..printer.driver import Printer
     from ..terminal import registry
-    from ..terminal.protocol import Capability
-    from . import health
     from .snapshot import DeviceSnapshot
 
     config = load_config(args.config)
@@ -248,7 +249,7 @@ def _run_checks_here(args: argparse.Namespace) -> dict[str, Any]:
                 results = run()
             snap.status_at = time.time()
         except Exception as exc:
-            results = [health.unknown_result(name, "link", f"cannot open: {exc}")]
+            results = [unknown_result(name, "link", f"cannot open: {exc}")]
             snap.lifecycle = "error"
         snap.checks = {r.check: r for r in results}
         return snap.as_dict()
@@ -257,7 +258,7 @@ def _run_checks_here(args: argparse.Namespace) -> dict[str, Any]:
         def run() -> list[Any]:
             link = link_for_url(cfg.url).open()
             try:
-                return health.printer_checks(Printer(link), cfg.name)
+                return run_once(checks_for("printer"), Printer(link), Probe(cfg.name))
             finally:
                 link.close()
 
@@ -267,10 +268,8 @@ def _run_checks_here(args: argparse.Namespace) -> dict[str, Any]:
         def run() -> list[Any]:
             driver = make_terminal(cfg)
             try:
-                results, _ = health.terminal_checks(driver, cfg.name, attempts=1)
-                if registry.get(cfg.protocol).has(Capability.DIAGNOSIS):
-                    results.append(health.connectivity_check(driver, cfg.name, None, attempts=1))
-                return results
+                checks = checks_for("terminal", registry.get(cfg.protocol).capabilities)
+                return run_once(checks, driver, Probe(cfg.name, attempts=1))
             finally:
                 driver.close()
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import signal
 import threading
@@ -27,10 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..config import Config, PrinterConfig, TerminalConfig, load_config
-from ..journal import Journal, JournalCorrupt, State, open_journal
-from ..journal.watch import MIB, JournalCheck, JournalWatch
-from .snapshot import CheckResult, ServiceSnapshot
+from ..config import Config, PrinterConfig, TerminalConfig
+from ..journal import Journal, State, open_journal
+from ..journal.watch import JournalWatch
+from .daemon_reload import Reloading
+from .daemon_startup import JOURNAL_CHECK_SECONDS as JOURNAL_CHECK_SECONDS  # benchmarks
+from .daemon_startup import StartUp
+from .daemon_watch import Watching
+from .snapshot import ServiceSnapshot
+from .spooling import SpoolLoop
 from .workers import PRINT, DeviceWorker, PrinterWorker, TerminalWorker
 
 log = logging.getLogger(__name__)
@@ -39,14 +43,11 @@ RECONCILE_SECONDS = 30.0  # how often operations still in doubt are asked about 
 
 DRAIN_SECONDS = 190.0  # SIGTERM: at most this long for payments in flight to finish
 
-# The start-up check of the journal gives up after this long, well inside systemd's 90 s
-# to READY=1: a journal of 100 000 operations (169 MB) took 3.1 s from a cold page cache
-# and 0.5 s warm (benchmarks/journal.py), so only journals of several years' sales reach it.
-JOURNAL_CHECK_SECONDS = 20.0
 
-
-class Daemon:
-    """The service: its devices, journal, API and metrics."""
+class Daemon(StartUp, Watching, Reloading):
+    """The service: its devices, journal, API and metrics. Its start-up steps, what it
+    notices and records while running, and its reload are in :mod:`.daemon_startup`,
+    :mod:`.daemon_watch` and :mod:`.daemon_reload`."""
 
     def __init__(
         self,
@@ -84,11 +85,18 @@ class Daemon:
         self._snapshot = ServiceSnapshot(version=__version__)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._lifecycle = threading.Condition()  # every worker notifies it on a change
         self._in_doubt_seen = threading.Event()  # wakes the reconciler
         self._recovering = threading.Lock()  # one recovery at a time
         self._journal_watch: JournalWatch | None = None
         self._locks: list[contextlib.ExitStack] = []
         self.spooler: Any = None  # made in start(), again on a reload
+        self.spool = SpoolLoop(
+            jobs=self._printers_with_jobs,
+            workers=self.workers,
+            task=self._spool_on,
+            stopping=self._stopping,
+        )
         self.api_server: Any = None
         self.api: Any = None  # the Api, for the operations in flight
         self._metrics_thread: Any = None
@@ -107,15 +115,24 @@ class Daemon:
         state_dir = Path(self.config.state_dir)
         self.journal = open_journal(state_dir)
         self._check_journal(self.journal)
+        self.journal.on_print_queued(self.spool.wake)
         self._lock_devices(state_dir)
         self.spooler = self._spooler()
         for cfg in self.config.printers:
             self.workers[cfg.name] = PrinterWorker(
-                cfg, self.config.service, on_check=self._check_changed
+                cfg,
+                self.config.service,
+                on_check=self._check_changed,
+                lifecycle=self._lifecycle,
+                on_ready=self.spool.wake,
             )
         for tcfg in self.config.terminals:
             self.workers[tcfg.name] = TerminalWorker(
-                tcfg, self.config.service, self.factory, on_check=self._check_changed
+                tcfg,
+                self.config.service,
+                self.factory,
+                on_check=self._check_changed,
+                lifecycle=self._lifecycle,
             )
         for worker in self.workers.values():
             worker.start()
@@ -125,82 +142,22 @@ class Daemon:
         self._start_api()
         self._start_metrics()
         self._background(self._refresh_loop, "journal-snapshot")
-        self._background(self._spool_loop, "spooler")
+        self._background(self.spool.run, "spooler")
         self._background(self._reconcile_loop, "reconciler")
         self.notifier.ready(self._status_line())
         return self
 
-    @staticmethod
-    def _check_journal(journal: Journal) -> None:
-        """Refuse a damaged journal before any device is touched. Opening reads only the
-        first page, so a daemon that did not look would answer healthy over a damaged one
-        and fail every sale with a 500; SQLite's quick check reads every page."""
-        started = time.monotonic()
-        problems, finished = journal.quick_check(JOURNAL_CHECK_SECONDS)
-        if problems:
-            more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
-            raise JournalCorrupt(
-                f"{journal.path}: the journal is damaged ({problems[0]}{more}); posdriver "
-                "serve will not run on it: 'posdriver journal check' lists the damage; stop "
-                "every posdriver process, keep the damaged file for IT and restore the "
-                "journal from a backup (docs/journal.md, Backup, export, check)"
-            )
-        if not finished:
-            log.warning(
-                "journal %s: the start-up check was stopped after %g s, unfinished; run "
-                "'posdriver journal check' at a quiet moment",
-                journal.path,
-                JOURNAL_CHECK_SECONDS,
-            )
-            return
-        log.info("journal %s checked in %.2f s", journal.path, time.monotonic() - started)
-
-    def _start_emulators(self) -> None:
-        """No devices configured and ``--emulate``: an emulated printer and terminal on
-        real pseudo-terminals, used exactly as real ones would be. They come from the
-        installed emulator's entry point (:func:`posdriver.plugins.emulators`); without
-        one, :class:`~posdriver.plugins.PluginMissing` says so before anything starts."""
-        import tempfile
-
-        from ..plugins import PluginMissing, emulators
-
-        try:
-            emulated = emulators()
-        except PluginMissing as exc:
-            raise PluginMissing(f"--emulate: {exc}") from exc
-        link_dir = tempfile.mkdtemp(prefix="posdriver-emulated-")
-        self._emulated_dir = link_dir
-        printer = emulated.printer(link="pty", link_dir=link_dir)
-        terminal = emulated.terminal(link="pty", link_dir=link_dir)
-        self.emulators = [printer, terminal]
-        for controller in self.emulators:
-            self.out(json.dumps(controller.describe()))
-        printers = (PrinterConfig(name="receipt", url=printer.url),)
-        terminals = (
-            TerminalConfig(
-                name="desk", url=terminal.url, currency=self.config.currency, printer="receipt"
-            ),
-        )
-        self.config = dataclasses.replace(self.config, printers=printers, terminals=terminals)
-
-    def _lock_devices(self, state_dir: Path) -> None:
-        from ..cashier.terminals import device_lock
-
-        for name in [
-            *(p.name for p in self.config.printers),
-            *(t.name for t in self.config.terminals),
-        ]:
-            stack = contextlib.ExitStack()
-            stack.enter_context(device_lock(state_dir, name, wait=2.0))
-            self._locks.append(stack)
-
     def _await_first_contact(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Until every worker has tried its device once (``READY=1`` waits for this),
+        woken by the workers' lifecycle changes rather than looking on a timer."""
+
+        def tried() -> bool:
             states = [w.view().lifecycle for w in self.workers.values()]
-            if all(s not in ("starting", "connecting") for s in states):
+            return all(s not in ("starting", "connecting") for s in states)
+
+        with self._lifecycle:
+            if self._lifecycle.wait_for(tried, timeout):
                 return
-            time.sleep(0.02)
         log.warning("not every device answered within %g s; serving anyway", timeout)
 
     def _opener(
@@ -297,55 +254,6 @@ class Daemon:
             if any(op.state in (State.IN_DOUBT, State.PENDING, State.SENT) for op in waiting):
                 self._recover(attempts=1)
 
-    def _start_api(self) -> None:
-        from .api import start_api
-
-        try:
-            self.api_server, port = start_api(self, self.config.service.api)
-        except OSError as exc:
-            raise OSError(
-                exc.errno,
-                f"cannot listen on {self.config.service.api} for the API: {exc.strerror} "
-                "(another posdriver serve? use --api HOST:PORT)",
-            ) from exc
-        address = dataclasses.replace(self.config.service.api, port=port)
-        self.bound["api"] = f"http://{address}"
-        self.out(json.dumps({"listening": "api", "url": self.bound["api"]}))
-
-    def _start_metrics(self) -> None:
-        from .metrics import MetricsPage, start_metrics_server
-
-        page = MetricsPage(self.snapshot)
-        addr = self.config.service.metrics
-        try:
-            self.metrics_server, self._metrics_thread, port = start_metrics_server(
-                page,
-                addr.host,
-                addr.port,
-                connection_timeout=self.config.service.connection_timeout,
-                limit=self.config.service.max_connections,
-            )
-        except OSError as exc:
-            raise OSError(
-                exc.errno,
-                f"cannot listen on {addr} for metrics: {exc.strerror} (use --metrics HOST:PORT)",
-            ) from exc
-        address = dataclasses.replace(addr, port=port)
-        if not addr.loopback:
-            log.warning(
-                "metrics are served on %s, beyond this machine, without a token: they carry "
-                "no card data but describe the desk (devices, faults, payments in doubt); "
-                "let the firewall admit only the Prometheus server",
-                address,
-            )
-        self.bound["metrics"] = f"http://{address}/metrics"
-        self.out(json.dumps({"listening": "metrics", "url": self.bound["metrics"]}))
-
-    def _background(self, fn: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=fn, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
     # -- what readers see ------------------------------------------------------------------
     def snapshot(self) -> ServiceSnapshot:
         with self._lock:
@@ -389,109 +297,6 @@ class Daemon:
         if outcome == "in_doubt":
             self._in_doubt_seen.set()
 
-    def _refresh_loop(self) -> None:
-        while not self._stopping.wait(1.0):
-            self._refresh()
-
-    def _refresh(self) -> None:
-        journal = self.journal
-        if journal is None:
-            return
-        self._look_at_journal(journal)
-        try:
-            counts = journal.counts()
-            size = journal.size_bytes()
-        except Exception:
-            log.exception("could not read the journal's counts")
-            return
-        with self._lock:
-            snap = self._snapshot
-            snap.in_doubt = counts.get("in_doubt", 0)
-            snap.needs_review = counts.get("needs_review", 0)
-            snap.print_jobs = {
-                "queued": counts.get("print_queued", 0),
-                "printing": counts.get("print_printing", 0),
-                "failed": counts.get("print_failed", 0),
-            }
-            snap.journal_size_bytes = size
-            if journal.last_commit is not None:
-                snap.journal_last_commit = journal.last_commit.timestamp()
-
-    def look_at_journal(self) -> None:
-        """The journal check now, without a probe write (``/v1/health`` asks, so that a
-        write that failed a moment ago shows at once, not at the next turn)."""
-        if self.journal is not None:
-            self._look_at_journal(self.journal, probe=False)
-
-    def _look_at_journal(self, journal: Journal, *, probe: bool | None = None) -> None:
-        """The journal check, published before the counts are read (a broken journal
-        may not give them); a change of status is news, as a device check's is."""
-        watch = self._journal_watch
-        if watch is None or watch.journal is not journal:
-            watch = self._journal_watch = JournalWatch(journal)
-        service = self.config.service  # as now: a reload may have changed the limits
-        watch.free_warning = service.free_space_warning_mib * MIB
-        watch.free_critical = service.free_space_critical_mib * MIB
-        check = watch.look_safely(probe=probe)
-        with self._lock:
-            old = self._snapshot.journal
-            self._snapshot.journal = check
-        if (old.status if old else "ok") != check.status:
-            self._journal_changed(journal, old, check)
-
-    def _journal_changed(
-        self, journal: Journal, old: JournalCheck | None, new: JournalCheck
-    ) -> None:
-        """A structured log line, and the fault record when the journal takes the
-        incident (not while it is the journal that fails): a recovery says since when
-        it was out and why."""
-        level = {"ok": logging.INFO, "warning": logging.WARNING}.get(new.status, logging.ERROR)
-        line: dict[str, Any] = {"event": "check", "device": "journal", "check": "journal"}
-        line |= {"from": old.status if old else None, "to": new.status, "text": new.text}
-        log.log(level, json.dumps(line, ensure_ascii=False))
-        if new.status != "ok":
-            fault, result = f"journal check: {new.text}", new.status
-        else:
-            began = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(old.since)) if old else "?"
-            fault = f"journal check was {old.status if old else 'unknown'} from {began}"
-            fault += f": {old.text}" if old else ""
-            result = f"back to ok: {new.text}"
-        with contextlib.suppress(Exception):  # the journal may be what cannot take it
-            journal.add_incident(
-                category="device_fault" if new.status != "ok" else "recovered",
-                device="journal",
-                fault=fault,
-                action="detected by the daemon's journal check",
-                result=result,
-                actor="daemon",
-            )
-
-    def _spool_loop(self) -> None:
-        """Receipts waiting for a printer go out as soon as it can take them: the
-        printer's worker runs the spooler on its own thread, between health polls."""
-        busy: dict[str, Any] = {}
-        last_try: dict[str, float] = {}
-        while not self._stopping.wait(0.5):
-            try:
-                names = self._printers_with_jobs()
-            except Exception:
-                continue
-            for name in names:
-                worker = self.workers.get(name)
-                if worker is None or worker.driver is None:
-                    continue
-                view = worker.view()
-                blocked = [
-                    c for c in view.checks.values() if c.check != "link" and c.status == "critical"
-                ]
-                if blocked and time.monotonic() < last_try.get(name, 0.0) + 30.0:
-                    continue  # paper out, cover open: the checks already said so; wait
-                last_try[name] = time.monotonic()
-                if name in busy and not busy[name].done():
-                    continue
-                with contextlib.suppress(Exception):
-                    busy[name] = worker.submit(PRINT, self._spool_on(worker), "print")
-
     def spool_now(self, printer: str | None = None, timeout: float = 60.0) -> Any:
         """Print what waits now (``posdriver jobs run`` through the API): one spooler run
         on each printer with waiting jobs (or on ``printer``), each on its worker's
@@ -533,37 +338,6 @@ class Daemon:
 
         return run
 
-    def _check_changed(self, device: str, old: CheckResult | None, new: CheckResult) -> None:
-        """A check changed status: a structured log line, and an incident when it is a
-        change a person would want in the fault record (not the first result)."""
-        log.info(
-            json.dumps(
-                {
-                    "event": "check",
-                    "device": device,
-                    "check": new.check,
-                    "from": None if old is None else old.status,
-                    "to": new.status,
-                    "text": new.text,
-                },
-                ensure_ascii=False,
-            )
-        )
-        if self.journal is None or (old is None and new.status == "ok"):
-            return
-        worse = new.status != "ok"
-        with contextlib.suppress(Exception):
-            self.journal.add_incident(
-                category="device_fault" if worse else "recovered",
-                device=device,
-                fault=f"{new.check} check: {new.text}"
-                if worse
-                else f"{new.check} check was {old.status if old else 'unknown'}",
-                action="detected by the daemon's health checks",
-                result=new.status if worse else f"back to ok: {new.text}",
-                actor="daemon",
-            )
-
     def _status_line(self) -> str:
         up = sum(1 for w in self.workers.values() if w.view().up)
         return f"{up}/{len(self.workers)} devices up"
@@ -578,66 +352,12 @@ class Daemon:
         """SIGTERM arrived: payments in flight are finishing; nothing new is taken."""
         return self._stopping.is_set()
 
-    def reload(self) -> None:
-        """SIGHUP: read the configuration again and apply what can change while running.
-
-        Applied: receipt, refund and print settings (the spooler is made again), the
-        [service] schedule (intervals, freshness, retries, reconnect backoff), and each
-        device's own schedule, refund limit, standby and receipt printer. Not applied, and
-        logged as needing a restart: listen addresses and token, and devices added,
-        removed, or with another link (URL, protocol, the protocol's settings), because the
-        workers hold those links open. A file that does not load changes nothing."""
-        if self.config_path is None and self.config.source is None:
-            log.info("reload: no config file to read")
-            return
-        self.notifier.reloading()
-        try:
-            fresh = load_config(self.config_path or self.config.source)
-        except Exception as exc:
-            log.error("reload refused, the running configuration stays: %s", exc)
-            self.notifier.ready(self._status_line())
-            return
-        running = self.config
-        restart: list[str] = []
-        service = fresh.service
-        for key in ("api", "metrics", "token", "connection_timeout", "max_connections"):
-            if getattr(service, key) != getattr(running.service, key):
-                restart.append(f"service.{key}")
-                service = dataclasses.replace(service, **{key: getattr(running.service, key)})
-        printers, terminals = running.printers, running.terminals
-        emulated = bool(self.emulators) and not (fresh.printers or fresh.terminals)
-        if not emulated:
-            if _links(fresh) == _links(running):
-                printers, terminals = fresh.printers, fresh.terminals
-            else:
-                restart.append("devices (added, removed or with another link)")
-        self.config = dataclasses.replace(
-            running,
-            receipt=fresh.receipt,
-            refund=fresh.refund,
-            print=fresh.print,
-            service=service,
-            printers=printers,
-            terminals=terminals,
-        )
-        devices: list[PrinterConfig | TerminalConfig] = [*printers, *terminals]
-        for cfg in devices:
-            self.workers[cfg.name].reconfigure(cfg, service)
-        if self.journal is not None:
-            self.spooler = self._spooler()
-        if restart:
-            log.warning(
-                "reload: these changes need a restart (systemctl restart posdriver): %s",
-                ", ".join(restart),
-            )
-        log.info("configuration reloaded")
-        self.notifier.ready(self._status_line())
-
     def stop(self) -> None:
         if self._stopping.is_set():
             return
         self._stopping.set()
         self._in_doubt_seen.set()
+        self.spool.wake()
         self.notifier.stopping()
         # money operations in flight finish and are journaled before anything closes;
         # the whole drain fits in the unit's TimeoutStopSec (200 s), T4 (180 s) included.
@@ -686,17 +406,6 @@ class Daemon:
                     self.reload()
         finally:
             self.stop()
-
-
-def _links(config: Config) -> set[tuple[Any, ...]]:
-    """What the workers hold open: each device's name, kind and everything its link is
-    opened with. Anything else of a device can change on a reload."""
-    printers = {("printer", p.name, p.url) for p in config.printers}
-    terminals = {
-        ("terminal", t.name, t.url, t.protocol, t.settings.link_settings())
-        for t in config.terminals
-    }
-    return printers | terminals
 
 
 class _KeepOpen:

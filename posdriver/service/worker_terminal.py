@@ -1,6 +1,8 @@
-"""A payment terminal seen through its device worker, as the cashier uses it in the
-daemon: every call runs on the worker's thread, in the worker's queue (money first,
-health checks behind), so a status poll never interleaves with a payment on one wire.
+"""The terminal's worker (:class:`TerminalWorker`: status enquiries, diagnoses and the
+acquirer circuit breaker), and the payment terminal seen through it
+(:class:`WorkerTerminal`), as the cashier uses it in the daemon: every call runs on the
+worker's thread, in the worker's queue (money first, health checks behind), so a status
+poll never interleaves with a payment on one wire.
 
 Typed, method by method, rather than a proxy: what the cashier may ask of a worker's
 terminal is the :class:`~posdriver.terminal.base.PaymentTerminal` interface, checked.
@@ -8,9 +10,16 @@ terminal is the :class:`~posdriver.terminal.base.PaymentTerminal` interface, che
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from ..config import ServiceConfig, TerminalConfig
+from ..health.breaker import CircuitBreaker
+from ..health.check import HealthCheck, Interval, Probe, Reading
+from ..health.registry import checks_for, expected_checks
+from ..health.schedule import CheckSchedule
 from ..terminal import registry
 from ..terminal.base import Accepted, PaymentTerminal, Progress
 from ..terminal.outcomes import (
@@ -23,12 +32,11 @@ from ..terminal.outcomes import (
     Registered,
     TerminalState,
 )
-from .workers import HEALTH, MONEY
+from .worker_base import HEALTH, MONEY, DeviceWorker
 
 if TYPE_CHECKING:
     from ..money import Money
     from ..terminal.protocol import Capability
-    from .workers import TerminalWorker
 
 T = TypeVar("T")
 
@@ -164,3 +172,128 @@ class WorkerTerminal(PaymentTerminal):
 
     def diagnosis(self) -> Connectivity:
         return self._run(HEALTH, "diagnosis", lambda t: t.diagnosis())
+
+
+class TerminalWorker(DeviceWorker):
+    """A payment terminal: status enquiry on a slow timer, diagnosis on a slower one (and
+    sooner again after it failed, or after a payment said the acquirer was unreachable),
+    and a circuit breaker fed by both. Its checks are the registry's for its protocol's
+    capabilities (no diagnosis, no connectivity check), each on its interval kind's
+    schedule."""
+
+    kind = "terminal"
+    FIRST_DIAGNOSIS = 5.0  # seconds after connecting: not at once, it dials the acquirer
+
+    def __init__(
+        self,
+        cfg: TerminalConfig,
+        service: ServiceConfig,
+        factory: Callable[[TerminalConfig], Any],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(cfg.name, cfg.url, service, **kwargs)
+        self.cfg = cfg
+        self.factory = factory
+        self.breaker = CircuitBreaker(device=cfg.name)
+        # no diagnosis: no connectivity check; the acquirer is learnt from payments only
+        self.health_checks = checks_for(self.kind, registry.get(cfg.protocol).capabilities)
+        self.snapshot.expected_checks = expected_checks(self.kind, self.health_checks)
+        self.schedule = self._schedule()
+        self._expedited = threading.Event()  # set from other threads; read by this one
+        self._set_freshness()
+
+    def _schedule(self) -> CheckSchedule:
+        every, retry = self.service.connectivity(self.cfg)
+        poll = self.service.terminal_poll(self.cfg)
+        return CheckSchedule.for_checks(
+            self.health_checks, poll=poll, connectivity=every, retry=retry
+        )
+
+    def _set_freshness(self) -> None:
+        # a terminal is asked less often than a printer (each enquiry can show on its
+        # display): its status stays valid for two of its polls
+        with self.lock:
+            self.snapshot.freshness = self.service.freshness_of(
+                self.service.terminal_poll(self.cfg)
+            )
+
+    def reconfigure(self, cfg: TerminalConfig, service: ServiceConfig) -> None:
+        # the schedule is swapped whole, so the worker's thread never sees half of it
+        super().reconfigure(cfg, service)
+        self.cfg = cfg
+        fresh = self._schedule()
+        fresh.adopt(self.schedule, time.monotonic())
+        self.schedule = fresh
+        self._set_freshness()
+
+    def acquirer_news(self, reachable: bool) -> None:
+        """A payment just told something about the acquirer: when it disagrees with the
+        connectivity check, the check runs again at the next quiet moment, so the check,
+        /metrics and the breaker agree within seconds instead of an interval."""
+        with self.lock:
+            current = self.snapshot.checks.get("connectivity")
+        if current is None or current.ok != reachable:
+            self._expedited.set()
+
+    def open(self) -> Any:
+        terminal = self.factory(self.cfg)
+        terminal.open()
+        return terminal
+
+    def close(self, driver: Any) -> None:
+        driver.close()
+
+    def probe(self) -> Probe:
+        return Probe(self.device, attempts=self.service.attempts(self.cfg), breaker=self.breaker)
+
+    def after_connect(self) -> None:
+        now = time.monotonic()
+        for check in self.health_checks:
+            if check.interval is Interval.POLL:
+                self.schedule.expedite(check.name)
+            else:
+                every = self.schedule.intervals[check.name]
+                self.schedule.ran(check.name, now - every + self.FIRST_DIAGNOSIS)
+        for check in self.health_checks:  # the first look, before the worker says ready
+            if check.interval is Interval.POLL:
+                self._run(check, now)
+
+    def idle_wait(self) -> float:
+        if self._expedited.is_set():
+            return 0.0
+        return max(0.0, min(0.5, self.schedule.next_due(time.monotonic())))
+
+    def idle(self) -> None:
+        now = time.monotonic()
+        if self._expedited.is_set():
+            self._expedited.clear()
+            for check in self.health_checks:
+                if check.interval is Interval.CONNECTIVITY:
+                    self.schedule.expedite(check.name)
+        for check in self.health_checks:
+            if check.interval is not Interval.POLL and self._halt.is_set():
+                continue  # a stopping worker dials out no more
+            if self.schedule.due(check.name, now):
+                self._run(check, now)
+
+    def look(self, connectivity: bool) -> None:
+        now = time.monotonic()
+        for check in self.health_checks:
+            if check.interval is Interval.POLL or connectivity:
+                self._run(check, now)
+
+    def _run(self, check: HealthCheck, now: float) -> None:
+        """A check, and when it is due next: a poll from when it began (a steady
+        cadence), a connectivity check from when it ended (a diagnosis takes seconds)."""
+        if check.interval is Interval.POLL:
+            self.schedule.ran(check.name, now)
+            self.run_check(check)
+            return
+        reading = self.run_check(check)
+        self.schedule.ran(check.name, time.monotonic(), ok=reading.ok)
+
+    def note(self, reading: Reading) -> None:
+        self.snapshot.circuit = self.breaker.state
+
+    def is_link_failure(self, exc: BaseException) -> bool:
+        return False  # the terminal driver reopens its own link; outcomes are values

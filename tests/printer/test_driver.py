@@ -163,6 +163,24 @@ def test_asb_stops_a_long_job_when_paper_runs_out(tmp_path) -> None:
         assert "paper out" in str(info.value)
 
 
+def test_clear_buffers_drops_what_the_printer_holds(pty_emu: Controller) -> None:
+    """DLE DC4 8 while the cover is open: what the printer held never reaches the paper,
+    and its "buffers cleared" reply is not taken for the next status answer."""
+    pty_emu.set_fault("cover_open")
+    with open_link(pty_emu.url) as link:
+        printer = Printer(link, reply_tolerance=REPLY_TOLERANCE)
+        link.write(b"torn tail\n", timeout=1.0)  # a cut-off job's rest, held by the printer
+        printer.clear_buffers(settle=REPLY_TOLERANCE)
+        sent = len(b"torn tail\n") + len(b"\x10\x14\x08\x01\x03\x14\x01\x06\x02\x08")
+        wait_until(lambda: pty_emu.device.counters["bytes_from_host"] == sent)
+        pty_emu.set_fault("cover_open", False)
+        assert printer.query_status().severity is Severity.OK
+        result = printer.print_job(b"next receipt\n")
+    assert result.confirmed
+    text = pty_emu.device.current_text()
+    assert "next receipt" in text and "torn tail" not in text
+
+
 def test_segments_get_checkpoints_and_print_whole(pty_emu: Controller) -> None:
     segments = encode_segments(sample_receipt())
     with open_link(pty_emu.url) as link:

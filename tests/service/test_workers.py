@@ -16,8 +16,8 @@ from tests.support.timing import wait_until
 class FakeWorker(DeviceWorker):
     kind = "printer"
 
-    def __init__(self) -> None:
-        super().__init__("fake", "loop://", ServiceConfig(reconnect_max=0.2))
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("fake", "loop://", ServiceConfig(reconnect_max=0.2), **kwargs)
         self.opened = 0
 
     def open(self) -> Any:
@@ -78,6 +78,20 @@ def test_a_link_failure_in_a_task_reconnects_and_counts() -> None:
         wait_until(lambda: worker.opened >= 2, 5, "a reconnect")
         assert isinstance(future.exception(timeout=1), LinkError)
         assert worker.view().reconnects == 1 and worker.view().link_errors == 1
+    finally:
+        worker.stop(timeout=5)
+
+
+def test_a_worker_notifies_its_lifecycle_changes() -> None:
+    """Whoever waits for a worker's lifecycle (the daemon, for first contact) is woken by
+    the change itself: a wait that timed out would say False."""
+    changed = threading.Condition()
+    worker = FakeWorker(lifecycle=changed)
+    try:
+        with changed:
+            worker.start()
+            while worker.view().lifecycle != "ready":
+                assert changed.wait(timeout=30), "the worker changed state without a word"
     finally:
         worker.stop(timeout=5)
 
