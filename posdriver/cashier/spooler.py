@@ -53,6 +53,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from ..config import PrinterConfig, PrintPolicy, ReceiptConfig
+from ..errors import PosdriverError
 from ..journal.journal import Journal
 from ..journal.records import PrintJob
 from ..links import Link, LinkError, LinkOpenError, LinkURLError, link_for_url
@@ -149,7 +150,7 @@ class SpoolStats:
 # -- why a job could not print -----------------------------------------------------------
 
 
-class PrintTrouble(Exception):
+class PrintTrouble(PosdriverError):
     """One attempt failed: ``code`` for metrics, ``reason`` for people.
 
     ``printer_wide``: the printer cannot take any job now (so the jobs behind this one

@@ -32,6 +32,7 @@ from typing import Any
 from tenacity import wait_exponential_jitter
 
 from ..config import ServiceConfig
+from ..errors import PosdriverError
 from ..health.check import HealthCheck, Probe, Reading
 from .snapshot import CheckResult, DeviceSnapshot
 
@@ -56,7 +57,7 @@ class _Task:
 CheckListener = Callable[[str, CheckResult | None, CheckResult], None]
 
 
-class WorkerStopped(RuntimeError):
+class WorkerStopped(PosdriverError, RuntimeError):
     """The worker is stopping and takes no new work."""
 
 

@@ -16,20 +16,12 @@ from posdriver.errors import PosdriverError
 
 # qualified name -> why it is not (yet) a PosdriverError
 NOT_POSDRIVER_ERRORS = {
-    "posdriver.cashier.spooler.PrintTrouble": (
-        "one print attempt's failure on its way to the spooler's own loop, which turns it "
-        "into the job's state and a metric; never raised out of the spooler"
-    ),
     "posdriver.service.api_http.ApiError": (
         "an HTTP answer on its way to the handler, which turns it into the JSON answer; "
         "never raised out of the API"
     ),
     "posdriver.service.api_http._NotOurJson": (
         "private to the API's JSON parsing, caught there as the ValueError it is"
-    ),
-    "posdriver.service.workers.WorkerStopped": (
-        "a stopping worker refusing work, a RuntimeError; to become (PosdriverError, "
-        "RuntimeError) with the daemon's next change"
     ),
 }
 
