@@ -145,7 +145,7 @@ def test_only_the_zvt_package_and_its_registry_line_name_zvt() -> None:
             if token.type == tokenize.STRING and token.start[0] in docstrings:
                 continue
             if "zvt" in token.string.lower():
-                found.append(f"{path.relative_to(root.parent)}:{token.start[0]}: {token.string}")
+                found.append(f"{path.relative_to(root.parent)}: {token.string}")
     assert found == [
         'posdriver/terminal/registry.py:18: "zvt"',
         'posdriver/terminal/registry.py:18: "posdriver.terminal.zvt.protocol:PROTOCOL"',
