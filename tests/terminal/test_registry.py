@@ -147,6 +147,6 @@ def test_only_the_zvt_package_and_its_registry_line_name_zvt() -> None:
             if "zvt" in token.string.lower():
                 found.append(f"{path.relative_to(root.parent)}: {token.string}")
     assert found == [
-        'posdriver/terminal/registry.py:18: "zvt"',
-        'posdriver/terminal/registry.py:18: "posdriver.terminal.zvt.protocol:PROTOCOL"',
+        'posdriver/terminal/registry.py: "zvt"',
+        'posdriver/terminal/registry.py: "posdriver.terminal.zvt.protocol:PROTOCOL"',
     ]
