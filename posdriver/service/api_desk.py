@@ -8,7 +8,6 @@ journal's history, incidents, print jobs and split refunds are in :mod:`.api_rec
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -225,10 +224,9 @@ class DeskApi(ApiBase):
 
         wait = wait_field(req)
         op = self._op(req.params["id"])
-        deadline = time.monotonic() + wait
         settled = FINAL | NEEDS_ATTENTION
-        while op.state not in settled and time.monotonic() < deadline:
-            time.sleep(0.02)
+        if op.state not in settled and wait > 0:  # woken by the journal's commits
+            self.journal.wait_for(lambda: self.journal.get(op.id).state in settled, wait)
             op = self.journal.get(op.id)
         return HTTPStatus.OK, {
             "operation": op.as_dict(),

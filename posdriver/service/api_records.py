@@ -9,7 +9,6 @@ daemon owns the devices the CLI asks it instead of opening them.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -270,9 +269,9 @@ class RecordsApi(ApiBase):
     def refund_plan(self, req: Request) -> Answer:
         wait = wait_field(req)
         plan = self._plan(req)
-        deadline = time.monotonic() + wait
-        while self._plan_running(plan.id) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        run = self.plan_runs.get(plan.id)
+        if run is not None and wait > 0:
+            run.join(wait)  # woken when the run ends, not by looking again and again
         return HTTPStatus.OK, self._plan_view(self.journal.plan(plan.id))
 
     def run_plan(self, req: Request) -> Answer:
