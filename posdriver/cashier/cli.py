@@ -10,8 +10,10 @@ the devices and the journal, and every command but ``journal`` asks it instead
 (:mod:`.via_daemon`), printing the same text, ``--json`` and exit code as when it reads
 the journal itself; a daemon's error ends the command (exit 3) rather than the command
 opening what the daemon holds. ``--terminal``/``--printer`` name devices to talk to
-directly, and so never use the daemon. The longer paths through the daemon are in
-:mod:`.cli_daemon`; what both kinds of path share (exit codes, context, output) is in
+directly, and so never use the daemon; ``--api``/``POSDRIVER_API`` name the daemon to
+ask. The commands that read and tidy the record are written once over a
+:class:`posdriver.desk.Desk` (:mod:`.cli_records`); the longer money paths through the
+daemon are in :mod:`.cli_daemon`; what all share (exit codes, context, output) is in
 :mod:`.cli_common`.
 
 Exit codes. Money commands (``sale``, ``refund``): 0 approved, 1 declined or aborted
@@ -29,13 +31,14 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..card import is_last4
+from ..desk import errors
 from ..journal.states import State
+from . import cli_records as records
 from .cli_common import (
     APPROVED,
     ATTENTION,
@@ -50,8 +53,8 @@ from .cli_common import (
     MoneyStopped,
     actor_of,
     confirm,
+    currency_of,
     emit,
-    extras,
     fail,
     headline,
     money_guard,
@@ -60,20 +63,18 @@ from .cli_common import (
 )
 from .cli_daemon import (
     daemon_printing,
-    jobs_via,
     money_via,
     refund_via,
     reprint_via,
 )
 
 if TYPE_CHECKING:
+    from ..desk import DeskError
     from ..journal import Operation
-    from ..journal.records import RefundPlan
     from ..money import Money
     from .cashier import Cashier, MoneyResult
     from .recovery import RecoveryReport
     from .spooler import SpoolReport
-    from .via_daemon import DaemonError
 
 
 COMMANDS = (
@@ -91,7 +92,9 @@ COMMANDS = (
 
 
 # -- parser ----------------------------------------------------------------------------
-def _common() -> argparse.ArgumentParser:
+def _common(*, desk: bool = True) -> argparse.ArgumentParser:
+    """The options every command takes; a desk command (``desk``: all but ``journal``,
+    which reads the file itself) may name the running daemon to ask (``--api``)."""
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("devices and journal")
     group.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -111,11 +114,19 @@ def _common() -> argparse.ArgumentParser:
     group.add_argument(
         "--printer", metavar="URL", action="append", default=[], help="receipt printer URL"
     )
+    if desk:
+        group.add_argument(
+            "--api",
+            metavar="HOST:PORT",
+            help="ask the daemon answering here (default: POSDRIVER_API, else [service] api "
+            "when a daemon answers there); it must answer",
+        )
     return common
 
 
 def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     common = _common()
+    file_only = _common(desk=False)
 
     def add(name: str, text: str, **kwargs: Any) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=text, description=text, parents=[common], **kwargs)
@@ -210,14 +221,14 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     j_actions = journal.add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=parser_class
     )
-    export = j_actions.add_parser("export", help="every transaction as CSV", parents=[common])
+    export = j_actions.add_parser("export", help="every transaction as CSV", parents=[file_only])
     export.add_argument("--csv", action="store_true", required=True, help="CSV (the only format)")
     export.add_argument("--output", metavar="FILE", help="write here instead of stdout")
     backup = j_actions.add_parser(
-        "backup", help="an online, consistent copy of the journal", parents=[common]
+        "backup", help="an online, consistent copy of the journal", parents=[file_only]
     )
     backup.add_argument("file", metavar="FILE")
-    j_actions.add_parser("check", help="SQLite's integrity check", parents=[common])
+    j_actions.add_parser("check", help="SQLite's integrity check", parents=[file_only])
 
 
 # -- running ---------------------------------------------------------------------------
@@ -243,6 +254,8 @@ def _context(args: argparse.Namespace) -> Iterator[Context]:
 def run(args: argparse.Namespace) -> int:
     """Run one of :data:`COMMANDS`; every failure becomes a message and an exit code."""
     from ..config import ConfigError
+    from ..desk import DeskError
+    from ..desk.remote import translated
     from ..journal import JournalError
     from ..money import AmountError
     from .cashier import OutcomeNotRecorded, RefundRefused
@@ -258,8 +271,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(args, str(exc), exc.code)
     except RefundRefused as exc:
         return fail(args, str(exc), NOT_SENT, {"refund_guard": exc.decision.as_dict()})
-    except DaemonError as exc:
-        return fail(args, _daemon_said(exc), FAILED, extras(exc.body))
+    except DeskError as exc:
+        return _desk_failed(args, exc)
+    except DaemonError as exc:  # the paths still talking to the daemon's client directly
+        return _desk_failed(args, translated(exc))
     except JournalError as exc:
         return fail(args, _before_any_terminal(args, str(exc)), FAILED)
     except (ConfigError, AmountError, CommandError, ValueError) as exc:
@@ -278,24 +293,13 @@ def _before_any_terminal(args: argparse.Namespace, text: str) -> str:
     return text
 
 
-def _daemon_said(exc: DaemonError) -> str:
-    """The daemon's answer as a message: its own sentence for a request it refused (it
-    reads as the CLI's would), with who said it when the fault is the daemon's."""
-    from .via_daemon import DaemonUnreachable
+def _desk_failed(args: argparse.Namespace, exc: DeskError) -> int:
+    """What the desk could not do, as a message and the exit code of its kind."""
+    from ..desk import NotFound
 
-    if isinstance(exc, DaemonUnreachable):
-        return str(exc)
-    if exc.status == 401:
-        return f"the daemon refused the request: {exc} (set [service] token in the config)"
-    if exc.status == 404 and "no such endpoint" in str(exc):
-        return f"the running daemon does not offer this ({exc}); is it an older posdriver?"
-    if exc.status >= 500:
-        return f"the daemon could not do it: {exc}"
-    return str(exc)
-
-
-def _currency(ctx: Context) -> str:
-    return (getattr(ctx.args, "currency", None) or ctx.config.currency).upper()
+    text = _before_any_terminal(args, str(exc)) if isinstance(exc, NotFound) else str(exc)
+    code = next(_EXIT_CODES[k] for k in type(exc).__mro__ if k in _EXIT_CODES)
+    return fail(args, text, code, exc.extra)
 
 
 # -- money -----------------------------------------------------------------------------
@@ -317,7 +321,7 @@ def _recover_first(ctx: Context, cashier: Cashier) -> RecoveryReport | None:
 def _sale(ctx: Context) -> int:
     from ..money import Money
 
-    amount = Money.parse(ctx.args.amount, _currency(ctx))
+    amount = Money.parse(ctx.args.amount, currency_of(ctx))
     daemon = ctx.daemon()
     if daemon is not None:
         body = {"kind": "sale", "amount": amount.decimal(), "currency": amount.currency}
@@ -464,176 +468,6 @@ def _carry_out(
         return APPROVED
     states = {p.state for p in result.parts}
     return IN_DOUBT if State.IN_DOUBT in states else NOT_CHARGED
-
-
-# -- finding ---------------------------------------------------------------------------
-def _when(text: str, *, end: bool) -> datetime:
-    """A day (YYYY-MM-DD: its start, or with ``end`` the next day's start) or an ISO time."""
-    from ..journal.journal import day_bounds
-
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            start, after = day_bounds(date.fromisoformat(text))
-            return after if end else start
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise CommandError(
-            f"{text!r} is not a date (YYYY-MM-DD), a time (YYYY-MM-DDTHH:MM) or, for "
-            "--since, a span such as 24h, 7d or 2w"
-        ) from None
-    return value if value.tzinfo else value.astimezone()
-
-
-def _ago(text: str) -> datetime:
-    match = re.fullmatch(r"(\d+)\s*([hdw])", text.strip())
-    if match:
-        hours = int(match.group(1)) * {"h": 1, "d": 24, "w": 168}[match.group(2)]
-        return datetime.now().astimezone() - timedelta(hours=hours)
-    return _when(text, end=False)
-
-
-def _txn_list(ctx: Context) -> int:
-    from ..journal import Kind
-    from ..journal.journal import Filters
-    from ..money import Money
-
-    a = ctx.args
-    try:
-        states = tuple(State(s.strip()) for v in a.state for s in v.split(","))
-        kinds = tuple(Kind(k.strip()) for v in a.kind for k in v.split(","))
-    except ValueError as exc:
-        raise CommandError(
-            f"{exc}; states: {', '.join(s.value for s in State)}; kinds: "
-            f"{', '.join(k.value for k in Kind)}"
-        ) from None
-    if a.last4 is not None and not is_last4(a.last4):
-        raise CommandError(f"--last4 takes exactly four digits, got {a.last4!r}")
-    if a.limit is not None and a.limit < 1:
-        raise CommandError("--limit must be at least 1")
-    filters = Filters(
-        since=_when(a.since, end=False) if a.since else None,
-        until=_when(a.until, end=True) if a.until else None,
-        amount=Money.parse(a.amount, _currency(ctx)) if a.amount else None,
-        last4=a.last4,
-        states=states,
-        kinds=kinds,
-        terminal=a.terminal_name,
-        limit=a.limit,
-    )
-    daemon = ctx.daemon()
-    if daemon is not None:
-        from .via_daemon import operation
-
-        found = daemon.get(
-            "/v1/transactions",
-            since=None if filters.since is None else filters.since.isoformat(),
-            until=None if filters.until is None else filters.until.isoformat(),
-            amount=None if filters.amount is None else filters.amount.decimal(),
-            currency=None if filters.amount is None else filters.amount.currency,
-            last4=filters.last4,
-            state=",".join(s.value for s in states) or None,
-            kind=",".join(k.value for k in kinds) or None,
-            terminal=filters.terminal,
-            limit=filters.limit,
-        )
-        ops = [operation(d) for d in found]
-    else:
-        ops = ctx.journal.search(filters)
-    rows = [_row(op) for op in ops]
-    text = (
-        _table(["id", "time", "kind", "amount", "card", "receipt", "state", "terminal"], rows)
-        if rows
-        else "no transactions match"
-    )
-    emit(ctx, [op.as_dict() for op in ops], text)
-    return DONE
-
-
-def _row(op: Operation) -> list[str]:
-    return [
-        str(op.id),
-        f"{op.created_at.astimezone():%Y-%m-%d %H:%M}",
-        op.kind.value,
-        op.amount.format() if op.amount else "-",
-        op.card or "-",
-        str(op.receipt_no) if op.receipt_no is not None else "-",
-        op.state.value,
-        op.terminal or "-",
-    ]
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-    for row in rows:
-        out.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(out)
-
-
-def _txn_show(ctx: Context) -> int:
-    daemon = ctx.daemon()
-    if daemon is not None:
-        from . import via_daemon as v
-
-        found = daemon.transaction(ctx.args.txn)
-        op = v.operation(found["operation"])
-        events = [v.event(e, op.id) for e in found["events"]]
-        receipts = [v.receipt(r, op.id) for r in found["receipts"]]
-        children = [v.operation(c) for c in found["linked"]]
-        jobs = [v.job(j) for j in found["print_jobs"]]
-        plans = [v.plan(p) for p in found["refund_plans"]]
-    else:
-        journal = ctx.journal
-        op = journal.find(ctx.args.txn)
-        events = journal.events(op.id)
-        receipts = journal.receipts(op.id)
-        children = journal.children(op.id)
-        jobs = journal.jobs_of(op.id)
-        plans = journal.plans_of(op.id)
-    body = op.as_dict() | {
-        "events": [e.as_dict() for e in events],
-        "receipts": [r.as_dict() for r in receipts],
-        "linked": [c.as_dict() for c in children],
-        "print_jobs": [j.as_dict() for j in jobs],
-        "refund_plans": [p.as_dict() for p in plans],
-    }
-    lines = [headline(op)]
-    for label, value in (
-        ("created", f"{op.created_at.astimezone():%Y-%m-%d %H:%M:%S}"),
-        ("terminal time", op.terminal_at and f"{op.terminal_at.astimezone():%Y-%m-%d %H:%M:%S}"),
-        ("trace", op.trace),
-        ("approval code", op.approval_code),
-        ("terminal id", op.terminal_id),
-        ("linked to", op.parent_id and f"id:{op.parent_id}"),
-        ("refund plan", op.plan_id and f"{op.plan_id}, part {op.plan_part}"),
-        ("reason", op.reason),
-        ("doubt stage", op.doubt_stage),
-        ("resolved by", op.resolved_by),
-        ("note", op.note),
-    ):
-        if value:
-            lines.append(f"  {label + ':':<15}{value}")
-    if children:
-        lines.append("linked transactions:")
-        lines += ["  " + headline(c) for c in children]
-    lines.append("history:")
-    for e in events:
-        change = f"{e.from_state or ''} -> {e.to_state}" if e.to_state else e.event
-        who = f" by {e.actor}" if e.actor else ""
-        lines.append(
-            f"  {e.at.astimezone():%Y-%m-%d %H:%M:%S}  {change}{who}"
-            + (f": {e.detail}" if e.detail else "")
-        )
-    for job in jobs:
-        lines.append(
-            f"print job {job.id}: {job.purpose} {job.state}, {job.attempts} attempt(s)"
-            + (f", last error: {job.last_error}" if job.last_error and job.state != "done" else "")
-        )
-    for receipt in receipts:
-        lines.append(f"{receipt.copy} receipt ({receipt.source}, reprinted {receipt.reprints}x):")
-        lines += [f"  | {line}" for line in receipt.lines]
-    emit(ctx, body, "\n".join(lines))
-    return DONE
 
 
 # -- receipts --------------------------------------------------------------------------
@@ -835,76 +669,6 @@ def _print_unjournaled(ctx: Context, terminal: str, last: Any) -> int:
 
 
 # -- attention -------------------------------------------------------------------------
-def _pending(ctx: Context) -> int:
-    from ..money import Money
-    from .terminals import operation_is_live
-
-    daemon = ctx.daemon()
-    interrupted: list[tuple[Operation, int | None]]
-    plan_rows: list[tuple[RefundPlan, Sequence[Money]]]
-    if daemon is not None:
-        from . import via_daemon as v
-
-        found = daemon.get("/v1/pending")
-        interrupted = [(v.operation(d), d["running_pid"]) for d in found["in_flight"]]
-        ops = [v.operation(d) for d in found["operations"]]
-        plan_rows = [
-            (v.plan(d), [Money.parse(x, d["currency"]) for x in d["left"]])
-            for d in found["refund_plans"]
-        ]
-        waiting = int(found["print_jobs_waiting"])
-    else:
-        journal = ctx.journal
-        interrupted = [
-            (op, operation_is_live(ctx.config.state_dir, op.id))
-            for op in journal.unresolved(frozenset({State.PENDING, State.SENT}))
-        ]
-        ops = journal.needing_attention()
-        cashier = ctx.cashier()
-        plan_rows = [(p, cashier.parts_left(p.id)) for p in journal.open_plans()]
-        plan_rows = [(p, left) for p, left in plan_rows if left]
-        waiting = len(journal.open_jobs())
-    body = {
-        "operations": [op.as_dict() for op in ops],
-        "in_flight": [op.as_dict() | {"running_pid": pid} for op, pid in interrupted],
-        "refund_plans": [
-            p.as_dict() | {"left": [m.decimal() for m in left]} for p, left in plan_rows
-        ],
-        "print_jobs_waiting": waiting,
-    }
-    lines: list[str] = []
-    for op, pid in interrupted:
-        lines.append(headline(op))
-        lines.append(
-            f"  running now (process {pid})"
-            if pid is not None
-            else "  INTERRUPTED (crash or power loss): run 'posdriver recover' to ask the terminal"
-        )
-    for op in ops:
-        lines.append(headline(op))
-        lines.append(
-            f"  started {op.created_at.astimezone():%Y-%m-%d %H:%M:%S}; {op.reason or 'no detail'}"
-        )
-        known = [f"{k} {v}" for k, v in (("trace", op.trace), ("receipt", op.receipt_no)) if v]
-        if known:
-            lines.append("  the terminal had said: " + ", ".join(known))
-        lines.append(
-            f"  decide: posdriver resolve id:{op.id} --approved|--declined --note '...'"
-            if op.state.value == "needs_review"
-            else "  next: posdriver recover (asks the terminal)"
-        )
-    for plan, left in plan_rows:
-        lines.append(
-            f"refund plan {plan.id} for id:{plan.sale_id}: still to refund "
-            + " + ".join(m.format() for m in left)
-            + f" (posdriver refund id:{plan.sale_id} --split)"
-        )
-    if waiting:
-        lines.append(f"{waiting} receipt(s) waiting for a printer (posdriver jobs)")
-    emit(ctx, body, "\n".join(lines) or "nothing pending")
-    return ATTENTION if ops or plan_rows or waiting or interrupted else DONE
-
-
 def _recover(ctx: Context) -> int:
     from .recovery import recover
 
@@ -991,144 +755,6 @@ def _resolve(ctx: Context) -> int:
     return DONE
 
 
-def _incidents(ctx: Context) -> int:
-    a = ctx.args
-    daemon = ctx.daemon()
-    if a.action == "add":
-        who = a.by or actor_of(ctx)
-        if daemon is not None:
-            from .via_daemon import incident as decoded
-
-            added = decoded(
-                daemon.post(
-                    "/v1/incidents",
-                    {
-                        "fault": a.fault,
-                        "action": a.taken,
-                        "result": a.result,
-                        "device": a.device,
-                        "notes": a.note,
-                        "txn": a.txn,
-                        "operator": who,
-                    },
-                )
-            )
-            emit(ctx, added.as_dict(), f"incident {added.id} recorded")
-            return DONE
-        linked = ctx.journal.find(a.txn) if a.txn else None
-        incident = ctx.journal.add_incident(
-            operation_id=linked.id if linked else None,
-            category="note",
-            device=a.device,
-            fault=a.fault,
-            action=a.taken,
-            result=a.result,
-            notes=a.note,
-            actor=who,
-        )
-        emit(ctx, incident.as_dict(), f"incident {incident.id} recorded")
-        return DONE
-    since = _ago(a.since) if a.since else None
-    if daemon is not None:
-        from .via_daemon import incident as decoded
-
-        found = daemon.get(
-            "/v1/incidents",
-            since=None if since is None else since.isoformat(),
-            limit=_MOST_INCIDENTS,
-        )
-        items = [decoded(d) for d in found]
-    else:
-        items = ctx.journal.incidents(since)
-    if a.csv:
-        import csv
-
-        fields = [
-            "id",
-            "at",
-            "place",
-            "device",
-            "category",
-            "fault",
-            "action",
-            "result",
-            "notes",
-            "operation_id",
-            "actor",
-        ]
-        writer = csv.DictWriter(sys.stdout, fieldnames=fields)
-        writer.writeheader()
-        for item in items:
-            writer.writerow(item.as_dict())
-        return DONE
-    blocks = []
-    for i in items:
-        head = f"#{i.id}  {i.at.astimezone():%Y-%m-%d %H:%M:%S}  {i.place}"
-        head += f"  {i.device or '-'}  [{i.category}]" + (f"  by {i.actor}" if i.actor else "")
-        if i.operation_id is not None:
-            head += f"  id:{i.operation_id}"
-        block = [
-            head,
-            f"    fault:  {i.fault}",
-            f"    action: {i.action}",
-            f"    result: {i.result}",
-        ]
-        if i.notes:
-            block.append(f"    notes:  {i.notes}")
-        blocks.append("\n".join(block))
-    text = "\n".join(blocks) if blocks else "no incidents"
-    emit(ctx, [i.as_dict() for i in items], text)
-    return DONE
-
-
-def _jobs(ctx: Context) -> int:
-    a = ctx.args
-    daemon = ctx.daemon()
-    if daemon is not None and a.action in ("run", "cancel"):
-        return jobs_via(ctx, daemon)
-    if a.action == "run":
-        if not ctx.config.printers:
-            raise CommandError("no receipt printer is configured; give --printer URL or a config")
-        report = ctx.spooler().run(
-            wait=a.wait if a.wait is not None else ctx.config.print.ready_timeout
-        )
-        lines = printing_lines(report, False, ctx) or ["nothing waiting"]
-        emit(ctx, report.as_dict(), "\n".join(lines))
-        return ATTENTION if report.waiting else DONE
-    if a.action == "cancel":
-        job = ctx.journal.job(a.job)
-        if job.state not in ("queued", "printing", "failed"):
-            raise CommandError(f"print job {job.id} is {job.state}; nothing to cancel")
-        job = ctx.journal.cancel_job(job.id, actor_of(ctx))
-        emit(ctx, job.as_dict(), f"print job {job.id} cancelled")
-        return DONE
-    if daemon is not None:
-        from .via_daemon import job as decoded
-
-        jobs = [decoded(d) for d in daemon.get("/v1/print-jobs")]
-    else:
-        jobs = ctx.journal.jobs(states=("queued", "printing", "failed"))
-    rows = [
-        [
-            str(j.id),
-            str(j.operation_id),
-            j.purpose + (" (continuation)" if j.continuation else ""),
-            j.state,
-            str(j.attempts),
-            j.printer or "-",
-            j.last_error or "",
-        ]
-        for j in jobs
-    ]
-    text = (
-        _table(["job", "txn", "purpose", "state", "attempts", "printer", "last error"], rows)
-        if rows
-        else "no receipts waiting for a printer"
-    )
-    emit(ctx, [j.as_dict() for j in jobs], text)
-    return ATTENTION if jobs else DONE
-
-
 def _journal(ctx: Context) -> int:
     a = ctx.args
     if a.action == "export":
@@ -1161,17 +787,29 @@ def _journal(ctx: Context) -> int:
 
 
 _IN_FLIGHT = frozenset({State.PENDING, State.SENT, State.IN_DOUBT})
-_MOST_INCIDENTS = 10000  # the API's largest page: the whole fault record in practice
+
+# the desk's errors as exit codes: each is "could not do it" (for a money command: nothing
+# was sent), the message says which
+_EXIT_CODES: dict[type[Exception], int] = {
+    errors.NotFound: FAILED,
+    errors.Conflict: FAILED,
+    errors.BadInput: FAILED,
+    errors.NotAllowed: FAILED,
+    errors.NotOffered: FAILED,
+    errors.Unreachable: FAILED,
+    errors.Failed: FAILED,
+    errors.DeskError: FAILED,
+}
 
 _HANDLERS = {
     "sale": _sale,
     "refund": _refund,
-    "txn": lambda ctx: _txn_list(ctx) if ctx.args.action == "list" else _txn_show(ctx),
+    "txn": lambda ctx: (records.txn_list if ctx.args.action == "list" else records.txn_show)(ctx),
     "reprint": _reprint,
-    "pending": _pending,
+    "pending": records.pending,
     "recover": _recover,
     "resolve": _resolve,
-    "incidents": _incidents,
-    "jobs": _jobs,
+    "incidents": records.incidents,
+    "jobs": records.jobs,
     "journal": _journal,
 }

@@ -220,20 +220,9 @@ class DeskApi(ApiBase):
                     )
 
     def operation(self, req: Request) -> Answer:
-        from ..journal.states import FINAL, NEEDS_ATTENTION
-
         wait = wait_field(req)
         op = self._op(req.params["id"])
-        settled = FINAL | NEEDS_ATTENTION
-        if op.state not in settled and wait > 0:  # woken by the journal's commits
-            self.journal.wait_for(lambda: self.journal.get(op.id).state in settled, wait)
-            op = self.journal.get(op.id)
-        return HTTPStatus.OK, {
-            "operation": op.as_dict(),
-            "final": op.state in FINAL,
-            "receipts": [r.as_dict() for r in self.journal.receipts(op.id)],
-            "print_jobs": [j.as_dict() for j in self.journal.jobs_of(op.id)],
-        }
+        return HTTPStatus.OK, self.desk.settled(op.id, wait).as_dict()
 
     def reprint(self, req: Request) -> Answer:
         """A copy goes to the printer of the terminal that made the operation (its

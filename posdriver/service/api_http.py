@@ -28,6 +28,7 @@ from .openapi import accepted_fields, accepted_query, request_fields, resolve
 if TYPE_CHECKING:
     from ..cashier.cashier import Cashier
     from ..config import Address, ServiceConfig
+    from ..desk import LocalDesk
     from ..journal import Journal, Operation
     from .api import Api
     from .daemon import Daemon
@@ -466,6 +467,15 @@ class ApiBase:
         assert journal is not None
         return journal
 
+    @property
+    def desk(self) -> LocalDesk:
+        """The desk's work over the daemon's journal, with the daemon's plan runs."""
+        from ..desk import LocalDesk
+
+        return LocalDesk(
+            self.journal, self.daemon.config.state_dir, plan_run=lambda p: self.plan_runs.get(p)
+        )
+
     def _not_stopping(self) -> None:
         if self.daemon.stopping:
             raise ApiError(HTTPStatus.SERVICE_UNAVAILABLE, "the daemon is stopping")
@@ -698,11 +708,33 @@ def _handler(api: Api, token: str | None) -> type[BoundedHandler]:
     return Handler
 
 
+def _statuses() -> dict[type[Exception], HTTPStatus]:
+    """The desk's errors as HTTP statuses (the CLI's exit codes for them are in
+    ``posdriver.cashier.cli``)."""
+    from ..desk import errors
+
+    return {
+        errors.NotFound: HTTPStatus.NOT_FOUND,
+        errors.Conflict: HTTPStatus.CONFLICT,
+        errors.BadInput: HTTPStatus.BAD_REQUEST,
+        errors.NotAllowed: HTTPStatus.UNAUTHORIZED,
+        errors.NotOffered: HTTPStatus.NOT_FOUND,
+        errors.Unreachable: HTTPStatus.BAD_GATEWAY,
+        errors.Failed: HTTPStatus.INTERNAL_SERVER_ERROR,
+        errors.DeskError: HTTPStatus.INTERNAL_SERVER_ERROR,
+    }
+
+
 def _classify(exc: Exception) -> tuple[int, dict[str, Any]]:
     from ..config import ConfigError
+    from ..desk import DeskError
     from ..journal import InvalidTransition, JournalError, UnknownTransaction
     from ..money import AmountError
 
+    if isinstance(exc, DeskError):
+        table = _statuses()
+        status = next(table[k] for k in type(exc).__mro__ if k in table)
+        return status, {"error": str(exc)} | exc.extra
     if isinstance(exc, UnknownTransaction):
         return HTTPStatus.NOT_FOUND, {"error": str(exc)}
     if isinstance(exc, InvalidTransition):  # another request changed it a moment before

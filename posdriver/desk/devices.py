@@ -1,0 +1,35 @@
+"""How a :class:`~.local.LocalDesk` reaches the devices its work needs, apart from the
+journal: the CLI by itself opens them (a cashier with its own spooler, recovery with
+every try, the spooler run here), the daemon has its workers do it (their terminals,
+recovery under its lock, each printer's worker). The desk's steps are the same over
+either; only these differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..cashier.cashier import Cashier
+    from ..cashier.recovery import RecoveryReport
+    from ..cashier.spooler import SpoolReport
+
+
+class Devices(Protocol):
+    """The devices of this process, as the desk's work uses them."""
+
+    def cashier(self, actor: str) -> Cashier:
+        """A cashier whose work is journaled as done by ``actor``."""
+
+    def recover(self) -> RecoveryReport | None:
+        """Resolve what is in doubt by asking the terminals now (None: recovery failed,
+        and the log says why)."""
+
+    def print_now(self, job_ids: Sequence[int]) -> SpoolReport | None:
+        """Print these queued jobs before answering, if this process prints them itself
+        (None: someone else prints them, or no printer is configured)."""
+
+    def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:
+        """Print what waits (on ``printer`` only, if named), waiting up to ``wait``
+        seconds for a printer to become ready."""
