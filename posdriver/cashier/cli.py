@@ -62,7 +62,6 @@ from .cli_common import (
     state_failure,
 )
 from .cli_daemon import (
-    daemon_printing,
     money_via,
     refund_via,
     reprint_via,
@@ -670,31 +669,8 @@ def _print_unjournaled(ctx: Context, terminal: str, last: Any) -> int:
 
 # -- attention -------------------------------------------------------------------------
 def _recover(ctx: Context) -> int:
-    from .recovery import recover
-
-    daemon = ctx.daemon()
-    if daemon is not None:  # it owns the terminals: it asks them
-        from . import via_daemon as v
-
-        body = daemon._request("POST", "/v1/recover", {}, timeout=600)
-        lines = []
-        for key, label in (
-            ("resolved", ""),
-            ("needs_review", "NEEDS REVIEW: "),
-            ("still_in_doubt", "STILL IN DOUBT: "),
-        ):
-            lines += [f"{headline(v.operation(d))}\n  {label}{d['detail']}" for d in body[key]]
-        lines += [headline(v.operation(d)) for d in body["aborted"]]
-        for d in body["running"]:
-            lines.append(
-                f"{headline(v.operation(d))}\n  still running in process {d['pid']}; left alone"
-            )
-        if body["printing"] is not None:
-            lines += printing_lines(v.run_report(body["printing"]), False, ctx)
-        emit(ctx, body, "\n".join(lines) or "nothing to recover (asked through the daemon)")
-        return DONE if not (body["needs_review"] or body["still_in_doubt"]) else ATTENTION
-
-    report = recover(ctx.cashier())
+    desk = ctx.desk()  # through the daemon, it asks its terminals: it owns them
+    report = desk.recover()
     lines = []
     for op, why in report.resolved:
         lines.append(f"{headline(op)}\n  {why}")
@@ -707,50 +683,31 @@ def _recover(ctx: Context) -> int:
     for op, pid in report.running:
         lines.append(f"{headline(op)}\n  still running in process {pid}; left alone")
     lines += printing_lines(report.printing, False, ctx)
-    emit(ctx, report.as_dict(), "\n".join(lines) or "nothing to recover")
+    nothing = "nothing to recover" + (" (asked through the daemon)" if desk.through_daemon else "")
+    emit(ctx, report.as_dict(), "\n".join(lines) or nothing)
     return DONE if report.clean else ATTENTION
 
 
 def _resolve(ctx: Context) -> int:
+    from ..desk.models import Decision
     from .cashier import check_resolvable
 
     a = ctx.args
-    daemon = ctx.daemon()
-    op = daemon.find(a.txn) if daemon is not None else ctx.journal.find(a.txn)
+    desk = ctx.desk()
+    op = desk.find(a.txn)
     check_resolvable(op)  # first: a settled operation is the reason, not a missing note
     if not a.note.strip():
         raise CommandError("--note must say why (what was checked, with whom)")
     if a.last4 is not None and not is_last4(a.last4):
         raise CommandError(f"--last4 takes exactly four digits, got {a.last4!r}")
-    new = State.APPROVED if a.approved else State.DECLINED
     who = a.by or actor_of(ctx)
-    report: SpoolReport | None
-    if daemon is not None:
-        from .via_daemon import operation
-
-        answer = daemon.post(
-            f"/v1/operations/id:{op.id}/resolve",
-            {
-                "state": new.value,
-                "note": a.note,
-                "operator": who,
-                "receipt_no": a.receipt_no,
-                "last4": a.last4,
-            },
-        )
-        moved = operation(answer["operation"])
-        jobs = [j["id"] for j in answer["print_jobs"]]
-        report = daemon_printing(ctx, daemon, answer, jobs) if jobs else None
-    else:
-        cashier = ctx.cashier()
-        decided = cashier.resolve(
-            op, new, by=who, note=a.note, receipt_no=a.receipt_no, last4=a.last4
-        )
-        moved = decided.operation
-        report = cashier.print_jobs(decided.job_ids) if decided.job_ids else None
-    lines = [headline(moved), f"  decided by {who}: {a.note}"]
+    new = State.APPROVED if a.approved else State.DECLINED
+    decided = desk.resolve(op.id, Decision(new, a.note, who, a.receipt_no, a.last4))
+    jobs = [j.id for j in decided.print_jobs]
+    report = desk.print_now(op.id, jobs, ctx.config.print.ready_timeout) if jobs else None
+    lines = [headline(decided.operation), f"  decided by {who}: {a.note}"]
     lines += printing_lines(report, False, ctx)
-    body = moved.as_dict() | {"printing": None if report is None else report.as_dict()}
+    body = decided.operation.as_dict() | {"printing": None if report is None else report.as_dict()}
     emit(ctx, body, "\n".join(lines))
     return DONE
 

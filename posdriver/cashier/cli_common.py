@@ -173,12 +173,13 @@ class Context:
         """The desk this command works with: the running daemon's, else the journal's."""
         if self._desk is None:
             from ..desk import LocalDesk, RemoteDesk
+            from .cli_devices import CommandDevices
 
             daemon = self.daemon()
             self._desk = (
                 RemoteDesk(daemon)
                 if daemon is not None
-                else LocalDesk(self.journal, self.config.state_dir)
+                else LocalDesk(self.journal, self.config.state_dir, devices=CommandDevices(self))
             )
         return self._desk
 

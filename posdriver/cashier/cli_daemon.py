@@ -9,7 +9,6 @@ follow the receipts) rather than as the journal's own steps.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -296,31 +295,3 @@ def _spool(jobs: Sequence[dict[str, Any]]) -> SpoolReport:
 
     report: SpoolReport = spool_report(jobs)
     return report
-
-
-def jobs_via(ctx: Context, daemon: Daemon) -> int:
-    """``jobs run`` and ``jobs cancel`` while the daemon runs: its printer workers print
-    (or drop) the jobs. What a printer could not print now the daemon prints by itself
-    once it can; ``jobs run`` waits for that as long as ``--wait`` (as a direct run waits
-    for a printer to become ready)."""
-    from . import via_daemon as v
-
-    a = ctx.args
-    if a.action == "cancel":
-        job = v.job(daemon.post(f"/v1/print-jobs/{a.job}/cancel", {"operator": actor_of(ctx)}))
-        emit(ctx, job.as_dict(), f"print job {job.id} cancelled")
-        return DONE
-    wait = a.wait if a.wait is not None else ctx.config.print.ready_timeout
-    answer = daemon.post("/v1/print-jobs/run", {}, timeout=120)
-    report = v.run_report(answer)
-    deadline = time.monotonic() + wait
-    while _still_queued(report) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        report = v.spool_report([daemon.get(f"/v1/print-jobs/{o.job.id}") for o in report.outcomes])
-    lines = printing_lines(report, False, ctx) or ["nothing waiting"]
-    emit(ctx, report.as_dict(), "\n".join(lines))
-    return ATTENTION if report.waiting else DONE
-
-
-def _still_queued(report: SpoolReport) -> bool:
-    return any(o.job.state in ("queued", "printing") for o in report.outcomes)

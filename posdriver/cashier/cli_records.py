@@ -26,7 +26,6 @@ from .cli_common import (
     headline,
     printing_lines,
 )
-from .cli_daemon import jobs_via
 
 if TYPE_CHECKING:
     from ..journal import Operation
@@ -275,16 +274,12 @@ def incidents(ctx: Context) -> int:
 
 
 def _run_jobs(ctx: Context) -> int:
-    """Print what waits: this process's spooler, or the daemon's printer workers."""
+    """Print what waits: with this process's spooler, or through the daemon's printer
+    workers (what they cannot print now is waited for up to ``--wait``, as the daemon
+    prints it by itself once the printer recovers)."""
     a = ctx.args
-    daemon = ctx.daemon()
-    if daemon is not None:
-        return jobs_via(ctx, daemon)
-    if not ctx.config.printers:
-        raise CommandError("no receipt printer is configured; give --printer URL or a config")
-    report = ctx.spooler().run(
-        wait=a.wait if a.wait is not None else ctx.config.print.ready_timeout
-    )
+    wait = a.wait if a.wait is not None else ctx.config.print.ready_timeout
+    report = ctx.desk().run_print_jobs(None, wait)
     lines = printing_lines(report, False, ctx) or ["nothing waiting"]
     emit(ctx, report.as_dict(), "\n".join(lines))
     return ATTENTION if report.waiting else DONE

@@ -278,7 +278,7 @@ class DeskApi(ApiBase):
         saying why, who decided, a receipt built and queued for an approval, an
         incident in the fault record (``Cashier.resolve``, which ``posdriver resolve``
         uses too)."""
-        from ..cashier.cashier import NotResolvable
+        from ..desk.models import Decision
         from ..journal import State
 
         op = self._op(req.params["id"])
@@ -302,26 +302,8 @@ class DeskApi(ApiBase):
         last4 = body.get("last4")
         if last4 is not None and not is_last4(last4):
             raise bad_request(f"last4 takes exactly four digits, got {json.dumps(last4)}")
-        new = State(verdict)
-        if op.state is new and op.resolved_by == who and op.note == note:
-            return HTTPStatus.OK, {
-                "operation": op.as_dict(),
-                "print_jobs": [j.as_dict() for j in self.journal.jobs_of(op.id)],
-                "incident": None,
-                "repeated": True,
-            }
-        try:
-            decided = self.daemon.cashier(actor=who).resolve(
-                op, new, by=who, note=note, receipt_no=receipt_no, last4=last4
-            )
-        except NotResolvable as exc:
-            raise conflict(str(exc)) from None
-        return HTTPStatus.OK, {
-            "operation": decided.operation.as_dict(),
-            "print_jobs": [self.journal.job(j).as_dict() for j in decided.job_ids],
-            "incident": decided.incident.as_dict(),
-            "repeated": False,
-        }
+        decision = Decision(State(verdict), note, who, receipt_no, last4)
+        return HTTPStatus.OK, self.desk.resolve(op.id, decision).as_dict()
 
     # -- devices -------------------------------------------------------------------------
     def devices(self, req: Request) -> Answer:

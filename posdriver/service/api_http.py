@@ -471,9 +471,13 @@ class ApiBase:
     def desk(self) -> LocalDesk:
         """The desk's work over the daemon's journal, with the daemon's plan runs."""
         from ..desk import LocalDesk
+        from .api_devices import DaemonDevices
 
         return LocalDesk(
-            self.journal, self.daemon.config.state_dir, plan_run=lambda p: self.plan_runs.get(p)
+            self.journal,
+            self.daemon.config.state_dir,
+            devices=DaemonDevices(self.daemon),
+            plan_run=lambda p: self.plan_runs.get(p),
         )
 
     def _not_stopping(self) -> None:

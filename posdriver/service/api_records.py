@@ -19,7 +19,6 @@ from ..desk.models import WAITING_JOBS, IncidentNote
 from .api_http import (
     Answer,
     ApiBase,
-    ApiError,
     Request,
     bad_request,
     conflict,
@@ -93,10 +92,7 @@ class RecordsApi(ApiBase):
         return HTTPStatus.OK, self.desk.pending().as_dict()
 
     def recover(self, req: Request) -> Answer:
-        report = self.daemon._recover(attempts=1)
-        if report is None:
-            raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "recovery failed; see the log")
-        return HTTPStatus.OK, report.as_dict()
+        return HTTPStatus.OK, self.desk.recover().as_dict()
 
     def incidents(self, req: Request) -> Answer:
         since_text = req.one("since")
@@ -162,8 +158,7 @@ class RecordsApi(ApiBase):
         if printer is not None:
             self.daemon.config.printer(printer)  # a wrong name is a 400 listing the real ones
         self._not_stopping()
-        report = self.daemon.spool_now(printer=printer)
-        return HTTPStatus.OK, report.as_dict()
+        return HTTPStatus.OK, self.desk.run_print_jobs(printer, 0.0).as_dict()
 
     def cancel_print_job(self, req: Request) -> Answer:
         job_id = record_id(req.params["id"], "print job")

@@ -1,0 +1,43 @@
+"""The devices as a desk command reaches them by itself (no daemon running, or devices
+named with ``--terminal``/``--printer``): a cashier with this process's spooler,
+recovery with every try, and the spooler run here, all from the command's
+:class:`~.cli_common.Context`. The daemon's counterpart is its workers
+(``posdriver.service.api_http.DaemonDevices``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .cli_common import CommandError
+
+if TYPE_CHECKING:
+    from .cashier import Cashier
+    from .cli_common import Context
+    from .recovery import RecoveryReport
+    from .spooler import SpoolReport
+
+
+class CommandDevices:
+    """:class:`posdriver.desk.devices.Devices` for one command."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def cashier(self, actor: str) -> Cashier:
+        # the command's cashier acts as the logged-in user, whoever a decision names
+        return self.ctx.cashier()
+
+    def recover(self) -> RecoveryReport | None:
+        from .recovery import recover
+
+        return recover(self.ctx.cashier())
+
+    def print_now(self, job_ids: Sequence[int]) -> SpoolReport | None:
+        return self.ctx.cashier().print_jobs(job_ids)
+
+    def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:
+        if not self.ctx.config.printers:
+            raise CommandError("no receipt printer is configured; give --printer URL or a config")
+        return self.ctx.spooler().run(printer=printer, wait=wait)

@@ -1,0 +1,38 @@
+"""The devices as the daemon's desk reaches them: through its workers, which own them.
+A cashier on the workers' terminals, recovery under the daemon's own lock (one try per
+terminal: a request is waiting), and printing by each printer's worker; nothing is
+printed inline, since the workers print what is queued (the CLI's counterpart is
+``posdriver.cashier.cli_devices``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..cashier.cashier import Cashier
+    from ..cashier.recovery import RecoveryReport
+    from ..cashier.spooler import SpoolReport
+    from .daemon import Daemon
+
+
+class DaemonDevices:
+    """:class:`posdriver.desk.devices.Devices` for the running daemon."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def cashier(self, actor: str) -> Cashier:
+        cashier: Cashier = self.daemon.cashier(actor=actor)
+        return cashier
+
+    def recover(self) -> RecoveryReport | None:
+        report: RecoveryReport | None = self.daemon._recover(attempts=1)
+        return report
+
+    def print_now(self, job_ids: Sequence[int]) -> SpoolReport | None:
+        return None  # queued: the printer workers print it
+
+    def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:
+        report: SpoolReport = self.daemon.spool_now(printer=printer)
+        return report
