@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,11 +37,11 @@ from typing import TYPE_CHECKING, Any
 from ..card import is_last4
 from ..desk import errors
 from ..journal.states import State
+from . import cli_money as money
+from . import cli_receipts as receipts
 from . import cli_records as records
 from .cli_common import (
-    APPROVED,
     ATTENTION,
-    AWAITING_DECISION,
     DONE,
     FAILED,
     IN_DOUBT,
@@ -52,28 +51,15 @@ from .cli_common import (
     Context,
     MoneyStopped,
     actor_of,
-    confirm,
-    currency_of,
     emit,
     fail,
     headline,
-    money_guard,
     printing_lines,
     state_failure,
-)
-from .cli_daemon import (
-    money_via,
-    refund_via,
-    reprint_via,
 )
 
 if TYPE_CHECKING:
     from ..desk import DeskError
-    from ..journal import Operation
-    from ..money import Money
-    from .cashier import Cashier, MoneyResult
-    from .recovery import RecoveryReport
-    from .spooler import SpoolReport
 
 
 COMMANDS = (
@@ -301,372 +287,6 @@ def _desk_failed(args: argparse.Namespace, exc: DeskError) -> int:
     return fail(args, text, code, exc.extra)
 
 
-# -- money -----------------------------------------------------------------------------
-def _recover_first(ctx: Context, cashier: Cashier) -> RecoveryReport | None:
-    from .recovery import recover
-
-    if not ctx.journal.unresolved(_IN_FLIGHT):
-        return None
-    # one try per terminal: a guest is waiting, and what stays in doubt is retried later
-    report = recover(cashier, attempts=1)
-    if not ctx.args.json:
-        for op, why in report.resolved:
-            print(f"recovered: id:{op.id} is {op.state.value}: {why}", file=sys.stderr)
-        for op, why in report.needs_review + report.still_in_doubt:
-            print(f"attention: id:{op.id} is {op.state.value}: {why}", file=sys.stderr)
-    return report
-
-
-def _sale(ctx: Context) -> int:
-    from ..money import Money
-
-    amount = Money.parse(ctx.args.amount, currency_of(ctx))
-    daemon = ctx.daemon()
-    if daemon is not None:
-        body = {"kind": "sale", "amount": amount.decimal(), "currency": amount.currency}
-        if ctx.args.on:
-            body["terminal"] = ctx.args.on
-        return money_via(ctx, daemon, body)
-    cashier = ctx.cashier()
-    if not ctx.config.terminals:
-        raise CommandError("no payment terminal is configured; give --terminal URL or a config")
-    if ctx.args.on is not None:
-        ctx.config.terminal(ctx.args.on)  # a wrong name is an error before anything runs
-    with money_guard(ctx):
-        recovered = _recover_first(ctx, cashier)
-        result = cashier.sale(amount, on=ctx.args.on, failover=not ctx.args.no_failover)
-    return _money_result(ctx, result, recovered)
-
-
-def _money_result(
-    ctx: Context, result: MoneyResult, recovered: RecoveryReport | None = None
-) -> int:
-
-    op = result.operation
-    code = {
-        State.APPROVED: APPROVED,
-        State.DECLINED: NOT_CHARGED,
-        State.IN_DOUBT: IN_DOUBT,
-    }.get(op.state, NOT_CHARGED)
-    if op.state is State.ABORTED and result.outcome is None:
-        code = NOT_SENT
-    body = result.as_dict()
-    if recovered is not None:
-        body["recovery"] = recovered.as_dict()
-    lines = [headline(op)]
-    for attempt in result.attempts:
-        lines.append(f"  not done on {attempt.terminal}: {attempt.error}")
-    if op.reason and op.state is not State.APPROVED:
-        lines.append(f"  reason: {op.reason}")
-    if op.state is State.IN_DOUBT:
-        lines.append(
-            "  THE CARD MAY HAVE BEEN CHARGED. Do not charge again; run "
-            "'posdriver recover', then 'posdriver pending'."
-        )
-    lines += printing_lines(result.printing, op.state is State.APPROVED, ctx)
-    emit(ctx, body, "\n".join(lines))
-    return code
-
-
-def _refund(ctx: Context) -> int:
-    from ..journal import Kind
-    from ..money import Money
-
-    daemon = ctx.daemon()
-    if daemon is not None:
-        return refund_via(ctx, daemon)
-    cashier = ctx.cashier()
-    sale = ctx.journal.find(ctx.args.txn, last_kinds=(Kind.SALE, Kind.BOOKING))
-    if ctx.args.cancel_plan is not None:
-        return _cancel_plan(ctx, cashier, sale)
-    if sale.kind not in (Kind.SALE, Kind.BOOKING):
-        raise CommandError(f"transaction {sale.id} is a {sale.kind.value}; only sales are refunded")
-    amount = Money.parse(ctx.args.amount, sale.currency) if ctx.args.amount else None
-    if not ctx.config.terminals:
-        raise CommandError("no payment terminal is configured; give --terminal URL or a config")
-    with money_guard(ctx):
-        return _refund_on_terminal(ctx, cashier, sale, amount)
-
-
-def _refund_on_terminal(
-    ctx: Context, cashier: Cashier, sale: Operation, amount: Money | None
-) -> int:
-    from .cashier import RefundRefused
-
-    recovered = _recover_first(ctx, cashier)
-    sale = ctx.journal.get(sale.id)
-    open_plans = [p for p in ctx.journal.plans_of(sale.id) if p.state == "open"]
-    if open_plans and ctx.args.split and cashier.parts_left(open_plans[0].id):
-        return _carry_out(ctx, cashier, sale, open_plans[0].id, resumed=True)
-    decision = cashier.refund_decision(sale, amount, on=ctx.args.on)
-    if decision.allowed:
-        result = cashier.refund(sale, decision.amount, on=ctx.args.on, checked=True)
-        return _money_result(ctx, result, recovered)
-    if not decision.plan:
-        raise RefundRefused(decision)
-    if not ctx.args.split:
-        return fail(
-            ctx.args,
-            decision.explain() + "\nRun again with --split to refund it in these parts.",
-            NOT_SENT,
-            {"refund_guard": decision.as_dict()},
-        )
-    if not ctx.args.yes and not confirm(decision.explain() + "\nCarry out this plan?"):
-        return fail(ctx.args, "split refund not confirmed; nothing was sent", NOT_SENT)
-    plan_id, _ = cashier.refund_plan(sale, decision)
-    return _carry_out(ctx, cashier, sale, plan_id, resumed=False)
-
-
-def _cancel_plan(ctx: Context, cashier: Cashier, sale: Operation) -> int:
-    plans = [p for p in ctx.journal.plans_of(sale.id) if p.state == "open"]
-    if not plans:
-        raise CommandError(f"transaction {sale.id} has no open split refund plan")
-    if not ctx.args.cancel_plan.strip():
-        raise CommandError("--cancel-plan needs a reason")
-    left = cashier.parts_left(plans[0].id)
-    cashier.cancel_plan(plans[0].id, ctx.args.cancel_plan)
-    text = f"refund plan {plans[0].id} cancelled; not refunded: " + (
-        " + ".join(m.format() for m in left) or "nothing"
-    )
-    emit(
-        ctx,
-        {"plan_id": plans[0].id, "cancelled": True, "not_refunded": [m.decimal() for m in left]},
-        text,
-    )
-    return DONE
-
-
-def _carry_out(
-    ctx: Context, cashier: Cashier, sale: Operation, plan_id: int, *, resumed: bool
-) -> int:
-
-    result = cashier.carry_out_plan(sale, plan_id, on=ctx.args.on)
-    lines = [f"{'continuing' if resumed else 'split'} refund plan {plan_id} for id:{sale.id}:"]
-    for part in result.parts:
-        lines.append("  " + headline(part.operation))
-        if part.state is not State.APPROVED and part.operation.reason:
-            lines.append(f"    reason: {part.operation.reason}")
-        for attempt in part.attempts:
-            lines.append(f"    not done on {attempt.terminal}: {attempt.error}")
-        lines += printing_lines(part.printing, part.state is State.APPROVED, ctx)
-    if result.left:
-        lines.append(
-            "  STILL TO REFUND: "
-            + " + ".join(m.format() for m in result.left)
-            + f" (run 'posdriver refund id:{sale.id} --split' to continue, or "
-            f"'--cancel-plan REASON' to give it up)"
-        )
-    body = {
-        "plan_id": plan_id,
-        "parts": [p.as_dict() for p in result.parts],
-        "left": [m.decimal() for m in result.left],
-        "complete": result.complete,
-    }
-    emit(ctx, body, "\n".join(lines))
-    if result.complete:
-        return APPROVED
-    states = {p.state for p in result.parts}
-    return IN_DOUBT if State.IN_DOUBT in states else NOT_CHARGED
-
-
-# -- receipts --------------------------------------------------------------------------
-def _reprint(ctx: Context) -> int:
-    from ..journal import UnknownTransaction
-
-    daemon = ctx.daemon()
-    if daemon is not None:
-        return reprint_via(ctx, daemon)
-    journal = ctx.journal
-    try:
-        op: Operation | None = journal.find(ctx.args.txn)
-    except UnknownTransaction as exc:
-        if "more than one" in str(exc) or not ctx.config.terminals:
-            raise
-        op = None
-        missing = str(exc)
-    if op is not None and op.state is not State.APPROVED:
-        raise CommandError(
-            f"id:{op.id} is {op.state.value.replace('_', ' ')}: it has no receipt to reprint"
-            + (" (resolve it first: posdriver pending)" if op.state in AWAITING_DECISION else "")
-        )
-    if op is not None:
-        stored = journal.receipt(op.id, ctx.args.copy)
-        if stored is None:
-            missing = f"transaction {op.id} has no stored {ctx.args.copy} receipt"
-        else:
-            return _journaled_reprint(ctx, op)
-    return _reprint_from_terminal(ctx, op, missing)
-
-
-def _journaled_reprint(ctx: Context, op: Operation) -> int:
-    printer = _printer_name(ctx, op.terminal)
-    stored = ctx.journal.receipt(op.id, ctx.args.copy)
-    waiting = [
-        j
-        for j in ctx.journal.jobs_of(op.id)
-        if stored is not None
-        and j.receipt_id == stored.id
-        and j.purpose == "original"
-        and j.state in ("queued", "printing")
-    ]
-    if waiting:
-        # the guest never had the first print: give them that, not a copy
-        report = ctx.spooler().run(
-            job_ids=[j.id for j in waiting], wait=ctx.config.print.ready_timeout
-        )
-        lines = [f"the receipt of id:{op.id} had not printed yet; printing the original"]
-        lines += printing_lines(report, True, ctx)
-        body = {
-            "operation": op.as_dict(),
-            "copy": ctx.args.copy,
-            "reprint_no": None,
-            "source": "journal",
-            "printed": bool(report.printed),
-            "printing": report.as_dict(),
-        }
-        emit(ctx, body, "\n".join(lines))
-        return DONE if report.printed else ATTENTION
-    job = ctx.journal.reprint(op.id, ctx.args.copy, printer, actor_of(ctx))
-    report = ctx.spooler().run(job_ids=[job.id], wait=ctx.config.print.ready_timeout)
-    return _reprint_report(ctx, op, job.reprint_no or 1, report, source="journal")
-
-
-def _reprint_report(
-    ctx: Context, op: Operation, number: int, report: SpoolReport | None, *, source: str
-) -> int:
-    printed = bool(report and report.printed)
-    where = "the journal" if source == "journal" else "the terminal's repeat receipt"
-    lines = [
-        f"reprint {number} of id:{op.id} ({ctx.args.copy} copy, from {where}), marked "
-        "as a duplicate"
-    ]
-    lines += printing_lines(report, True, ctx)
-    body = {
-        "operation": op.as_dict(),
-        "copy": ctx.args.copy,
-        "reprint_no": number,
-        "source": source,
-        "printed": printed,
-        "printing": None if report is None else report.as_dict(),
-    }
-    emit(ctx, body, "\n".join(lines))
-    return DONE if printed else ATTENTION
-
-
-def _printer_name(ctx: Context, terminal: str | None) -> str | None:
-    from ..config import ConfigError
-
-    if not ctx.config.printers:
-        raise CommandError("no receipt printer is configured; give --printer URL or a config")
-    if terminal:
-        with contextlib.suppress(ConfigError):
-            found = ctx.config.printer_for(terminal)
-            if found is not None:
-                return found.name
-    return ctx.config.printers[0].name
-
-
-def _reprint_from_terminal(ctx: Context, op: Operation | None, missing: str) -> int:
-    """No stored receipt: the terminal can repeat its *last* receipt, so use it when the
-    transaction asked for is that one, and say so."""
-
-    cashier = ctx.cashier()
-    _recover_first(ctx, cashier)  # the terminal's last transaction may settle one in doubt
-    name = op.terminal if op and op.terminal else None
-    cfg = ctx.config.failover_order(
-        name if name in {t.name for t in ctx.config.terminals} else None
-    )[0]
-    with cashier.open_terminal(cfg) as terminal:
-        last = terminal.last_transaction()
-    wanted = _wanted_receipt_no(ctx.args.txn, op)
-    if op is not None and wanted is None:
-        raise CommandError(
-            f"{missing}, and without its terminal receipt number the terminal's repeat "
-            "receipt cannot be matched to it"
-        )
-    if last is None or not last.receipt:
-        raise CommandError(f"{missing}; the terminal {cfg.name} has no receipt to repeat")
-    if wanted is not None and last.receipt_no != wanted:
-        raise CommandError(
-            f"{missing}; the terminal {cfg.name} can only repeat its last transaction "
-            f"(receipt {last.receipt_no}), not receipt {wanted}"
-        )
-    if op is None and ctx.args.txn.strip().lower() != "last" and wanted is None:
-        raise CommandError(missing)
-    if op is not None:
-        cashier.store_receipts(op, last.receipt, source="repeat_receipt")
-        # the original job is the guest's first copy; it is not printed again here
-        for job in ctx.journal.jobs_of(op.id):
-            if job.purpose == "original" and job.state == "queued":
-                ctx.journal.cancel_job(job.id, "reprint")
-        return _journaled_reprint(ctx, op)
-    return _print_unjournaled(ctx, cfg.name, last)
-
-
-def _wanted_receipt_no(ref: str, op: Operation | None) -> int | None:
-    if op is not None:
-        return op.receipt_no
-    match = re.fullmatch(r"(?:receipt:|r)?(\d{1,9})", ref.strip(), re.IGNORECASE)
-    return int(match.group(1)) if match else None
-
-
-def _print_unjournaled(ctx: Context, terminal: str, last: Any) -> int:
-    """A transaction from before posdriver kept a journal: print the terminal's repeat
-    receipt as a duplicate and note it in the fault record."""
-    from datetime import datetime as _dt
-
-    from ..links import LinkError, link_for_url
-    from ..printer.driver import Printer
-    from ..printer.errors import PrinterError
-    from ..printer.receipt import encode_segments
-    from .receipts import mark_copy, to_printable
-
-    rc = ctx.config.receipt
-    printer_cfg = ctx.config.printer(_printer_name(ctx, terminal) or "")
-    lines = mark_copy(
-        list(last.receipt),
-        reprint_no=1,
-        at=_dt.now().astimezone(),
-        language=rc.language,
-        columns=rc.columns,
-    )
-    link = link_for_url(printer_cfg.url)
-    error = None
-    try:
-        link.open()
-        Printer(link).print_job(
-            encode_segments(to_printable(lines, columns=rc.columns), printer_cfg.profile)
-        )
-    except (LinkError, PrinterError) as exc:
-        error = str(exc)
-    finally:
-        link.close()
-    ctx.journal.add_incident(
-        category="manual",
-        device=printer_cfg.name,
-        fault=f"receipt {last.receipt_no} is not in the journal (made on the terminal "
-        "directly, or before posdriver kept a journal)",
-        action=f"reprinted from terminal {terminal}'s repeat receipt",
-        result="printed" if error is None else f"not printed: {error}",
-        actor=actor_of(ctx),
-    )
-    body = {
-        "source": "terminal",
-        "receipt_no": last.receipt_no,
-        "printed": error is None,
-        "error": error,
-    }
-    text = (
-        f"receipt {last.receipt_no} is not in the journal; printed the terminal's repeat "
-        "receipt, marked as a duplicate"
-        if error is None
-        else f"receipt {last.receipt_no}: the terminal's repeat receipt could not be printed: "
-        f"{error}"
-    )
-    emit(ctx, body, text)
-    return DONE if error is None else FAILED
-
-
 # -- attention -------------------------------------------------------------------------
 def _recover(ctx: Context) -> int:
     desk = ctx.desk()  # through the daemon, it asks its terminals: it owns them
@@ -743,8 +363,6 @@ def _journal(ctx: Context) -> int:
     return DONE if not problems else FAILED
 
 
-_IN_FLIGHT = frozenset({State.PENDING, State.SENT, State.IN_DOUBT})
-
 # the desk's errors as exit codes: each is "could not do it" (for a money command: nothing
 # was sent), the message says which
 _EXIT_CODES: dict[type[Exception], int] = {
@@ -759,10 +377,10 @@ _EXIT_CODES: dict[type[Exception], int] = {
 }
 
 _HANDLERS = {
-    "sale": _sale,
-    "refund": _refund,
+    "sale": money.sale,
+    "refund": money.refund,
     "txn": lambda ctx: (records.txn_list if ctx.args.action == "list" else records.txn_show)(ctx),
-    "reprint": _reprint,
+    "reprint": receipts.reprint,
     "pending": records.pending,
     "recover": _recover,
     "resolve": _resolve,

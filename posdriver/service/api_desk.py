@@ -14,11 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..card import is_last4
 from ..terminal.protocol import Capability, CapabilityMissing
-from .api_http import (
-    Answer,
-    ApiBase,
+from .api_fields import (
     ApiError,
-    Request,
     bad_request,
     conflict,
     currency_field,
@@ -26,6 +23,7 @@ from .api_http import (
     text_field,
     wait_field,
 )
+from .api_http import Answer, ApiBase, Request
 
 if TYPE_CHECKING:
     from ..journal import Operation

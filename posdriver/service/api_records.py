@@ -16,10 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..card import is_last4
 from ..desk.models import WAITING_JOBS, IncidentNote
-from .api_http import (
-    Answer,
-    ApiBase,
-    Request,
+from .api_fields import (
     bad_request,
     conflict,
     currency_field,
@@ -31,6 +28,7 @@ from .api_http import (
     when_field,
     whole_field,
 )
+from .api_http import Answer, ApiBase, Request
 
 if TYPE_CHECKING:
     from ..journal.records import RefundPlan
