@@ -363,9 +363,10 @@ def _journal(ctx: Context) -> int:
     return DONE if not problems else FAILED
 
 
-# the desk's errors as exit codes: each is "could not do it" (for a money command: nothing
-# was sent), the message says which
+# the desk's errors as exit codes: each is "could not do it" (a money operation refused
+# before it started: not sent), the message says which
 _EXIT_CODES: dict[type[Exception], int] = {
+    errors.Refused: NOT_SENT,
     errors.NotFound: FAILED,
     errors.Conflict: FAILED,
     errors.BadInput: FAILED,

@@ -177,7 +177,7 @@ class Context:
 
             daemon = self.daemon()
             self._desk = (
-                RemoteDesk(daemon)
+                RemoteDesk(daemon, print_wait=self.config.print.ready_timeout)
                 if daemon is not None
                 else LocalDesk(self.journal, self.config.state_dir, devices=CommandDevices(self))
             )

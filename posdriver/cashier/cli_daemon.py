@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..desk.models import Payment
 from ..journal.states import State
 from .cli_common import (
     APPROVED,
@@ -43,47 +44,22 @@ _FROM_TERMINAL = (
 )
 
 
-def money_via(ctx: Context, daemon: Daemon, body: dict[str, Any]) -> int:
-    """A money operation through the running daemon: start it, wait for its end and
-    its receipt, report as a direct run would."""
-    from .via_daemon import DaemonError, operation
+def money_via(ctx: Context, daemon: Daemon, payment: Payment) -> int:
+    """A money operation through the running daemon (:meth:`RemoteDesk.pay`), reported
+    as a direct run would; a refusal by the refund guard says how to go on."""
+    from ..desk import Refused, RemoteDesk
+    from .cli_money import money_report
 
+    desk = RemoteDesk(daemon, print_wait=ctx.config.print.ready_timeout)
     try:
-        started = daemon.start(body)
-    except DaemonError as exc:
-        guard = exc.body.get("refund_guard")
+        paid = desk.pay(payment)
+    except Refused as exc:
         message = str(exc)
-        if exc.status == 409 and guard and guard.get("plan"):
+        guard = exc.extra.get("refund_guard")
+        if guard and guard.get("plan"):
             message += "\nRun again with --split to refund it in these parts."
-        if exc.status in (400, 404, 409):
-            return fail(ctx.args, message, NOT_SENT, extras(exc.body))
-        raise
-    answer = daemon.operation(started["operation"]["id"], wait=300)
-    report = daemon_printing(ctx, daemon, answer)
-    op = operation(answer["operation"])
-    lines = [headline(op, via=True)]
-    if op.reason and op.state is not State.APPROVED:
-        lines.append(f"  reason: {op.reason}")
-    if op.state is State.IN_DOUBT:
-        lines.append(
-            "  THE CARD MAY HAVE BEEN CHARGED. Do not charge again; run "
-            "'posdriver recover', then 'posdriver pending'."
-        )
-    lines += printing_lines(report, op.state is State.APPROVED, ctx)
-    body = {
-        "operation": op.as_dict(),
-        "outcome": None,
-        "not_reached": [],
-        "printing": None if report is None else report.as_dict(),
-        "receipts": answer["receipts"],
-        "print_jobs": answer["print_jobs"],
-    }
-    emit(ctx, body, "\n".join(lines))
-    return {
-        State.APPROVED: APPROVED,
-        State.IN_DOUBT: IN_DOUBT,
-        State.NEEDS_REVIEW: IN_DOUBT,
-    }.get(op.state, NOT_CHARGED)
+        return fail(ctx.args, message, NOT_SENT, exc.extra)
+    return money_report(ctx, paid)
 
 
 def daemon_printing(
@@ -113,9 +89,7 @@ def refund_via(ctx: Context, daemon: Daemon) -> int:
     if sale.kind not in (Kind.SALE, Kind.BOOKING):
         raise CommandError(f"transaction {sale.id} is a {sale.kind.value}; only sales are refunded")
     amount = Money.parse(a.amount, sale.currency) if a.amount else None
-    body: dict[str, Any] = {"kind": "refund", "txn": f"id:{sale.id}", "terminal": a.on}
-    if amount is not None:
-        body["amount"] = amount.decimal()
+    body = Payment(Kind.REFUND, amount, terminal=a.on, txn=f"id:{sale.id}")
     if not a.split:
         return money_via(ctx, daemon, body)
     plans = daemon.transaction(f"id:{sale.id}")["refund_plans"]

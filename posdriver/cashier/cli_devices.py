@@ -29,6 +29,17 @@ class CommandDevices:
         # the command's cashier acts as the logged-in user, whoever a decision names
         return self.ctx.cashier()
 
+    def can_pay(self, terminal: str | None) -> None:
+        if not self.ctx.config.terminals:
+            raise CommandError("no payment terminal is configured; give --terminal URL or a config")
+        if terminal is not None:
+            self.ctx.config.terminal(terminal)  # a wrong name is an error before anything runs
+
+    def recover_first(self, cashier: Cashier) -> RecoveryReport | None:
+        from .cli_money import recover_first
+
+        return recover_first(self.ctx, cashier)
+
     def recover(self) -> RecoveryReport | None:
         from .recovery import recover
 

@@ -5,9 +5,12 @@ daemon (:mod:`.cli_daemon`). Recovery runs first when something is left in fligh
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
+from ..desk.models import Paid
 from ..journal.states import State
 from .cli_common import (
     APPROVED,
@@ -25,7 +28,7 @@ from .cli_common import (
     money_guard,
     printing_lines,
 )
-from .cli_daemon import money_via, refund_via
+from .cli_daemon import refund_via
 
 if TYPE_CHECKING:
     from ..journal import Operation
@@ -53,43 +56,31 @@ def recover_first(ctx: Context, cashier: Cashier) -> RecoveryReport | None:
 
 
 def sale(ctx: Context) -> int:
+    from ..desk.models import Payment
+    from ..journal import Kind
     from ..money import Money
 
-    amount = Money.parse(ctx.args.amount, currency_of(ctx))
-    daemon = ctx.daemon()
-    if daemon is not None:
-        body = {"kind": "sale", "amount": amount.decimal(), "currency": amount.currency}
-        if ctx.args.on:
-            body["terminal"] = ctx.args.on
-        return money_via(ctx, daemon, body)
-    cashier = ctx.cashier()
-    if not ctx.config.terminals:
-        raise CommandError("no payment terminal is configured; give --terminal URL or a config")
-    if ctx.args.on is not None:
-        ctx.config.terminal(ctx.args.on)  # a wrong name is an error before anything runs
-    with money_guard(ctx):
-        recovered = recover_first(ctx, cashier)
-        result = cashier.sale(amount, on=ctx.args.on, failover=not ctx.args.no_failover)
-    return _money_result(ctx, result, recovered)
+    a = ctx.args
+    amount = Money.parse(a.amount, currency_of(ctx))
+    desk = ctx.desk()
+    payment = Payment(Kind.SALE, amount, terminal=a.on, failover=not a.no_failover)
+    with guarded(ctx, desk.through_daemon):
+        paid = desk.pay(payment)
+    return money_report(ctx, paid)
 
 
-def _money_result(
-    ctx: Context, result: MoneyResult, recovered: RecoveryReport | None = None
-) -> int:
+def guarded(ctx: Context, through_daemon: bool) -> AbstractContextManager[None]:
+    """:func:`money_guard` around a payment this process makes; the daemon guards its own
+    (and this process has no journal to read then)."""
+    return contextlib.nullcontext() if through_daemon else money_guard(ctx)
 
-    op = result.operation
-    code = {
-        State.APPROVED: APPROVED,
-        State.DECLINED: NOT_CHARGED,
-        State.IN_DOUBT: IN_DOUBT,
-    }.get(op.state, NOT_CHARGED)
-    if op.state is State.ABORTED and result.outcome is None:
-        code = NOT_SENT
-    body = result.as_dict()
-    if recovered is not None:
-        body["recovery"] = recovered.as_dict()
-    lines = [headline(op)]
-    for attempt in result.attempts:
+
+def money_report(ctx: Context, paid: Paid) -> int:
+    """A money operation's end, as text or JSON, and its exit code."""
+    op = paid.operation
+    code = _code(paid)
+    lines = [headline(op, via=paid.through_daemon)]
+    for attempt in paid.result.attempts:
         lines.append(f"  not done on {attempt.terminal}: {attempt.error}")
     if op.reason and op.state is not State.APPROVED:
         lines.append(f"  reason: {op.reason}")
@@ -98,9 +89,34 @@ def _money_result(
             "  THE CARD MAY HAVE BEEN CHARGED. Do not charge again; run "
             "'posdriver recover', then 'posdriver pending'."
         )
-    lines += printing_lines(result.printing, op.state is State.APPROVED, ctx)
-    emit(ctx, body, "\n".join(lines))
+    lines += printing_lines(paid.result.printing, op.state is State.APPROVED, ctx)
+    emit(ctx, paid.as_dict(), "\n".join(lines))
     return code
+
+
+def _code(paid: Paid) -> int:
+    """The exit code of a money operation's end. Through the daemon a review pending is
+    as doubtful as doubt; here an abort before any terminal took it is "not sent"."""
+    state = paid.operation.state
+    if paid.through_daemon:
+        return {
+            State.APPROVED: APPROVED,
+            State.IN_DOUBT: IN_DOUBT,
+            State.NEEDS_REVIEW: IN_DOUBT,
+        }.get(state, NOT_CHARGED)
+    if state is State.ABORTED and paid.result.outcome is None:
+        return NOT_SENT
+    return {
+        State.APPROVED: APPROVED,
+        State.DECLINED: NOT_CHARGED,
+        State.IN_DOUBT: IN_DOUBT,
+    }.get(state, NOT_CHARGED)
+
+
+def _money_result(
+    ctx: Context, result: MoneyResult, recovered: RecoveryReport | None = None
+) -> int:
+    return money_report(ctx, Paid(result, recovered=recovered))
 
 
 def refund(ctx: Context) -> int:

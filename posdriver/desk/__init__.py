@@ -15,16 +15,29 @@ from .errors import (
     NotAllowed,
     NotFound,
     NotOffered,
+    Refused,
     Unreachable,
 )
 from .local import LocalDesk
-from .models import IncidentNote, InFlight, Pending, PlanView, Settled, Transaction
+from .models import (
+    Decision,
+    IncidentNote,
+    InFlight,
+    Paid,
+    Payment,
+    Pending,
+    PlanView,
+    Resolved,
+    Settled,
+    Transaction,
+)
 from .protocol import Desk
 from .remote import RemoteDesk
 
 __all__ = [
     "BadInput",
     "Conflict",
+    "Decision",
     "Desk",
     "DeskError",
     "Failed",
@@ -34,9 +47,13 @@ __all__ = [
     "NotAllowed",
     "NotFound",
     "NotOffered",
+    "Paid",
+    "Payment",
     "Pending",
     "PlanView",
+    "Refused",
     "RemoteDesk",
+    "Resolved",
     "Settled",
     "Transaction",
     "Unreachable",

@@ -22,6 +22,14 @@ class Devices(Protocol):
     def cashier(self, actor: str) -> Cashier:
         """A cashier whose work is journaled as done by ``actor``."""
 
+    def can_pay(self, terminal: str | None) -> None:
+        """Refuse, before anything runs, a payment no terminal here could take (none is
+        configured, or ``terminal`` names none)."""
+
+    def recover_first(self, cashier: Cashier) -> RecoveryReport | None:
+        """Before a payment: ask about what a crash left in flight, if anything was (one
+        try per terminal: a guest is waiting); None when nothing was."""
+
     def recover(self) -> RecoveryReport | None:
         """Resolve what is in doubt by asking the terminals now (None: recovery failed,
         and the log says why)."""

@@ -28,6 +28,10 @@ class Conflict(DeskError):
     operation not in doubt, a plan being carried out."""
 
 
+class Refused(DeskError):
+    """A money operation refused before it started: nothing was sent to a terminal."""
+
+
 class BadInput(DeskError):
     """The request itself is wrong: a field, a value, a name the config does not know."""
 

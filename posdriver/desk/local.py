@@ -33,6 +33,8 @@ from .models import (
     Decision,
     IncidentNote,
     InFlight,
+    Paid,
+    Payment,
     Pending,
     PlanView,
     Resolved,
@@ -143,6 +145,18 @@ class LocalDesk:
             refund_plans=tuple(p for p in plans if p.left),
             print_jobs_waiting=len(journal.open_jobs()),
         )
+
+    def pay(self, payment: Payment) -> Paid:
+        """A sale on this process's terminals (recovery first, if a crash left something
+        in flight), to the end: its receipt stored and printed or queued."""
+        devices = self._devices()
+        cashier = devices.cashier("")
+        devices.can_pay(payment.terminal)
+        if payment.kind is not Kind.SALE or payment.amount is None:
+            raise NotOffered(f"a {payment.kind.value} is not paid through this desk yet")
+        recovered = devices.recover_first(cashier)
+        result = cashier.sale(payment.amount, on=payment.terminal, failover=payment.failover)
+        return Paid(result, recovered=recovered)
 
     def recover(self) -> RecoveryReport:
         report = self._devices().recover()

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..journal import Event, Incident, Operation, PrintJob, State, StoredReceipt
+from ..journal import Event, Incident, Kind, Operation, PrintJob, State, StoredReceipt
 from ..journal.records import RefundPlan
 from ..journal.states import FINAL
 from ..money import Money
+
+if TYPE_CHECKING:
+    from ..cashier.cashier import MoneyResult
+    from ..cashier.recovery import RecoveryReport
 
 WAITING_JOBS = ("queued", "printing", "failed")  # a print job a person may still act on
 
@@ -164,6 +168,46 @@ class Resolved:
             "incident": None if self.incident is None else self.incident.as_dict(),
             "repeated": self.repeated,
         }
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A money operation asked for: its kind, its amount (a refund's default is all that is
+    left), the terminal to start on and whether a standby may take it, and for a refund,
+    reversal or booking the transaction it refers to."""
+
+    kind: Kind
+    amount: Money | None = None
+    terminal: str | None = None
+    failover: bool = True
+    txn: str | None = None
+
+
+@dataclass(frozen=True)
+class Paid:
+    """How a money operation ended: the cashier's result (through the daemon: the
+    operation as it settled, its receipts printed or waiting, no outcome of the terminal's
+    own), what recovery did first, and through the daemon the receipts and print jobs it
+    answered with."""
+
+    result: MoneyResult
+    through_daemon: bool = False
+    recovered: RecoveryReport | None = None
+    receipts: tuple[StoredReceipt, ...] = ()
+    print_jobs: tuple[PrintJob, ...] = ()
+
+    @property
+    def operation(self) -> Operation:
+        return self.result.operation
+
+    def as_dict(self) -> dict[str, Any]:
+        body = self.result.as_dict()
+        if self.through_daemon:
+            body["receipts"] = [r.as_dict() for r in self.receipts]
+            body["print_jobs"] = [j.as_dict() for j in self.print_jobs]
+        if self.recovered is not None:
+            body["recovery"] = self.recovered.as_dict()
+        return body
 
 
 def money_left(decimals: Sequence[str], currency: str) -> tuple[Money, ...]:

@@ -18,6 +18,8 @@ from .models import (
     WAITING_JOBS,
     Decision,
     IncidentNote,
+    Paid,
+    Payment,
     Pending,
     PlanView,
     Resolved,
@@ -54,6 +56,10 @@ class Desk(Protocol):
 
     def pending(self) -> Pending:
         """What needs a person now (``posdriver pending``)."""
+
+    def pay(self, payment: Payment) -> Paid:
+        """Carry out a money operation to its end: journaled first, sent to a terminal,
+        its receipt stored and printed (or queued, and said so)."""
 
     def recover(self) -> RecoveryReport:
         """Resolve operations in doubt by asking the terminals, now."""

@@ -26,6 +26,7 @@ from .errors import (
     NotAllowed,
     NotFound,
     NotOffered,
+    Refused,
     Unreachable,
 )
 from .models import (
@@ -33,6 +34,8 @@ from .models import (
     Decision,
     IncidentNote,
     InFlight,
+    Paid,
+    Payment,
     Pending,
     PlanView,
     Resolved,
@@ -46,6 +49,8 @@ if TYPE_CHECKING:
     from ..cashier.recovery import RecoveryReport
     from ..cashier.spooler import SpoolReport
 
+PAY_WAIT = 300.0  # the longest a payment is waited for (the API's largest wait)
+PRINT_WAIT = 15.0  # [print] ready_timeout's default
 MOST_INCIDENTS = 10000  # the API's largest page: the whole fault record in practice
 
 
@@ -146,8 +151,9 @@ class RemoteDesk:
 
     through_daemon = True
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Daemon, *, print_wait: float = PRINT_WAIT) -> None:
         self.daemon = daemon
+        self.print_wait = print_wait  # how long a payment's receipts are given to print
 
     def _get(self, path: str, timeout: float = 10, **query: Any) -> Any:
         with _daemon_says():
@@ -214,6 +220,34 @@ class RemoteDesk:
             ),
             refund_plans=tuple(_plan_view(p) for p in d["refund_plans"]),
             print_jobs_waiting=int(d["print_jobs_waiting"]),
+        )
+
+    def pay(self, payment: Payment) -> Paid:
+        """Started by the daemon on its terminal worker, waited for (up to
+        :data:`PAY_WAIT`), its receipts given ``print_wait`` to print. A request the daemon
+        refuses (bad input, unknown, the refund guard) is :class:`Refused`: nothing was
+        sent."""
+        from ..cashier.cashier import MoneyResult
+
+        body: dict[str, Any] = {"kind": payment.kind.value, "terminal": payment.terminal}
+        if payment.txn is not None:
+            body["txn"] = payment.txn
+        if payment.amount is not None:
+            body["amount"] = payment.amount.decimal()
+            if payment.txn is None:
+                body["currency"] = payment.amount.currency
+        try:
+            started = self._post("/v1/operations", body)
+        except (BadInput, NotFound, Conflict) as exc:
+            raise Refused(str(exc), exc.extra) from None
+        settled = self.settled(started["operation"]["id"], wait=PAY_WAIT)
+        jobs = [j.id for j in settled.print_jobs]
+        printing = self.print_now(settled.operation.id, jobs, self.print_wait)
+        return Paid(
+            MoneyResult(settled.operation, None, printing=printing),
+            through_daemon=True,
+            receipts=settled.receipts,
+            print_jobs=settled.print_jobs,
         )
 
     def recover(self) -> RecoveryReport:

@@ -26,6 +26,13 @@ class DaemonDevices:
         cashier: Cashier = self.daemon.cashier(actor=actor)
         return cashier
 
+    def can_pay(self, terminal: str | None) -> None:
+        if terminal is not None:
+            self.daemon.config.terminal(terminal)  # a wrong name is a 400 listing the real ones
+
+    def recover_first(self, cashier: Cashier) -> RecoveryReport | None:
+        return None  # the daemon reconciles by itself, under its own lock
+
     def recover(self) -> RecoveryReport | None:
         report: RecoveryReport | None = self.daemon._recover(attempts=1)
         return report

@@ -424,6 +424,7 @@ def _statuses() -> dict[type[Exception], HTTPStatus]:
     return {
         errors.NotFound: HTTPStatus.NOT_FOUND,
         errors.Conflict: HTTPStatus.CONFLICT,
+        errors.Refused: HTTPStatus.CONFLICT,
         errors.BadInput: HTTPStatus.BAD_REQUEST,
         errors.NotAllowed: HTTPStatus.UNAUTHORIZED,
         errors.NotOffered: HTTPStatus.NOT_FOUND,
