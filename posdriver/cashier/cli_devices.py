@@ -24,10 +24,13 @@ class CommandDevices:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self._cashier: Cashier | None = None
 
     def cashier(self, actor: str) -> Cashier:
-        # the command's cashier acts as the logged-in user, whoever a decision names
-        return self.ctx.cashier()
+        # one for the command, acting as the logged-in user whoever a decision names
+        if self._cashier is None:
+            self._cashier = self.ctx.cashier()
+        return self._cashier
 
     def can_pay(self, terminal: str | None) -> None:
         if not self.ctx.config.terminals:
@@ -39,6 +42,11 @@ class CommandDevices:
         from .cli_money import recover_first
 
         return recover_first(self.ctx, cashier)
+
+    def prepare(self, terminal: str | None) -> RecoveryReport | None:
+        cashier = self.cashier("")
+        self.can_pay(terminal)
+        return self.recover_first(cashier)
 
     def recover(self) -> RecoveryReport | None:
         from .recovery import recover

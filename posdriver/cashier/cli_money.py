@@ -8,9 +8,11 @@ from __future__ import annotations
 import contextlib
 import sys
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..desk.models import Paid
+from ..desk import Desk, Refused
+from ..desk.models import Paid, Payment, PlanView
 from ..journal.states import State
 from .cli_common import (
     APPROVED,
@@ -20,6 +22,7 @@ from .cli_common import (
     NOT_SENT,
     CommandError,
     Context,
+    actor_of,
     confirm,
     currency_of,
     emit,
@@ -28,12 +31,11 @@ from .cli_common import (
     money_guard,
     printing_lines,
 )
-from .cli_daemon import refund_via
 
 if TYPE_CHECKING:
     from ..journal import Operation
     from ..money import Money
-    from .cashier import Cashier, MoneyResult
+    from .cashier import Cashier
     from .recovery import RecoveryReport
 
 
@@ -113,111 +115,116 @@ def _code(paid: Paid) -> int:
     }.get(state, NOT_CHARGED)
 
 
-def _money_result(
-    ctx: Context, result: MoneyResult, recovered: RecoveryReport | None = None
-) -> int:
-    return money_report(ctx, Paid(result, recovered=recovered))
-
-
 def refund(ctx: Context) -> int:
     from ..journal import Kind
     from ..money import Money
 
-    daemon = ctx.daemon()
-    if daemon is not None:
-        return refund_via(ctx, daemon)
-    cashier = ctx.cashier()
-    sale = ctx.journal.find(ctx.args.txn, last_kinds=(Kind.SALE, Kind.BOOKING))
-    if ctx.args.cancel_plan is not None:
-        return _cancel_plan(ctx, cashier, sale)
+    a = ctx.args
+    desk = ctx.desk()
+    sale = desk.find(a.txn, last_kinds=(Kind.SALE, Kind.BOOKING))
+    if a.cancel_plan is not None:
+        return _cancel_plan(ctx, desk, sale)
     if sale.kind not in (Kind.SALE, Kind.BOOKING):
         raise CommandError(f"transaction {sale.id} is a {sale.kind.value}; only sales are refunded")
-    amount = Money.parse(ctx.args.amount, sale.currency) if ctx.args.amount else None
-    if not ctx.config.terminals:
-        raise CommandError("no payment terminal is configured; give --terminal URL or a config")
-    with money_guard(ctx):
-        return _refund_on_terminal(ctx, cashier, sale, amount)
+    amount = Money.parse(a.amount, sale.currency) if a.amount else None
+    with guarded(ctx, desk.through_daemon):
+        if not a.split:
+            return _refund_once(ctx, desk, Payment(Kind.REFUND, amount, a.on, txn=f"id:{sale.id}"))
+        return _split_refund(ctx, desk, sale, amount)
 
 
-def _refund_on_terminal(
-    ctx: Context, cashier: Cashier, sale: Operation, amount: Money | None
+def _refund_once(
+    ctx: Context, desk: Desk, payment: Payment, recovered: RecoveryReport | None = None
 ) -> int:
-    from .cashier import RefundRefused
-
-    recovered = recover_first(ctx, cashier)
-    sale = ctx.journal.get(sale.id)
-    open_plans = [p for p in ctx.journal.plans_of(sale.id) if p.state == "open"]
-    if open_plans and ctx.args.split and cashier.parts_left(open_plans[0].id):
-        return _carry_out(ctx, cashier, sale, open_plans[0].id, resumed=True)
-    decision = cashier.refund_decision(sale, amount, on=ctx.args.on)
-    if decision.allowed:
-        result = cashier.refund(sale, decision.amount, on=ctx.args.on, checked=True)
-        return _money_result(ctx, result, recovered)
-    if not decision.plan:
-        raise RefundRefused(decision)
-    if not ctx.args.split:
-        return fail(
-            ctx.args,
-            decision.explain() + "\nRun again with --split to refund it in these parts.",
-            NOT_SENT,
-            {"refund_guard": decision.as_dict()},
-        )
-    if not ctx.args.yes and not confirm(decision.explain() + "\nCarry out this plan?"):
-        return fail(ctx.args, "split refund not confirmed; nothing was sent", NOT_SENT)
-    plan_id, _ = cashier.refund_plan(sale, decision)
-    return _carry_out(ctx, cashier, sale, plan_id, resumed=False)
+    """One refund, if the guard lets it go as one; else what it said and how to go on."""
+    try:
+        paid = desk.pay(payment)
+    except Refused as exc:
+        message = str(exc)
+        guard = exc.extra.get("refund_guard")
+        if guard and guard.get("plan"):
+            message += "\nRun again with --split to refund it in these parts."
+        return fail(ctx.args, message, NOT_SENT, exc.extra)
+    if recovered is not None:
+        paid = replace(paid, recovered=recovered)
+    return money_report(ctx, paid)
 
 
-def _cancel_plan(ctx: Context, cashier: Cashier, sale: Operation) -> int:
-    plans = [p for p in ctx.journal.plans_of(sale.id) if p.state == "open"]
+def _split_refund(ctx: Context, desk: Desk, sale: Operation, amount: Money | None) -> int:
+    """``refund --split``: carry on an open plan of the sale, or refund it as one when
+    the guard lets it, or (confirmed) make the plan the guard offers and carry it out."""
+    from ..journal import Kind
+
+    a = ctx.args
+    recovered = desk.prepare(None)  # a refund's terminal is the guard's to judge
+    open_plans = [p for p in desk.transaction(f"id:{sale.id}").refund_plans if _open(p)]
+    if open_plans and open_plans[0].left:
+        return _carry_out(ctx, desk, sale, open_plans[0].plan.id, resumed=True)
+    guard = desk.refund_guard(sale.id, amount, a.on)
+    if guard.allowed:
+        payment = Payment(Kind.REFUND, amount, a.on, txn=f"id:{sale.id}", prepared=True)
+        return _refund_once(ctx, desk, payment, recovered)
+    if not guard.has_plan:
+        return fail(a, guard.explanation, NOT_SENT, {"refund_guard": guard.answer})
+    if not a.yes and not confirm(guard.explanation + "\nCarry out this plan?"):
+        return fail(a, "split refund not confirmed; nothing was sent", NOT_SENT)
+    plan_id = desk.create_plan(sale.id, guard, a.on, actor_of(ctx))
+    return _carry_out(ctx, desk, sale, plan_id, resumed=False)
+
+
+def _open(view: PlanView) -> bool:
+    return view.plan.state == "open"
+
+
+def _cancel_plan(ctx: Context, desk: Desk, sale: Operation) -> int:
+    plans = [p for p in desk.transaction(f"id:{sale.id}").refund_plans if _open(p)]
     if not plans:
         raise CommandError(f"transaction {sale.id} has no open split refund plan")
     if not ctx.args.cancel_plan.strip():
         raise CommandError("--cancel-plan needs a reason")
-    left = cashier.parts_left(plans[0].id)
-    cashier.cancel_plan(plans[0].id, ctx.args.cancel_plan)
-    text = f"refund plan {plans[0].id} cancelled; not refunded: " + (
+    plan_id = plans[0].plan.id
+    left = desk.cancel_plan(plan_id, ctx.args.cancel_plan, actor_of(ctx))
+    text = f"refund plan {plan_id} cancelled; not refunded: " + (
         " + ".join(m.format() for m in left) or "nothing"
     )
     emit(
         ctx,
-        {"plan_id": plans[0].id, "cancelled": True, "not_refunded": [m.decimal() for m in left]},
+        {"plan_id": plan_id, "cancelled": True, "not_refunded": [m.decimal() for m in left]},
         text,
     )
     return DONE
 
 
-def _carry_out(
-    ctx: Context, cashier: Cashier, sale: Operation, plan_id: int, *, resumed: bool
-) -> int:
-
-    result = cashier.carry_out_plan(sale, plan_id, on=ctx.args.on)
-    lines = [f"{'continuing' if resumed else 'split'} refund plan {plan_id} for id:{sale.id}:"]
-    for part in result.parts:
+def _carry_out(ctx: Context, desk: Desk, sale: Operation, plan_id: int, *, resumed: bool) -> int:
+    try:
+        run = desk.run_plan(plan_id, ctx.args.on, actor_of(ctx))
+    except Refused as exc:
+        return fail(ctx.args, str(exc), NOT_SENT, exc.extra)
+    where = " (through the daemon)" if run.through_daemon else ""
+    lines = [
+        f"{'continuing' if resumed else 'split'} refund plan {plan_id} for id:{sale.id}{where}:"
+    ]
+    for part in run.parts:
         lines.append("  " + headline(part.operation))
         if part.state is not State.APPROVED and part.operation.reason:
             lines.append(f"    reason: {part.operation.reason}")
         for attempt in part.attempts:
             lines.append(f"    not done on {attempt.terminal}: {attempt.error}")
         lines += printing_lines(part.printing, part.state is State.APPROVED, ctx)
-    if result.left:
+    if run.left:
         lines.append(
             "  STILL TO REFUND: "
-            + " + ".join(m.format() for m in result.left)
+            + " + ".join(m.format() for m in run.left)
             + f" (run 'posdriver refund id:{sale.id} --split' to continue, or "
             f"'--cancel-plan REASON' to give it up)"
         )
-    body = {
-        "plan_id": plan_id,
-        "parts": [p.as_dict() for p in result.parts],
-        "left": [m.decimal() for m in result.left],
-        "complete": result.complete,
-    }
-    emit(ctx, body, "\n".join(lines))
-    if result.complete:
+    emit(ctx, run.as_dict(), "\n".join(lines))
+    if run.complete:
         return APPROVED
-    states = {p.state for p in result.parts}
-    return IN_DOUBT if State.IN_DOUBT in states else NOT_CHARGED
+    states = {p.state for p in run.parts}
+    # through the daemon, a part left for a person's review is as doubtful as doubt
+    doubtful = {State.IN_DOUBT, State.NEEDS_REVIEW} if run.through_daemon else {State.IN_DOUBT}
+    return IN_DOUBT if states & doubtful else NOT_CHARGED
 
 
 _IN_FLIGHT = frozenset({State.PENDING, State.SENT, State.IN_DOUBT})

@@ -30,6 +30,10 @@ class Devices(Protocol):
         """Before a payment: ask about what a crash left in flight, if anything was (one
         try per terminal: a guest is waiting); None when nothing was."""
 
+    def prepare(self, terminal: str | None) -> RecoveryReport | None:
+        """Before a payment: refuse one no terminal here could take (:meth:`can_pay`),
+        then ask about what a crash left in flight (:meth:`recover_first`)."""
+
     def recover(self) -> RecoveryReport | None:
         """Resolve what is in doubt by asking the terminals now (None: recovery failed,
         and the log says why)."""

@@ -27,15 +27,17 @@ from ..journal import (
 from ..journal.journal import Filters
 from ..journal.records import RefundPlan
 from ..journal.states import FINAL, NEEDS_ATTENTION
-from .errors import Conflict, Failed, NotFound, NotOffered
+from .errors import Conflict, Failed, NotFound, NotOffered, Refused
 from .models import (
     WAITING_JOBS,
     Decision,
+    Guard,
     IncidentNote,
     InFlight,
     Paid,
     Payment,
     Pending,
+    PlanRun,
     PlanView,
     Resolved,
     Settled,
@@ -45,6 +47,7 @@ from .models import (
 if TYPE_CHECKING:
     from ..cashier.recovery import RecoveryReport
     from ..cashier.spooler import SpoolReport
+    from ..money import Money
     from .devices import Devices
 
 _SETTLED = FINAL | NEEDS_ATTENTION
@@ -147,16 +150,58 @@ class LocalDesk:
         )
 
     def pay(self, payment: Payment) -> Paid:
-        """A sale on this process's terminals (recovery first, if a crash left something
-        in flight), to the end: its receipt stored and printed or queued."""
+        """A sale or a refund on this process's terminals (recovery first, if a crash
+        left something in flight), to the end: its receipt stored and printed or queued.
+        A refund the guard stops is :class:`Refused`, with what the guard said."""
         devices = self._devices()
         cashier = devices.cashier("")
-        devices.can_pay(payment.terminal)
-        if payment.kind is not Kind.SALE or payment.amount is None:
+        refund = payment.kind is Kind.REFUND
+        # a refund's terminal is the guard's to judge (its own, by default)
+        devices.can_pay(None if refund else payment.terminal)
+        if payment.kind not in (Kind.SALE, Kind.REFUND):
             raise NotOffered(f"a {payment.kind.value} is not paid through this desk yet")
-        recovered = devices.recover_first(cashier)
-        result = cashier.sale(payment.amount, on=payment.terminal, failover=payment.failover)
+        recovered = None if payment.prepared else devices.recover_first(cashier)
+        if not refund:
+            assert payment.amount is not None, "a sale has an amount"
+            result = cashier.sale(payment.amount, on=payment.terminal, failover=payment.failover)
+            return Paid(result, recovered=recovered)
+        assert payment.txn is not None, "a refund names its sale"
+        sale = self.find(payment.txn)  # as recovery left it
+        decision = cashier.refund_decision(sale, payment.amount, on=payment.terminal)
+        if not decision.allowed:
+            raise Refused(decision.explain(), {"refund_guard": decision.as_dict()})
+        result = cashier.refund(sale, decision.amount, on=payment.terminal, checked=True)
         return Paid(result, recovered=recovered)
+
+    def prepare(self, terminal: str | None) -> RecoveryReport | None:
+        return self._devices().prepare(terminal)
+
+    # -- split refunds: the guard, a plan made, carried out, given up -----------------
+    def refund_guard(self, sale_id: int, amount: Money | None, terminal: str | None) -> Guard:
+        with _journal_says():
+            sale = self.journal.get(sale_id)
+        decision = self._devices().cashier("").refund_decision(sale, amount, on=terminal)
+        return Guard(decision.as_dict(), decision)
+
+    def create_plan(self, sale_id: int, guard: Guard, terminal: str | None, operator: str) -> int:
+        assert guard.decision is not None, "a guard's answer over this journal"
+        with _journal_says():
+            sale = self.journal.get(sale_id)
+        plan_id, _ = self._devices().cashier(operator).refund_plan(sale, guard.decision)
+        return plan_id
+
+    def run_plan(self, plan_id: int, terminal: str | None, operator: str) -> PlanRun:
+        with _journal_says():
+            sale = self.journal.get(self.journal.plan(plan_id).sale_id)
+        cashier = self._devices().cashier(operator)
+        result = cashier.carry_out_plan(sale, plan_id, on=terminal)
+        return PlanRun(plan_id, tuple(result.parts), result.left, result.complete)
+
+    def cancel_plan(self, plan_id: int, reason: str, operator: str) -> tuple[Money, ...]:
+        cashier = self._devices().cashier(operator)
+        left = cashier.parts_left(plan_id)
+        cashier.cancel_plan(plan_id, reason)
+        return left
 
     def recover(self) -> RecoveryReport:
         report = self._devices().recover()

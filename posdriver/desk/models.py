@@ -20,6 +20,7 @@ from ..money import Money
 if TYPE_CHECKING:
     from ..cashier.cashier import MoneyResult
     from ..cashier.recovery import RecoveryReport
+    from ..cashier.refund_guard import RefundDecision
 
 WAITING_JOBS = ("queued", "printing", "failed")  # a print job a person may still act on
 
@@ -174,13 +175,15 @@ class Resolved:
 class Payment:
     """A money operation asked for: its kind, its amount (a refund's default is all that is
     left), the terminal to start on and whether a standby may take it, and for a refund,
-    reversal or booking the transaction it refers to."""
+    reversal or booking the transaction it refers to. ``prepared`` says the desk was
+    readied for it already (``Desk.prepare``: recovery has run)."""
 
     kind: Kind
     amount: Money | None = None
     terminal: str | None = None
     failover: bool = True
     txn: str | None = None
+    prepared: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,47 @@ class Paid:
         if self.recovered is not None:
             body["recovery"] = self.recovered.as_dict()
         return body
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What the refund guard says of a refund: its answer as the API gives it
+    (``RefundDecision.as_dict``), and over a journal the decision itself, to act on."""
+
+    answer: dict[str, Any]
+    decision: RefundDecision | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return bool(self.answer["allowed"])
+
+    @property
+    def has_plan(self) -> bool:
+        return bool(self.answer["plan"])
+
+    @property
+    def explanation(self) -> str:
+        return str(self.answer["explanation"])
+
+
+@dataclass(frozen=True)
+class PlanRun:
+    """A split refund plan carried out (or carried on): each part's result (through the
+    daemon without the terminal's own outcome), what is left, whether it is all done."""
+
+    plan_id: int
+    parts: tuple[MoneyResult, ...]
+    left: tuple[Money, ...]
+    complete: bool
+    through_daemon: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan_id": self.plan_id,
+            "parts": [p.as_dict() for p in self.parts],
+            "left": [m.decimal() for m in self.left],
+            "complete": self.complete,
+        }
 
 
 def money_left(decimals: Sequence[str], currency: str) -> tuple[Money, ...]:

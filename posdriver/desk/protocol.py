@@ -17,10 +17,12 @@ from ..journal.journal import Filters
 from .models import (
     WAITING_JOBS,
     Decision,
+    Guard,
     IncidentNote,
     Paid,
     Payment,
     Pending,
+    PlanRun,
     PlanView,
     Resolved,
     Settled,
@@ -30,6 +32,7 @@ from .models import (
 if TYPE_CHECKING:
     from ..cashier.recovery import RecoveryReport
     from ..cashier.spooler import SpoolReport
+    from ..money import Money
 
 
 class Desk(Protocol):
@@ -60,6 +63,24 @@ class Desk(Protocol):
     def pay(self, payment: Payment) -> Paid:
         """Carry out a money operation to its end: journaled first, sent to a terminal,
         its receipt stored and printed (or queued, and said so)."""
+
+    def prepare(self, terminal: str | None) -> RecoveryReport | None:
+        """Ready this desk's terminals for a payment (refusing one none could take) and
+        settle what a crash left in flight; what recovery did, if it ran."""
+
+    def refund_guard(self, sale_id: int, amount: Money | None, terminal: str | None) -> Guard:
+        """What the refund guard says of refunding ``amount`` (all that is left, by
+        default) of sale ``sale_id``."""
+
+    def create_plan(self, sale_id: int, guard: Guard, terminal: str | None, operator: str) -> int:
+        """Journal the split plan ``guard`` offered; its id."""
+
+    def run_plan(self, plan_id: int, terminal: str | None, operator: str) -> PlanRun:
+        """Carry out what is left of a plan, part after part, to its end."""
+
+    def cancel_plan(self, plan_id: int, reason: str, operator: str) -> tuple[Money, ...]:
+        """Give up what is left of a plan (journaled with ``reason``); what was not
+        refunded."""
 
     def recover(self) -> RecoveryReport:
         """Resolve operations in doubt by asking the terminals, now."""

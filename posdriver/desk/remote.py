@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..journal import Event, Incident, Kind, Operation, PrintJob, StoredReceipt
+from ..journal import Event, Incident, Kind, Operation, PrintJob, State, StoredReceipt
 from ..journal.journal import Filters
 from ..journal.records import RefundPlan
 from .client import Daemon, DaemonError, DaemonUnreachable
@@ -32,11 +32,13 @@ from .errors import (
 from .models import (
     WAITING_JOBS,
     Decision,
+    Guard,
     IncidentNote,
     InFlight,
     Paid,
     Payment,
     Pending,
+    PlanRun,
     PlanView,
     Resolved,
     Settled,
@@ -48,6 +50,7 @@ from .wire import decode
 if TYPE_CHECKING:
     from ..cashier.recovery import RecoveryReport
     from ..cashier.spooler import SpoolReport
+    from ..money import Money
 
 PAY_WAIT = 300.0  # the longest a payment is waited for (the API's largest wait)
 PRINT_WAIT = 15.0  # [print] ready_timeout's default
@@ -249,6 +252,65 @@ class RemoteDesk:
             receipts=settled.receipts,
             print_jobs=settled.print_jobs,
         )
+
+    def prepare(self, terminal: str | None) -> RecoveryReport | None:
+        return None  # the daemon's terminals are the daemon's to ready
+
+    # -- split refunds: the guard, a plan made, carried out, given up -----------------
+    def refund_guard(self, sale_id: int, amount: Money | None, terminal: str | None) -> Guard:
+        answer = self._get(
+            f"/v1/transactions/id:{sale_id}/refund-guard",
+            amount=None if amount is None else amount.decimal(),
+            terminal=terminal,
+        )
+        return Guard(answer)
+
+    def create_plan(self, sale_id: int, guard: Guard, terminal: str | None, operator: str) -> int:
+        body = {
+            "txn": f"id:{sale_id}",
+            "amount": guard.answer["amount"]["amount"],
+            "terminal": terminal,
+            "operator": operator,
+        }
+        return int(self._post("/v1/refund-plans", body)["refund_plan"]["id"])
+
+    def run_plan(self, plan_id: int, terminal: str | None, operator: str) -> PlanRun:
+        """Started by the daemon (under a key of this run, so a lost answer is not a
+        second run), followed to its end, then each part's receipt given ``print_wait``
+        to print. A run the daemon refuses (409) is :class:`Refused`: nothing was sent."""
+        import uuid
+
+        from ..cashier.cashier import MoneyResult
+
+        body = {"terminal": terminal, "operator": operator}
+        with _daemon_says():
+            try:
+                started = self.daemon.post(
+                    f"/v1/refund-plans/{plan_id}/run", body, key=f"cli-{uuid.uuid4()}"
+                )
+            except DaemonError as exc:
+                if exc.status == 409:
+                    raise Refused(str(exc), translated(exc).extra) from None
+                raise
+        first = min(op["id"] for op in started["operations"])
+        view = _plan_view(started["refund_plan"])
+        while view.running:
+            view = self.refund_plan(plan_id, wait=PAY_WAIT)
+        parts = []
+        for refund in (r for r in view.refunds if r.id >= first):
+            settled = self.settled(refund.id)
+            originals = [j.id for j in settled.print_jobs if j.purpose == "original"]
+            printing = self.print_now(refund.id, originals, self.print_wait)
+            parts.append(MoneyResult(settled.operation, None, printing=printing))
+        complete = not view.left and all(p.state is State.APPROVED for p in parts)
+        return PlanRun(plan_id, tuple(parts), view.left, complete, through_daemon=True)
+
+    def cancel_plan(self, plan_id: int, reason: str, operator: str) -> tuple[Money, ...]:
+        answer = self._post(
+            f"/v1/refund-plans/{plan_id}/cancel", {"reason": reason, "operator": operator}
+        )
+        plan = answer["refund_plan"]
+        return money_left(answer["not_refunded"], plan["currency"])
 
     def recover(self) -> RecoveryReport:
         """The daemon asks its terminals (it owns them)."""

@@ -33,6 +33,10 @@ class DaemonDevices:
     def recover_first(self, cashier: Cashier) -> RecoveryReport | None:
         return None  # the daemon reconciles by itself, under its own lock
 
+    def prepare(self, terminal: str | None) -> RecoveryReport | None:
+        self.can_pay(terminal)
+        return None
+
     def recover(self) -> RecoveryReport | None:
         report: RecoveryReport | None = self.daemon._recover(attempts=1)
         return report
