@@ -5,15 +5,19 @@ Devices and the state directory come from the TOML config (``--config``) or flag
 (``--state-dir``, ``--terminal URL`` repeatable with the first preferred, ``--printer
 URL``). Recovery (:mod:`.recovery`) runs before any command that talks to a terminal.
 
-While ``posdriver serve`` runs (it answers at the config's ``[service] api``), it owns
-the devices and the journal, and every command but ``journal`` asks it instead
-(:mod:`.via_daemon`), printing the same text, ``--json`` and exit code as when it reads
-the journal itself; a daemon's error ends the command (exit 3) rather than the command
-opening what the daemon holds. ``--terminal``/``--printer`` name devices to talk to
-directly, and so never use the daemon; ``--api``/``POSDRIVER_API`` name the daemon to
-ask. The commands that read and tidy the record are written once over a
-:class:`posdriver.desk.Desk` (:mod:`.cli_records`); the longer money paths through the
-daemon are in :mod:`.cli_daemon`; what all share (exit codes, context, output) is in
+While ``posdriver serve`` runs (it answers at the config's ``[service] api``, or where
+``--api``/``POSDRIVER_API`` say), it owns the devices and the journal, and every command
+but ``journal`` asks it instead, printing the same text, ``--json`` and exit code as when
+it does the work itself; a daemon's error ends the command (exit 3) rather than the
+command opening what the daemon holds. ``--terminal``/``--printer`` name devices to talk
+to directly, and so never use the daemon.
+
+Each command is written once, over a :class:`posdriver.desk.Desk`: the daemon's
+(:class:`~posdriver.desk.RemoteDesk`) or this process's over the journal and the devices
+(:class:`~posdriver.desk.LocalDesk` with :mod:`.cli_devices`). The commands are in
+:mod:`.cli_money` (``sale``, ``refund``), :mod:`.cli_receipts` (``reprint``) and
+:mod:`.cli_records` (``txn``, ``pending``, ``incidents``, ``jobs``); ``recover``,
+``resolve`` and ``journal`` are here; what all share (exit codes, context, output) is in
 :mod:`.cli_common`.
 
 Exit codes. Money commands (``sale``, ``refund``): 0 approved, 1 declined or aborted
@@ -240,11 +244,11 @@ def run(args: argparse.Namespace) -> int:
     """Run one of :data:`COMMANDS`; every failure becomes a message and an exit code."""
     from ..config import ConfigError
     from ..desk import DeskError
+    from ..desk.client import DaemonError
     from ..desk.remote import translated
     from ..journal import JournalError
     from ..money import AmountError
     from .cashier import OutcomeNotRecorded, RefundRefused
-    from .via_daemon import DaemonError
 
     handler = _HANDLERS[args.command]
     try:

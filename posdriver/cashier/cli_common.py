@@ -2,8 +2,9 @@
 command's context (its config, and the journal or the daemon it works with) and how
 results are written (text, or ``--json``).
 
-Apart from :mod:`.cli` so that the paths through a running daemon (:mod:`.cli_daemon`)
-and the direct ones use the same words and codes without importing each other.
+Apart from :mod:`.cli` so that every command module (:mod:`.cli_money`,
+:mod:`.cli_receipts`, :mod:`.cli_records`) uses the same words and codes without
+importing the others.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from ..journal.states import State
 if TYPE_CHECKING:
     from ..config import Config
     from ..desk import Desk
+    from ..desk.client import Daemon
     from ..journal import Journal, Operation
     from .cashier import Cashier
     from .spooler import Spooler, SpoolReport
-    from .via_daemon import Daemon
 
 API_ENV = "POSDRIVER_API"  # the daemon's address (HOST:PORT), as --api gives it
 APPROVED, NOT_CHARGED, IN_DOUBT, NOT_SENT = 0, 1, 2, 3
@@ -155,7 +156,7 @@ class Context:
         without one, or when devices are named with --terminal/--printer: those are talked
         to directly). One given by ``--api`` or ``POSDRIVER_API`` must answer."""
         if not self._looked:
-            from .via_daemon import find
+            from ..desk.client import find
 
             explicit = bool(self.args.terminal or self.args.printer)
             given = getattr(self.args, "api", None)
@@ -215,11 +216,6 @@ class Context:
 
 def progress_line(text: str) -> None:
     print(f"  terminal: {text}", file=sys.stderr, flush=True)
-
-
-def extras(body: dict[str, Any]) -> dict[str, Any]:
-    """What a daemon's error answer carries besides its sentence (``refund_guard``...)."""
-    return {k: v for k, v in body.items() if k != "error"}
 
 
 def fail(

@@ -56,6 +56,14 @@ class CommandDevices:
     def print_now(self, job_ids: Sequence[int]) -> SpoolReport | None:
         return self.ctx.cashier().print_jobs(job_ids)
 
+    def print_these(self, job_ids: Sequence[int], wait: float) -> SpoolReport | None:
+        return self.ctx.spooler().run(job_ids=job_ids, wait=wait)
+
+    def printer_for(self, terminal: str | None) -> str:
+        from .cli_receipts import printer_name
+
+        return printer_name(self.ctx, terminal)
+
     def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:
         if not self.ctx.config.printers:
             raise CommandError("no receipt printer is configured; give --printer URL or a config")

@@ -1,6 +1,6 @@
 """The money commands, ``sale`` and ``refund`` (a split refund plan carried out, or
-given up), over the journal and this command's terminals, or through the running
-daemon (:mod:`.cli_daemon`). Recovery runs first when something is left in flight.
+given up), written once over the desk: this command's terminals (recovery first, when
+something is left in flight) or the running daemon's.
 """
 
 from __future__ import annotations

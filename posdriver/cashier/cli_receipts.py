@@ -8,6 +8,7 @@ import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 
+from ..desk import Desk, NoStoredReceipt, NotFound
 from ..journal.states import State
 from .cli_common import (
     ATTENTION,
@@ -20,7 +21,6 @@ from .cli_common import (
     emit,
     printing_lines,
 )
-from .cli_daemon import reprint_via
 from .cli_money import recover_first
 
 if TYPE_CHECKING:
@@ -28,18 +28,23 @@ if TYPE_CHECKING:
     from .spooler import SpoolReport
 
 
+_FROM_TERMINAL = (
+    "; a receipt the journal does not hold is repeated by the terminal only when "
+    "posdriver serve is not running (it holds the terminal)"
+)
+
+
 # -- receipts --------------------------------------------------------------------------
 def reprint(ctx: Context) -> int:
-    from ..journal import UnknownTransaction
-
-    daemon = ctx.daemon()
-    if daemon is not None:
-        return reprint_via(ctx, daemon)
-    journal = ctx.journal
+    desk = ctx.desk()
     try:
-        op: Operation | None = journal.find(ctx.args.txn)
-    except UnknownTransaction as exc:
-        if "more than one" in str(exc) or not ctx.config.terminals:
+        op: Operation | None = desk.find(ctx.args.txn)
+    except NotFound as exc:
+        if "more than one" in str(exc):
+            raise
+        if desk.through_daemon:  # the daemon holds the terminal: it cannot repeat one
+            raise CommandError(f"{exc}{_FROM_TERMINAL}") from None
+        if not ctx.config.terminals:
             raise
         op = None
         missing = str(exc)
@@ -49,45 +54,46 @@ def reprint(ctx: Context) -> int:
             + (" (resolve it first: posdriver pending)" if op.state in AWAITING_DECISION else "")
         )
     if op is not None:
-        stored = journal.receipt(op.id, ctx.args.copy)
-        if stored is None:
+        try:
+            return _journaled_reprint(ctx, desk, op)
+        except NoStoredReceipt as exc:
+            if desk.through_daemon:
+                raise CommandError(f"{exc}{_FROM_TERMINAL}") from None
             missing = f"transaction {op.id} has no stored {ctx.args.copy} receipt"
-        else:
-            return _journaled_reprint(ctx, op)
     return _reprint_from_terminal(ctx, op, missing)
 
 
-def _journaled_reprint(ctx: Context, op: Operation) -> int:
-    printer = _printer_name(ctx, op.terminal)
-    stored = ctx.journal.receipt(op.id, ctx.args.copy)
-    waiting = [
-        j
-        for j in ctx.journal.jobs_of(op.id)
-        if stored is not None
-        and j.receipt_id == stored.id
-        and j.purpose == "original"
-        and j.state in ("queued", "printing")
-    ]
-    if waiting:
-        # the guest never had the first print: give them that, not a copy
-        report = ctx.spooler().run(
-            job_ids=[j.id for j in waiting], wait=ctx.config.print.ready_timeout
-        )
-        lines = [f"the receipt of id:{op.id} had not printed yet; printing the original"]
-        lines += printing_lines(report, True, ctx)
-        body = {
-            "operation": op.as_dict(),
-            "copy": ctx.args.copy,
-            "reprint_no": None,
-            "source": "journal",
-            "printed": bool(report.printed),
-            "printing": report.as_dict(),
-        }
-        emit(ctx, body, "\n".join(lines))
-        return DONE if report.printed else ATTENTION
-    job = ctx.journal.reprint(op.id, ctx.args.copy, printer, actor_of(ctx))
-    report = ctx.spooler().run(job_ids=[job.id], wait=ctx.config.print.ready_timeout)
-    return _reprint_report(ctx, op, job.reprint_no or 1, report, source="journal")
+def _journaled_reprint(ctx: Context, desk: Desk, op: Operation) -> int:
+    """A stored receipt printed again (or, while its first print still waits, that one),
+    reported with what the printer did."""
+    reprinted = desk.reprint(op.id, ctx.args.copy, actor_of(ctx))
+    wait = ctx.config.print.ready_timeout
+    report = desk.print_now(op.id, [j.id for j in reprinted.jobs], wait, alone=True)
+    where = ", through the daemon" if desk.through_daemon else ""
+    if reprinted.reprint:
+        number = reprinted.jobs[0].reprint_no or 1
+        lines = [
+            f"reprint {number} of id:{op.id} ({ctx.args.copy} copy, from the journal), marked "
+            f"as a duplicate{where}"
+        ]
+    else:  # the guest never had the first print: give them that, not a copy
+        number = None
+        lines = [f"the receipt of id:{op.id} had not printed yet; printing the original{where}"]
+    lines += printing_lines(report, True, ctx)
+    printed = bool(report and report.printed)
+    body = {
+        "operation": op.as_dict(),
+        "copy": ctx.args.copy,
+        "reprint_no": number,
+        "source": "journal",
+        "printed": printed,
+        "printing": None if report is None else report.as_dict(),
+    }
+    if desk.through_daemon:  # the job as the daemon last told of it
+        seen = report.outcomes[0].job if report and report.outcomes else reprinted.jobs[0]
+        body["job"] = seen.as_dict()
+    emit(ctx, body, "\n".join(lines))
+    return DONE if printed else ATTENTION
 
 
 def _reprint_report(
@@ -112,7 +118,8 @@ def _reprint_report(
     return DONE if printed else ATTENTION
 
 
-def _printer_name(ctx: Context, terminal: str | None) -> str | None:
+def printer_name(ctx: Context, terminal: str | None) -> str:
+    """The printer for ``terminal``'s receipts: its own, else the first configured."""
     from ..config import ConfigError
 
     if not ctx.config.printers:
@@ -158,7 +165,7 @@ def _reprint_from_terminal(ctx: Context, op: Operation | None, missing: str) -> 
         for job in ctx.journal.jobs_of(op.id):
             if job.purpose == "original" and job.state == "queued":
                 ctx.journal.cancel_job(job.id, "reprint")
-        return _journaled_reprint(ctx, op)
+        return _journaled_reprint(ctx, ctx.desk(), op)
     return _print_unjournaled(ctx, cfg.name, last)
 
 
@@ -181,7 +188,7 @@ def _print_unjournaled(ctx: Context, terminal: str, last: Any) -> int:
     from .receipts import mark_copy, to_printable
 
     rc = ctx.config.receipt
-    printer_cfg = ctx.config.printer(_printer_name(ctx, terminal) or "")
+    printer_cfg = ctx.config.printer(printer_name(ctx, terminal) or "")
     lines = mark_copy(
         list(last.receipt),
         reprint_no=1,

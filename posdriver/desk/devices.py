@@ -42,6 +42,14 @@ class Devices(Protocol):
         """Print these queued jobs before answering, if this process prints them itself
         (None: someone else prints them, or no printer is configured)."""
 
+    def print_these(self, job_ids: Sequence[int], wait: float) -> SpoolReport | None:
+        """Print exactly these queued jobs before answering, waiting up to ``wait`` for
+        the printer, if this process prints them itself (None: someone else does)."""
+
+    def printer_for(self, terminal: str | None) -> str:
+        """The printer for the receipts of ``terminal``: its own, else the first one;
+        refused when no printer is configured."""
+
     def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:
         """Print what waits (on ``printer`` only, if named), waiting up to ``wait``
         seconds for a printer to become ready."""

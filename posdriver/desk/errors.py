@@ -32,6 +32,11 @@ class Refused(DeskError):
     """A money operation refused before it started: nothing was sent to a terminal."""
 
 
+class NoStoredReceipt(Conflict):
+    """The journal holds no such copy of the operation's receipt (only the terminal that
+    made it may still repeat it)."""
+
+
 class BadInput(DeskError):
     """The request itself is wrong: a field, a value, a name the config does not know."""
 

@@ -27,7 +27,7 @@ from ..journal import (
 from ..journal.journal import Filters
 from ..journal.records import RefundPlan
 from ..journal.states import FINAL, NEEDS_ATTENTION
-from .errors import Conflict, Failed, NotFound, NotOffered, Refused
+from .errors import Conflict, Failed, NoStoredReceipt, NotFound, NotOffered, Refused
 from .models import (
     WAITING_JOBS,
     Decision,
@@ -39,6 +39,7 @@ from .models import (
     Pending,
     PlanRun,
     PlanView,
+    Reprinted,
     Resolved,
     Settled,
     Transaction,
@@ -272,8 +273,40 @@ class LocalDesk:
         with _journal_says():
             return self.journal.cancel_job(job.id, operator)
 
-    def print_now(self, op_id: int, job_ids: Sequence[int], wait: float) -> SpoolReport | None:
-        return self._devices().print_now(job_ids)
+    def print_now(
+        self, op_id: int, job_ids: Sequence[int], wait: float, *, alone: bool = False
+    ) -> SpoolReport | None:
+        devices = self._devices()
+        return devices.print_these(job_ids, wait) if alone else devices.print_now(job_ids)
+
+    def reprint(
+        self, op_id: int, copy: str, operator: str, printer: str | None = None
+    ) -> Reprinted:
+        """A copy for the printer of the terminal that made the operation (or
+        ``printer``), marked as a duplicate; while the original has not printed yet (and
+        no printer is named), the guest gets that and no copy is queued."""
+        with _journal_says():
+            op = self.journal.get(op_id)
+        if op.state is not State.APPROVED:
+            raise Conflict(
+                f"id:{op.id} is {op.state.value.replace('_', ' ')}: it has no receipt to reprint"
+            )
+        stored = self.journal.receipt(op.id, copy)
+        if stored is None:
+            raise NoStoredReceipt(f"id:{op.id} has no stored {copy} receipt")
+        target = printer if printer is not None else self._devices().printer_for(op.terminal)
+        if printer is None:
+            waiting = tuple(
+                job
+                for job in self.journal.jobs_of(op.id)
+                if job.receipt_id == stored.id
+                and job.purpose == "original"
+                and job.state in ("queued", "printing")
+            )
+            if waiting:
+                return Reprinted(waiting, reprint=False)
+        job = self.journal.reprint(op.id, copy, target, operator)
+        return Reprinted((job,), reprint=True)
 
     def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:
         return self._devices().run_print_jobs(printer, wait)

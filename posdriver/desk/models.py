@@ -254,6 +254,18 @@ class PlanRun:
         }
 
 
+@dataclass(frozen=True)
+class Reprinted:
+    """A reprint asked for: the copy queued (``reprint``), or, while the receipt's first
+    print still waits, that original job (the guest never had it) and no copy."""
+
+    jobs: tuple[PrintJob, ...]
+    reprint: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"job": self.jobs[0].as_dict(), "reprint": self.reprint}
+
+
 def money_left(decimals: Sequence[str], currency: str) -> tuple[Money, ...]:
     """A plan's ``left`` as an answer writes it (decimals in the plan's currency)."""
     return tuple(Money.parse(x, currency) for x in decimals)

@@ -24,6 +24,7 @@ from .models import (
     Pending,
     PlanRun,
     PlanView,
+    Reprinted,
     Resolved,
     Settled,
     Transaction,
@@ -103,10 +104,19 @@ class Desk(Protocol):
     def cancel_print_job(self, job_id: int, operator: str) -> PrintJob:
         """Drop a job that has not printed from the queue."""
 
-    def print_now(self, op_id: int, job_ids: Sequence[int], wait: float) -> SpoolReport | None:
+    def print_now(
+        self, op_id: int, job_ids: Sequence[int], wait: float, *, alone: bool = False
+    ) -> SpoolReport | None:
         """The print jobs ``job_ids`` of operation ``op_id`` printed, or given up to
         ``wait`` seconds to print; what printed and what still waits (None: nothing is
-        printed here, or no printer is configured)."""
+        printed here, or no printer is configured). Unless ``alone``, a printer that
+        works again prints what waited on it before too (and the report says so)."""
+
+    def reprint(
+        self, op_id: int, copy: str, operator: str, printer: str | None = None
+    ) -> Reprinted:
+        """Queue a copy of a stored receipt, marked as a duplicate (or the original, while
+        it has not printed yet)."""
 
     def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:
         """Print what waits now (on ``printer`` only, if named), waiting up to ``wait``

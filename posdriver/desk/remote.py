@@ -23,6 +23,7 @@ from .errors import (
     Conflict,
     DeskError,
     Failed,
+    NoStoredReceipt,
     NotAllowed,
     NotFound,
     NotOffered,
@@ -40,6 +41,7 @@ from .models import (
     Pending,
     PlanRun,
     PlanView,
+    Reprinted,
     Resolved,
     Settled,
     Transaction,
@@ -367,7 +369,21 @@ class RemoteDesk:
         answer = self._post(f"/v1/print-jobs/{job_id}/cancel", {"operator": operator})
         return decode(PrintJob, answer)
 
-    def print_now(self, op_id: int, job_ids: Sequence[int], wait: float) -> SpoolReport | None:
+    def reprint(
+        self, op_id: int, copy: str, operator: str, printer: str | None = None
+    ) -> Reprinted:
+        body = {"copy": copy, "operator": operator, "printer": printer}
+        try:
+            d = self._post(f"/v1/operations/id:{op_id}/reprint", body)
+        except Conflict as exc:
+            if "no stored" in str(exc):
+                raise NoStoredReceipt(str(exc), exc.extra) from None
+            raise
+        return Reprinted((decode(PrintJob, d["job"]),), d["reprint"])
+
+    def print_now(
+        self, op_id: int, job_ids: Sequence[int], wait: float, *, alone: bool = False
+    ) -> SpoolReport | None:
         """The daemon's printer workers print them: wait (up to ``wait``, as a run here
         waits for a printer) for the jobs to end, and report how they did."""
         if not job_ids:

@@ -226,7 +226,6 @@ class DeskApi(ApiBase):
         """A copy goes to the printer of the terminal that made the operation (its
         ``printer`` in the config), unless the request names one. While the original
         has not printed yet, the guest gets that and no copy is queued."""
-        from ..journal import State
 
         op = self._op(req.params["id"])
         body = req.body()
@@ -236,40 +235,8 @@ class DeskApi(ApiBase):
         named = text_field(body, "printer")
         if named is not None:
             self.daemon.config.printer(named)  # a wrong name is a 400 listing the real ones
-        if op.state is not State.APPROVED:
-            raise conflict(
-                f"id:{op.id} is {op.state.value.replace('_', ' ')}: it has no receipt to reprint"
-            )
-        stored = self.journal.receipt(op.id, copy)
-        if stored is None:
-            raise conflict(f"id:{op.id} has no stored {copy} receipt")
-        if not self.daemon.config.printers:
-            raise conflict("no receipt printer is configured")
-        if named is None:
-            for job in self.journal.jobs_of(op.id):
-                if (
-                    job.receipt_id == stored.id
-                    and job.purpose == "original"
-                    and job.state in ("queued", "printing")
-                ):
-                    return HTTPStatus.ACCEPTED, {"job": job.as_dict(), "reprint": False}
-        printer = named or self._printer_of(op)
-        job = self.journal.reprint(op.id, copy, printer, operator_field(body))
-        return HTTPStatus.ACCEPTED, {"job": job.as_dict(), "reprint": True}
-
-    def _printer_of(self, op: Operation) -> str:
-        """Where the receipts of ``op`` print: its terminal's printer, else the first."""
-        from ..config import ConfigError
-
-        config = self.daemon.config
-        if op.terminal is not None:
-            try:
-                found = config.printer_for(op.terminal)
-            except ConfigError:  # a terminal since removed from the config
-                found = None
-            if found is not None:
-                return found.name
-        return config.printers[0].name
+        who = operator_field(body)
+        return HTTPStatus.ACCEPTED, self.desk.reprint(op.id, copy, who, named).as_dict()
 
     def resolve(self, req: Request) -> Answer:
         """A person's decision on an operation in doubt, with the CLI's rules: a note

@@ -44,6 +44,26 @@ class DaemonDevices:
     def print_now(self, job_ids: Sequence[int]) -> SpoolReport | None:
         return None  # queued: the printer workers print it
 
+    def print_these(self, job_ids: Sequence[int], wait: float) -> SpoolReport | None:
+        return None  # queued: the printer workers print it
+
+    def printer_for(self, terminal: str | None) -> str:
+        """Its terminal's printer (``printer`` in the config), else the first."""
+        from ..config import ConfigError
+        from ..desk import Conflict
+
+        config = self.daemon.config
+        if not config.printers:
+            raise Conflict("no receipt printer is configured")
+        if terminal is not None:
+            try:
+                found = config.printer_for(terminal)
+            except ConfigError:  # a terminal since removed from the config
+                found = None
+            if found is not None:
+                return found.name
+        return config.printers[0].name
+
     def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:
         report: SpoolReport = self.daemon.spool_now(printer=printer)
         return report

@@ -73,3 +73,46 @@ def test_a_refund_of_nothing_known_is_refused_before_anything_is_sent(tmp_path: 
         with pytest.raises(Refused, match="no terminal named 'nope'"):
             desk.pay(Payment(Kind.SALE, Money.parse("1.00", "EUR"), terminal="nope"))
         assert desk.transactions(Filters()) == []  # nothing was journaled
+
+
+def approved_sale(desk: Desk, amount: str = "20.00") -> Paid:
+    paid = desk.pay(Payment(Kind.SALE, Money.parse(amount, "EUR")))
+    assert paid.operation.state is State.APPROVED
+    return paid
+
+
+def test_a_refund_goes_as_one_when_the_guard_lets_it(desk: Desk) -> None:
+    sale = approved_sale(desk).operation
+    guard = desk.refund_guard(sale.id, Money.parse("5.00", "EUR"), None)
+    assert guard.allowed and not guard.has_plan
+    assert guard.explanation.startswith("Refund 5.00 EUR can go as one refund.")
+    paid = desk.pay(Payment(Kind.REFUND, Money.parse("5.00", "EUR"), txn=f"id:{sale.id}"))
+    refund = paid.operation
+    assert (refund.kind, refund.state, refund.parent_id) == (Kind.REFUND, State.APPROVED, sale.id)
+    with pytest.raises(Refused, match=r"Refund 99\.00 EUR"):
+        desk.pay(Payment(Kind.REFUND, Money.parse("99.00", "EUR"), txn=f"id:{sale.id}"))
+
+
+def test_a_reprint_is_a_copy_printed_at_once(desk: Desk) -> None:
+    sale = approved_sale(desk).operation
+    reprinted = desk.reprint(sale.id, "customer", "desk-anna")
+    [job] = reprinted.jobs
+    assert reprinted.reprint and (job.purpose, job.reprint_no) == ("reprint", 1)
+    report = desk.print_now(sale.id, [job.id], 15.0, alone=True)
+    assert report is not None and [o.job.id for o in report.printed] == [job.id]
+    assert desk.print_job(job.id).state == "done"
+
+
+def test_nothing_to_recover_nothing_to_print_and_no_decision_on_a_settled_sale(
+    desk: Desk,
+) -> None:
+    from posdriver.desk import Conflict, Decision
+
+    sale = approved_sale(desk).operation
+    report = desk.recover()
+    assert report.clean and not report.resolved and not report.running
+    assert desk.run_print_jobs(None, 0.0).outcomes == ()
+    decision = Decision(State.DECLINED, "guest says so", "desk-anna")
+    with pytest.raises(Conflict, match=f"transaction {sale.id} is approved; only an operation"):
+        desk.resolve(sale.id, decision)
+    assert desk.settled(sale.id).operation.state is State.APPROVED
