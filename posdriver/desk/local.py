@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ..cashier.spooler import SpoolReport
     from ..money import Money
     from .devices import Devices
+    from .protocol import Operator
 
 _SETTLED = FINAL | NEEDS_ATTENTION
 _BEGUN = frozenset({State.PENDING, State.SENT})
@@ -280,7 +281,7 @@ class LocalDesk:
         return devices.print_these(job_ids, wait) if alone else devices.print_now(job_ids)
 
     def reprint(
-        self, op_id: int, copy: str, operator: str, printer: str | None = None
+        self, op_id: int, copy: str, operator: Operator, printer: str | None = None
     ) -> Reprinted:
         """A copy for the printer of the terminal that made the operation (or
         ``printer``), marked as a duplicate; while the original has not printed yet (and
@@ -305,7 +306,8 @@ class LocalDesk:
             )
             if waiting:
                 return Reprinted(waiting, reprint=False)
-        job = self.journal.reprint(op.id, copy, target, operator)
+        who = operator if isinstance(operator, str) else operator()
+        job = self.journal.reprint(op.id, copy, target, who)
         return Reprinted((job,), reprint=True)
 
     def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:

@@ -8,7 +8,7 @@ fails with one of :mod:`.errors`, so a command or an endpoint is written once ov
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,6 +29,8 @@ from .models import (
     Settled,
     Transaction,
 )
+
+Operator = str | Callable[[], str]
 
 if TYPE_CHECKING:
     from ..cashier.recovery import RecoveryReport
@@ -113,10 +115,11 @@ class Desk(Protocol):
         works again prints what waited on it before too (and the report says so)."""
 
     def reprint(
-        self, op_id: int, copy: str, operator: str, printer: str | None = None
+        self, op_id: int, copy: str, operator: Operator, printer: str | None = None
     ) -> Reprinted:
         """Queue a copy of a stored receipt, marked as a duplicate (or the original, while
-        it has not printed yet)."""
+        it has not printed yet); ``operator`` is who asks, or how to learn it when a copy
+        is queued (an API request's field, read only then)."""
 
     def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:
         """Print what waits now (on ``printer`` only, if named), waiting up to ``wait``

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from ..cashier.recovery import RecoveryReport
     from ..cashier.spooler import SpoolReport
     from ..money import Money
+    from .protocol import Operator
 
 PAY_WAIT = 300.0  # the longest a payment is waited for (the API's largest wait)
 PRINT_WAIT = 15.0  # [print] ready_timeout's default
@@ -370,9 +371,10 @@ class RemoteDesk:
         return decode(PrintJob, answer)
 
     def reprint(
-        self, op_id: int, copy: str, operator: str, printer: str | None = None
+        self, op_id: int, copy: str, operator: Operator, printer: str | None = None
     ) -> Reprinted:
-        body = {"copy": copy, "operator": operator, "printer": printer}
+        who = operator if isinstance(operator, str) else operator()
+        body = {"copy": copy, "operator": who, "printer": printer}
         try:
             d = self._post(f"/v1/operations/id:{op_id}/reprint", body)
         except Conflict as exc:

@@ -235,8 +235,9 @@ class DeskApi(ApiBase):
         named = text_field(body, "printer")
         if named is not None:
             self.daemon.config.printer(named)  # a wrong name is a 400 listing the real ones
-        who = operator_field(body)
-        return HTTPStatus.ACCEPTED, self.desk.reprint(op.id, copy, who, named).as_dict()
+        # the operator is read when a copy is queued (a waiting original is answered first)
+        reprinted = self.desk.reprint(op.id, copy, lambda: operator_field(body), named)
+        return HTTPStatus.ACCEPTED, reprinted.as_dict()
 
     def resolve(self, req: Request) -> Answer:
         """A person's decision on an operation in doubt, with the CLI's rules: a note

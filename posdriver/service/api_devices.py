@@ -23,7 +23,7 @@ class DaemonDevices:
         self.daemon = daemon
 
     def cashier(self, actor: str) -> Cashier:
-        cashier: Cashier = self.daemon.cashier(actor=actor)
+        cashier: Cashier = self.daemon.cashier(actor=actor or "api")
         return cashier
 
     def can_pay(self, terminal: str | None) -> None:

@@ -79,12 +79,11 @@ class RecordsApi(ApiBase):
     def refund_guard(self, req: Request) -> Answer:
         from ..money import Money
 
-        sale = self.journal.find(req.params["txn"])
+        sale = self.desk.find(req.params["txn"])
         text = req.one("amount")
         amount = None if text is None else Money.parse(text, sale.currency)
         terminal = self._terminal({"terminal": req.one("terminal")})
-        decision = self.daemon.cashier().refund_decision(sale, amount, on=terminal)
-        return HTTPStatus.OK, decision.as_dict()
+        return HTTPStatus.OK, self.desk.refund_guard(sale.id, amount, terminal).answer
 
     def pending(self, req: Request) -> Answer:
         return HTTPStatus.OK, self.desk.pending().as_dict()
@@ -302,7 +301,7 @@ class RecordsApi(ApiBase):
         body = req.body()
         reason = text_field(body, "reason", required=True)
         assert reason is not None
-        cashier = self.daemon.cashier(actor=operator_field(body))
+        who = operator_field(body)
         with self._plans:
             if self.desk.plan_running(plan.id):
                 raise conflict(
@@ -312,8 +311,7 @@ class RecordsApi(ApiBase):
             plan = self.journal.plan(plan.id)
             if plan.state != "open":
                 raise conflict(f"refund plan {plan.id} is {plan.state} already")
-            left = self._plan_view(plan)["left"]
-            cashier.cancel_plan(plan.id, reason)
+            left = [m.decimal() for m in self.desk.cancel_plan(plan.id, reason, who)]
         return HTTPStatus.OK, {
             "refund_plan": self._plan_view(self.journal.plan(plan.id)),
             "not_refunded": left,
