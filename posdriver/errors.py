@@ -22,6 +22,8 @@ bug::
      +-- NotResolvable (ValueError)        not recorded; not for a person to settle
      +-- CommandError, MoneyStopped        cashier's CLI
      +-- DaemonError                       the daemon's client: an error answer, or none
+     +-- DeskError                         the desk: not found, conflict, refused, bad
+                                           input, not allowed, not offered, unreachable
 
 A tree keeps the standard type its callers already catch (``ValueError``,
 ``TimeoutError``, ``LookupError``) as a second base. tests/unit/test_errors.py walks every

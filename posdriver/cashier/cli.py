@@ -5,13 +5,19 @@ Devices and the state directory come from the TOML config (``--config``) or flag
 (``--state-dir``, ``--terminal URL`` repeatable with the first preferred, ``--printer
 URL``). Recovery (:mod:`.recovery`) runs before any command that talks to a terminal.
 
-While ``posdriver serve`` runs (it answers at the config's ``[service] api``), it owns
-the devices and the journal, and every command but ``journal`` asks it instead
-(:mod:`.via_daemon`), printing the same text, ``--json`` and exit code as when it reads
-the journal itself; a daemon's error ends the command (exit 3) rather than the command
-opening what the daemon holds. ``--terminal``/``--printer`` name devices to talk to
-directly, and so never use the daemon. The longer paths through the daemon are in
-:mod:`.cli_daemon`; what both kinds of path share (exit codes, context, output) is in
+While ``posdriver serve`` runs (it answers at the config's ``[service] api``, or where
+``--api``/``POSDRIVER_API`` say), it owns the devices and the journal, and every command
+but ``journal`` asks it instead, printing the same text, ``--json`` and exit code as when
+it does the work itself; a daemon's error ends the command (exit 3) rather than the
+command opening what the daemon holds. ``--terminal``/``--printer`` name devices to talk
+to directly, and so never use the daemon.
+
+Each command is written once, over a :class:`posdriver.desk.Desk`: the daemon's
+(:class:`~posdriver.desk.RemoteDesk`) or this process's over the journal and the devices
+(:class:`~posdriver.desk.LocalDesk` with :mod:`.cli_devices`). The commands are in
+:mod:`.cli_money` (``sale``, ``refund``), :mod:`.cli_receipts` (``reprint``) and
+:mod:`.cli_records` (``txn``, ``pending``, ``incidents``, ``jobs``); ``recover``,
+``resolve`` and ``journal`` are here; what all share (exit codes, context, output) is in
 :mod:`.cli_common`.
 
 Exit codes. Money commands (``sale``, ``refund``): 0 approved, 1 declined or aborted
@@ -27,19 +33,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import sys
-from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..card import is_last4
+from ..desk import errors
 from ..journal.states import State
+from . import cli_money as money
+from . import cli_receipts as receipts
+from . import cli_records as records
 from .cli_common import (
-    APPROVED,
     ATTENTION,
-    AWAITING_DECISION,
     DONE,
     FAILED,
     IN_DOUBT,
@@ -49,31 +55,15 @@ from .cli_common import (
     Context,
     MoneyStopped,
     actor_of,
-    confirm,
     emit,
-    extras,
     fail,
     headline,
-    money_guard,
     printing_lines,
     state_failure,
 )
-from .cli_daemon import (
-    daemon_printing,
-    jobs_via,
-    money_via,
-    refund_via,
-    reprint_via,
-)
 
 if TYPE_CHECKING:
-    from ..journal import Operation
-    from ..journal.records import RefundPlan
-    from ..money import Money
-    from .cashier import Cashier, MoneyResult
-    from .recovery import RecoveryReport
-    from .spooler import SpoolReport
-    from .via_daemon import DaemonError
+    from ..desk import DeskError
 
 
 COMMANDS = (
@@ -91,7 +81,9 @@ COMMANDS = (
 
 
 # -- parser ----------------------------------------------------------------------------
-def _common() -> argparse.ArgumentParser:
+def _common(*, desk: bool = True) -> argparse.ArgumentParser:
+    """The options every command takes; a desk command (``desk``: all but ``journal``,
+    which reads the file itself) may name the running daemon to ask (``--api``)."""
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("devices and journal")
     group.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -111,11 +103,19 @@ def _common() -> argparse.ArgumentParser:
     group.add_argument(
         "--printer", metavar="URL", action="append", default=[], help="receipt printer URL"
     )
+    if desk:
+        group.add_argument(
+            "--api",
+            metavar="HOST:PORT",
+            help="ask the daemon answering here (default: POSDRIVER_API, else [service] api "
+            "when a daemon answers there); it must answer",
+        )
     return common
 
 
 def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     common = _common()
+    file_only = _common(desk=False)
 
     def add(name: str, text: str, **kwargs: Any) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=text, description=text, parents=[common], **kwargs)
@@ -210,14 +210,14 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     j_actions = journal.add_subparsers(
         dest="action", required=True, metavar="ACTION", parser_class=parser_class
     )
-    export = j_actions.add_parser("export", help="every transaction as CSV", parents=[common])
+    export = j_actions.add_parser("export", help="every transaction as CSV", parents=[file_only])
     export.add_argument("--csv", action="store_true", required=True, help="CSV (the only format)")
     export.add_argument("--output", metavar="FILE", help="write here instead of stdout")
     backup = j_actions.add_parser(
-        "backup", help="an online, consistent copy of the journal", parents=[common]
+        "backup", help="an online, consistent copy of the journal", parents=[file_only]
     )
     backup.add_argument("file", metavar="FILE")
-    j_actions.add_parser("check", help="SQLite's integrity check", parents=[common])
+    j_actions.add_parser("check", help="SQLite's integrity check", parents=[file_only])
 
 
 # -- running ---------------------------------------------------------------------------
@@ -243,10 +243,12 @@ def _context(args: argparse.Namespace) -> Iterator[Context]:
 def run(args: argparse.Namespace) -> int:
     """Run one of :data:`COMMANDS`; every failure becomes a message and an exit code."""
     from ..config import ConfigError
+    from ..desk import DeskError
+    from ..desk.client import DaemonError
+    from ..desk.remote import translated
     from ..journal import JournalError
     from ..money import AmountError
     from .cashier import OutcomeNotRecorded, RefundRefused
-    from .via_daemon import DaemonError
 
     handler = _HANDLERS[args.command]
     try:
@@ -258,8 +260,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(args, str(exc), exc.code)
     except RefundRefused as exc:
         return fail(args, str(exc), NOT_SENT, {"refund_guard": exc.decision.as_dict()})
-    except DaemonError as exc:
-        return fail(args, _daemon_said(exc), FAILED, extras(exc.body))
+    except DeskError as exc:
+        return _desk_failed(args, exc)
+    except DaemonError as exc:  # the paths still talking to the daemon's client directly
+        return _desk_failed(args, translated(exc))
     except JournalError as exc:
         return fail(args, _before_any_terminal(args, str(exc)), FAILED)
     except (ConfigError, AmountError, CommandError, ValueError) as exc:
@@ -278,659 +282,19 @@ def _before_any_terminal(args: argparse.Namespace, text: str) -> str:
     return text
 
 
-def _daemon_said(exc: DaemonError) -> str:
-    """The daemon's answer as a message: its own sentence for a request it refused (it
-    reads as the CLI's would), with who said it when the fault is the daemon's."""
-    from .via_daemon import DaemonUnreachable
+def _desk_failed(args: argparse.Namespace, exc: DeskError) -> int:
+    """What the desk could not do, as a message and the exit code of its kind."""
+    from ..desk import NotFound
 
-    if isinstance(exc, DaemonUnreachable):
-        return str(exc)
-    if exc.status == 401:
-        return f"the daemon refused the request: {exc} (set [service] token in the config)"
-    if exc.status == 404 and "no such endpoint" in str(exc):
-        return f"the running daemon does not offer this ({exc}); is it an older posdriver?"
-    if exc.status >= 500:
-        return f"the daemon could not do it: {exc}"
-    return str(exc)
-
-
-def _currency(ctx: Context) -> str:
-    return (getattr(ctx.args, "currency", None) or ctx.config.currency).upper()
-
-
-# -- money -----------------------------------------------------------------------------
-def _recover_first(ctx: Context, cashier: Cashier) -> RecoveryReport | None:
-    from .recovery import recover
-
-    if not ctx.journal.unresolved(_IN_FLIGHT):
-        return None
-    # one try per terminal: a guest is waiting, and what stays in doubt is retried later
-    report = recover(cashier, attempts=1)
-    if not ctx.args.json:
-        for op, why in report.resolved:
-            print(f"recovered: id:{op.id} is {op.state.value}: {why}", file=sys.stderr)
-        for op, why in report.needs_review + report.still_in_doubt:
-            print(f"attention: id:{op.id} is {op.state.value}: {why}", file=sys.stderr)
-    return report
-
-
-def _sale(ctx: Context) -> int:
-    from ..money import Money
-
-    amount = Money.parse(ctx.args.amount, _currency(ctx))
-    daemon = ctx.daemon()
-    if daemon is not None:
-        body = {"kind": "sale", "amount": amount.decimal(), "currency": amount.currency}
-        if ctx.args.on:
-            body["terminal"] = ctx.args.on
-        return money_via(ctx, daemon, body)
-    cashier = ctx.cashier()
-    if not ctx.config.terminals:
-        raise CommandError("no payment terminal is configured; give --terminal URL or a config")
-    if ctx.args.on is not None:
-        ctx.config.terminal(ctx.args.on)  # a wrong name is an error before anything runs
-    with money_guard(ctx):
-        recovered = _recover_first(ctx, cashier)
-        result = cashier.sale(amount, on=ctx.args.on, failover=not ctx.args.no_failover)
-    return _money_result(ctx, result, recovered)
-
-
-def _money_result(
-    ctx: Context, result: MoneyResult, recovered: RecoveryReport | None = None
-) -> int:
-
-    op = result.operation
-    code = {
-        State.APPROVED: APPROVED,
-        State.DECLINED: NOT_CHARGED,
-        State.IN_DOUBT: IN_DOUBT,
-    }.get(op.state, NOT_CHARGED)
-    if op.state is State.ABORTED and result.outcome is None:
-        code = NOT_SENT
-    body = result.as_dict()
-    if recovered is not None:
-        body["recovery"] = recovered.as_dict()
-    lines = [headline(op)]
-    for attempt in result.attempts:
-        lines.append(f"  not done on {attempt.terminal}: {attempt.error}")
-    if op.reason and op.state is not State.APPROVED:
-        lines.append(f"  reason: {op.reason}")
-    if op.state is State.IN_DOUBT:
-        lines.append(
-            "  THE CARD MAY HAVE BEEN CHARGED. Do not charge again; run "
-            "'posdriver recover', then 'posdriver pending'."
-        )
-    lines += printing_lines(result.printing, op.state is State.APPROVED, ctx)
-    emit(ctx, body, "\n".join(lines))
-    return code
-
-
-def _refund(ctx: Context) -> int:
-    from ..journal import Kind
-    from ..money import Money
-
-    daemon = ctx.daemon()
-    if daemon is not None:
-        return refund_via(ctx, daemon)
-    cashier = ctx.cashier()
-    sale = ctx.journal.find(ctx.args.txn, last_kinds=(Kind.SALE, Kind.BOOKING))
-    if ctx.args.cancel_plan is not None:
-        return _cancel_plan(ctx, cashier, sale)
-    if sale.kind not in (Kind.SALE, Kind.BOOKING):
-        raise CommandError(f"transaction {sale.id} is a {sale.kind.value}; only sales are refunded")
-    amount = Money.parse(ctx.args.amount, sale.currency) if ctx.args.amount else None
-    if not ctx.config.terminals:
-        raise CommandError("no payment terminal is configured; give --terminal URL or a config")
-    with money_guard(ctx):
-        return _refund_on_terminal(ctx, cashier, sale, amount)
-
-
-def _refund_on_terminal(
-    ctx: Context, cashier: Cashier, sale: Operation, amount: Money | None
-) -> int:
-    from .cashier import RefundRefused
-
-    recovered = _recover_first(ctx, cashier)
-    sale = ctx.journal.get(sale.id)
-    open_plans = [p for p in ctx.journal.plans_of(sale.id) if p.state == "open"]
-    if open_plans and ctx.args.split and cashier.parts_left(open_plans[0].id):
-        return _carry_out(ctx, cashier, sale, open_plans[0].id, resumed=True)
-    decision = cashier.refund_decision(sale, amount, on=ctx.args.on)
-    if decision.allowed:
-        result = cashier.refund(sale, decision.amount, on=ctx.args.on, checked=True)
-        return _money_result(ctx, result, recovered)
-    if not decision.plan:
-        raise RefundRefused(decision)
-    if not ctx.args.split:
-        return fail(
-            ctx.args,
-            decision.explain() + "\nRun again with --split to refund it in these parts.",
-            NOT_SENT,
-            {"refund_guard": decision.as_dict()},
-        )
-    if not ctx.args.yes and not confirm(decision.explain() + "\nCarry out this plan?"):
-        return fail(ctx.args, "split refund not confirmed; nothing was sent", NOT_SENT)
-    plan_id, _ = cashier.refund_plan(sale, decision)
-    return _carry_out(ctx, cashier, sale, plan_id, resumed=False)
-
-
-def _cancel_plan(ctx: Context, cashier: Cashier, sale: Operation) -> int:
-    plans = [p for p in ctx.journal.plans_of(sale.id) if p.state == "open"]
-    if not plans:
-        raise CommandError(f"transaction {sale.id} has no open split refund plan")
-    if not ctx.args.cancel_plan.strip():
-        raise CommandError("--cancel-plan needs a reason")
-    left = cashier.parts_left(plans[0].id)
-    cashier.cancel_plan(plans[0].id, ctx.args.cancel_plan)
-    text = f"refund plan {plans[0].id} cancelled; not refunded: " + (
-        " + ".join(m.format() for m in left) or "nothing"
-    )
-    emit(
-        ctx,
-        {"plan_id": plans[0].id, "cancelled": True, "not_refunded": [m.decimal() for m in left]},
-        text,
-    )
-    return DONE
-
-
-def _carry_out(
-    ctx: Context, cashier: Cashier, sale: Operation, plan_id: int, *, resumed: bool
-) -> int:
-
-    result = cashier.carry_out_plan(sale, plan_id, on=ctx.args.on)
-    lines = [f"{'continuing' if resumed else 'split'} refund plan {plan_id} for id:{sale.id}:"]
-    for part in result.parts:
-        lines.append("  " + headline(part.operation))
-        if part.state is not State.APPROVED and part.operation.reason:
-            lines.append(f"    reason: {part.operation.reason}")
-        for attempt in part.attempts:
-            lines.append(f"    not done on {attempt.terminal}: {attempt.error}")
-        lines += printing_lines(part.printing, part.state is State.APPROVED, ctx)
-    if result.left:
-        lines.append(
-            "  STILL TO REFUND: "
-            + " + ".join(m.format() for m in result.left)
-            + f" (run 'posdriver refund id:{sale.id} --split' to continue, or "
-            f"'--cancel-plan REASON' to give it up)"
-        )
-    body = {
-        "plan_id": plan_id,
-        "parts": [p.as_dict() for p in result.parts],
-        "left": [m.decimal() for m in result.left],
-        "complete": result.complete,
-    }
-    emit(ctx, body, "\n".join(lines))
-    if result.complete:
-        return APPROVED
-    states = {p.state for p in result.parts}
-    return IN_DOUBT if State.IN_DOUBT in states else NOT_CHARGED
-
-
-# -- finding ---------------------------------------------------------------------------
-def _when(text: str, *, end: bool) -> datetime:
-    """A day (YYYY-MM-DD: its start, or with ``end`` the next day's start) or an ISO time."""
-    from ..journal.journal import day_bounds
-
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            start, after = day_bounds(date.fromisoformat(text))
-            return after if end else start
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise CommandError(
-            f"{text!r} is not a date (YYYY-MM-DD), a time (YYYY-MM-DDTHH:MM) or, for "
-            "--since, a span such as 24h, 7d or 2w"
-        ) from None
-    return value if value.tzinfo else value.astimezone()
-
-
-def _ago(text: str) -> datetime:
-    match = re.fullmatch(r"(\d+)\s*([hdw])", text.strip())
-    if match:
-        hours = int(match.group(1)) * {"h": 1, "d": 24, "w": 168}[match.group(2)]
-        return datetime.now().astimezone() - timedelta(hours=hours)
-    return _when(text, end=False)
-
-
-def _txn_list(ctx: Context) -> int:
-    from ..journal import Kind
-    from ..journal.journal import Filters
-    from ..money import Money
-
-    a = ctx.args
-    try:
-        states = tuple(State(s.strip()) for v in a.state for s in v.split(","))
-        kinds = tuple(Kind(k.strip()) for v in a.kind for k in v.split(","))
-    except ValueError as exc:
-        raise CommandError(
-            f"{exc}; states: {', '.join(s.value for s in State)}; kinds: "
-            f"{', '.join(k.value for k in Kind)}"
-        ) from None
-    if a.last4 is not None and not is_last4(a.last4):
-        raise CommandError(f"--last4 takes exactly four digits, got {a.last4!r}")
-    if a.limit is not None and a.limit < 1:
-        raise CommandError("--limit must be at least 1")
-    filters = Filters(
-        since=_when(a.since, end=False) if a.since else None,
-        until=_when(a.until, end=True) if a.until else None,
-        amount=Money.parse(a.amount, _currency(ctx)) if a.amount else None,
-        last4=a.last4,
-        states=states,
-        kinds=kinds,
-        terminal=a.terminal_name,
-        limit=a.limit,
-    )
-    daemon = ctx.daemon()
-    if daemon is not None:
-        from .via_daemon import operation
-
-        found = daemon.get(
-            "/v1/transactions",
-            since=None if filters.since is None else filters.since.isoformat(),
-            until=None if filters.until is None else filters.until.isoformat(),
-            amount=None if filters.amount is None else filters.amount.decimal(),
-            currency=None if filters.amount is None else filters.amount.currency,
-            last4=filters.last4,
-            state=",".join(s.value for s in states) or None,
-            kind=",".join(k.value for k in kinds) or None,
-            terminal=filters.terminal,
-            limit=filters.limit,
-        )
-        ops = [operation(d) for d in found]
-    else:
-        ops = ctx.journal.search(filters)
-    rows = [_row(op) for op in ops]
-    text = (
-        _table(["id", "time", "kind", "amount", "card", "receipt", "state", "terminal"], rows)
-        if rows
-        else "no transactions match"
-    )
-    emit(ctx, [op.as_dict() for op in ops], text)
-    return DONE
-
-
-def _row(op: Operation) -> list[str]:
-    return [
-        str(op.id),
-        f"{op.created_at.astimezone():%Y-%m-%d %H:%M}",
-        op.kind.value,
-        op.amount.format() if op.amount else "-",
-        op.card or "-",
-        str(op.receipt_no) if op.receipt_no is not None else "-",
-        op.state.value,
-        op.terminal or "-",
-    ]
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-    for row in rows:
-        out.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(out)
-
-
-def _txn_show(ctx: Context) -> int:
-    daemon = ctx.daemon()
-    if daemon is not None:
-        from . import via_daemon as v
-
-        found = daemon.transaction(ctx.args.txn)
-        op = v.operation(found["operation"])
-        events = [v.event(e, op.id) for e in found["events"]]
-        receipts = [v.receipt(r, op.id) for r in found["receipts"]]
-        children = [v.operation(c) for c in found["linked"]]
-        jobs = [v.job(j) for j in found["print_jobs"]]
-        plans = [v.plan(p) for p in found["refund_plans"]]
-    else:
-        journal = ctx.journal
-        op = journal.find(ctx.args.txn)
-        events = journal.events(op.id)
-        receipts = journal.receipts(op.id)
-        children = journal.children(op.id)
-        jobs = journal.jobs_of(op.id)
-        plans = journal.plans_of(op.id)
-    body = op.as_dict() | {
-        "events": [e.as_dict() for e in events],
-        "receipts": [r.as_dict() for r in receipts],
-        "linked": [c.as_dict() for c in children],
-        "print_jobs": [j.as_dict() for j in jobs],
-        "refund_plans": [p.as_dict() for p in plans],
-    }
-    lines = [headline(op)]
-    for label, value in (
-        ("created", f"{op.created_at.astimezone():%Y-%m-%d %H:%M:%S}"),
-        ("terminal time", op.terminal_at and f"{op.terminal_at.astimezone():%Y-%m-%d %H:%M:%S}"),
-        ("trace", op.trace),
-        ("approval code", op.approval_code),
-        ("terminal id", op.terminal_id),
-        ("linked to", op.parent_id and f"id:{op.parent_id}"),
-        ("refund plan", op.plan_id and f"{op.plan_id}, part {op.plan_part}"),
-        ("reason", op.reason),
-        ("doubt stage", op.doubt_stage),
-        ("resolved by", op.resolved_by),
-        ("note", op.note),
-    ):
-        if value:
-            lines.append(f"  {label + ':':<15}{value}")
-    if children:
-        lines.append("linked transactions:")
-        lines += ["  " + headline(c) for c in children]
-    lines.append("history:")
-    for e in events:
-        change = f"{e.from_state or ''} -> {e.to_state}" if e.to_state else e.event
-        who = f" by {e.actor}" if e.actor else ""
-        lines.append(
-            f"  {e.at.astimezone():%Y-%m-%d %H:%M:%S}  {change}{who}"
-            + (f": {e.detail}" if e.detail else "")
-        )
-    for job in jobs:
-        lines.append(
-            f"print job {job.id}: {job.purpose} {job.state}, {job.attempts} attempt(s)"
-            + (f", last error: {job.last_error}" if job.last_error and job.state != "done" else "")
-        )
-    for receipt in receipts:
-        lines.append(f"{receipt.copy} receipt ({receipt.source}, reprinted {receipt.reprints}x):")
-        lines += [f"  | {line}" for line in receipt.lines]
-    emit(ctx, body, "\n".join(lines))
-    return DONE
-
-
-# -- receipts --------------------------------------------------------------------------
-def _reprint(ctx: Context) -> int:
-    from ..journal import UnknownTransaction
-
-    daemon = ctx.daemon()
-    if daemon is not None:
-        return reprint_via(ctx, daemon)
-    journal = ctx.journal
-    try:
-        op: Operation | None = journal.find(ctx.args.txn)
-    except UnknownTransaction as exc:
-        if "more than one" in str(exc) or not ctx.config.terminals:
-            raise
-        op = None
-        missing = str(exc)
-    if op is not None and op.state is not State.APPROVED:
-        raise CommandError(
-            f"id:{op.id} is {op.state.value.replace('_', ' ')}: it has no receipt to reprint"
-            + (" (resolve it first: posdriver pending)" if op.state in AWAITING_DECISION else "")
-        )
-    if op is not None:
-        stored = journal.receipt(op.id, ctx.args.copy)
-        if stored is None:
-            missing = f"transaction {op.id} has no stored {ctx.args.copy} receipt"
-        else:
-            return _journaled_reprint(ctx, op)
-    return _reprint_from_terminal(ctx, op, missing)
-
-
-def _journaled_reprint(ctx: Context, op: Operation) -> int:
-    printer = _printer_name(ctx, op.terminal)
-    stored = ctx.journal.receipt(op.id, ctx.args.copy)
-    waiting = [
-        j
-        for j in ctx.journal.jobs_of(op.id)
-        if stored is not None
-        and j.receipt_id == stored.id
-        and j.purpose == "original"
-        and j.state in ("queued", "printing")
-    ]
-    if waiting:
-        # the guest never had the first print: give them that, not a copy
-        report = ctx.spooler().run(
-            job_ids=[j.id for j in waiting], wait=ctx.config.print.ready_timeout
-        )
-        lines = [f"the receipt of id:{op.id} had not printed yet; printing the original"]
-        lines += printing_lines(report, True, ctx)
-        body = {
-            "operation": op.as_dict(),
-            "copy": ctx.args.copy,
-            "reprint_no": None,
-            "source": "journal",
-            "printed": bool(report.printed),
-            "printing": report.as_dict(),
-        }
-        emit(ctx, body, "\n".join(lines))
-        return DONE if report.printed else ATTENTION
-    job = ctx.journal.reprint(op.id, ctx.args.copy, printer, actor_of(ctx))
-    report = ctx.spooler().run(job_ids=[job.id], wait=ctx.config.print.ready_timeout)
-    return _reprint_report(ctx, op, job.reprint_no or 1, report, source="journal")
-
-
-def _reprint_report(
-    ctx: Context, op: Operation, number: int, report: SpoolReport | None, *, source: str
-) -> int:
-    printed = bool(report and report.printed)
-    where = "the journal" if source == "journal" else "the terminal's repeat receipt"
-    lines = [
-        f"reprint {number} of id:{op.id} ({ctx.args.copy} copy, from {where}), marked "
-        "as a duplicate"
-    ]
-    lines += printing_lines(report, True, ctx)
-    body = {
-        "operation": op.as_dict(),
-        "copy": ctx.args.copy,
-        "reprint_no": number,
-        "source": source,
-        "printed": printed,
-        "printing": None if report is None else report.as_dict(),
-    }
-    emit(ctx, body, "\n".join(lines))
-    return DONE if printed else ATTENTION
-
-
-def _printer_name(ctx: Context, terminal: str | None) -> str | None:
-    from ..config import ConfigError
-
-    if not ctx.config.printers:
-        raise CommandError("no receipt printer is configured; give --printer URL or a config")
-    if terminal:
-        with contextlib.suppress(ConfigError):
-            found = ctx.config.printer_for(terminal)
-            if found is not None:
-                return found.name
-    return ctx.config.printers[0].name
-
-
-def _reprint_from_terminal(ctx: Context, op: Operation | None, missing: str) -> int:
-    """No stored receipt: the terminal can repeat its *last* receipt, so use it when the
-    transaction asked for is that one, and say so."""
-
-    cashier = ctx.cashier()
-    _recover_first(ctx, cashier)  # the terminal's last transaction may settle one in doubt
-    name = op.terminal if op and op.terminal else None
-    cfg = ctx.config.failover_order(
-        name if name in {t.name for t in ctx.config.terminals} else None
-    )[0]
-    with cashier.open_terminal(cfg) as terminal:
-        last = terminal.last_transaction()
-    wanted = _wanted_receipt_no(ctx.args.txn, op)
-    if op is not None and wanted is None:
-        raise CommandError(
-            f"{missing}, and without its terminal receipt number the terminal's repeat "
-            "receipt cannot be matched to it"
-        )
-    if last is None or not last.receipt:
-        raise CommandError(f"{missing}; the terminal {cfg.name} has no receipt to repeat")
-    if wanted is not None and last.receipt_no != wanted:
-        raise CommandError(
-            f"{missing}; the terminal {cfg.name} can only repeat its last transaction "
-            f"(receipt {last.receipt_no}), not receipt {wanted}"
-        )
-    if op is None and ctx.args.txn.strip().lower() != "last" and wanted is None:
-        raise CommandError(missing)
-    if op is not None:
-        cashier.store_receipts(op, last.receipt, source="repeat_receipt")
-        # the original job is the guest's first copy; it is not printed again here
-        for job in ctx.journal.jobs_of(op.id):
-            if job.purpose == "original" and job.state == "queued":
-                ctx.journal.cancel_job(job.id, "reprint")
-        return _journaled_reprint(ctx, op)
-    return _print_unjournaled(ctx, cfg.name, last)
-
-
-def _wanted_receipt_no(ref: str, op: Operation | None) -> int | None:
-    if op is not None:
-        return op.receipt_no
-    match = re.fullmatch(r"(?:receipt:|r)?(\d{1,9})", ref.strip(), re.IGNORECASE)
-    return int(match.group(1)) if match else None
-
-
-def _print_unjournaled(ctx: Context, terminal: str, last: Any) -> int:
-    """A transaction from before posdriver kept a journal: print the terminal's repeat
-    receipt as a duplicate and note it in the fault record."""
-    from datetime import datetime as _dt
-
-    from ..links import LinkError, link_for_url
-    from ..printer.driver import Printer
-    from ..printer.errors import PrinterError
-    from ..printer.receipt import encode_segments
-    from .receipts import mark_copy, to_printable
-
-    rc = ctx.config.receipt
-    printer_cfg = ctx.config.printer(_printer_name(ctx, terminal) or "")
-    lines = mark_copy(
-        list(last.receipt),
-        reprint_no=1,
-        at=_dt.now().astimezone(),
-        language=rc.language,
-        columns=rc.columns,
-    )
-    link = link_for_url(printer_cfg.url)
-    error = None
-    try:
-        link.open()
-        Printer(link).print_job(
-            encode_segments(to_printable(lines, columns=rc.columns), printer_cfg.profile)
-        )
-    except (LinkError, PrinterError) as exc:
-        error = str(exc)
-    finally:
-        link.close()
-    ctx.journal.add_incident(
-        category="manual",
-        device=printer_cfg.name,
-        fault=f"receipt {last.receipt_no} is not in the journal (made on the terminal "
-        "directly, or before posdriver kept a journal)",
-        action=f"reprinted from terminal {terminal}'s repeat receipt",
-        result="printed" if error is None else f"not printed: {error}",
-        actor=actor_of(ctx),
-    )
-    body = {
-        "source": "terminal",
-        "receipt_no": last.receipt_no,
-        "printed": error is None,
-        "error": error,
-    }
-    text = (
-        f"receipt {last.receipt_no} is not in the journal; printed the terminal's repeat "
-        "receipt, marked as a duplicate"
-        if error is None
-        else f"receipt {last.receipt_no}: the terminal's repeat receipt could not be printed: "
-        f"{error}"
-    )
-    emit(ctx, body, text)
-    return DONE if error is None else FAILED
+    text = _before_any_terminal(args, str(exc)) if isinstance(exc, NotFound) else str(exc)
+    code = next(_EXIT_CODES[k] for k in type(exc).__mro__ if k in _EXIT_CODES)
+    return fail(args, text, code, exc.extra)
 
 
 # -- attention -------------------------------------------------------------------------
-def _pending(ctx: Context) -> int:
-    from ..money import Money
-    from .terminals import operation_is_live
-
-    daemon = ctx.daemon()
-    interrupted: list[tuple[Operation, int | None]]
-    plan_rows: list[tuple[RefundPlan, Sequence[Money]]]
-    if daemon is not None:
-        from . import via_daemon as v
-
-        found = daemon.get("/v1/pending")
-        interrupted = [(v.operation(d), d["running_pid"]) for d in found["in_flight"]]
-        ops = [v.operation(d) for d in found["operations"]]
-        plan_rows = [
-            (v.plan(d), [Money.parse(x, d["currency"]) for x in d["left"]])
-            for d in found["refund_plans"]
-        ]
-        waiting = int(found["print_jobs_waiting"])
-    else:
-        journal = ctx.journal
-        interrupted = [
-            (op, operation_is_live(ctx.config.state_dir, op.id))
-            for op in journal.unresolved(frozenset({State.PENDING, State.SENT}))
-        ]
-        ops = journal.needing_attention()
-        cashier = ctx.cashier()
-        plan_rows = [(p, cashier.parts_left(p.id)) for p in journal.open_plans()]
-        plan_rows = [(p, left) for p, left in plan_rows if left]
-        waiting = len(journal.open_jobs())
-    body = {
-        "operations": [op.as_dict() for op in ops],
-        "in_flight": [op.as_dict() | {"running_pid": pid} for op, pid in interrupted],
-        "refund_plans": [
-            p.as_dict() | {"left": [m.decimal() for m in left]} for p, left in plan_rows
-        ],
-        "print_jobs_waiting": waiting,
-    }
-    lines: list[str] = []
-    for op, pid in interrupted:
-        lines.append(headline(op))
-        lines.append(
-            f"  running now (process {pid})"
-            if pid is not None
-            else "  INTERRUPTED (crash or power loss): run 'posdriver recover' to ask the terminal"
-        )
-    for op in ops:
-        lines.append(headline(op))
-        lines.append(
-            f"  started {op.created_at.astimezone():%Y-%m-%d %H:%M:%S}; {op.reason or 'no detail'}"
-        )
-        known = [f"{k} {v}" for k, v in (("trace", op.trace), ("receipt", op.receipt_no)) if v]
-        if known:
-            lines.append("  the terminal had said: " + ", ".join(known))
-        lines.append(
-            f"  decide: posdriver resolve id:{op.id} --approved|--declined --note '...'"
-            if op.state.value == "needs_review"
-            else "  next: posdriver recover (asks the terminal)"
-        )
-    for plan, left in plan_rows:
-        lines.append(
-            f"refund plan {plan.id} for id:{plan.sale_id}: still to refund "
-            + " + ".join(m.format() for m in left)
-            + f" (posdriver refund id:{plan.sale_id} --split)"
-        )
-    if waiting:
-        lines.append(f"{waiting} receipt(s) waiting for a printer (posdriver jobs)")
-    emit(ctx, body, "\n".join(lines) or "nothing pending")
-    return ATTENTION if ops or plan_rows or waiting or interrupted else DONE
-
-
 def _recover(ctx: Context) -> int:
-    from .recovery import recover
-
-    daemon = ctx.daemon()
-    if daemon is not None:  # it owns the terminals: it asks them
-        from . import via_daemon as v
-
-        body = daemon._request("POST", "/v1/recover", {}, timeout=600)
-        lines = []
-        for key, label in (
-            ("resolved", ""),
-            ("needs_review", "NEEDS REVIEW: "),
-            ("still_in_doubt", "STILL IN DOUBT: "),
-        ):
-            lines += [f"{headline(v.operation(d))}\n  {label}{d['detail']}" for d in body[key]]
-        lines += [headline(v.operation(d)) for d in body["aborted"]]
-        for d in body["running"]:
-            lines.append(
-                f"{headline(v.operation(d))}\n  still running in process {d['pid']}; left alone"
-            )
-        if body["printing"] is not None:
-            lines += printing_lines(v.run_report(body["printing"]), False, ctx)
-        emit(ctx, body, "\n".join(lines) or "nothing to recover (asked through the daemon)")
-        return DONE if not (body["needs_review"] or body["still_in_doubt"]) else ATTENTION
-
-    report = recover(ctx.cashier())
+    desk = ctx.desk()  # through the daemon, it asks its terminals: it owns them
+    report = desk.recover()
     lines = []
     for op, why in report.resolved:
         lines.append(f"{headline(op)}\n  {why}")
@@ -943,190 +307,33 @@ def _recover(ctx: Context) -> int:
     for op, pid in report.running:
         lines.append(f"{headline(op)}\n  still running in process {pid}; left alone")
     lines += printing_lines(report.printing, False, ctx)
-    emit(ctx, report.as_dict(), "\n".join(lines) or "nothing to recover")
+    nothing = "nothing to recover" + (" (asked through the daemon)" if desk.through_daemon else "")
+    emit(ctx, report.as_dict(), "\n".join(lines) or nothing)
     return DONE if report.clean else ATTENTION
 
 
 def _resolve(ctx: Context) -> int:
+    from ..desk.models import Decision
     from .cashier import check_resolvable
 
     a = ctx.args
-    daemon = ctx.daemon()
-    op = daemon.find(a.txn) if daemon is not None else ctx.journal.find(a.txn)
+    desk = ctx.desk()
+    op = desk.find(a.txn)
     check_resolvable(op)  # first: a settled operation is the reason, not a missing note
     if not a.note.strip():
         raise CommandError("--note must say why (what was checked, with whom)")
     if a.last4 is not None and not is_last4(a.last4):
         raise CommandError(f"--last4 takes exactly four digits, got {a.last4!r}")
-    new = State.APPROVED if a.approved else State.DECLINED
     who = a.by or actor_of(ctx)
-    report: SpoolReport | None
-    if daemon is not None:
-        from .via_daemon import operation
-
-        answer = daemon.post(
-            f"/v1/operations/id:{op.id}/resolve",
-            {
-                "state": new.value,
-                "note": a.note,
-                "operator": who,
-                "receipt_no": a.receipt_no,
-                "last4": a.last4,
-            },
-        )
-        moved = operation(answer["operation"])
-        jobs = [j["id"] for j in answer["print_jobs"]]
-        report = daemon_printing(ctx, daemon, answer, jobs) if jobs else None
-    else:
-        cashier = ctx.cashier()
-        decided = cashier.resolve(
-            op, new, by=who, note=a.note, receipt_no=a.receipt_no, last4=a.last4
-        )
-        moved = decided.operation
-        report = cashier.print_jobs(decided.job_ids) if decided.job_ids else None
-    lines = [headline(moved), f"  decided by {who}: {a.note}"]
+    new = State.APPROVED if a.approved else State.DECLINED
+    decided = desk.resolve(op.id, Decision(new, a.note, who, a.receipt_no, a.last4))
+    jobs = [j.id for j in decided.print_jobs]
+    report = desk.print_now(op.id, jobs, ctx.config.print.ready_timeout) if jobs else None
+    lines = [headline(decided.operation), f"  decided by {who}: {a.note}"]
     lines += printing_lines(report, False, ctx)
-    body = moved.as_dict() | {"printing": None if report is None else report.as_dict()}
+    body = decided.operation.as_dict() | {"printing": None if report is None else report.as_dict()}
     emit(ctx, body, "\n".join(lines))
     return DONE
-
-
-def _incidents(ctx: Context) -> int:
-    a = ctx.args
-    daemon = ctx.daemon()
-    if a.action == "add":
-        who = a.by or actor_of(ctx)
-        if daemon is not None:
-            from .via_daemon import incident as decoded
-
-            added = decoded(
-                daemon.post(
-                    "/v1/incidents",
-                    {
-                        "fault": a.fault,
-                        "action": a.taken,
-                        "result": a.result,
-                        "device": a.device,
-                        "notes": a.note,
-                        "txn": a.txn,
-                        "operator": who,
-                    },
-                )
-            )
-            emit(ctx, added.as_dict(), f"incident {added.id} recorded")
-            return DONE
-        linked = ctx.journal.find(a.txn) if a.txn else None
-        incident = ctx.journal.add_incident(
-            operation_id=linked.id if linked else None,
-            category="note",
-            device=a.device,
-            fault=a.fault,
-            action=a.taken,
-            result=a.result,
-            notes=a.note,
-            actor=who,
-        )
-        emit(ctx, incident.as_dict(), f"incident {incident.id} recorded")
-        return DONE
-    since = _ago(a.since) if a.since else None
-    if daemon is not None:
-        from .via_daemon import incident as decoded
-
-        found = daemon.get(
-            "/v1/incidents",
-            since=None if since is None else since.isoformat(),
-            limit=_MOST_INCIDENTS,
-        )
-        items = [decoded(d) for d in found]
-    else:
-        items = ctx.journal.incidents(since)
-    if a.csv:
-        import csv
-
-        fields = [
-            "id",
-            "at",
-            "place",
-            "device",
-            "category",
-            "fault",
-            "action",
-            "result",
-            "notes",
-            "operation_id",
-            "actor",
-        ]
-        writer = csv.DictWriter(sys.stdout, fieldnames=fields)
-        writer.writeheader()
-        for item in items:
-            writer.writerow(item.as_dict())
-        return DONE
-    blocks = []
-    for i in items:
-        head = f"#{i.id}  {i.at.astimezone():%Y-%m-%d %H:%M:%S}  {i.place}"
-        head += f"  {i.device or '-'}  [{i.category}]" + (f"  by {i.actor}" if i.actor else "")
-        if i.operation_id is not None:
-            head += f"  id:{i.operation_id}"
-        block = [
-            head,
-            f"    fault:  {i.fault}",
-            f"    action: {i.action}",
-            f"    result: {i.result}",
-        ]
-        if i.notes:
-            block.append(f"    notes:  {i.notes}")
-        blocks.append("\n".join(block))
-    text = "\n".join(blocks) if blocks else "no incidents"
-    emit(ctx, [i.as_dict() for i in items], text)
-    return DONE
-
-
-def _jobs(ctx: Context) -> int:
-    a = ctx.args
-    daemon = ctx.daemon()
-    if daemon is not None and a.action in ("run", "cancel"):
-        return jobs_via(ctx, daemon)
-    if a.action == "run":
-        if not ctx.config.printers:
-            raise CommandError("no receipt printer is configured; give --printer URL or a config")
-        report = ctx.spooler().run(
-            wait=a.wait if a.wait is not None else ctx.config.print.ready_timeout
-        )
-        lines = printing_lines(report, False, ctx) or ["nothing waiting"]
-        emit(ctx, report.as_dict(), "\n".join(lines))
-        return ATTENTION if report.waiting else DONE
-    if a.action == "cancel":
-        job = ctx.journal.job(a.job)
-        if job.state not in ("queued", "printing", "failed"):
-            raise CommandError(f"print job {job.id} is {job.state}; nothing to cancel")
-        job = ctx.journal.cancel_job(job.id, actor_of(ctx))
-        emit(ctx, job.as_dict(), f"print job {job.id} cancelled")
-        return DONE
-    if daemon is not None:
-        from .via_daemon import job as decoded
-
-        jobs = [decoded(d) for d in daemon.get("/v1/print-jobs")]
-    else:
-        jobs = ctx.journal.jobs(states=("queued", "printing", "failed"))
-    rows = [
-        [
-            str(j.id),
-            str(j.operation_id),
-            j.purpose + (" (continuation)" if j.continuation else ""),
-            j.state,
-            str(j.attempts),
-            j.printer or "-",
-            j.last_error or "",
-        ]
-        for j in jobs
-    ]
-    text = (
-        _table(["job", "txn", "purpose", "state", "attempts", "printer", "last error"], rows)
-        if rows
-        else "no receipts waiting for a printer"
-    )
-    emit(ctx, [j.as_dict() for j in jobs], text)
-    return ATTENTION if jobs else DONE
 
 
 def _journal(ctx: Context) -> int:
@@ -1160,18 +367,29 @@ def _journal(ctx: Context) -> int:
     return DONE if not problems else FAILED
 
 
-_IN_FLIGHT = frozenset({State.PENDING, State.SENT, State.IN_DOUBT})
-_MOST_INCIDENTS = 10000  # the API's largest page: the whole fault record in practice
+# the desk's errors as exit codes: each is "could not do it" (a money operation refused
+# before it started: not sent), the message says which
+_EXIT_CODES: dict[type[Exception], int] = {
+    errors.Refused: NOT_SENT,
+    errors.NotFound: FAILED,
+    errors.Conflict: FAILED,
+    errors.BadInput: FAILED,
+    errors.NotAllowed: FAILED,
+    errors.NotOffered: FAILED,
+    errors.Unreachable: FAILED,
+    errors.Failed: FAILED,
+    errors.DeskError: FAILED,
+}
 
 _HANDLERS = {
-    "sale": _sale,
-    "refund": _refund,
-    "txn": lambda ctx: _txn_list(ctx) if ctx.args.action == "list" else _txn_show(ctx),
-    "reprint": _reprint,
-    "pending": _pending,
+    "sale": money.sale,
+    "refund": money.refund,
+    "txn": lambda ctx: (records.txn_list if ctx.args.action == "list" else records.txn_show)(ctx),
+    "reprint": receipts.reprint,
+    "pending": records.pending,
     "recover": _recover,
     "resolve": _resolve,
-    "incidents": _incidents,
-    "jobs": _jobs,
+    "incidents": records.incidents,
+    "jobs": records.jobs,
     "journal": _journal,
 }

@@ -2,8 +2,9 @@
 command's context (its config, and the journal or the daemon it works with) and how
 results are written (text, or ``--json``).
 
-Apart from :mod:`.cli` so that the paths through a running daemon (:mod:`.cli_daemon`)
-and the direct ones use the same words and codes without importing each other.
+Apart from :mod:`.cli` so that every command module (:mod:`.cli_money`,
+:mod:`.cli_receipts`, :mod:`.cli_records`) uses the same words and codes without
+importing the others.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import contextlib
 import errno
 import json
+import os
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -21,11 +23,13 @@ from ..journal.states import State
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..desk import Desk
+    from ..desk.client import Daemon
     from ..journal import Journal, Operation
     from .cashier import Cashier
     from .spooler import Spooler, SpoolReport
-    from .via_daemon import Daemon
 
+API_ENV = "POSDRIVER_API"  # the daemon's address (HOST:PORT), as --api gives it
 APPROVED, NOT_CHARGED, IN_DOUBT, NOT_SENT = 0, 1, 2, 3
 DONE, ATTENTION, FAILED = 0, 1, 3
 AWAITING_DECISION = frozenset({State.IN_DOUBT, State.NEEDS_REVIEW})  # what only a person settles
@@ -137,6 +141,7 @@ class Context:
         self.config = config
         self._journal: Journal | None = None
         self._daemon: Daemon | None = None
+        self._desk: Desk | None = None
         self._looked = False
 
     @property
@@ -148,14 +153,37 @@ class Context:
         return self._journal
 
     def daemon(self) -> Daemon | None:
-        """The running daemon at ``[service] api`` (None without one, or when devices are
-        named with --terminal/--printer: those are talked to directly)."""
+        """The running daemon at ``--api``, ``POSDRIVER_API`` or ``[service] api`` (None
+        without one, or when devices are named with --terminal/--printer: those are talked
+        to directly). One given by ``--api`` or ``POSDRIVER_API`` must answer."""
         if not self._looked:
-            from .via_daemon import find
+            from ..desk.client import find
 
-            self._daemon = find(self.config, bool(self.args.terminal or self.args.printer))
+            explicit = bool(self.args.terminal or self.args.printer)
+            given = getattr(self.args, "api", None)
+            if given is not None and explicit:
+                raise CommandError(
+                    "--api asks the running daemon, --terminal/--printer name devices to "
+                    "talk to directly: give one or the other"
+                )
+            api = given or os.environ.get(API_ENV) or None
+            self._daemon = find(self.config, explicit, api)
             self._looked = True
         return self._daemon
+
+    def desk(self) -> Desk:
+        """The desk this command works with: the running daemon's, else the journal's."""
+        if self._desk is None:
+            from ..desk import LocalDesk, RemoteDesk
+            from .cli_devices import CommandDevices
+
+            daemon = self.daemon()
+            self._desk = (
+                RemoteDesk(daemon, print_wait=self.config.print.ready_timeout)
+                if daemon is not None
+                else LocalDesk(self.journal, self.config.state_dir, devices=CommandDevices(self))
+            )
+        return self._desk
 
     def close(self) -> None:
         if self._journal is not None:
@@ -189,11 +217,6 @@ class Context:
 
 def progress_line(text: str) -> None:
     print(f"  terminal: {text}", file=sys.stderr, flush=True)
-
-
-def extras(body: dict[str, Any]) -> dict[str, Any]:
-    """What a daemon's error answer carries besides its sentence (``refund_guard``...)."""
-    return {k: v for k, v in body.items() if k != "error"}
 
 
 def fail(
@@ -249,6 +272,11 @@ def confirm(question: str) -> bool:
         raise CommandError("a split refund needs confirmation: add --yes (stdin is not a terminal)")
     answer = input(f"{question} [y/N] ").strip().lower()
     return answer in ("y", "yes")
+
+
+def currency_of(ctx: Context) -> str:
+    """The currency a command names (``--currency``), else the config's."""
+    return (getattr(ctx.args, "currency", None) or ctx.config.currency).upper()
 
 
 def actor_of(ctx: Context) -> str:

@@ -14,6 +14,8 @@ and incident, and is on disk before anything is acted on.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .incidents import Incidents, default_place
@@ -40,6 +42,10 @@ __all__ = [
 ]
 
 
+# how often a wait looks at the file for another process's writes (its own it is told of)
+OTHERS_RECHECK = 1.0
+
+
 class Journal(Operations, Printing, Incidents, RefundPlans, Maintenance):
     """The journal file, opened: every table family over one SQLite store. Thread-safe:
     one connection behind a lock (the writes are short; fsync dominates them)."""
@@ -47,6 +53,23 @@ class Journal(Operations, Printing, Incidents, RefundPlans, Maintenance):
     def __init__(self, path: Path, *, clock: Clock = utc_now, place: str | None = None) -> None:
         self.place = place or default_place()
         super().__init__(path, clock=clock)
+
+    def wait_for(
+        self, predicate: Callable[[], bool], timeout: float, *, recheck: float = OTHERS_RECHECK
+    ) -> bool:
+        """Wait up to ``timeout`` seconds for ``predicate`` (a look at the journal) to
+        hold; whether it does. It is asked again after each commit of this journal, and
+        at least every ``recheck`` seconds for what another process (a CLI command beside
+        the daemon) wrote to the file, which no commit here announces."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self.commits
+            if predicate():
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.await_commit(seen, min(left, recheck))
 
 
 def open_journal(

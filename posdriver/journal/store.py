@@ -132,6 +132,10 @@ class SqliteStore(Store):
         self._depth = 0
         self._conn = self._connect()
         self.last_commit: datetime | None = None
+        # told after every commit of this connection, so that a waiter (the API's
+        # ?wait=) wakes when something changed rather than polling the file
+        self._committed = threading.Condition(threading.Lock())
+        self.commits = 0  # commits of this connection since it opened
         # what the journal check reads: storage failures since the start, and the one that
         # stands now (cleared by the next write that commits)
         self.write_errors = 0
@@ -283,6 +287,7 @@ class SqliteStore(Store):
                 self._conn.execute("COMMIT")
                 self.last_commit = self.clock()
                 self.write_failure = None
+                self._tell_committed()
             except BaseException as exc:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("ROLLBACK")
@@ -293,6 +298,19 @@ class SqliteStore(Store):
                 raise
             finally:
                 self._depth = 0
+
+    def _tell_committed(self) -> None:
+        with self._committed:
+            self.commits += 1
+            self._committed.notify_all()
+
+    def await_commit(self, seen: int, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for a commit after the ``seen``-th (a value of
+        :attr:`commits` read before looking at the journal, so that a commit between that
+        look and this wait is not missed); the number of commits now."""
+        with self._committed:
+            self._committed.wait_for(lambda: self.commits != seen, timeout)
+            return self.commits
 
     def _write_failed(self, error: JournalError) -> JournalError:
         """Remember a failed write for the journal check (a refusal such as an invalid

@@ -10,7 +10,7 @@ the state things are in (the refund guard, an operation not in doubt, a job alre
 printed), 503 stopping.
 
 Everything the CLI's journal commands do has an endpoint here, so that while the daemon
-owns the devices the CLI asks it instead of opening them (:mod:`posdriver.cashier.via_daemon`).
+owns the devices the CLI asks it instead of opening them (:class:`posdriver.desk.RemoteDesk`).
 
 Served by the standard library's threading HTTP server: the API is small, local and
 low-traffic, and every request is a few journal reads or a queued device operation. Its
@@ -19,8 +19,11 @@ opens connections and forgets them cannot stop a payment.
 
 This module is what the rest of posdriver imports (the daemon starts the API with
 :func:`start_api`, ``posdriver check`` reads the refresh waits); the work is split by
-job: :mod:`.api_http` the plumbing every request goes through, :mod:`.api_desk` money
-and devices, :mod:`.api_records` the journal, incidents, print jobs and refund plans.
+job: :mod:`.api_http` the plumbing every request goes through, :mod:`.api_fields` what
+a request's fields must be, :mod:`.api_desk` money and devices, :mod:`.api_records` the
+journal, incidents, print jobs and refund plans. What the desk does is
+:class:`posdriver.desk.LocalDesk`, over the daemon's journal and workers
+(:mod:`.api_devices`); the handlers read the request, call it and answer.
 """
 
 from __future__ import annotations

@@ -8,18 +8,14 @@ journal's history, incidents, print jobs and split refunds are in :mod:`.api_rec
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from ..card import is_last4
 from ..terminal.protocol import Capability, CapabilityMissing
-from .api_http import (
-    Answer,
-    ApiBase,
+from .api_fields import (
     ApiError,
-    Request,
     bad_request,
     conflict,
     currency_field,
@@ -27,6 +23,7 @@ from .api_http import (
     text_field,
     wait_field,
 )
+from .api_http import Answer, ApiBase, Request
 
 if TYPE_CHECKING:
     from ..journal import Operation
@@ -221,27 +218,14 @@ class DeskApi(ApiBase):
                     )
 
     def operation(self, req: Request) -> Answer:
-        from ..journal.states import FINAL, NEEDS_ATTENTION
-
         wait = wait_field(req)
         op = self._op(req.params["id"])
-        deadline = time.monotonic() + wait
-        settled = FINAL | NEEDS_ATTENTION
-        while op.state not in settled and time.monotonic() < deadline:
-            time.sleep(0.02)
-            op = self.journal.get(op.id)
-        return HTTPStatus.OK, {
-            "operation": op.as_dict(),
-            "final": op.state in FINAL,
-            "receipts": [r.as_dict() for r in self.journal.receipts(op.id)],
-            "print_jobs": [j.as_dict() for j in self.journal.jobs_of(op.id)],
-        }
+        return HTTPStatus.OK, self.desk.settled(op.id, wait).as_dict()
 
     def reprint(self, req: Request) -> Answer:
         """A copy goes to the printer of the terminal that made the operation (its
         ``printer`` in the config), unless the request names one. While the original
         has not printed yet, the guest gets that and no copy is queued."""
-        from ..journal import State
 
         op = self._op(req.params["id"])
         body = req.body()
@@ -251,47 +235,16 @@ class DeskApi(ApiBase):
         named = text_field(body, "printer")
         if named is not None:
             self.daemon.config.printer(named)  # a wrong name is a 400 listing the real ones
-        if op.state is not State.APPROVED:
-            raise conflict(
-                f"id:{op.id} is {op.state.value.replace('_', ' ')}: it has no receipt to reprint"
-            )
-        stored = self.journal.receipt(op.id, copy)
-        if stored is None:
-            raise conflict(f"id:{op.id} has no stored {copy} receipt")
-        if not self.daemon.config.printers:
-            raise conflict("no receipt printer is configured")
-        if named is None:
-            for job in self.journal.jobs_of(op.id):
-                if (
-                    job.receipt_id == stored.id
-                    and job.purpose == "original"
-                    and job.state in ("queued", "printing")
-                ):
-                    return HTTPStatus.ACCEPTED, {"job": job.as_dict(), "reprint": False}
-        printer = named or self._printer_of(op)
-        job = self.journal.reprint(op.id, copy, printer, operator_field(body))
-        return HTTPStatus.ACCEPTED, {"job": job.as_dict(), "reprint": True}
-
-    def _printer_of(self, op: Operation) -> str:
-        """Where the receipts of ``op`` print: its terminal's printer, else the first."""
-        from ..config import ConfigError
-
-        config = self.daemon.config
-        if op.terminal is not None:
-            try:
-                found = config.printer_for(op.terminal)
-            except ConfigError:  # a terminal since removed from the config
-                found = None
-            if found is not None:
-                return found.name
-        return config.printers[0].name
+        # the operator is read when a copy is queued (a waiting original is answered first)
+        reprinted = self.desk.reprint(op.id, copy, lambda: operator_field(body), named)
+        return HTTPStatus.ACCEPTED, reprinted.as_dict()
 
     def resolve(self, req: Request) -> Answer:
         """A person's decision on an operation in doubt, with the CLI's rules: a note
         saying why, who decided, a receipt built and queued for an approval, an
         incident in the fault record (``Cashier.resolve``, which ``posdriver resolve``
         uses too)."""
-        from ..cashier.cashier import NotResolvable
+        from ..desk.models import Decision
         from ..journal import State
 
         op = self._op(req.params["id"])
@@ -315,26 +268,8 @@ class DeskApi(ApiBase):
         last4 = body.get("last4")
         if last4 is not None and not is_last4(last4):
             raise bad_request(f"last4 takes exactly four digits, got {json.dumps(last4)}")
-        new = State(verdict)
-        if op.state is new and op.resolved_by == who and op.note == note:
-            return HTTPStatus.OK, {
-                "operation": op.as_dict(),
-                "print_jobs": [j.as_dict() for j in self.journal.jobs_of(op.id)],
-                "incident": None,
-                "repeated": True,
-            }
-        try:
-            decided = self.daemon.cashier(actor=who).resolve(
-                op, new, by=who, note=note, receipt_no=receipt_no, last4=last4
-            )
-        except NotResolvable as exc:
-            raise conflict(str(exc)) from None
-        return HTTPStatus.OK, {
-            "operation": decided.operation.as_dict(),
-            "print_jobs": [self.journal.job(j).as_dict() for j in decided.job_ids],
-            "incident": decided.incident.as_dict(),
-            "repeated": False,
-        }
+        decision = Decision(State(verdict), note, who, receipt_no, last4)
+        return HTTPStatus.OK, self.desk.resolve(op.id, decision).as_dict()
 
     # -- devices -------------------------------------------------------------------------
     def devices(self, req: Request) -> Answer:

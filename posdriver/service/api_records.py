@@ -9,18 +9,14 @@ daemon owns the devices the CLI asks it instead of opening them.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from ..card import is_last4
-from .api_http import (
-    Answer,
-    ApiBase,
-    ApiError,
-    Request,
+from ..desk.models import WAITING_JOBS, IncidentNote
+from .api_fields import (
     bad_request,
     conflict,
     currency_field,
@@ -32,13 +28,12 @@ from .api_http import (
     when_field,
     whole_field,
 )
+from .api_http import Answer, ApiBase, Request
 
 if TYPE_CHECKING:
-    from ..journal import Operation
     from ..journal.records import RefundPlan
 
 JOB_STATES = ("queued", "printing", "done", "failed", "cancelled")
-WAITING_JOBS = ("queued", "printing", "failed")
 
 
 class RecordsApi(ApiBase):
@@ -75,56 +70,26 @@ class RecordsApi(ApiBase):
             terminal=req.one("terminal"),
             limit=limit,
         )
-        return HTTPStatus.OK, [op.as_dict() for op in self.journal.search(filters)]
+        return HTTPStatus.OK, [op.as_dict() for op in self.desk.transactions(filters)]
 
     def transaction(self, req: Request) -> Answer:
         """Everything ``posdriver txn show`` prints about one transaction."""
-        from ..journal.states import FINAL
-
-        op = self.journal.find(req.params["txn"])
-        journal = self.journal
-        return HTTPStatus.OK, {
-            "operation": op.as_dict(),
-            "final": op.state in FINAL,
-            "events": [e.as_dict() for e in journal.events(op.id)],
-            "receipts": [r.as_dict() for r in journal.receipts(op.id)],
-            "print_jobs": [j.as_dict() for j in journal.jobs_of(op.id)],
-            "linked": [c.as_dict() for c in journal.children(op.id)],
-            "refund_plans": [self._plan_view(p) for p in journal.plans_of(op.id)],
-        }
+        return HTTPStatus.OK, self.desk.transaction(req.params["txn"]).as_dict()
 
     def refund_guard(self, req: Request) -> Answer:
         from ..money import Money
 
-        sale = self.journal.find(req.params["txn"])
+        sale = self.desk.find(req.params["txn"])
         text = req.one("amount")
         amount = None if text is None else Money.parse(text, sale.currency)
         terminal = self._terminal({"terminal": req.one("terminal")})
-        decision = self.daemon.cashier().refund_decision(sale, amount, on=terminal)
-        return HTTPStatus.OK, decision.as_dict()
+        return HTTPStatus.OK, self.desk.refund_guard(sale.id, amount, terminal).answer
 
     def pending(self, req: Request) -> Answer:
-        from ..cashier.terminals import operation_is_live
-        from ..journal import State
-
-        journal = self.journal
-        in_flight = [
-            op.as_dict() | {"running_pid": operation_is_live(self.daemon.config.state_dir, op.id)}
-            for op in journal.unresolved(frozenset({State.PENDING, State.SENT}))
-        ]
-        plans = [self._plan_view(p) for p in journal.open_plans()]
-        return HTTPStatus.OK, {
-            "operations": [op.as_dict() for op in journal.needing_attention()],
-            "in_flight": in_flight,
-            "refund_plans": [p for p in plans if p["left"]],
-            "print_jobs_waiting": len(journal.open_jobs()),
-        }
+        return HTTPStatus.OK, self.desk.pending().as_dict()
 
     def recover(self, req: Request) -> Answer:
-        report = self.daemon._recover(attempts=1)
-        if report is None:
-            raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "recovery failed; see the log")
-        return HTTPStatus.OK, report.as_dict()
+        return HTTPStatus.OK, self.desk.recover().as_dict()
 
     def incidents(self, req: Request) -> Answer:
         since_text = req.one("since")
@@ -142,7 +107,7 @@ class RecordsApi(ApiBase):
                     "since", since_text, hint=", nor a span back from now such as 24h, 7d or 2w"
                 )
         limit = whole_field(req.one("limit"), "limit", 1, 10000, 1000)
-        return HTTPStatus.OK, [i.as_dict() for i in self.journal.incidents(since, limit)]
+        return HTTPStatus.OK, [i.as_dict() for i in self.desk.incidents(since, limit)]
 
     def add_incident(self, req: Request) -> Answer:
         body = req.body()
@@ -151,16 +116,17 @@ class RecordsApi(ApiBase):
         result = text_field(body, "result", required=True)
         assert fault is not None and action is not None and result is not None
         linked = None if body.get("txn") is None else self._txn(body["txn"])
-        incident = self.journal.add_incident(
-            operation_id=None if linked is None else linked.id,
-            category="note",
-            device=text_field(body, "device"),
+        device, notes = text_field(body, "device"), text_field(body, "notes")
+        note = IncidentNote(
             fault=fault,
             action=action,
             result=result,
-            notes=text_field(body, "notes"),
-            actor=operator_field(body),
+            operator=operator_field(body),
+            device=device,
+            notes=notes,
+            txn=None if linked is None else linked.id,
         )
+        incident = self.desk.add_incident(note)
         return HTTPStatus.CREATED, incident.as_dict()
 
     # -- print jobs ----------------------------------------------------------------------
@@ -172,11 +138,11 @@ class RecordsApi(ApiBase):
                 f"state {wrong[0]!r} is not a print job state; states: {', '.join(JOB_STATES)}"
             )
         limit = whole_field(req.one("limit"), "limit", 1, 1000, 100)
-        jobs = self.journal.jobs(states=states, limit=limit)
+        jobs = self.desk.print_jobs(states, limit)
         return HTTPStatus.OK, [j.as_dict() for j in jobs]
 
     def print_job(self, req: Request) -> Answer:
-        job = self.journal.job(record_id(req.params["id"], "print job"))
+        job = self.desk.print_job(record_id(req.params["id"], "print job"))
         return HTTPStatus.OK, job.as_dict()
 
     def run_print_jobs(self, req: Request) -> Answer:
@@ -189,38 +155,16 @@ class RecordsApi(ApiBase):
         if printer is not None:
             self.daemon.config.printer(printer)  # a wrong name is a 400 listing the real ones
         self._not_stopping()
-        report = self.daemon.spool_now(printer=printer)
-        return HTTPStatus.OK, report.as_dict()
+        return HTTPStatus.OK, self.desk.run_print_jobs(printer, 0.0).as_dict()
 
     def cancel_print_job(self, req: Request) -> Answer:
-        job = self.journal.job(record_id(req.params["id"], "print job"))
+        job_id = record_id(req.params["id"], "print job")
         who = operator_field(req.body())
-        if job.state not in WAITING_JOBS:
-            raise conflict(f"print job {job.id} is {job.state}; nothing to cancel")
-        return HTTPStatus.OK, self.journal.cancel_job(job.id, who).as_dict()
+        return HTTPStatus.OK, self.desk.cancel_print_job(job_id, who).as_dict()
 
     # -- split refunds -------------------------------------------------------------------
-    def _plan_refunds(self, plan: RefundPlan) -> list[Operation]:
-        return [op for op in self.journal.children(plan.sale_id) if op.plan_id == plan.id]
-
-    def _missing(self, plan: RefundPlan, refunds: list[Operation]) -> list[int]:
-        """Part numbers with no approved or unresolved refund (as the cashier counts)."""
-        from ..journal import State
-
-        taken = {op.plan_part for op in refunds if op.state not in (State.DECLINED, State.ABORTED)}
-        return [i for i in range(1, len(plan.parts) + 1) if i not in taken]
-
-    def _plan_running(self, plan_id: int) -> bool:
-        thread = self.plan_runs.get(plan_id)
-        return thread is not None and thread.is_alive()
-
     def _plan_view(self, plan: RefundPlan) -> dict[str, Any]:
-        refunds = self._plan_refunds(plan)
-        return plan.as_dict() | {
-            "left": [plan.parts[i - 1].decimal() for i in self._missing(plan, refunds)],
-            "running": self._plan_running(plan.id),
-            "refunds": [op.as_dict() for op in refunds],
-        }
+        return self.desk.view(plan).as_dict()
 
     def _plan(self, req: Request) -> RefundPlan:
         return self.journal.plan(record_id(req.params["id"], "refund plan"))
@@ -269,11 +213,8 @@ class RecordsApi(ApiBase):
 
     def refund_plan(self, req: Request) -> Answer:
         wait = wait_field(req)
-        plan = self._plan(req)
-        deadline = time.monotonic() + wait
-        while self._plan_running(plan.id) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return HTTPStatus.OK, self._plan_view(self.journal.plan(plan.id))
+        plan_id = record_id(req.params["id"], "refund plan")
+        return HTTPStatus.OK, self.desk.refund_plan(plan_id, wait).as_dict()
 
     def run_plan(self, req: Request) -> Answer:
         """Carry out a plan's remaining parts, one refund after another, each journaled
@@ -292,7 +233,7 @@ class RecordsApi(ApiBase):
         sale = self.journal.get(plan.sale_id)
         with self._plans:
             plan = self.journal.plan(plan.id)  # as it is now, not as it was before the lock
-            refunds = self._plan_refunds(plan)
+            refunds = self.desk.plan_refunds(plan)
             if key is not None:
                 earlier = [r for r in refunds if (r.idempotency_key or "").startswith(f"{key}#")]
                 if earlier:
@@ -308,7 +249,7 @@ class RecordsApi(ApiBase):
                             f"idempotency key {key!r} was used for id:{other.id}, not for "
                             f"refund plan {plan.id}; use a new key"
                         )
-            if self._plan_running(plan.id):
+            if self.desk.plan_running(plan.id):
                 raise conflict(
                     f"refund plan {plan.id} is being carried out now; follow it with "
                     f"GET /v1/refund-plans/{plan.id}?wait=60"
@@ -321,7 +262,7 @@ class RecordsApi(ApiBase):
                         f"refund plan {plan.id}: part {op.plan_part} (transaction {op.id}) is "
                         f"{op.state.value}; resolve it first"
                     )
-            missing = self._missing(plan, refunds)
+            missing = self.desk.missing_parts(plan, refunds)
             if not missing:
                 raise conflict(f"refund plan {plan.id} has nothing left to refund")
             # the guard again, on what is left: since the plan was made, part of the sale
@@ -360,9 +301,9 @@ class RecordsApi(ApiBase):
         body = req.body()
         reason = text_field(body, "reason", required=True)
         assert reason is not None
-        cashier = self.daemon.cashier(actor=operator_field(body))
+        who = operator_field(body)
         with self._plans:
-            if self._plan_running(plan.id):
+            if self.desk.plan_running(plan.id):
                 raise conflict(
                     f"refund plan {plan.id} is being carried out now; cancel it when the "
                     "refund in progress has ended"
@@ -370,8 +311,7 @@ class RecordsApi(ApiBase):
             plan = self.journal.plan(plan.id)
             if plan.state != "open":
                 raise conflict(f"refund plan {plan.id} is {plan.state} already")
-            left = self._plan_view(plan)["left"]
-            cashier.cancel_plan(plan.id, reason)
+            left = [m.decimal() for m in self.desk.cancel_plan(plan.id, reason, who)]
         return HTTPStatus.OK, {
             "refund_plan": self._plan_view(self.journal.plan(plan.id)),
             "not_refunded": left,

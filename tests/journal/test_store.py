@@ -3,6 +3,9 @@ connection sees, and write transactions that land whole or not at all."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from posdriver.journal import InvalidTransition, Journal, Kind, State, UnknownTransaction
@@ -71,5 +74,61 @@ def test_an_atomic_block_commits_once_at_the_end(journal: Journal, clock: Clock)
                 other.get(op.id)  # not visible before the outer commit
         assert journal.last_commit == clock.now
         assert other.get(op.id) == journal.get(op.id)
+    finally:
+        other.close()
+
+
+def test_a_waiter_wakes_on_the_commit_it_waits_for(journal: Journal) -> None:
+    """The wait is told of each commit: it ends at once, long before its own look at the
+    file (``recheck``) would have come round."""
+    op = journal.begin(Kind.SALE, eur("2.00"))
+    looked = threading.Event()
+    woke: list[float] = []
+
+    def sent() -> bool:
+        looked.set()
+        return journal.get(op.id).state is State.SENT
+
+    def waiter() -> None:
+        settled = journal.wait_for(sent, timeout=30, recheck=30)
+        woke.append(time.monotonic() if settled else -1.0)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    try:
+        assert looked.wait(10)  # it has looked once and found nothing: now it waits
+        journal.add_incident(category="note", fault="f", action="a", result="r")  # not it
+        committed = time.monotonic()
+        journal.transition(op.id, State.SENT)
+    finally:
+        thread.join(10)
+    assert woke and woke[0] > 0, "the waiter did not see the commit"
+    assert woke[0] - committed < 5  # not the 30 s of its recheck
+
+
+def test_a_wait_with_no_commit_times_out_and_says_so(journal: Journal) -> None:
+    op = journal.begin(Kind.SALE, eur("2.00"))
+    started = time.monotonic()
+    assert not journal.wait_for(lambda: journal.get(op.id).state is State.SENT, timeout=0.3)
+    assert 0.3 <= time.monotonic() - started < 5
+    assert journal.wait_for(lambda: True, timeout=0)  # what holds already is not waited for
+
+
+def test_a_wait_sees_another_connections_write_by_looking_again(journal: Journal) -> None:
+    """A write by another connection (another process) is not announced here: the
+    wait's recheck finds it."""
+    other = Journal(journal.path)
+    op = journal.begin(Kind.SALE, eur("2.00"))
+    looks: list[State] = []
+
+    def sent() -> bool:
+        looks.append(journal.get(op.id).state)
+        if len(looks) == 1:
+            other.transition(op.id, State.SENT)  # after the first look, unannounced
+        return looks[-1] is State.SENT
+
+    try:
+        assert journal.wait_for(sent, timeout=5, recheck=0.05)
+        assert looks[0] is State.PENDING and looks[-1] is State.SENT
     finally:
         other.close()

@@ -16,11 +16,11 @@ from posdriver.errors import PosdriverError
 
 # qualified name -> why it is not (yet) a PosdriverError
 NOT_POSDRIVER_ERRORS = {
-    "posdriver.service.api_http.ApiError": (
+    "posdriver.service.api_fields.ApiError": (
         "an HTTP answer on its way to the handler, which turns it into the JSON answer; "
         "never raised out of the API"
     ),
-    "posdriver.service.api_http._NotOurJson": (
+    "posdriver.service.api_fields._NotOurJson": (
         "private to the API's JSON parsing, caught there as the ValueError it is"
     ),
 }
@@ -67,15 +67,16 @@ def test_the_trees_keep_the_standard_types_their_callers_catch() -> None:
 def test_the_roots_are_posdriver_errors() -> None:
     from posdriver.cashier.cashier import OutcomeNotRecorded, RefundRefused
     from posdriver.cashier.cli_common import CommandError
-    from posdriver.cashier.via_daemon import DaemonError, DaemonUnreachable
     from posdriver.config import ConfigError
+    from posdriver.desk.client import DaemonError, DaemonUnreachable
+    from posdriver.desk.errors import DeskError
     from posdriver.journal.errors import JournalError, JournalFull
     from posdriver.links.errors import LinkError
     from posdriver.locks import DeviceInUse
     from posdriver.printer.errors import PrinterError
     from posdriver.terminal.outcomes import TerminalError
 
-    roots = (ConfigError, LinkError, PrinterError, TerminalError, JournalError)
+    roots = (ConfigError, LinkError, PrinterError, TerminalError, JournalError, DeskError)
     cashier = (RefundRefused, OutcomeNotRecorded, CommandError, DaemonError)
     for cls in (*roots, *cashier, JournalFull, DaemonUnreachable, DeviceInUse):
         assert issubclass(cls, PosdriverError), cls

@@ -1,15 +1,7 @@
-"""The journal commands, sent to the running daemon.
-
-While ``posdriver serve`` runs, it owns every configured device (and holds their locks),
-so the desk's commands (``sale``, ``refund``, ``txn``, ``reprint``, ``pending``,
-``recover``, ``resolve``, ``incidents``, ``jobs``) ask its API instead of opening the
-devices or the journal themselves; the daemon is found at the config's ``service.api``.
-Commands given explicit devices (``--terminal``/``--printer``) never use it: they name
-the devices to talk to.
-
-The answers are turned back into the journal's own records (:func:`operation`,
-:func:`job`, ...), so that the CLI prints exactly what it prints when it reads the
-journal itself.
+"""The running daemon's API, as a client: requests with its token, answers as JSON, and
+its error answers as :class:`DaemonError` (:class:`DaemonUnreachable` when nothing
+answered). :mod:`.remote` reads the answers back into records; :func:`find` says whether a
+daemon answers at the configured address, or at one given (``--api``).
 """
 
 from __future__ import annotations
@@ -19,24 +11,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from ..config import Config
 from ..errors import PosdriverError
-from ..journal import (
-    Event,
-    Incident,
-    Kind,
-    Operation,
-    PrintJob,
-    State,
-    StoredReceipt,
-    UnknownTransaction,
-)
-from ..journal.records import RefundPlan
-from ..money import Money
+from ..journal import Kind, Operation, UnknownTransaction
+from .wire import decode
 
 DONE_JOB_STATES = ("done", "failed", "cancelled")
 
@@ -161,156 +142,26 @@ class Daemon:
                 raise UnknownTransaction(
                     f"the journal has no {'/'.join(k.value for k in last_kinds)} yet"
                 )
-            return operation(rows[0])
-        return operation(self.transaction(ref)["operation"])
+            return decode(Operation, rows[0])
+        return decode(Operation, self.transaction(ref)["operation"])
 
 
-def find(config: Config, explicit_devices: bool) -> Daemon | None:
-    """The running daemon, when one answers at the configured API address."""
+def find(config: Config, explicit_devices: bool, api: str | None = None) -> Daemon | None:
+    """The running daemon, when one answers at the configured API address. An address
+    given (``--api``, ``POSDRIVER_API``) is where the daemon must be: silence there is
+    :class:`DaemonUnreachable`, not a reason to open the journal instead."""
     if explicit_devices:
         return None
-    url = f"http://{config.service.api}"
-    daemon = Daemon(url, config.service.token)
+    from ..config import parse_address
+
+    address = config.service.api if api is None else parse_address(api)
+    daemon = Daemon(f"http://{address}", config.service.token)
     try:
-        daemon._request("GET", "/v1/health", timeout=0.5)
+        daemon._request("GET", "/v1/health", timeout=0.5 if api is None else 5)
     except DaemonUnreachable:
+        if api is not None:
+            raise
         return None
     except DaemonError:
         return daemon  # it answered (503 is an answer: something is down; 401 too)
     return daemon
-
-
-# -- answers back into journal records ---------------------------------------------------
-def _time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
-def _money(text: str | None, currency: str) -> Money | None:
-    return None if text is None else Money.parse(text, currency, allow_zero=True)
-
-
-def operation(d: dict[str, Any]) -> Operation:
-    created = _time(d["created_at"])
-    updated = _time(d["updated_at"])
-    assert created is not None and updated is not None
-    return Operation(
-        id=d["id"],
-        kind=Kind(d["kind"]),
-        state=State(d["state"]),
-        amount=_money(d["amount"], d["currency"]),
-        currency=d["currency"],
-        terminal=d["terminal"],
-        created_at=created,
-        updated_at=updated,
-        parent_id=d["parent_id"],
-        plan_id=d["plan_id"],
-        plan_part=d["plan_part"],
-        ref_receipt_no=d["ref_receipt_no"],
-        trace=d["trace"],
-        receipt_no=d["receipt_no"],
-        approval_code=d["approval_code"],
-        terminal_id=d["terminal_id"],
-        card_brand=d["card_brand"],
-        card_last4=d["card_last4"],
-        result_code=d["result_code"],
-        reason=d["reason"],
-        doubt_stage=d["doubt_stage"],
-        terminal_at=_time(d["terminal_at"]),
-        resolved_by=d["resolved_by"],
-        note=d["note"],
-    )
-
-
-def event(d: dict[str, Any], op_id: int) -> Event:
-    at = _time(d["at"])
-    assert at is not None
-    return Event(0, op_id, at, d["event"], d["from"], d["to"], d["actor"], d["detail"])
-
-
-def receipt(d: dict[str, Any], op_id: int) -> StoredReceipt:
-    created = _time(d["created_at"])
-    assert created is not None
-    return StoredReceipt(
-        d["id"], op_id, d["copy"], d["source"], tuple(d["lines"]), created, d["reprints"]
-    )
-
-
-def job(d: dict[str, Any]) -> PrintJob:
-    created, updated = _time(d["created_at"]), _time(d["updated_at"])
-    assert created is not None and updated is not None
-    return PrintJob(
-        id=d["id"],
-        receipt_id=d["receipt_id"],
-        printer=d["printer"],
-        purpose=d["purpose"],
-        reprint_no=d["reprint_no"],
-        state=d["state"],
-        continuation=d["continuation"],
-        attempts=d["attempts"],
-        created_at=created,
-        updated_at=updated,
-        finished_at=_time(d["finished_at"]),
-        last_error=d["last_error"],
-        operation_id=d["operation_id"],
-    )
-
-
-def incident(d: dict[str, Any]) -> Incident:
-    at = _time(d["at"])
-    assert at is not None
-    return Incident(
-        id=d["id"],
-        at=at,
-        place=d["place"],
-        device=d["device"],
-        category=d["category"],
-        fault=d["fault"],
-        action=d["action"],
-        result=d["result"],
-        notes=d["notes"],
-        operation_id=d["operation_id"],
-        actor=d["actor"],
-    )
-
-
-def plan(d: dict[str, Any]) -> RefundPlan:
-    created = _time(d["created_at"])
-    assert created is not None
-    return RefundPlan(
-        id=d["id"],
-        sale_id=d["sale_id"],
-        parts=tuple(Money.parse(p, d["currency"], allow_zero=True) for p in d["parts"]),
-        state=d["state"],
-        created_at=created,
-        actor=d["actor"],
-    )
-
-
-def spool_report(jobs: Sequence[dict[str, Any]]) -> Any:
-    """Print jobs as the daemon last saw them, as the report a spooler run gives: each
-    printed, or still waiting with the reason it gave."""
-    from .spooler import JobOutcome, SpoolReport
-
-    return SpoolReport(
-        tuple(
-            JobOutcome(
-                job(j),
-                j["state"] == "done",
-                None if j["state"] == "done" else (j["last_error"] or _waiting(j["state"])),
-            )
-            for j in jobs
-        )
-    )
-
-
-def run_report(answer: dict[str, Any]) -> Any:
-    """``POST /v1/print-jobs/run``'s answer as the spooler's own report."""
-    from .spooler import JobOutcome, SpoolReport
-
-    return SpoolReport(tuple(JobOutcome(job(j), j["printed"], j["reason"]) for j in answer["jobs"]))
-
-
-def _waiting(state: str) -> str:
-    return {"cancelled": "the job was cancelled", "failed": "printing failed"}.get(
-        state, "waiting for the printer"
-    )

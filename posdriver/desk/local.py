@@ -1,0 +1,346 @@
+"""The desk over a journal in this process: what the CLI does by itself, and what the
+daemon does when its API is asked (over the daemon's own journal, with the daemon's
+refund plan runs).
+
+The journal's refusals become the desk's errors here (:func:`_journal_says`), so a caller
+meets one tree whichever desk it has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ..journal import (
+    Incident,
+    InvalidTransition,
+    Journal,
+    Kind,
+    Operation,
+    PrintJob,
+    State,
+    UnknownTransaction,
+)
+from ..journal.journal import Filters
+from ..journal.records import RefundPlan
+from ..journal.states import FINAL, NEEDS_ATTENTION
+from .errors import Conflict, Failed, NoStoredReceipt, NotFound, NotOffered, Refused
+from .models import (
+    WAITING_JOBS,
+    Decision,
+    Guard,
+    IncidentNote,
+    InFlight,
+    Paid,
+    Payment,
+    Pending,
+    PlanRun,
+    PlanView,
+    Reprinted,
+    Resolved,
+    Settled,
+    Transaction,
+)
+
+if TYPE_CHECKING:
+    from ..cashier.recovery import RecoveryReport
+    from ..cashier.spooler import SpoolReport
+    from ..money import Money
+    from .devices import Devices
+    from .protocol import Operator
+
+_SETTLED = FINAL | NEEDS_ATTENTION
+_BEGUN = frozenset({State.PENDING, State.SENT})
+_NOT_TAKEN = (State.DECLINED, State.ABORTED)  # a plan's part refunded so is still to do
+
+
+class Run(Protocol):
+    """A refund plan being carried out (a thread, in the daemon)."""
+
+    def is_alive(self) -> bool: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+
+@contextlib.contextmanager
+def _journal_says() -> Iterator[None]:
+    """The journal's "no such record" and "not in that state" as the desk's errors."""
+    try:
+        yield
+    except UnknownTransaction as exc:
+        raise NotFound(str(exc)) from exc
+    except InvalidTransition as exc:
+        raise Conflict(str(exc)) from exc
+
+
+def _no_runs(_plan_id: int) -> Run | None:
+    return None
+
+
+class LocalDesk:
+    """:class:`~.protocol.Desk` over ``journal``; ``state_dir`` holds the claims that say
+    which process runs an operation, ``devices`` reach the terminals and printers (none:
+    a desk that reads and tidies the record only), ``plan_run`` is the daemon's run of a
+    plan, if any."""
+
+    through_daemon = False
+
+    def __init__(
+        self,
+        journal: Journal,
+        state_dir: Path,
+        *,
+        devices: Devices | None = None,
+        plan_run: Callable[[int], Run | None] = _no_runs,
+    ) -> None:
+        self.journal = journal
+        self.state_dir = state_dir
+        self.devices = devices
+        self.plan_run = plan_run
+
+    def _devices(self) -> Devices:
+        if self.devices is None:
+            raise NotOffered("this desk reads the journal only: it has no devices")
+        return self.devices
+
+    # -- finding -----------------------------------------------------------------------
+    def transactions(self, filters: Filters) -> list[Operation]:
+        return self.journal.search(filters)
+
+    def find(self, ref: str, *, last_kinds: Sequence[Kind] = ()) -> Operation:
+        with _journal_says():
+            return self.journal.find(ref, last_kinds=tuple(last_kinds))
+
+    def transaction(self, ref: str) -> Transaction:
+        op = self.find(ref)
+        journal = self.journal
+        return Transaction(
+            operation=op,
+            events=tuple(journal.events(op.id)),
+            receipts=tuple(journal.receipts(op.id)),
+            print_jobs=tuple(journal.jobs_of(op.id)),
+            linked=tuple(journal.children(op.id)),
+            refund_plans=tuple(self.view(p) for p in journal.plans_of(op.id)),
+        )
+
+    def settled(self, op_id: int, wait: float = 0.0) -> Settled:
+        with _journal_says():
+            op = self.journal.get(op_id)
+            if op.state not in _SETTLED and wait > 0:  # woken by the journal's commits
+                self.journal.wait_for(lambda: self.journal.get(op_id).state in _SETTLED, wait)
+                op = self.journal.get(op_id)
+        return Settled(op, tuple(self.journal.receipts(op.id)), tuple(self.journal.jobs_of(op.id)))
+
+    # -- what needs a person -----------------------------------------------------------
+    def pending(self) -> Pending:
+        from ..cashier.terminals import operation_is_live
+
+        journal = self.journal
+        begun = [
+            InFlight(op, operation_is_live(self.state_dir, op.id))
+            for op in journal.unresolved(_BEGUN)
+        ]
+        plans = [self.view(p) for p in journal.open_plans()]
+        return Pending(
+            operations=tuple(journal.needing_attention()),
+            in_flight=tuple(begun),
+            refund_plans=tuple(p for p in plans if p.left),
+            print_jobs_waiting=len(journal.open_jobs()),
+        )
+
+    def pay(self, payment: Payment) -> Paid:
+        """A sale or a refund on this process's terminals (recovery first, if a crash
+        left something in flight), to the end: its receipt stored and printed or queued.
+        A refund the guard stops is :class:`Refused`, with what the guard said."""
+        devices = self._devices()
+        cashier = devices.cashier("")
+        refund = payment.kind is Kind.REFUND
+        # a refund's terminal is the guard's to judge (its own, by default)
+        devices.can_pay(None if refund else payment.terminal)
+        if payment.kind not in (Kind.SALE, Kind.REFUND):
+            raise NotOffered(f"a {payment.kind.value} is not paid through this desk yet")
+        recovered = None if payment.prepared else devices.recover_first(cashier)
+        if not refund:
+            assert payment.amount is not None, "a sale has an amount"
+            result = cashier.sale(payment.amount, on=payment.terminal, failover=payment.failover)
+            return Paid(result, recovered=recovered)
+        assert payment.txn is not None, "a refund names its sale"
+        sale = self.find(payment.txn)  # as recovery left it
+        decision = cashier.refund_decision(sale, payment.amount, on=payment.terminal)
+        if not decision.allowed:
+            raise Refused(decision.explain(), {"refund_guard": decision.as_dict()})
+        result = cashier.refund(sale, decision.amount, on=payment.terminal, checked=True)
+        return Paid(result, recovered=recovered)
+
+    def prepare(self, terminal: str | None) -> RecoveryReport | None:
+        return self._devices().prepare(terminal)
+
+    # -- split refunds: the guard, a plan made, carried out, given up -----------------
+    def refund_guard(self, sale_id: int, amount: Money | None, terminal: str | None) -> Guard:
+        with _journal_says():
+            sale = self.journal.get(sale_id)
+        decision = self._devices().cashier("").refund_decision(sale, amount, on=terminal)
+        return Guard(decision.as_dict(), decision)
+
+    def create_plan(self, sale_id: int, guard: Guard, terminal: str | None, operator: str) -> int:
+        assert guard.decision is not None, "a guard's answer over this journal"
+        with _journal_says():
+            sale = self.journal.get(sale_id)
+        plan_id, _ = self._devices().cashier(operator).refund_plan(sale, guard.decision)
+        return plan_id
+
+    def run_plan(self, plan_id: int, terminal: str | None, operator: str) -> PlanRun:
+        with _journal_says():
+            sale = self.journal.get(self.journal.plan(plan_id).sale_id)
+        cashier = self._devices().cashier(operator)
+        result = cashier.carry_out_plan(sale, plan_id, on=terminal)
+        return PlanRun(plan_id, tuple(result.parts), result.left, result.complete)
+
+    def cancel_plan(self, plan_id: int, reason: str, operator: str) -> tuple[Money, ...]:
+        cashier = self._devices().cashier(operator)
+        left = cashier.parts_left(plan_id)
+        cashier.cancel_plan(plan_id, reason)
+        return left
+
+    def recover(self) -> RecoveryReport:
+        report = self._devices().recover()
+        if report is None:
+            raise Failed("recovery failed; see the log")
+        return report
+
+    def resolve(self, op_id: int, decision: Decision) -> Resolved:
+        """The decision through the cashier (``Cashier.resolve``: the rules, the built
+        receipt, the incident); the same decision again is answered, not written again."""
+        from ..cashier.cashier import NotResolvable
+
+        with _journal_says():
+            op = self.journal.get(op_id)
+        if (op.state, op.resolved_by, op.note) == (
+            decision.state,
+            decision.operator,
+            decision.note,
+        ):
+            return Resolved(op, tuple(self.journal.jobs_of(op.id)), None, repeated=True)
+        cashier = self._devices().cashier(decision.operator)
+        try:
+            with _journal_says():
+                decided = cashier.resolve(
+                    op,
+                    decision.state,
+                    by=decision.operator,
+                    note=decision.note,
+                    receipt_no=decision.receipt_no,
+                    last4=decision.last4,
+                )
+        except NotResolvable as exc:
+            raise Conflict(str(exc)) from None
+        jobs = tuple(self.journal.job(j) for j in decided.job_ids)
+        return Resolved(decided.operation, jobs, decided.incident, repeated=False)
+
+    # -- the fault record --------------------------------------------------------------
+    def incidents(self, since: datetime | None = None, limit: int | None = None) -> list[Incident]:
+        return self.journal.incidents(since, limit)
+
+    def add_incident(self, note: IncidentNote) -> Incident:
+        linked = None
+        if note.txn is not None:
+            linked = self.find(note.txn if isinstance(note.txn, str) else f"id:{note.txn}")
+        return self.journal.add_incident(
+            operation_id=None if linked is None else linked.id,
+            category="note",
+            device=note.device,
+            fault=note.fault,
+            action=note.action,
+            result=note.result,
+            notes=note.notes,
+            actor=note.operator,
+        )
+
+    # -- the print queue ---------------------------------------------------------------
+    def print_jobs(self, states: Sequence[str] = WAITING_JOBS, limit: int = 100) -> list[PrintJob]:
+        return self.journal.jobs(states=states, limit=limit)
+
+    def print_job(self, job_id: int) -> PrintJob:
+        with _journal_says():
+            return self.journal.job(job_id)
+
+    def cancel_print_job(self, job_id: int, operator: str) -> PrintJob:
+        job = self.print_job(job_id)
+        if job.state not in WAITING_JOBS:
+            raise Conflict(f"print job {job.id} is {job.state}; nothing to cancel")
+        with _journal_says():
+            return self.journal.cancel_job(job.id, operator)
+
+    def print_now(
+        self, op_id: int, job_ids: Sequence[int], wait: float, *, alone: bool = False
+    ) -> SpoolReport | None:
+        devices = self._devices()
+        return devices.print_these(job_ids, wait) if alone else devices.print_now(job_ids)
+
+    def reprint(
+        self, op_id: int, copy: str, operator: Operator, printer: str | None = None
+    ) -> Reprinted:
+        """A copy for the printer of the terminal that made the operation (or
+        ``printer``), marked as a duplicate; while the original has not printed yet (and
+        no printer is named), the guest gets that and no copy is queued."""
+        with _journal_says():
+            op = self.journal.get(op_id)
+        if op.state is not State.APPROVED:
+            raise Conflict(
+                f"id:{op.id} is {op.state.value.replace('_', ' ')}: it has no receipt to reprint"
+            )
+        stored = self.journal.receipt(op.id, copy)
+        if stored is None:
+            raise NoStoredReceipt(f"id:{op.id} has no stored {copy} receipt")
+        target = printer if printer is not None else self._devices().printer_for(op.terminal)
+        if printer is None:
+            waiting = tuple(
+                job
+                for job in self.journal.jobs_of(op.id)
+                if job.receipt_id == stored.id
+                and job.purpose == "original"
+                and job.state in ("queued", "printing")
+            )
+            if waiting:
+                return Reprinted(waiting, reprint=False)
+        who = operator if isinstance(operator, str) else operator()
+        job = self.journal.reprint(op.id, copy, target, who)
+        return Reprinted((job,), reprint=True)
+
+    def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:
+        return self._devices().run_print_jobs(printer, wait)
+
+    # -- split refunds -----------------------------------------------------------------
+    def refund_plan(self, plan_id: int, wait: float = 0.0) -> PlanView:
+        with _journal_says():
+            self.journal.plan(plan_id)  # an unknown plan is not waited for
+            run = self.plan_run(plan_id)
+            if run is not None and wait > 0:
+                run.join(wait)  # woken when the run ends, not by looking again and again
+            return self.view(self.journal.plan(plan_id))
+
+    def plan_refunds(self, plan: RefundPlan) -> list[Operation]:
+        """The refunds made for ``plan``, in order."""
+        return [op for op in self.journal.children(plan.sale_id) if op.plan_id == plan.id]
+
+    def missing_parts(self, plan: RefundPlan, refunds: Sequence[Operation]) -> list[int]:
+        """Part numbers with no approved or unresolved refund (as the cashier counts)."""
+        taken = {op.plan_part for op in refunds if op.state not in _NOT_TAKEN}
+        return [i for i in range(1, len(plan.parts) + 1) if i not in taken]
+
+    def plan_running(self, plan_id: int) -> bool:
+        run = self.plan_run(plan_id)
+        return run is not None and run.is_alive()
+
+    def view(self, plan: RefundPlan) -> PlanView:
+        """``plan`` with what is left of it, whether it runs and its refunds."""
+        refunds = self.plan_refunds(plan)
+        return PlanView(
+            plan=plan,
+            left=tuple(plan.parts[i - 1] for i in self.missing_parts(plan, refunds)),
+            running=self.plan_running(plan.id),
+            refunds=tuple(refunds),
+        )
