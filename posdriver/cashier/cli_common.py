@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from .cashier import Cashier
     from .spooler import Spooler, SpoolReport
 
-API_ENV = "POSDRIVER_API"  # the daemon's address (HOST:PORT), as --api gives it
 APPROVED, NOT_CHARGED, IN_DOUBT, NOT_SENT = 0, 1, 2, 3
 DONE, ATTENTION, FAILED = 0, 1, 3
 AWAITING_DECISION = frozenset({State.IN_DOUBT, State.NEEDS_REVIEW})  # what only a person settles
@@ -157,6 +156,7 @@ class Context:
         without one, or when devices are named with --terminal/--printer: those are talked
         to directly). One given by ``--api`` or ``POSDRIVER_API`` must answer."""
         if not self._looked:
+            from ..config import API_ENV
             from ..desk.client import find
 
             explicit = bool(self.args.terminal or self.args.printer)

@@ -25,6 +25,7 @@ protocol's own keys are its options model, in its package under posdriver/termin
 
 from .loading import load_config
 from .model import (
+    API_ENV,
     CONFIG_ENV,
     DEFAULT_CONFIG_PATH,
     DEFAULT_CURRENCY,
@@ -44,6 +45,7 @@ from .model import (
 from .overrides import with_overrides
 
 __all__ = [
+    "API_ENV",
     "CONFIG_ENV",
     "DEFAULT_CONFIG_PATH",
     "DEFAULT_CURRENCY",

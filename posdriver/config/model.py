@@ -19,6 +19,7 @@ from ..terminal.protocol import TerminalOptions
 DEFAULT_CONFIG_PATH = Path("/etc/posdriver/posdriver.toml")
 CONFIG_ENV = "POSDRIVER_CONFIG"
 STATE_DIR_ENV = "POSDRIVER_STATE_DIR"
+API_ENV = "POSDRIVER_API"  # the running daemon's address (HOST:PORT), as --api gives it
 DEFAULT_CURRENCY = "EUR"
 DEVICE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 

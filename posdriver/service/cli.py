@@ -44,7 +44,11 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     )
     check.add_argument("device", nargs="?", metavar="DEVICE", help="only this device")
     check.add_argument("--config", metavar="FILE", help="TOML config")
-    check.add_argument("--api", metavar="HOST:PORT", help="the daemon's API address")
+    check.add_argument(
+        "--api",
+        metavar="HOST:PORT",
+        help="the daemon's API address (default: $POSDRIVER_API, else [service] api)",
+    )
     check.add_argument("--json", action="store_true", help="print JSON")
     check.add_argument(
         "--connectivity",
@@ -140,10 +144,12 @@ def _start_failure(exc: Exception) -> str:
 
 
 def _api_url(args: argparse.Namespace) -> str:
-    from ..config import load_config, parse_address
+    from ..config import API_ENV, load_config, parse_address
 
-    if args.api:
-        return f"http://{parse_address(args.api)}"
+    # the same address the desk commands ask: --api, else POSDRIVER_API, else the config's
+    given = args.api or os.environ.get(API_ENV)
+    if given:
+        return f"http://{parse_address(given)}"
     return f"http://{load_config(args.config).service.api}"
 
 

@@ -246,3 +246,19 @@ def test_serve_warns_of_a_token_others_can_read(tmp_path: Path) -> None:
         f"WARNING posdriver.config: {config}: mode 0644 lets every user of this machine read "
         f"service.token; chmod 600 {config}" in log_path.read_text()
     )
+
+
+def test_posdriver_check_asks_the_daemon_posdriver_api_names(served: Served) -> None:
+    """The same address every desk command asks: POSDRIVER_API when --api is not given."""
+    api = served.api.removeprefix("http://")
+    env = dict(os.environ, PYTHONPATH=os.getcwd(), POSDRIVER_API=api)
+    check = subprocess.run(
+        [sys.executable, "-m", "posdriver", "check", "--json", "--config", os.devnull],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+    answer = json.loads(check.stdout)
+    assert answer["source"] == "daemon", check.stderr
+    assert sorted(d["name"] for d in answer["devices"]) == ["desk", "receipt"]
