@@ -31,7 +31,7 @@ from posdriver.config import (
 )
 from posdriver.money import Money
 from posdriver.terminal import registry
-from posdriver.terminal.zvt.protocol import ZvtOptions
+from posdriver.terminal.zvt.options import ZvtOptions
 
 FULL = """\
 state_dir = "/var/lib/posdriver"

@@ -13,7 +13,7 @@ from typing import Any
 from ..links import LinkURLError, link_for_url
 from ..money import AmountError, Money
 from ..terminal import registry
-from ..terminal.protocol import TerminalOptions
+from ..terminal.options import TerminalOptions
 from .model import (
     DEFAULT_CURRENCY,
     DEVICE_NAME,

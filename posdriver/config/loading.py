@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..terminal import registry
-from ..terminal.protocol import TerminalOptions
+from ..terminal.options import TerminalOptions
 from .checks import Checker
 from .model import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, ConfigError
 from .schema import FileModel, protocol_keys

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import PosdriverError
 from ..money import Money
 from ..terminal import registry
-from ..terminal.protocol import TerminalOptions
+from ..terminal.options import TerminalOptions
 
 DEFAULT_CONFIG_PATH = Path("/etc/posdriver/posdriver.toml")
 CONFIG_ENV = "POSDRIVER_CONFIG"

@@ -14,15 +14,14 @@ from __future__ import annotations
 import abc
 import argparse
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
-
-from pydantic import BaseModel, ConfigDict
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import PosdriverError
 
 if TYPE_CHECKING:
     from ..links import Link
     from .base import PaymentTerminal, Progress
+    from .options import TerminalOptions
 
 
 class Capability(StrEnum):
@@ -39,28 +38,18 @@ class Capability(StrEnum):
     INITIALISATION = "initialisation"  # the terminal fetches its set-up from the acquirer
 
 
-class TerminalOptions(BaseModel):
-    """A protocol's own keys in a terminal's ``[devices.NAME]`` table, as its options
-    model declares them (pydantic: types, ranges, the messages of its validators). The
-    config loader validates them with the table's other keys and reports a fault in
-    them as ``FILE: devices.NAME.KEY: what is wrong``. Frozen, so a loaded configuration
-    compares by value (a reload tells a changed link from an unchanged one)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-    def link_settings(self) -> tuple[Any, ...]:
-        """What the driver is opened with: a change of any of these needs a restart of
-        the daemon, which holds the link open. Every option, unless a protocol says."""
-        return tuple(sorted(self.model_dump().items()))
-
-
 class Protocol(abc.ABC):
     """One terminal protocol (see the module docstring)."""
 
     name: ClassVar[str]
     description: ClassVar[str]  # for help texts: what kind of terminal speaks it
-    options_model: ClassVar[type[TerminalOptions]]
     capabilities: ClassVar[frozenset[Capability]]
+
+    @property
+    @abc.abstractmethod
+    def options_model(self) -> type[TerminalOptions]:
+        """The model of the protocol's keys in a terminal's table (a
+        :class:`~.options.TerminalOptions`), imported when first asked for."""
 
     @abc.abstractmethod
     def make(

@@ -24,6 +24,7 @@ from posdriver.links import Link
 from posdriver.money import Money
 from posdriver.terminal import registry
 from posdriver.terminal.base import Accepted, PaymentTerminal, Progress
+from posdriver.terminal.options import TerminalOptions
 from posdriver.terminal.outcomes import (
     Aborted,
     Approved,
@@ -36,7 +37,7 @@ from posdriver.terminal.outcomes import (
     TerminalNotReached,
     TerminalState,
 )
-from posdriver.terminal.protocol import Capability, Protocol, TerminalOptions
+from posdriver.terminal.protocol import Capability, Protocol
 
 # what the device does with the next money command
 APPROVE = "approve"

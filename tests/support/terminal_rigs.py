@@ -18,7 +18,7 @@ from typing import Any
 from posdriver.config import TerminalConfig
 from posdriver.terminal import registry
 from posdriver.terminal.protocol import Capability
-from posdriver.terminal.zvt.protocol import ZvtLineOptions
+from posdriver.terminal.zvt.options import ZvtLineOptions
 from posdriver_emulator.controller import Controller
 from tests.support import model_terminal as model
 from tests.support.model_terminal import (

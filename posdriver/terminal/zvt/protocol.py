@@ -8,56 +8,29 @@ when a config file is checked.
 from __future__ import annotations
 
 import argparse
-import re
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator
-
-from ..protocol import Capability, Protocol, TerminalOptions
+from ..protocol import Capability, Protocol
 
 if TYPE_CHECKING:
     from ...links import Link
     from ..base import PaymentTerminal, Progress
+    from ..options import TerminalOptions
 
 DEFAULT_PASSWORD = "123456"  # the factory default
-_PASSWORD = re.compile(r"[0-9]{6}")
 RECEIPT_NUMBERS = range(1, 10_000)  # the terminal numbers its receipts 1..9999, then wraps
-
-
-class ZvtOptions(TerminalOptions):
-    """The ZVT keys of a terminal's table. ``None`` timeouts are the protocol's."""
-
-    password: Any = DEFAULT_PASSWORD  # six digits; a bare number gets a hint (below)
-    # T3 (the terminal accepts a command) is seconds in ZVT (5 s); T4 (its silence while
-    # it works) is minutes at most (180 s): longer only hides a dead terminal from a guest
-    timeout_t3: float | None = Field(default=None, gt=0, le=60, allow_inf_nan=False)
-    timeout_t4: float | None = Field(default=None, gt=0, le=1800, allow_inf_nan=False)
-
-    @field_validator("password")
-    @classmethod
-    def _six_digits(cls, password: Any) -> str:
-        if isinstance(password, int) and not isinstance(password, bool) and 0 <= password < 10**6:
-            raise ValueError(
-                f'write the password in quotes, such as password = "{password:06d}", '
-                "so leading zeros are kept"
-            )
-        if not isinstance(password, str) or not _PASSWORD.fullmatch(password):
-            raise ValueError("the terminal password is six digits, such as 123456")
-        return password
-
-
-class ZvtLineOptions(ZvtOptions):
-    """What ``posdriver terminal`` may set besides: the serial ACK wait and the
-    registration config byte (diagnosis settings, not a desk's configuration)."""
-
-    timeout_t2: float | None = Field(default=None, gt=0, lt=86400, allow_inf_nan=False)
-    config_byte: int | None = Field(default=None, ge=0, le=0xFF)
 
 
 class ZvtProtocol(Protocol):
     name = "zvt"
     description = "ZVT over serial or TCP"
-    options_model = ZvtOptions
+
+    @property
+    def options_model(self) -> type[TerminalOptions]:
+        from .options import ZvtOptions
+
+        return ZvtOptions
+
     capabilities = frozenset(
         {
             Capability.PRE_AUTHORISATION,
@@ -77,6 +50,7 @@ class ZvtProtocol(Protocol):
         currency: str,
         progress: Progress | None = None,
     ) -> PaymentTerminal:
+        from .options import ZvtOptions
         from .terminal import ZvtTerminal, ZvtTimeouts
 
         assert isinstance(options, ZvtOptions)
@@ -125,6 +99,8 @@ class ZvtProtocol(Protocol):
 
     def options_from_arguments(self, args: argparse.Namespace) -> TerminalOptions:
         from pydantic import ValidationError
+
+        from .options import ZvtLineOptions
 
         try:
             return ZvtLineOptions(
