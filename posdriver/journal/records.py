@@ -7,7 +7,9 @@ the CSV export's columns and the facts a transition may record all follow from t
 and from what a field's :func:`stored` metadata says. How a value is kept follows from its
 type: a datetime as ISO text, an enum as its value, a :class:`Money` as minor units
 beside the row's ``currency``, a tuple as a JSON list. :func:`columns` lists a record's
-fields with all of that, for whatever else describes the records.
+fields with all of that, for whatever else describes the records: the API's document
+takes each answered field's schema from its type and from what :func:`stored` adds
+(the values a text may take, its pattern, a description, examples).
 """
 
 from __future__ import annotations
@@ -23,10 +25,30 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol, Self
 
+from ..card import LAST4_PATTERN
 from ..money import Money
 from .states import Kind, State
 
 _STORED = "posdriver.journal"
+
+# the texts some fields hold, one of these (the API's document lists them)
+CURRENCY_PATTERN = "^[A-Z]{3}$"  # an ISO 4217 code, as the journal keeps it
+RECEIPT_COPIES = ("customer", "merchant")
+RECEIPT_SOURCES = ("terminal", "built", "repeat_receipt")
+JOB_PURPOSES = ("original", "reprint")
+JOB_STATES = ("queued", "printing", "done", "failed", "cancelled")
+PLAN_STATES = ("open", "done", "cancelled")
+INCIDENT_CATEGORIES = (
+    "device_fault",
+    "failover",
+    "in_doubt",
+    "resolution",
+    "recovered",
+    "manual",
+    "note",
+)
+
+Values = type[Enum] | tuple[str, ...]  # an enum's values, or these texts
 
 
 class Row(Protocol):
@@ -48,6 +70,11 @@ class Stored:
     answered: bool = True  # in the API's and the CLI's answers (``as_dict``)
     exported: bool = True  # in the CSV export (operations)
     fact: bool = False  # a transition may record it (operations)
+    # what an answer's value is beyond its type (the API's document says it)
+    values: Values | None = None  # a text that is one of these
+    pattern: str | None = None  # a text of this shape (JSON Schema's pattern)
+    description: str | None = None
+    examples: tuple[Any, ...] = ()
 
 
 def stored(
@@ -57,10 +84,24 @@ def stored(
     answered: bool = True,
     exported: bool = True,
     fact: bool = False,
+    values: Values | None = None,
+    pattern: str | None = None,
+    description: str | None = None,
+    examples: tuple[Any, ...] = (),
 ) -> dict[str, Stored]:
     """A field's metadata saying what :class:`Stored` says about it:
     ``field(metadata=stored(fact=True))``."""
-    how = Stored(column=column, key=key, answered=answered, exported=exported, fact=fact)
+    how = Stored(
+        column=column,
+        key=key,
+        answered=answered,
+        exported=exported,
+        fact=fact,
+        values=values,
+        pattern=pattern,
+        description=description,
+        examples=examples,
+    )
     return {_STORED: how}
 
 
@@ -77,6 +118,7 @@ class Column:
     fact: bool
     load: Load | None  # None: the column's value is the field's
     dump: Dump | None  # None: the field's value is the answer's
+    about: Stored = Stored()  # what the type does not say (values, pattern, description)
 
 
 def columns(record: type) -> tuple[Column, ...]:
@@ -108,6 +150,7 @@ def _columns(record: type) -> tuple[Column, ...]:
                 fact=how.fact,
                 load=load,
                 dump=dump,
+                about=how,
             )
         )
     return tuple(out)
@@ -216,11 +259,11 @@ class Record:
 class Operation(Record):
     """One money operation and everything the terminal said about it."""
 
-    id: int
+    id: int = field(metadata=stored(description="journal id (ref. id:N on receipts)"))
     kind: Kind
     state: State
     amount: Money | None = field(metadata=stored(column="amount_minor", fact=True))
-    currency: str
+    currency: str = field(metadata=stored(pattern=CURRENCY_PATTERN))
     terminal: str | None
     created_at: datetime
     updated_at: datetime
@@ -239,7 +282,7 @@ class Operation(Record):
     approval_code: str | None = field(default=None, metadata=stored(fact=True))
     terminal_id: str | None = field(default=None, metadata=stored(fact=True))
     card_brand: str | None = field(default=None, metadata=stored(fact=True))
-    card_last4: str | None = field(default=None, metadata=stored(fact=True))
+    card_last4: str | None = field(default=None, metadata=stored(fact=True, pattern=LAST4_PATTERN))
     result_code: int | None = field(default=None, metadata=stored(fact=True))
     reason: str | None = field(default=None, metadata=stored(fact=True))
     doubt_stage: str | None = field(default=None, metadata=stored(fact=True))
@@ -265,9 +308,9 @@ class Event(Record):
     id: int = field(metadata=stored(answered=False))
     operation_id: int = field(metadata=stored(answered=False))
     at: datetime
-    event: str
-    from_state: str | None = field(metadata=stored(key="from"))
-    to_state: str | None = field(metadata=stored(key="to"))
+    event: str = field(metadata=stored(examples=("state", "attempt", "reprint", "printed")))
+    from_state: str | None = field(metadata=stored(key="from", values=State))
+    to_state: str | None = field(metadata=stored(key="to", values=State))
     actor: str | None
     detail: str | None
 
@@ -278,8 +321,8 @@ class StoredReceipt(Record):
 
     id: int
     operation_id: int = field(metadata=stored(answered=False))
-    copy: str  # customer | merchant
-    source: str  # terminal | built | repeat_receipt
+    copy: str = field(metadata=stored(values=RECEIPT_COPIES))
+    source: str = field(metadata=stored(values=RECEIPT_SOURCES))
     lines: tuple[str, ...]
     created_at: datetime
     reprints: int
@@ -293,9 +336,9 @@ class PrintJob(Record):
     operation_id: int  # the receipt's operation (a join, not a column of print_jobs)
     receipt_id: int
     printer: str | None
-    purpose: str  # original | reprint
+    purpose: str = field(metadata=stored(values=JOB_PURPOSES))
     reprint_no: int | None
-    state: str  # queued | printing | done | failed | cancelled
+    state: str = field(metadata=stored(values=JOB_STATES))
     continuation: bool
     attempts: int
     created_at: datetime
@@ -312,7 +355,7 @@ class Incident(Record):
     at: datetime
     place: str
     device: str | None
-    category: str  # device_fault | failover | in_doubt | resolution | manual | note
+    category: str = field(metadata=stored(values=INCIDENT_CATEGORIES))
     fault: str
     action: str
     result: str
@@ -328,7 +371,7 @@ class RefundPlan(Record):
     id: int
     sale_id: int
     parts: tuple[Money, ...]  # in the row's currency
-    state: str  # open | done | cancelled
+    state: str = field(metadata=stored(values=PLAN_STATES))
     created_at: datetime
     actor: str | None
 
