@@ -7,6 +7,10 @@ the daemon's ``LocalDesk``; both turn the desk's errors (:mod:`.errors`) into ex
 or HTTP statuses, each in one table.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     BadInput,
     Conflict,
@@ -19,7 +23,6 @@ from .errors import (
     Refused,
     Unreachable,
 )
-from .local import LocalDesk
 from .models import (
     Decision,
     IncidentNote,
@@ -33,7 +36,10 @@ from .models import (
     Transaction,
 )
 from .protocol import Desk
-from .remote import RemoteDesk
+
+if TYPE_CHECKING:
+    from .local import LocalDesk
+    from .remote import RemoteDesk
 
 __all__ = [
     "BadInput",
@@ -60,3 +66,19 @@ __all__ = [
     "Transaction",
     "Unreachable",
 ]
+
+# The two implementations load on first use: a command that only parses its arguments
+# (``--help``, ``--version``) or works locally does not import the HTTP client and the
+# configuration's validation with them, nor the cashier with the local one.
+_IMPLEMENTATIONS = {"LocalDesk": ".local", "RemoteDesk": ".remote"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _IMPLEMENTATIONS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -13,8 +13,6 @@ import logging
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -205,6 +203,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _from_daemon(args: argparse.Namespace) -> dict[str, Any] | None:
+    import urllib.error
+    import urllib.request
+
     from ..config import load_config
     from .api import REFRESH_ALL_WAIT, REFRESH_WAIT
 
