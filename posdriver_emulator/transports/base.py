@@ -26,6 +26,7 @@ class Transport(abc.ABC):
         self.tx_pacer = Pacer(baudrate)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._stuck: list[threading.Thread] = []  # loops that did not end when stopped
         self._ready = threading.Event()
 
     @property
@@ -49,6 +50,7 @@ class Transport(abc.ABC):
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
+        self._stuck = [thread for thread in self._threads if thread.is_alive()]
         self._threads.clear()
         self._teardown()
 

@@ -53,6 +53,15 @@ class PtyTransport(Transport):
         self._master: int | None = None
         self._slave: int | None = None
         self._fd_lock = threading.Lock()
+        # held by the receive loop while it waits on and reads the master, and by whoever
+        # closes the master: the process reuses a closed descriptor's number at once (in
+        # ``posdriver serve --emulate`` for the API's next socket), so a read of a master
+        # closed under the loop would take someone else's bytes
+        self._rx_lock = threading.RLock()
+        # wakes the receive loop out of its wait, so that a close need not wait it out
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self._generation = -1
         self.pty_name = ""
         self._down_until = 0.0
@@ -88,15 +97,22 @@ class PtyTransport(Transport):
             self._master = self._slave = None
         with contextlib.suppress(FileNotFoundError):
             self.link_path.unlink()
-        for fd in (master, slave):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        with contextlib.suppress(OSError):  # full: the loop is being woken already
+            os.write(self._wake_w, b"!")
+        with self._rx_lock:  # not while the receive loop is inside a select or read
+            for fd in (master, slave):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
         if master is not None:
             self.device.discard_output()
 
     def _teardown(self) -> None:
         self._detach()
+        if not self._stuck:  # a loop still running may still wait on the wake pipe
+            for fd in (self._wake_r, self._wake_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         if self._own_dir:
             with contextlib.suppress(OSError):
                 self.link_dir.rmdir()
@@ -140,12 +156,22 @@ class PtyTransport(Transport):
                 self.device.wait_for_wire_change(POLL)
                 continue
             try:
-                queued = bool(select.select([master], [], [], 0)[0])  # a backlog?
-                if not queued and not select.select([master], [], [], POLL)[0]:
-                    continue
-                data = os.read(master, self.rx_pacer.chunk_size())
+                with self._rx_lock:
+                    with self._fd_lock:
+                        if self._master != master:
+                            continue  # detached since: that number may be another's now
+                    queued = bool(select.select([master], [], [], 0)[0])  # a backlog?
+                    if not queued:
+                        ready = select.select([master, self._wake_r], [], [], POLL)[0]
+                        if self._wake_r in ready:
+                            with contextlib.suppress(OSError):
+                                os.read(self._wake_r, 4096)
+                            continue  # a close waits: let it have the master
+                        if not ready:
+                            continue
+                    data = os.read(master, self.rx_pacer.chunk_size())
             except OSError:
-                # EIO: nobody has the slave open right now, or we just detached.
+                # EIO: nobody has the slave open right now.
                 self._stop.wait(0.005)
                 continue
             self.rx_pacer.transmit(len(data), queued=queued)
