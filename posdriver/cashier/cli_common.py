@@ -190,8 +190,8 @@ class Context:
             self._journal.close()
 
     def spooler(self) -> Spooler:
+        from ..locks import device_lock
         from .spooler import Spooler
-        from .terminals import device_lock
 
         state_dir = self.config.state_dir
         return Spooler(

@@ -57,12 +57,12 @@ from ..errors import PosdriverError
 from ..journal.journal import Journal
 from ..journal.records import PrintJob
 from ..links import Link, LinkError, LinkOpenError, LinkURLError, link_for_url
+from ..locks import DeviceInUse
 from ..printer.driver import Printer
 from ..printer.errors import PrinterNotReady, PrinterNotResponding, PrintIncomplete
 from ..printer.receipt import encode_segments
 from ..printer.status import PaperState, PrinterStatus, Severity
 from .receipts import mark_continuation, mark_copy, to_printable
-from .terminals import DeviceInUse
 
 log = logging.getLogger(__name__)
 

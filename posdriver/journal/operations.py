@@ -106,7 +106,7 @@ class Operations(Store):
         """Write the intent (PENDING) and fsync it, before anything goes to a terminal.
 
         ``on_created(id)`` runs inside the transaction, before the commit: the caller takes
-        its claim on the operation there (see ``cashier.terminals.OperationClaim``), so
+        its claim on the operation there (see ``posdriver.locks.OperationClaim``), so
         no other process ever sees the operation without its owner.
         """
         kind = Kind(kind)

@@ -237,11 +237,12 @@ def _from_daemon(args: argparse.Namespace) -> dict[str, Any] | None:
 def _run_checks_here(args: argparse.Namespace) -> dict[str, Any]:
     """No daemon: open each device once (locked, as the daemon would) and run every
     check registered for its kind that it supports, as its worker would."""
-    from ..cashier.terminals import device_lock, make_terminal
+    from ..cashier.terminals import make_terminal
     from ..config import PrinterConfig, TerminalConfig, load_config
     from ..health.check import Probe, unknown_result
     from ..health.registry import checks_for, run_once
     from ..links import link_for_url
+    from ..locks import device_lock
     from ..printer.driver import Printer
     from ..terminal import registry
     from .snapshot import DeviceSnapshot

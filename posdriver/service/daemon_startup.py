@@ -102,7 +102,7 @@ class StartUp:
         self.config = dataclasses.replace(self.config, printers=printers, terminals=terminals)
 
     def _lock_devices(self, state_dir: Path) -> None:
-        from ..cashier.terminals import device_lock
+        from ..locks import device_lock
 
         for name in [
             *(p.name for p in self.config.printers),
