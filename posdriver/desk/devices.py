@@ -7,13 +7,14 @@ either; only these differ.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..cashier.cashier import Cashier
     from ..cashier.recovery import RecoveryReport
     from ..cashier.spooler import SpoolReport
+    from ..journal import Operation, State
 
 
 class Devices(Protocol):
@@ -53,3 +54,26 @@ class Devices(Protocol):
     def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:
         """Print what waits (on ``printer`` only, if named), waiting up to ``wait``
         seconds for a printer to become ready."""
+
+
+class Starts(Protocol):
+    """Where a money operation a request starts runs on beyond the request: the daemon's
+    own threads (it joins them when it stops, so nothing in flight is cut off), its
+    outcome counters, and what each idempotency key it took asked (kept in memory: a key
+    from before a restart is compared with the journal instead)."""
+
+    default_currency: str
+
+    def asked(self, key: str) -> dict[str, Any] | None:
+        """What the request under ``key`` asked, if this process took it."""
+
+    def remember(self, key: str, asks: dict[str, Any]) -> None:
+        """Keep what the request under ``key`` asked (the newest few thousand)."""
+
+    def launch(self, name: str, what: str, cashier: Cashier, work: Callable[[], None]) -> Operation:
+        """``work`` on a thread of its own named ``name``; the first operation
+        ``cashier`` journals for it, as soon as it is. When the work ends without one,
+        nothing reached a terminal, and the refusal says why (``what`` names it)."""
+
+    def count(self, kind: str, state: State) -> None:
+        """Count how a money operation of ``kind`` ended."""

@@ -9,6 +9,7 @@ meets one tree whichever desk it has.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -27,13 +28,15 @@ from ..journal import (
 from ..journal.journal import Filters
 from ..journal.records import RefundPlan
 from ..journal.states import FINAL, NEEDS_ATTENTION
-from .errors import Conflict, Failed, NoStoredReceipt, NotFound, NotOffered, Refused
+from . import starting
+from .errors import BadInput, Conflict, Failed, NoStoredReceipt, NotFound, NotOffered, Refused
 from .models import (
     WAITING_JOBS,
     Decision,
     Guard,
     IncidentNote,
     InFlight,
+    Order,
     Paid,
     Payment,
     Pending,
@@ -42,14 +45,16 @@ from .models import (
     Reprinted,
     Resolved,
     Settled,
+    Started,
     Transaction,
 )
 
 if TYPE_CHECKING:
+    from ..cashier.cashier import Cashier
     from ..cashier.recovery import RecoveryReport
     from ..cashier.spooler import SpoolReport
     from ..money import Money
-    from .devices import Devices
+    from .devices import Devices, Starts
     from .protocol import Operator
 
 _SETTLED = FINAL | NEEDS_ATTENTION
@@ -80,11 +85,23 @@ def _no_runs(_plan_id: int) -> Run | None:
     return None
 
 
+def _able_to_reserve(cashier: Cashier, on: str | None) -> None:
+    """A pre-authorisation or booking needs a terminal able to reserve money: refused
+    before anything is journaled when none of those it would try is."""
+    from ..terminal.protocol import Capability, CapabilityMissing
+
+    try:
+        cashier.terminals_able(Capability.PRE_AUTHORISATION, on=on)
+    except CapabilityMissing as exc:
+        raise Conflict(str(exc)) from None
+
+
 class LocalDesk:
     """:class:`~.protocol.Desk` over ``journal``; ``state_dir`` holds the claims that say
     which process runs an operation, ``devices`` reach the terminals and printers (none:
     a desk that reads and tidies the record only), ``plan_run`` is the daemon's run of a
-    plan, if any."""
+    plan, if any, and ``starts`` where the money operations it starts run (the daemon's
+    threads; none: this desk pays to the end, :meth:`pay`, and starts nothing)."""
 
     through_daemon = False
 
@@ -95,11 +112,13 @@ class LocalDesk:
         *,
         devices: Devices | None = None,
         plan_run: Callable[[int], Run | None] = _no_runs,
+        starts: Starts | None = None,
     ) -> None:
         self.journal = journal
         self.state_dir = state_dir
         self.devices = devices
         self.plan_run = plan_run
+        self.starts = starts
 
     def _devices(self) -> Devices:
         if self.devices is None:
@@ -177,6 +196,103 @@ class LocalDesk:
 
     def prepare(self, terminal: str | None) -> RecoveryReport | None:
         return self._devices().prepare(terminal)
+
+    def start(self, order: Order) -> Started:
+        """Any money operation, started on a thread of ``starts`` and answered as soon as
+        it is journaled (the terminal is asked after). A request under an idempotency
+        key used before is answered with the first one's operation (``repeated``), or
+        refused when it asks for something else; every other refusal comes before
+        anything is journaled, in the order :mod:`.starting` tells."""
+        if self.starts is None:
+            raise NotOffered("this desk pays to the end: it starts nothing to follow")
+        starts, devices = self.starts, self._devices()
+        key = order.idempotency_key
+        asked = starting.asks(self.journal, order, starts.default_currency)
+        if key is not None:
+            earlier = self.journal.by_idempotency_key(key)
+            if earlier is not None:
+                differ = starting.differs(asked, starts.asked(key), order, earlier)
+                if differ:
+                    raise starting.key_conflict(key, earlier, differ)
+                return Started(earlier, repeated=True)
+        amount, terminal = self._terms(order, starts.default_currency)
+        cashier = devices.cashier(starting.operator(order.operator))
+        kind, parent = order.kind, None
+        if kind in starting.NEEDS_PARENT:
+            if order.txn is None:
+                raise BadInput(f"a {kind.value} needs txn: the journal id it refers to")
+            parent = starting.referred(self.journal, order.txn)
+            starting.check_parent(self.journal, kind, parent)
+        if kind in starting.NEEDS_AMOUNT and amount is None:
+            raise BadInput(f"a {kind.value} needs an amount")
+        if kind in starting.RESERVES:  # a terminal that has none: refused, up front
+            _able_to_reserve(cashier, parent.terminal if parent is not None else terminal)
+        if kind is Kind.REFUND:
+            assert parent is not None, "a refund names its sale"
+            decision = cashier.refund_decision(parent, amount, on=terminal)
+            if not decision.allowed:
+                raise Refused(decision.explain(), {"refund_guard": decision.as_dict()})
+            amount = decision.amount
+        key = key or f"api-{uuid.uuid4()}"
+        starts.remember(key, asked)
+        work = self._work(cashier, kind, amount, terminal, parent, key)
+        op = starts.launch(f"api-{kind.value}", kind.value, cashier, work)
+        return Started(op, repeated=False)
+
+    def _terms(self, order: Order, default_currency: str) -> tuple[Money | None, str | None]:
+        """The amount and terminal an order names, read (and refused) as the API has
+        always read them, after its idempotency key was looked for."""
+        from ..money import Money
+
+        code = starting.currency(order.currency, default_currency)
+        amount = None
+        if order.amount is not None:
+            if not isinstance(order.amount, str):
+                raise BadInput(
+                    'amount must be a decimal string such as "12.50" (not a JSON number)'
+                )
+            with starting.read_as_input():
+                amount = Money.parse(order.amount, code)
+        terminal = starting.text(order.terminal, "terminal")
+        with starting.read_as_input():
+            self._devices().can_pay(terminal)  # a wrong name is refused, listing the real ones
+        return amount, terminal
+
+    def _work(
+        self,
+        cashier: Cashier,
+        kind: Kind,
+        amount: Money | None,
+        terminal: str | None,
+        parent: Operation | None,
+        key: str,
+    ) -> Callable[[], None]:
+        """The money work of an order checked, to run beyond the request: the cashier's
+        write-ahead path for ``kind``, its outcome counted."""
+        starts = self.starts
+        assert starts is not None
+
+        def run() -> None:  # what ends it is logged and answered by where it runs
+            if kind is Kind.SALE:
+                assert amount is not None
+                result = cashier.sale(amount, on=terminal, idempotency_key=key)
+            elif kind is Kind.PRE_AUTH:
+                assert amount is not None
+                result = cashier.pre_authorise(amount, on=terminal, idempotency_key=key)
+            elif kind is Kind.REFUND:
+                assert parent is not None and amount is not None
+                result = cashier.refund(
+                    parent, amount, on=terminal, checked=True, idempotency_key=key
+                )
+            elif kind is Kind.REVERSAL:
+                assert parent is not None
+                result = cashier.reverse(parent, on=terminal, idempotency_key=key)
+            else:
+                assert parent is not None and amount is not None
+                result = cashier.book(parent, amount, idempotency_key=key)
+            starts.count(kind.value, result.operation.state)
+
+        return run
 
     # -- split refunds: the guard, a plan made, carried out, given up -----------------
     def refund_guard(self, sale_id: int, amount: Money | None, terminal: str | None) -> Guard:

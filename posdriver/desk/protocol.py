@@ -19,6 +19,7 @@ from .models import (
     Decision,
     Guard,
     IncidentNote,
+    Order,
     Paid,
     Payment,
     Pending,
@@ -27,6 +28,7 @@ from .models import (
     Reprinted,
     Resolved,
     Settled,
+    Started,
     Transaction,
 )
 
@@ -66,6 +68,12 @@ class Desk(Protocol):
     def pay(self, payment: Payment) -> Paid:
         """Carry out a money operation to its end: journaled first, sent to a terminal,
         its receipt stored and printed (or queued, and said so)."""
+
+    def start(self, order: Order) -> Started:
+        """Start a money operation of any kind and answer once it is journaled (its
+        PENDING written; the terminal is asked after): the operation to follow with
+        :meth:`settled`, or the one an idempotency key used before stands for
+        (``repeated``). Every refusal comes first, with nothing journaled."""
 
     def prepare(self, terminal: str | None) -> RecoveryReport | None:
         """Ready this desk's terminals for a payment (refusing one none could take) and

@@ -36,6 +36,7 @@ from .models import (
     Guard,
     IncidentNote,
     InFlight,
+    Order,
     Paid,
     Payment,
     Pending,
@@ -44,6 +45,7 @@ from .models import (
     Reprinted,
     Resolved,
     Settled,
+    Started,
     Transaction,
     money_left,
 )
@@ -255,6 +257,18 @@ class RemoteDesk:
             receipts=settled.receipts,
             print_jobs=settled.print_jobs,
         )
+
+    def start(self, order: Order) -> Started:
+        """``POST /v1/operations``: the daemon starts it on its terminal worker and
+        answers once it is journaled. The refund guard's refusal is :class:`Refused`,
+        as when a payment is refused."""
+        try:
+            answer = self._post("/v1/operations", order.as_body())
+        except Conflict as exc:
+            if "refund_guard" in exc.extra:
+                raise Refused(str(exc), exc.extra) from None
+            raise
+        return Started(decode(Operation, answer["operation"]), bool(answer["repeated"]))
 
     def prepare(self, terminal: str | None) -> RecoveryReport | None:
         return None  # the daemon's terminals are the daemon's to ready
