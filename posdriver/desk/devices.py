@@ -8,6 +8,7 @@ either; only these differ.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from ..cashier.recovery import RecoveryReport
     from ..cashier.spooler import SpoolReport
     from ..journal import Operation, State
+    from .local import Run
 
 
 class Devices(Protocol):
@@ -59,10 +61,15 @@ class Devices(Protocol):
 class Starts(Protocol):
     """Where a money operation a request starts runs on beyond the request: the daemon's
     own threads (it joins them when it stops, so nothing in flight is cut off), its
-    outcome counters, and what each idempotency key it took asked (kept in memory: a key
-    from before a restart is compared with the journal instead)."""
+    outcome counters, what each idempotency key it took asked (kept in memory: a key
+    from before a restart is compared with the journal instead), and its refund plan
+    runs, decided on one at a time."""
 
     default_currency: str
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the daemon is stopping (a plan's run ends between two refunds)."""
 
     def asked(self, key: str) -> dict[str, Any] | None:
         """What the request under ``key`` asked, if this process took it."""
@@ -70,10 +77,20 @@ class Starts(Protocol):
     def remember(self, key: str, asks: dict[str, Any]) -> None:
         """Keep what the request under ``key`` asked (the newest few thousand)."""
 
-    def launch(self, name: str, what: str, cashier: Cashier, work: Callable[[], None]) -> Operation:
-        """``work`` on a thread of its own named ``name``; the first operation
-        ``cashier`` journals for it, as soon as it is. When the work ends without one,
-        nothing reached a terminal, and the refusal says why (``what`` names it)."""
+    def deciding(self) -> AbstractContextManager[object]:
+        """Held while deciding whether a refund plan is made or run: one at a time."""
+
+    def begin(self, name: str, cashier: Cashier, work: Callable[[], None]) -> Run:
+        """``work`` on a thread of its own named ``name``, hearing of the operations
+        ``cashier`` journals (see :meth:`first`)."""
+
+    def first(self, run: Run, what: str) -> Operation:
+        """The first operation ``run`` journaled, as soon as it is. When the work ended
+        without one, nothing reached a terminal, and the refusal says why (``what``
+        names the work)."""
+
+    def runs_plan(self, plan_id: int, run: Run) -> None:
+        """``run`` carries out plan ``plan_id`` (asked whether it is alive until it ends)."""
 
     def count(self, kind: str, state: State) -> None:
         """Count how a money operation of ``kind`` ended."""

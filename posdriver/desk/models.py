@@ -276,6 +276,34 @@ class Guard:
 
 
 @dataclass(frozen=True)
+class PlanMade:
+    """A split refund plan journaled, with what the refund guard said that made it."""
+
+    view: PlanView
+    guard: Guard
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"refund_plan": self.view.as_dict(), "refund_guard": self.guard.answer}
+
+
+@dataclass(frozen=True)
+class PlanStarted:
+    """A run of a plan's remaining parts started (its first refund journaled), or the
+    refunds an idempotency key used before stands for (``repeated``: nothing started)."""
+
+    view: PlanView
+    operations: tuple[Operation, ...]
+    repeated: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "refund_plan": self.view.as_dict(),
+            "operations": [op.as_dict() for op in self.operations],
+            "repeated": self.repeated,
+        }
+
+
+@dataclass(frozen=True)
 class PlanRun:
     """A split refund plan carried out (or carried on): each part's result (through the
     daemon without the terminal's own outcome), what is left, whether it is all done."""

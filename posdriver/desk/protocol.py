@@ -23,7 +23,9 @@ from .models import (
     Paid,
     Payment,
     Pending,
+    PlanMade,
     PlanRun,
+    PlanStarted,
     PlanView,
     Reprinted,
     Resolved,
@@ -85,6 +87,19 @@ class Desk(Protocol):
 
     def create_plan(self, sale_id: int, guard: Guard, terminal: str | None, operator: str) -> int:
         """Journal the split plan ``guard`` offered; its id."""
+
+    def make_plan(
+        self, sale_id: int, amount: Money | None, terminal: str | None, operator: str
+    ) -> PlanMade:
+        """Ask the guard about refunding ``amount`` of sale ``sale_id`` and journal the
+        split plan it offers: refused when the refund can go as one, when no plan would
+        do, or while the sale has an open plan with parts left."""
+
+    def start_plan(
+        self, plan_id: int, terminal: str | None, operator: str, key: str | None = None
+    ) -> PlanStarted:
+        """Start carrying out what is left of a plan, answered once its first refund is
+        journaled; the same ``key`` again is the run it started (``repeated``)."""
 
     def run_plan(self, plan_id: int, terminal: str | None, operator: str) -> PlanRun:
         """Carry out what is left of a plan, part after part, to its end."""

@@ -72,11 +72,9 @@ class DeskApi(ApiBase):
 
     def money_desk(self) -> LocalDesk:
         """The daemon's desk, starting money work on the API's threads."""
-        from .api_devices import DaemonStarts
+        from .api_devices import money_desk
 
-        desk = self.desk
-        desk.starts = DaemonStarts(self)
-        return desk
+        return money_desk(self)
 
     def operation(self, req: Request) -> Answer:
         wait = wait_field(req)

@@ -11,12 +11,17 @@ operation was journaled in its own words (503: the journal or state directory)."
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
+
+from .api_http import Work
 
 if TYPE_CHECKING:
     from ..cashier.cashier import Cashier
     from ..cashier.recovery import RecoveryReport
     from ..cashier.spooler import SpoolReport
+    from ..desk import LocalDesk
+    from ..desk.local import Run
     from ..journal import Operation, State
     from .api_http import ApiBase
     from .daemon import Daemon
@@ -79,11 +84,16 @@ class DaemonDevices:
 
 class DaemonStarts:
     """:class:`posdriver.desk.devices.Starts` for the running daemon's API: its threads
-    (registered for the drain at stop), its outcome counters, its memory of keys."""
+    (registered for the drain at stop), its outcome counters, its memory of keys, its
+    refund plan runs and the lock deciding on them."""
 
     def __init__(self, api: ApiBase) -> None:
         self.api = api
         self.default_currency: str = api.daemon.config.currency
+
+    @property
+    def stopping(self) -> bool:
+        return bool(self.api.daemon.stopping)
 
     def asked(self, key: str) -> dict[str, Any] | None:
         return self.api.asked.get(key)
@@ -95,8 +105,30 @@ class DaemonStarts:
             while len(api.asked) > ASKED_KEPT:
                 api.asked.pop(next(iter(api.asked)))
 
-    def launch(self, name: str, what: str, cashier: Cashier, work: Callable[[], None]) -> Operation:
-        return self.api._started(self.api._background(work, name, cashier), what)
+    def deciding(self) -> AbstractContextManager[object]:
+        return self.api._plans
+
+    def begin(self, name: str, cashier: Cashier, work: Callable[[], None]) -> Work:
+        return self.api._background(work, name, cashier)
+
+    def first(self, run: Run, what: str) -> Operation:
+        assert isinstance(run, Work), "a run this API began"
+        return self.api._started(run, what)
+
+    def runs_plan(self, plan_id: int, run: Run) -> None:
+        """Only whether a run is alive is ever asked: finished ones are let go."""
+        assert isinstance(run, Work), "a run this API began"
+        api = self.api
+        alive = {pid: t for pid, t in api.plan_runs.items() if t.is_alive()}
+        api.plan_runs = alive | {plan_id: run}
 
     def count(self, kind: str, state: State) -> None:
         self.api.daemon.count_outcome(kind, state)
+
+
+def money_desk(api: ApiBase) -> LocalDesk:
+    """The daemon's desk, starting money work and refund plan runs on the API's
+    threads."""
+    desk = api.desk
+    desk.starts = DaemonStarts(api)
+    return desk
