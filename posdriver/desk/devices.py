@@ -7,13 +7,16 @@ either; only these differ.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..cashier.cashier import Cashier
     from ..cashier.recovery import RecoveryReport
     from ..cashier.spooler import SpoolReport
+    from ..journal import Operation, State
+    from .local import Run
 
 
 class Devices(Protocol):
@@ -53,3 +56,41 @@ class Devices(Protocol):
     def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:
         """Print what waits (on ``printer`` only, if named), waiting up to ``wait``
         seconds for a printer to become ready."""
+
+
+class Starts(Protocol):
+    """Where a money operation a request starts runs on beyond the request: the daemon's
+    own threads (it joins them when it stops, so nothing in flight is cut off), its
+    outcome counters, what each idempotency key it took asked (kept in memory: a key
+    from before a restart is compared with the journal instead), and its refund plan
+    runs, decided on one at a time."""
+
+    default_currency: str
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the daemon is stopping (a plan's run ends between two refunds)."""
+
+    def asked(self, key: str) -> dict[str, Any] | None:
+        """What the request under ``key`` asked, if this process took it."""
+
+    def remember(self, key: str, asks: dict[str, Any]) -> None:
+        """Keep what the request under ``key`` asked (the newest few thousand)."""
+
+    def deciding(self) -> AbstractContextManager[object]:
+        """Held while deciding whether a refund plan is made or run: one at a time."""
+
+    def begin(self, name: str, cashier: Cashier, work: Callable[[], None]) -> Run:
+        """``work`` on a thread of its own named ``name``, hearing of the operations
+        ``cashier`` journals (see :meth:`first`)."""
+
+    def first(self, run: Run, what: str) -> Operation:
+        """The first operation ``run`` journaled, as soon as it is. When the work ended
+        without one, nothing reached a terminal, and the refusal says why (``what``
+        names the work)."""
+
+    def runs_plan(self, plan_id: int, run: Run) -> None:
+        """``run`` carries out plan ``plan_id`` (asked whether it is alive until it ends)."""
+
+    def count(self, kind: str, state: State) -> None:
+        """Count how a money operation of ``kind`` ended."""

@@ -9,6 +9,7 @@ meets one tree whichever desk it has.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -27,34 +28,41 @@ from ..journal import (
 from ..journal.journal import Filters
 from ..journal.records import RefundPlan
 from ..journal.states import FINAL, NEEDS_ATTENTION
-from .errors import Conflict, Failed, NoStoredReceipt, NotFound, NotOffered, Refused
+from ..money import Money
+from . import starting
+from .errors import BadInput, Conflict, Failed, NoStoredReceipt, NotFound, NotOffered, Refused
 from .models import (
     WAITING_JOBS,
     Decision,
     Guard,
     IncidentNote,
     InFlight,
+    Order,
     Paid,
     Payment,
     Pending,
+    PlanMade,
     PlanRun,
+    PlanStarted,
     PlanView,
     Reprinted,
     Resolved,
     Settled,
+    Started,
     Transaction,
 )
 
 if TYPE_CHECKING:
+    from ..cashier.cashier import Cashier
     from ..cashier.recovery import RecoveryReport
     from ..cashier.spooler import SpoolReport
-    from ..money import Money
-    from .devices import Devices
+    from .devices import Devices, Starts
     from .protocol import Operator
 
 _SETTLED = FINAL | NEEDS_ATTENTION
 _BEGUN = frozenset({State.PENDING, State.SENT})
 _NOT_TAKEN = (State.DECLINED, State.ABORTED)  # a plan's part refunded so is still to do
+_UNSETTLED_PART = (State.PENDING, State.SENT, State.IN_DOUBT, State.NEEDS_REVIEW)
 
 
 class Run(Protocol):
@@ -80,11 +88,23 @@ def _no_runs(_plan_id: int) -> Run | None:
     return None
 
 
+def _able_to_reserve(cashier: Cashier, on: str | None) -> None:
+    """A pre-authorisation or booking needs a terminal able to reserve money: refused
+    before anything is journaled when none of those it would try is."""
+    from ..terminal.protocol import Capability, CapabilityMissing
+
+    try:
+        cashier.terminals_able(Capability.PRE_AUTHORISATION, on=on)
+    except CapabilityMissing as exc:
+        raise Conflict(str(exc)) from None
+
+
 class LocalDesk:
     """:class:`~.protocol.Desk` over ``journal``; ``state_dir`` holds the claims that say
     which process runs an operation, ``devices`` reach the terminals and printers (none:
     a desk that reads and tidies the record only), ``plan_run`` is the daemon's run of a
-    plan, if any."""
+    plan, if any, and ``starts`` where the money operations it starts run (the daemon's
+    threads; none: this desk pays to the end, :meth:`pay`, and starts nothing)."""
 
     through_daemon = False
 
@@ -95,16 +115,23 @@ class LocalDesk:
         *,
         devices: Devices | None = None,
         plan_run: Callable[[int], Run | None] = _no_runs,
+        starts: Starts | None = None,
     ) -> None:
         self.journal = journal
         self.state_dir = state_dir
         self.devices = devices
         self.plan_run = plan_run
+        self.starts = starts
 
     def _devices(self) -> Devices:
         if self.devices is None:
             raise NotOffered("this desk reads the journal only: it has no devices")
         return self.devices
+
+    def _starts(self) -> Starts:
+        if self.starts is None:
+            raise NotOffered("this desk pays to the end: it starts nothing to follow")
+        return self.starts
 
     # -- finding -----------------------------------------------------------------------
     def transactions(self, filters: Filters) -> list[Operation]:
@@ -178,6 +205,99 @@ class LocalDesk:
     def prepare(self, terminal: str | None) -> RecoveryReport | None:
         return self._devices().prepare(terminal)
 
+    def start(self, order: Order) -> Started:
+        """Any money operation, started on a thread of ``starts`` and answered as soon as
+        it is journaled (the terminal is asked after). A request under an idempotency
+        key used before is answered with the first one's operation (``repeated``), or
+        refused when it asks for something else; every other refusal comes before
+        anything is journaled, in the order :mod:`.starting` tells."""
+        starts, devices = self._starts(), self._devices()
+        key = order.idempotency_key
+        asked = starting.asks(self.journal, order, starts.default_currency)
+        if key is not None:
+            earlier = self.journal.by_idempotency_key(key)
+            if earlier is not None:
+                differ = starting.differs(asked, starts.asked(key), order, earlier)
+                if differ:
+                    raise starting.key_conflict(key, earlier, differ)
+                return Started(earlier, repeated=True)
+        amount, terminal = self._terms(order, starts.default_currency)
+        cashier = devices.cashier(starting.operator(order.operator))
+        kind, parent = order.kind, None
+        if kind in starting.NEEDS_PARENT:
+            if order.txn is None:
+                raise BadInput(f"a {kind.value} needs txn: the journal id it refers to")
+            parent = starting.referred(self.journal, order.txn)
+            starting.check_parent(self.journal, kind, parent)
+        if kind in starting.NEEDS_AMOUNT and amount is None:
+            raise BadInput(f"a {kind.value} needs an amount")
+        if kind in starting.RESERVES:  # a terminal that has none: refused, up front
+            _able_to_reserve(cashier, parent.terminal if parent is not None else terminal)
+        if kind is Kind.REFUND:
+            assert parent is not None, "a refund names its sale"
+            decision = cashier.refund_decision(parent, amount, on=terminal)
+            if not decision.allowed:
+                raise Refused(decision.explain(), {"refund_guard": decision.as_dict()})
+            amount = decision.amount
+        key = key or f"api-{uuid.uuid4()}"
+        starts.remember(key, asked)
+        work = self._work(cashier, kind, amount, terminal, parent, key)
+        op = starts.first(starts.begin(f"api-{kind.value}", cashier, work), kind.value)
+        return Started(op, repeated=False)
+
+    def _terms(self, order: Order, default_currency: str) -> tuple[Money | None, str | None]:
+        """The amount and terminal an order names, read (and refused) as the API has
+        always read them, after its idempotency key was looked for."""
+        code = starting.currency(order.currency, default_currency)
+        amount = None
+        if order.amount is not None:
+            if not isinstance(order.amount, str):
+                raise BadInput(
+                    'amount must be a decimal string such as "12.50" (not a JSON number)'
+                )
+            with starting.read_as_input():
+                amount = Money.parse(order.amount, code)
+        terminal = starting.text(order.terminal, "terminal")
+        with starting.read_as_input():
+            self._devices().can_pay(terminal)  # a wrong name is refused, listing the real ones
+        return amount, terminal
+
+    def _work(
+        self,
+        cashier: Cashier,
+        kind: Kind,
+        amount: Money | None,
+        terminal: str | None,
+        parent: Operation | None,
+        key: str,
+    ) -> Callable[[], None]:
+        """The money work of an order checked, to run beyond the request: the cashier's
+        write-ahead path for ``kind``, its outcome counted."""
+        starts = self.starts
+        assert starts is not None
+
+        def run() -> None:  # what ends it is logged and answered by where it runs
+            if kind is Kind.SALE:
+                assert amount is not None
+                result = cashier.sale(amount, on=terminal, idempotency_key=key)
+            elif kind is Kind.PRE_AUTH:
+                assert amount is not None
+                result = cashier.pre_authorise(amount, on=terminal, idempotency_key=key)
+            elif kind is Kind.REFUND:
+                assert parent is not None and amount is not None
+                result = cashier.refund(
+                    parent, amount, on=terminal, checked=True, idempotency_key=key
+                )
+            elif kind is Kind.REVERSAL:
+                assert parent is not None
+                result = cashier.reverse(parent, on=terminal, idempotency_key=key)
+            else:
+                assert parent is not None and amount is not None
+                result = cashier.book(parent, amount, idempotency_key=key)
+            starts.count(kind.value, result.operation.state)
+
+        return run
+
     # -- split refunds: the guard, a plan made, carried out, given up -----------------
     def refund_guard(self, sale_id: int, amount: Money | None, terminal: str | None) -> Guard:
         with _journal_says():
@@ -198,6 +318,115 @@ class LocalDesk:
         cashier = self._devices().cashier(operator)
         result = cashier.carry_out_plan(sale, plan_id, on=terminal)
         return PlanRun(plan_id, tuple(result.parts), result.left, result.complete)
+
+    def make_plan(
+        self, sale_id: int, amount: Money | None, terminal: str | None, operator: str
+    ) -> PlanMade:
+        """A split plan, made only when the terminal's per-refund limit is all that
+        stops the refund (the guard decides, as for ``posdriver refund --split``), and
+        not while the sale has an open plan with parts left; decided one at a time."""
+        with _journal_says():
+            sale = self.journal.get(sale_id)
+        cashier = self._devices().cashier(operator)
+        with self._starts().deciding():
+            for plan in self.journal.plans_of(sale.id):
+                view = self.view(plan)
+                if plan.state == "open" and view.left:
+                    left = " + ".join(m.decimal() for m in view.left)
+                    raise Conflict(
+                        f"sale {sale.id} already has refund plan {plan.id} open (still to "
+                        f"refund {left} {plan.parts[0].currency}): run or cancel it",
+                        {"refund_plan": view.as_dict()},
+                    )
+            decision = cashier.refund_decision(sale, amount, on=terminal)
+            guard = Guard(decision.as_dict(), decision)
+            said = {"refund_guard": guard.answer}
+            if decision.allowed:
+                raise Refused(
+                    f"Refund {decision.amount} can go as one refund; no plan is needed "
+                    "(POST /v1/operations with kind refund)",
+                    said,
+                )
+            if not decision.plan:
+                raise Refused(decision.explain(), said)
+            plan_id, _ = cashier.refund_plan(sale, decision)
+        return PlanMade(self.view(self.journal.plan(plan_id)), guard)
+
+    def start_plan(
+        self, plan_id: int, terminal: str | None, operator: str, key: str | None = None
+    ) -> PlanStarted:
+        """Carry out a plan's remaining parts on a thread of ``starts``, one refund after
+        another, each journaled and linked to the sale and the plan; answered once the
+        first is journaled. Each part's idempotency key is ``key`` with ``#PART``, so
+        the same ``key`` again finds the run it started (``repeated``). Refused while a
+        run of it goes on, a part waits for a person, or nothing is left; the guard is
+        asked again on what is left (part of the sale may have been refunded another
+        way since, or it is another day)."""
+        starts = self._starts()
+        with _journal_says():
+            plan = self.journal.plan(plan_id)
+            sale = self.journal.get(plan.sale_id)
+        cashier = self._devices().cashier(operator)
+        with starts.deciding():
+            plan = self.journal.plan(plan.id)  # as it is now, not as it was before the lock
+            refunds = self.plan_refunds(plan)
+            if key is not None:
+                earlier = [r for r in refunds if (r.idempotency_key or "").startswith(f"{key}#")]
+                if earlier:
+                    return PlanStarted(self.view(plan), tuple(earlier), repeated=True)
+                self._key_unused(key, plan)
+            self._runnable(plan, refunds)
+            missing = self.missing_parts(plan, refunds)
+            left = Money(sum(plan.parts[i - 1].minor for i in missing), sale.currency)
+            decision = cashier.refund_decision(sale, left, on=terminal)
+            if not decision.allowed and not decision.plan:
+                raise Refused(decision.explain(), {"refund_guard": decision.as_dict()})
+            run_key = key or f"api-{uuid.uuid4()}"
+
+            def carry_out() -> None:  # what ends it is logged and answered by where it runs
+                cashier.carry_out_plan(
+                    sale,
+                    plan_id,
+                    on=terminal,
+                    idempotency_key=run_key,
+                    should_stop=lambda: starts.stopping,
+                    on_part=lambda r: starts.count("refund", r.operation.state),
+                    checked=True,  # just now, under the lock, with the same answers
+                )
+
+            run = starts.begin(f"api-refund-plan-{plan.id}", cashier, carry_out)
+            starts.runs_plan(plan.id, run)
+        first = starts.first(run, f"refund plan {plan.id}")
+        return PlanStarted(self.view(self.journal.plan(plan.id)), (first,), repeated=False)
+
+    def _key_unused(self, key: str, plan: RefundPlan) -> None:
+        """``key`` names no operation but this plan's run's: else it is refused."""
+        for name in (key, *(f"{key}#{part}" for part in range(1, len(plan.parts) + 1))):
+            other = self.journal.by_idempotency_key(name)
+            if other is not None:
+                raise Conflict(
+                    f"idempotency key {key!r} was used for id:{other.id}, not for "
+                    f"refund plan {plan.id}; use a new key"
+                )
+
+    def _runnable(self, plan: RefundPlan, refunds: Sequence[Operation]) -> None:
+        """Refuse a run of ``plan`` while one goes on, once it is closed, while a part
+        waits for a person, or when nothing is left."""
+        if self.plan_running(plan.id):
+            raise Conflict(
+                f"refund plan {plan.id} is being carried out now; follow it with "
+                f"GET /v1/refund-plans/{plan.id}?wait=60"
+            )
+        if plan.state != "open":
+            raise Conflict(f"refund plan {plan.id} is {plan.state}; nothing is carried out")
+        for op in refunds:
+            if op.state in _UNSETTLED_PART:
+                raise Conflict(
+                    f"refund plan {plan.id}: part {op.plan_part} (transaction {op.id}) is "
+                    f"{op.state.value}; resolve it first"
+                )
+        if not self.missing_parts(plan, refunds):
+            raise Conflict(f"refund plan {plan.id} has nothing left to refund")
 
     def cancel_plan(self, plan_id: int, reason: str, operator: str) -> tuple[Money, ...]:
         cashier = self._devices().cashier(operator)

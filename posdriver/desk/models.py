@@ -187,6 +187,47 @@ class Payment:
 
 
 @dataclass(frozen=True)
+class Order:
+    """A money operation asked to start, as the request gave it (``POST /v1/operations``):
+    the amount, currency, terminal, transaction and operator as written, read by the desk
+    only after an earlier request under the same ``idempotency_key`` was looked for, so a
+    repeat is answered with what the first one started whatever else it says."""
+
+    kind: Kind
+    amount: str | None = None
+    currency: str | None = None
+    terminal: str | None = None
+    txn: str | int | None = None
+    idempotency_key: str | None = None
+    operator: str | None = None
+
+    def as_body(self) -> dict[str, Any]:
+        """The request as ``POST /v1/operations`` takes it (the fields it gives)."""
+        body: dict[str, Any] = {
+            "kind": self.kind.value,
+            "amount": self.amount,
+            "currency": self.currency,
+            "terminal": self.terminal,
+            "txn": self.txn,
+            "idempotency_key": self.idempotency_key,
+            "operator": self.operator,
+        }
+        return {name: value for name, value in body.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class Started:
+    """A money operation journaled (its PENDING written, the terminal not yet asked), or
+    the one an idempotency key used before stands for (``repeated``: nothing started)."""
+
+    operation: Operation
+    repeated: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"operation": self.operation.as_dict(), "repeated": self.repeated}
+
+
+@dataclass(frozen=True)
 class Paid:
     """How a money operation ended: the cashier's result (through the daemon: the
     operation as it settled, its receipts printed or waiting, no outcome of the terminal's
@@ -232,6 +273,34 @@ class Guard:
     @property
     def explanation(self) -> str:
         return str(self.answer["explanation"])
+
+
+@dataclass(frozen=True)
+class PlanMade:
+    """A split refund plan journaled, with what the refund guard said that made it."""
+
+    view: PlanView
+    guard: Guard
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"refund_plan": self.view.as_dict(), "refund_guard": self.guard.answer}
+
+
+@dataclass(frozen=True)
+class PlanStarted:
+    """A run of a plan's remaining parts started (its first refund journaled), or the
+    refunds an idempotency key used before stands for (``repeated``: nothing started)."""
+
+    view: PlanView
+    operations: tuple[Operation, ...]
+    repeated: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "refund_plan": self.view.as_dict(),
+            "operations": [op.as_dict() for op in self.operations],
+            "repeated": self.repeated,
+        }
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,18 @@ from .models import (
     Decision,
     Guard,
     IncidentNote,
+    Order,
     Paid,
     Payment,
     Pending,
+    PlanMade,
     PlanRun,
+    PlanStarted,
     PlanView,
     Reprinted,
     Resolved,
     Settled,
+    Started,
     Transaction,
 )
 
@@ -67,6 +71,12 @@ class Desk(Protocol):
         """Carry out a money operation to its end: journaled first, sent to a terminal,
         its receipt stored and printed (or queued, and said so)."""
 
+    def start(self, order: Order) -> Started:
+        """Start a money operation of any kind and answer once it is journaled (its
+        PENDING written; the terminal is asked after): the operation to follow with
+        :meth:`settled`, or the one an idempotency key used before stands for
+        (``repeated``). Every refusal comes first, with nothing journaled."""
+
     def prepare(self, terminal: str | None) -> RecoveryReport | None:
         """Ready this desk's terminals for a payment (refusing one none could take) and
         settle what a crash left in flight; what recovery did, if it ran."""
@@ -77,6 +87,19 @@ class Desk(Protocol):
 
     def create_plan(self, sale_id: int, guard: Guard, terminal: str | None, operator: str) -> int:
         """Journal the split plan ``guard`` offered; its id."""
+
+    def make_plan(
+        self, sale_id: int, amount: Money | None, terminal: str | None, operator: str
+    ) -> PlanMade:
+        """Ask the guard about refunding ``amount`` of sale ``sale_id`` and journal the
+        split plan it offers: refused when the refund can go as one, when no plan would
+        do, or while the sale has an open plan with parts left."""
+
+    def start_plan(
+        self, plan_id: int, terminal: str | None, operator: str, key: str | None = None
+    ) -> PlanStarted:
+        """Start carrying out what is left of a plan, answered once its first refund is
+        journaled; the same ``key`` again is the run it started (``repeated``)."""
 
     def run_plan(self, plan_id: int, terminal: str | None, operator: str) -> PlanRun:
         """Carry out what is left of a plan, part after part, to its end."""

@@ -36,14 +36,18 @@ from .models import (
     Guard,
     IncidentNote,
     InFlight,
+    Order,
     Paid,
     Payment,
     Pending,
+    PlanMade,
     PlanRun,
+    PlanStarted,
     PlanView,
     Reprinted,
     Resolved,
     Settled,
+    Started,
     Transaction,
     money_left,
 )
@@ -88,6 +92,18 @@ def _daemon_says() -> Iterator[None]:
         yield
     except DaemonError as exc:
         raise translated(exc) from None
+
+
+@contextmanager
+def _guard_refuses() -> Iterator[None]:
+    """A refusal carrying the refund guard's answer as :class:`Refused` (nothing was
+    sent), as a desk over the journal refuses it."""
+    try:
+        yield
+    except Conflict as exc:
+        if "refund_guard" in exc.extra:
+            raise Refused(str(exc), exc.extra) from None
+        raise
 
 
 def _plan_view(d: Mapping[str, Any]) -> PlanView:
@@ -256,6 +272,14 @@ class RemoteDesk:
             print_jobs=settled.print_jobs,
         )
 
+    def start(self, order: Order) -> Started:
+        """``POST /v1/operations``: the daemon starts it on its terminal worker and
+        answers once it is journaled. The refund guard's refusal is :class:`Refused`,
+        as when a payment is refused."""
+        with _guard_refuses():
+            answer = self._post("/v1/operations", order.as_body())
+        return Started(decode(Operation, answer["operation"]), bool(answer["repeated"]))
+
     def prepare(self, terminal: str | None) -> RecoveryReport | None:
         return None  # the daemon's terminals are the daemon's to ready
 
@@ -276,6 +300,34 @@ class RemoteDesk:
             "operator": operator,
         }
         return int(self._post("/v1/refund-plans", body)["refund_plan"]["id"])
+
+    def make_plan(
+        self, sale_id: int, amount: Money | None, terminal: str | None, operator: str
+    ) -> PlanMade:
+        """``POST /v1/refund-plans``; what the guard refuses is :class:`Refused`."""
+        body = {
+            "txn": f"id:{sale_id}",
+            "amount": None if amount is None else amount.decimal(),
+            "terminal": terminal,
+            "operator": operator,
+        }
+        with _guard_refuses():
+            answer = self._post("/v1/refund-plans", body)
+        return PlanMade(_plan_view(answer["refund_plan"]), Guard(answer["refund_guard"]))
+
+    def start_plan(
+        self, plan_id: int, terminal: str | None, operator: str, key: str | None = None
+    ) -> PlanStarted:
+        """``POST /v1/refund-plans/{id}/run``, answered once its first refund is
+        journaled; what the guard refuses is :class:`Refused`."""
+        body = {"terminal": terminal, "operator": operator}
+        with _guard_refuses(), _daemon_says():
+            answer = self.daemon.post(f"/v1/refund-plans/{plan_id}/run", body, key=key)
+        return PlanStarted(
+            _plan_view(answer["refund_plan"]),
+            _operations(answer["operations"]),
+            bool(answer["repeated"]),
+        )
 
     def run_plan(self, plan_id: int, terminal: str | None, operator: str) -> PlanRun:
         """Started by the daemon (under a key of this run, so a lost answer is not a

@@ -8,17 +8,12 @@ journal's history, incidents, print jobs and split refunds are in :mod:`.api_rec
 from __future__ import annotations
 
 import json
-import uuid
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from ..card import is_last4
-from ..terminal.protocol import Capability, CapabilityMissing
 from .api_fields import (
-    ApiError,
     bad_request,
-    conflict,
-    currency_field,
     operator_field,
     text_field,
     wait_field,
@@ -26,7 +21,7 @@ from .api_fields import (
 from .api_http import Answer, ApiBase, Request
 
 if TYPE_CHECKING:
-    from ..journal import Operation
+    from ..desk import LocalDesk
 
 MONEY_KINDS = ("sale", "refund", "reversal", "pre_auth", "booking")
 _NOT_LOOKED: dict[str, Any] = {
@@ -38,7 +33,6 @@ _NOT_LOOKED: dict[str, Any] = {
     "at": None,
     "since": None,
 }
-ASKED_KEPT = 4096  # requests whose idempotency key is remembered with what they asked
 # the largest terminal receipt number a person may give (nine digits, as receipt:N takes)
 MAX_RECEIPT_NO = 999_999_999
 
@@ -54,168 +48,33 @@ class DeskApi(ApiBase):
 
     # -- money ---------------------------------------------------------------------------
     def start_operation(self, req: Request) -> Answer:
-        from ..money import Money
+        """Any money operation, started by the daemon's desk and answered once it is
+        journaled (202), or the one its idempotency key stands for (200)."""
+        from ..desk.models import Order
+        from ..journal import Kind
 
         self._not_stopping()
         body = req.body()
         kind = body.get("kind")
         if kind not in MONEY_KINDS:
             raise bad_request(f"kind must be one of {', '.join(MONEY_KINDS)}; got {kind!r}")
-        key = self._key(req, body)
-        asks = self._asks(body)
-        if key is not None:
-            earlier = self.journal.by_idempotency_key(key)
-            if earlier is not None:
-                differs = self._differs(key, asks, body, earlier)
-                if differs:
-                    raise conflict(
-                        f"idempotency key {key!r} was used for id:{earlier.id} "
-                        f"({earlier.kind.value} of {earlier.amount or '-'}), not for this "
-                        f"request (its {' and '.join(differs)} "
-                        f"{'differs' if len(differs) == 1 else 'differ'}); use a new key"
-                    )
-                return HTTPStatus.OK, {"operation": earlier.as_dict(), "repeated": True}
-        currency = currency_field(body.get("currency"), self.daemon.config.currency)
-        amount = None
-        if body.get("amount") is not None:
-            if not isinstance(body["amount"], str):
-                raise bad_request(
-                    'amount must be a decimal string such as "12.50" (not a JSON number)'
-                )
-            amount = Money.parse(body["amount"], currency)
-        terminal = self._terminal(body)
-        cashier = self.daemon.cashier(actor=operator_field(body))
-        parent = None
-        if kind in ("refund", "reversal", "booking"):
-            ref = body.get("txn")
-            if ref is None:
-                raise bad_request(f"a {kind} needs txn: the journal id it refers to")
-            parent = self._txn(ref)
-            self._check_parent(kind, parent)
-        if kind in ("sale", "pre_auth", "booking") and amount is None:
-            raise bad_request(f"a {kind} needs an amount")
-        if kind in ("pre_auth", "booking"):  # a terminal that has none: 409, up front
-            on = parent.terminal if parent is not None else terminal
-            try:
-                cashier.terminals_able(Capability.PRE_AUTHORISATION, on=on)
-            except CapabilityMissing as exc:
-                raise conflict(str(exc)) from None
-        if kind == "refund":
-            decision = cashier.refund_decision(parent, amount, on=terminal)
-            if not decision.allowed:
-                raise conflict(decision.explain(), {"refund_guard": decision.as_dict()})
-            amount = decision.amount
-        key = key or f"api-{uuid.uuid4()}"
-        self._asked(key, asks)
+        order = Order(
+            Kind(kind),
+            amount=body.get("amount"),
+            currency=body.get("currency"),
+            terminal=body.get("terminal"),
+            txn=body.get("txn"),
+            idempotency_key=self._key(req, body),
+            operator=body.get("operator"),
+        )
+        started = self.money_desk().start(order)
+        return (HTTPStatus.OK if started.repeated else HTTPStatus.ACCEPTED), started.as_dict()
 
-        def run() -> None:  # what ends it is logged and answered by Work and _started
-            if kind == "sale":
-                result = cashier.sale(amount, on=terminal, idempotency_key=key)
-            elif kind == "pre_auth":
-                result = cashier.pre_authorise(amount, on=terminal, idempotency_key=key)
-            elif kind == "refund":
-                result = cashier.refund(
-                    parent, amount, on=terminal, checked=True, idempotency_key=key
-                )
-            elif kind == "reversal":
-                result = cashier.reverse(parent, on=terminal, idempotency_key=key)
-            else:
-                result = cashier.book(parent, amount, idempotency_key=key)
-            self.daemon.count_outcome(kind, result.operation.state)
+    def money_desk(self) -> LocalDesk:
+        """The daemon's desk, starting money work on the API's threads."""
+        from .api_devices import money_desk
 
-        thread = self._background(run, f"api-{kind}", cashier)
-        op = self._started(thread, kind)
-        return HTTPStatus.ACCEPTED, {"operation": op.as_dict(), "repeated": False}
-
-    # -- what a request asks, for its idempotency key ----------------------------------
-    def _asks(self, body: dict[str, Any]) -> dict[str, Any]:
-        """What a money request asks for, written as the first request and a repeat of it
-        are compared: the same amount however written (``"12.5"``, ``"12.50"``), the
-        same currency in any case, the same transaction however named (``17``,
-        ``"id:17"``). A value that cannot be read stays as it is, and differs."""
-        from ..journal import JournalError
-        from ..money import AmountError, Money
-
-        currency = body.get("currency")
-        if currency is None:
-            currency = self.daemon.config.currency
-        elif isinstance(currency, str):
-            currency = currency.strip().upper()
-        amount = body.get("amount")
-        if isinstance(amount, str) and isinstance(currency, str):
-            try:
-                amount = Money.parse(amount, currency).minor
-            except AmountError:
-                pass
-        txn = body.get("txn")
-        if txn is not None:
-            try:
-                txn = self._txn(txn).id
-            except (ApiError, JournalError):
-                pass
-        return {
-            "kind": body.get("kind"),
-            "amount": amount,
-            "currency": currency,
-            "terminal": body.get("terminal"),
-            "txn": txn,
-        }
-
-    def _asked(self, key: str, asks: dict[str, Any]) -> None:
-        """Remember what the request under ``key`` asked (the newest few thousand)."""
-        with self._threads:
-            self.asked[key] = asks
-            while len(self.asked) > ASKED_KEPT:
-                self.asked.pop(next(iter(self.asked)))
-
-    def _differs(
-        self, key: str, asks: dict[str, Any], body: dict[str, Any], earlier: Operation
-    ) -> list[str]:
-        """What this request asks differently from the one that used ``key`` first: all
-        of it when this daemon took that request; otherwise (a key from before a
-        restart, or from the CLI) what the journal holds of it: the kind, and the
-        amount, currency and transaction where this request names them (the journal
-        has the terminal an operation ran on, which failover may have chosen, not the
-        one it was asked to start on)."""
-        first = self.asked.get(key)
-        if first is not None:
-            return [name for name in asks if asks[name] != first[name]]
-        journal = {
-            "kind": earlier.kind.value,
-            "amount": None if earlier.amount is None else earlier.amount.minor,
-            "currency": earlier.currency,
-            "txn": earlier.parent_id,
-        }
-        return [
-            name
-            for name, value in journal.items()
-            if (name == "kind" or body.get(name) is not None) and asks[name] != value
-        ]
-
-    def _check_parent(self, kind: str, parent: Any) -> None:
-        """What a refund, reversal or booking refers to must be able to take it: say so
-        now (409), not after the request was accepted."""
-        from ..journal import Kind, State
-
-        what = f"id:{parent.id} is {parent.state.value.replace('_', ' ')} ({parent.kind.value})"
-        if kind == "booking" and (
-            parent.kind is not Kind.PRE_AUTH or parent.state is not State.APPROVED
-        ):
-            raise conflict(f"{what}: only an approved pre-authorisation can be booked")
-        if kind == "reversal":
-            if parent.kind is not Kind.SALE or parent.state is not State.APPROVED:
-                raise conflict(f"{what}: only an approved sale can be reversed")
-            if parent.receipt_no is None:
-                raise conflict(f"id:{parent.id} has no terminal receipt number")
-            for child in self.journal.children(parent.id):
-                if child.kind is Kind.REVERSAL and child.state not in (
-                    State.DECLINED,
-                    State.ABORTED,
-                ):
-                    raise conflict(
-                        f"id:{parent.id} already has a reversal "
-                        f"(id:{child.id}, {child.state.value})"
-                    )
+        return money_desk(self)
 
     def operation(self, req: Request) -> Answer:
         wait = wait_field(req)

@@ -9,7 +9,6 @@ daemon owns the devices the CLI asks it instead of opening them.
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -173,6 +172,7 @@ class RecordsApi(ApiBase):
         """A split plan, made only when the terminal's per-refund limit is all that
         stops the refund (the guard decides, as for ``posdriver refund --split``)."""
         from ..money import Money
+        from .api_devices import money_desk
 
         body = req.body()
         if body.get("txn") is None:
@@ -186,30 +186,8 @@ class RecordsApi(ApiBase):
                 )
             amount = Money.parse(body["amount"], sale.currency)
         terminal = self._terminal(body)
-        cashier = self.daemon.cashier(actor=operator_field(body))
-        with self._plans:
-            for plan in self.journal.plans_of(sale.id):
-                view = self._plan_view(plan)
-                if plan.state == "open" and view["left"]:
-                    raise conflict(
-                        f"sale {sale.id} already has refund plan {plan.id} open (still to "
-                        f"refund {' + '.join(view['left'])} {plan.parts[0].currency}): run "
-                        "or cancel it",
-                        {"refund_plan": view},
-                    )
-            decision = cashier.refund_decision(sale, amount, on=terminal)
-            guard = {"refund_guard": decision.as_dict()}
-            if decision.allowed:
-                raise conflict(
-                    f"Refund {decision.amount} can go as one refund; no plan is needed "
-                    "(POST /v1/operations with kind refund)",
-                    guard,
-                )
-            if not decision.plan:
-                raise conflict(decision.explain(), guard)
-            plan_id, _ = cashier.refund_plan(sale, decision)
-        view = self._plan_view(self.journal.plan(plan_id))
-        return HTTPStatus.CREATED, {"refund_plan": view} | guard
+        made = money_desk(self).make_plan(sale.id, amount, terminal, operator_field(body))
+        return HTTPStatus.CREATED, made.as_dict()
 
     def refund_plan(self, req: Request) -> Answer:
         wait = wait_field(req)
@@ -221,80 +199,15 @@ class RecordsApi(ApiBase):
         and linked to the sale and the plan; the first that does not go through stops the
         run and the rest stays listed. Each part's idempotency key is the run's key with
         ``#PART``, so a repeated request finds the run it started."""
-        from ..journal import State
-        from ..money import Money
+        from .api_devices import money_desk
 
         self._not_stopping()
         plan = self._plan(req)
         body = req.body()
         key = self._key(req, body, longest=120)
         terminal = self._terminal(body)
-        cashier = self.daemon.cashier(actor=operator_field(body))
-        sale = self.journal.get(plan.sale_id)
-        with self._plans:
-            plan = self.journal.plan(plan.id)  # as it is now, not as it was before the lock
-            refunds = self.desk.plan_refunds(plan)
-            if key is not None:
-                earlier = [r for r in refunds if (r.idempotency_key or "").startswith(f"{key}#")]
-                if earlier:
-                    return HTTPStatus.OK, {
-                        "refund_plan": self._plan_view(plan),
-                        "operations": [op.as_dict() for op in earlier],
-                        "repeated": True,
-                    }
-                for name in (key, *(f"{key}#{part}" for part in range(1, len(plan.parts) + 1))):
-                    other = self.journal.by_idempotency_key(name)
-                    if other is not None:
-                        raise conflict(
-                            f"idempotency key {key!r} was used for id:{other.id}, not for "
-                            f"refund plan {plan.id}; use a new key"
-                        )
-            if self.desk.plan_running(plan.id):
-                raise conflict(
-                    f"refund plan {plan.id} is being carried out now; follow it with "
-                    f"GET /v1/refund-plans/{plan.id}?wait=60"
-                )
-            if plan.state != "open":
-                raise conflict(f"refund plan {plan.id} is {plan.state}; nothing is carried out")
-            for op in refunds:
-                if op.state in (State.PENDING, State.SENT, State.IN_DOUBT, State.NEEDS_REVIEW):
-                    raise conflict(
-                        f"refund plan {plan.id}: part {op.plan_part} (transaction {op.id}) is "
-                        f"{op.state.value}; resolve it first"
-                    )
-            missing = self.desk.missing_parts(plan, refunds)
-            if not missing:
-                raise conflict(f"refund plan {plan.id} has nothing left to refund")
-            # the guard again, on what is left: since the plan was made, part of the sale
-            # may have been refunded another way, or it may be another day (daily cap)
-            left = Money(sum(plan.parts[i - 1].minor for i in missing), sale.currency)
-            decision = cashier.refund_decision(sale, left, on=terminal)
-            if not decision.allowed and not decision.plan:
-                raise conflict(decision.explain(), {"refund_guard": decision.as_dict()})
-            key = key or f"api-{uuid.uuid4()}"
-            run_key, plan_id = key, plan.id
-
-            def carry_out() -> None:  # what ends it is logged and answered by Work
-                cashier.carry_out_plan(
-                    sale,
-                    plan_id,
-                    on=terminal,
-                    idempotency_key=run_key,
-                    should_stop=lambda: self.daemon.stopping,
-                    on_part=lambda r: self.daemon.count_outcome("refund", r.operation.state),
-                    checked=True,  # just now, under the lock, with the API's answers
-                )
-
-            thread = self._background(carry_out, f"api-refund-plan-{plan.id}", cashier)
-            # only whether a run is alive is ever asked: finished ones are let go
-            alive = {pid: t for pid, t in self.plan_runs.items() if t.is_alive()}
-            self.plan_runs = alive | {plan.id: thread}
-        first = self._started(thread, f"refund plan {plan.id}")
-        return HTTPStatus.ACCEPTED, {
-            "refund_plan": self._plan_view(self.journal.plan(plan.id)),
-            "operations": [first.as_dict()],
-            "repeated": False,
-        }
+        started = money_desk(self).start_plan(plan.id, terminal, operator_field(body), key)
+        return (HTTPStatus.OK if started.repeated else HTTPStatus.ACCEPTED), started.as_dict()
 
     def cancel_plan(self, req: Request) -> Answer:
         plan = self._plan(req)
