@@ -40,7 +40,8 @@ def read_as_input() -> Iterator[None]:
         raise BadInput(str(exc)) from None
 
 
-def _shown(text: str) -> str:
+def shown(text: str) -> str:
+    """A value as an error message quotes it: whole unless it is long."""
     return repr(text) if len(text) <= 40 else f"{text[:32]!r}... ({len(text)} characters)"
 
 
@@ -68,8 +69,8 @@ def currency(value: Any, default: str) -> str:
     if value is None:
         return default
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value):
-        shown = _shown(value) if isinstance(value, str) else json.dumps(value)
-        raise BadInput(f"currency must be an ISO 4217 code such as EUR, got {shown}")
+        quoted = shown(value) if isinstance(value, str) else json.dumps(value)
+        raise BadInput(f"currency must be an ISO 4217 code such as EUR, got {quoted}")
     code = value.upper()
     with read_as_input():
         Money(0, code).numeric_code  # noqa: B018 -- an unknown code is refused

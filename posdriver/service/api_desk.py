@@ -12,6 +12,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from ..card import is_last4
+from ..journal.states import Kind
 from .api_fields import (
     bad_request,
     operator_field,
@@ -23,7 +24,7 @@ from .api_http import Answer, ApiBase, Request
 if TYPE_CHECKING:
     from ..desk import LocalDesk
 
-MONEY_KINDS = ("sale", "refund", "reversal", "pre_auth", "booking")
+MONEY_KINDS = tuple(kind.value for kind in Kind)  # as the journal names them
 _NOT_LOOKED: dict[str, Any] = {
     "status": "unknown",
     "text": "the journal has not been looked at yet",

@@ -7,13 +7,18 @@ answered in one place (:mod:`.api_http`'s handler).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from ..desk import starting
+from ..desk.errors import BadInput
+from ..desk.starting import shown
 from .openapi import resolve
 
 if TYPE_CHECKING:
@@ -214,15 +219,8 @@ def _range_problem(value: float, schema: dict[str, Any]) -> str | None:
 
 def currency_field(value: str | None, default: str) -> str:
     """A currency a request names (an ISO 4217 code in any case), else ``default``."""
-    from ..money import Money
-
-    if value is None:
-        return default
-    if not re.fullmatch(r"[A-Za-z]{3}", value):
-        raise bad_request(f"currency must be an ISO 4217 code such as EUR, got {shown(value)}")
-    code = value.upper()
-    Money(0, code).numeric_code  # noqa: B018 -- an unknown code is an AmountError (400)
-    return code
+    with _as_bad_request():
+        return starting.currency(value, default)
 
 
 def wait_field(req: Request) -> float:
@@ -234,29 +232,27 @@ def wait_field(req: Request) -> float:
 # -- body fields -------------------------------------------------------------------------
 def text_field(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
     """A string field: absent or null is None (or a 400 when required); not a string,
-    or blank, is a 400 naming the field."""
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise bad_request(f"{name} is required")
-        return None
-    if not isinstance(value, str):
-        raise bad_request(f"{name} must be a string, got {json.dumps(value)}")
-    if not value.strip():
-        raise bad_request(f"{name} must not be empty")
-    return value.strip()
+    or blank, is a 400 naming the field (the desk's rule, :func:`starting.text`)."""
+    if body.get(name) is None and required:
+        raise bad_request(f"{name} is required")
+    with _as_bad_request():
+        return starting.text(body.get(name), name)
 
 
 def operator_field(body: dict[str, Any], *, required: bool = False) -> str:
-    who = text_field(body, "operator", required=required)
-    if who is not None and len(who) > 200:
-        raise bad_request("operator must be at most 200 characters")
-    return who or "api"
+    if required:
+        text_field(body, "operator", required=True)
+    with _as_bad_request():
+        return starting.operator(body.get("operator"))
 
 
-def shown(text: str) -> str:
-    """A value as an error message quotes it: whole unless it is long."""
-    return repr(text) if len(text) <= 40 else f"{text[:32]!r}... ({len(text)} characters)"
+@contextlib.contextmanager
+def _as_bad_request() -> Iterator[None]:
+    """The desk's :class:`BadInput` as this module's 400, its sentence as it is."""
+    try:
+        yield
+    except BadInput as exc:
+        raise bad_request(str(exc)) from None
 
 
 def seconds_field(value: Any, name: str) -> float:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..card import is_last4
 from ..desk.models import WAITING_JOBS, IncidentNote
+from ..journal.records import JOB_STATES
 from .api_fields import (
     bad_request,
     conflict,
@@ -31,8 +32,6 @@ from .api_http import Answer, ApiBase, Request
 
 if TYPE_CHECKING:
     from ..journal.records import RefundPlan
-
-JOB_STATES = ("queued", "printing", "done", "failed", "cancelled")
 
 
 class RecordsApi(ApiBase):
