@@ -87,6 +87,10 @@ def startup(root: Path, runs: int) -> None:
         "    j.transition(op.id, State.APPROVED, receipt_no=n + 1, trace=n + 1)\n"
     )
     subprocess.run([sys.executable, "-c", seed], check=True, env=journal_env)
+    # a daemon address nothing answers at: the command reads the journal itself, and
+    # never a daemon a developer has running on the default port
+    config = root / "cli.toml"
+    config.write_text('[service]\napi = "127.0.0.1:1"\n')
     commands = {
         "posdriver --version": ["--version"],
         "posdriver txn show last": ["txn", "show", "last", "--state-dir", str(state)],
@@ -100,7 +104,7 @@ def startup(root: Path, runs: int) -> None:
                 [sys.executable, "-m", "posdriver", *args],
                 capture_output=True,
                 text=True,
-                env=journal_env | {"POSDRIVER_API": "127.0.0.1:1"},
+                env=journal_env | {"POSDRIVER_CONFIG": str(config)},
                 check=False,
             )
             samples.append(time.perf_counter() - started)

@@ -248,7 +248,8 @@ def run(args: argparse.Namespace) -> int:
     from ..desk.remote import translated
     from ..journal import JournalError
     from ..money import AmountError
-    from .cashier import OutcomeNotRecorded, RefundRefused
+    from .refunds import RefundRefused
+    from .writeahead import OutcomeNotRecorded
 
     handler = _HANDLERS[args.command]
     try:

@@ -7,9 +7,8 @@ daemon answers at the configured address, or at one given (``--api``).
 from __future__ import annotations
 
 import json
+import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -54,6 +53,9 @@ class Daemon:
         timeout: float = 10,
         headers: dict[str, str] | None = None,
     ) -> Any:
+        import urllib.error  # here: a command that finds no daemon never needs them
+        import urllib.request
+
         sent = {"Content-Type": "application/json", **(headers or {})}
         if self.token:
             sent["Authorization"] = f"Bearer {self.token}"
@@ -155,6 +157,8 @@ def find(config: Config, explicit_devices: bool, api: str | None = None) -> Daem
     from ..config import parse_address
 
     address = config.service.api if api is None else parse_address(api)
+    if api is None and not _listening(address.host, address.port, 0.5):
+        return None  # nothing listens at the configured address: no daemon runs
     daemon = Daemon(f"http://{address}", config.service.token)
     try:
         daemon._request("GET", "/v1/health", timeout=0.5 if api is None else 5)
@@ -165,3 +169,13 @@ def find(config: Config, explicit_devices: bool, api: str | None = None) -> Daem
     except DaemonError:
         return daemon  # it answered (503 is an answer: something is down; 401 too)
     return daemon
+
+
+def _listening(host: str, port: int, timeout: float) -> bool:
+    """Whether something accepts connections at ``host:port``: a refused connect is the
+    common answer when no daemon runs, and costs no HTTP client to learn."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
