@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..desk import starting
 from ..desk.errors import BadInput
 from ..desk.starting import shown
+from ..errors import PosdriverError
 from .openapi import resolve
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ _WHOLE = re.compile(r"[0-9]{1,19}")  # int() would take " 5", "+5", "5_0" and "Ù
 _NUMBER = re.compile(r"[0-9]{1,19}(?:\.[0-9]{1,19})?")
 
 
-class ApiError(Exception):
+class ApiError(PosdriverError):
     """A request refused, with the status that says why and any fields the answer carries
     besides its sentence: raised wherever the request logic finds the fault, and turned
     into the JSON answer in one place (the handler)."""
@@ -60,7 +61,7 @@ def conflict(message: str, extra: dict[str, Any] | None = None) -> ApiError:
 
 
 # -- the body ----------------------------------------------------------------------------
-class _NotOurJson(ValueError):
+class _NotOurJson(PosdriverError, ValueError):
     """JSON that Python's parser takes and RFC 8259 or this API does not."""
 
 

@@ -15,15 +15,7 @@ import posdriver
 from posdriver.errors import PosdriverError
 
 # qualified name -> why it is not (yet) a PosdriverError
-NOT_POSDRIVER_ERRORS = {
-    "posdriver.service.api_fields.ApiError": (
-        "an HTTP answer on its way to the handler, which turns it into the JSON answer; "
-        "never raised out of the API"
-    ),
-    "posdriver.service.api_fields._NotOurJson": (
-        "private to the API's JSON parsing, caught there as the ValueError it is"
-    ),
-}
+NOT_POSDRIVER_ERRORS = {}
 
 
 def exception_classes() -> dict[str, type[BaseException]]:
