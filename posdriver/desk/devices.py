@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..cashier.recovery import RecoveryReport
     from ..cashier.spooler import SpoolReport
     from ..journal import Operation, State
-    from .local import Run
+    from .local_plans import Run
 
 
 class Devices(Protocol):

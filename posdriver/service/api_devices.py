@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..cashier.recovery import RecoveryReport
     from ..cashier.spooler import SpoolReport
     from ..desk import LocalDesk
-    from ..desk.local import Run
+    from ..desk.local_plans import Run
     from ..journal import Operation, State
     from .api_http import ApiBase
     from .daemon import Daemon
