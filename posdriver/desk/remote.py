@@ -118,7 +118,7 @@ def _plan_view(d: Mapping[str, Any]) -> PlanView:
 def spool_report(jobs: Sequence[Mapping[str, Any]]) -> SpoolReport:
     """Print jobs as the daemon last saw them, as the report a spooler run gives: each
     printed, or still waiting with the reason it gave."""
-    from ..cashier.spooler import JobOutcome, SpoolReport
+    from ..cashier.spool_report import JobOutcome, SpoolReport
 
     return SpoolReport(
         tuple(
@@ -134,7 +134,7 @@ def spool_report(jobs: Sequence[Mapping[str, Any]]) -> SpoolReport:
 
 def run_report(answer: Mapping[str, Any]) -> SpoolReport:
     """A spooler run's report as the daemon answered with it (``SpoolReport.as_dict``)."""
-    from ..cashier.spooler import JobOutcome, SpoolReport
+    from ..cashier.spool_report import JobOutcome, SpoolReport
 
     return SpoolReport(
         tuple(JobOutcome(decode(PrintJob, j), j["printed"], j["reason"]) for j in answer["jobs"])
