@@ -166,7 +166,7 @@ def check_parent(journal: Journal, kind: Kind, parent: Operation) -> None:
     if kind is Kind.REVERSAL:
         if parent.kind is not Kind.SALE or parent.state is not State.APPROVED:
             raise Conflict(f"{what}: only an approved sale can be reversed")
-        if parent.receipt_no is None:
+        if parent.reference is None:  # nothing the terminal would know it by
             raise Conflict(f"id:{parent.id} has no terminal receipt number")
         for child in journal.children(parent.id):
             if child.kind is Kind.REVERSAL and child.state not in _NOT_TAKEN:
