@@ -235,19 +235,11 @@ def incidents(ctx: Context) -> int:
     if a.csv:
         import csv
 
-        fields = [
-            "id",
-            "at",
-            "place",
-            "device",
-            "category",
-            "fault",
-            "action",
-            "result",
-            "notes",
-            "operation_id",
-            "actor",
-        ]
+        from ..journal import Incident
+        from ..journal.records import columns
+
+        # the columns an incident answers with, as its record declares them
+        fields = [c.key for c in columns(Incident) if c.answered]
         writer = csv.DictWriter(sys.stdout, fieldnames=fields)
         writer.writeheader()
         for item in items:

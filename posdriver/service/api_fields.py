@@ -241,8 +241,8 @@ def text_field(body: dict[str, Any], name: str, *, required: bool = False) -> st
 
 
 def operator_field(body: dict[str, Any], *, required: bool = False) -> str:
-    if required:
-        text_field(body, "operator", required=True)
+    if required and body.get("operator") is None:
+        raise bad_request("operator is required")
     with _as_bad_request():
         return starting.operator(body.get("operator"))
 
