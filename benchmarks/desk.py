@@ -8,6 +8,9 @@
    last`` on a journal with a few operations (no daemon: the journal is opened).
 
 Run from the repository root: ``python benchmarks/desk.py [--sales N] [--runs N]``.
+``--against DIR`` (another checkout of posdriver, e.g. a ``git worktree`` of an older
+commit) times the start-ups of both, taking turns, so that a before/after comparison
+comes from one run on a noisy machine.
 """
 
 from __future__ import annotations
@@ -74,9 +77,39 @@ def sales_through_the_daemon(root: Path, count: int) -> None:
         procs.stop_all()
 
 
-def startup(root: Path, runs: int) -> None:
-    state = root / "cli-state"
-    journal_env = {"PYTHONPATH": str(_common.REPO), "PATH": "/usr/bin:/bin"}
+def startup(root: Path, runs: int, against: Path | None = None) -> None:
+    trees = {"this checkout": _common.REPO} | ({str(against): against} if against else {})
+    # a daemon address nothing answers at: the command reads the journal itself, and
+    # never a daemon a developer has running on the default port
+    config = root / "cli.toml"
+    config.write_text('[service]\napi = "127.0.0.1:1"\n')
+    print(f"2. command start-up, median of {runs} fresh processes")
+    states = {
+        tree: _seeded_journal(root / f"cli-state-{n}", path)
+        for n, (tree, path) in enumerate(trees.items())
+    }
+    for name in ("posdriver --version", "posdriver txn show last"):
+        samples: dict[str, list[float]] = {tree: [] for tree in trees}
+        for _ in range(runs + 1):
+            for tree, path in trees.items():  # taking turns: both see the same noise
+                args = name.split()[1:] + (
+                    ["--state-dir", str(states[tree])] if "txn" in name else []
+                )
+                env = {
+                    "PATH": "/usr/bin:/bin",
+                    "PYTHONPATH": str(path),
+                    "POSDRIVER_CONFIG": str(config),
+                }
+                samples[tree].append(_time_command(name, args, env, path))
+        for tree, taken in samples.items():
+            where = f"  ({tree})" if against else ""
+            taken = taken[1:]  # the first compiles the bytecode
+            print(f"   {name:<26} median {statistics.median(taken) * 1000:7.1f} ms{where}")
+
+
+def _seeded_journal(state: Path, tree: Path) -> Path:
+    """A journal of a few approved sales, written by the checkout that will read it (its
+    schema may be older than this one's)."""
     seed = (
         "from posdriver.journal import open_journal, Kind, State\n"
         "from posdriver.money import Money\n"
@@ -86,32 +119,25 @@ def startup(root: Path, runs: int) -> None:
         "    j.transition(op.id, State.SENT)\n"
         "    j.transition(op.id, State.APPROVED, receipt_no=n + 1, trace=n + 1)\n"
     )
-    subprocess.run([sys.executable, "-c", seed], check=True, env=journal_env)
-    # a daemon address nothing answers at: the command reads the journal itself, and
-    # never a daemon a developer has running on the default port
-    config = root / "cli.toml"
-    config.write_text('[service]\napi = "127.0.0.1:1"\n')
-    commands = {
-        "posdriver --version": ["--version"],
-        "posdriver txn show last": ["txn", "show", "last", "--state-dir", str(state)],
-    }
-    print(f"2. command start-up, median of {runs} fresh processes")
-    for name, args in commands.items():
-        samples = []
-        for _ in range(runs + 1):
-            started = time.perf_counter()
-            done = subprocess.run(
-                [sys.executable, "-m", "posdriver", *args],
-                capture_output=True,
-                text=True,
-                env=journal_env | {"POSDRIVER_CONFIG": str(config)},
-                check=False,
-            )
-            samples.append(time.perf_counter() - started)
-            if done.returncode != 0:
-                raise SystemExit(f"{name}: exit {done.returncode}: {done.stderr.strip()}")
-        samples = samples[1:]  # the first compiles the bytecode
-        print(f"   {name:<26} median {statistics.median(samples) * 1000:7.1f} ms")
+    env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"}
+    subprocess.run([sys.executable, "-c", seed], check=True, env=env, cwd=tree)
+    return state
+
+
+def _time_command(name: str, args: list[str], env: dict[str, str], tree: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "posdriver", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tree,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{name} ({tree}): exit {done.returncode}: {done.stderr.strip()}")
+    return seconds
 
 
 def main() -> None:
@@ -119,13 +145,16 @@ def main() -> None:
     parser.add_argument("--sales", type=int, default=30, help="sales to time (default 30)")
     parser.add_argument("--runs", type=int, default=15, help="start-ups per command (15)")
     parser.add_argument("--only", choices=("sale", "startup"), help="run one part only")
+    parser.add_argument(
+        "--against", type=Path, metavar="DIR", help="another checkout to time start-ups against"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="posdriver-desk-bench-") as where:
         root = Path(where)
         if args.only in (None, "sale"):
             sales_through_the_daemon(root, args.sales)
         if args.only in (None, "startup"):
-            startup(root, args.runs)
+            startup(root, args.runs, args.against and args.against.resolve())
 
 
 if __name__ == "__main__":

@@ -223,12 +223,36 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
 # -- running ---------------------------------------------------------------------------
 
 
+# The commands that need of the configuration only where the journal is (their own, or the
+# running daemon's): the config is read journal_only for them, so a mistake in a device's
+# table does not keep staff from a guest's payment (and pydantic is not imported). Each
+# (command, action) here is run with such a config in tests/cashier/test_journal_only.py.
+JOURNAL_ONLY = frozenset(
+    {
+        ("txn", "list"),
+        ("txn", "show"),
+        ("pending", None),
+        ("incidents", None),
+        ("incidents", "add"),
+        ("jobs", None),
+        ("jobs", "list"),
+        ("journal", "export"),
+        ("journal", "backup"),
+        ("journal", "check"),
+    }
+)
+
+
+def journal_only(args: argparse.Namespace) -> bool:
+    return (args.command, getattr(args, "action", None)) in JOURNAL_ONLY
+
+
 @contextlib.contextmanager
 def _context(args: argparse.Namespace) -> Iterator[Context]:
     from ..config import load_config, with_overrides
 
     config = with_overrides(
-        load_config(args.config),
+        load_config(args.config, journal_only=journal_only(args)),
         state_dir=args.state_dir,
         terminals=args.terminal,
         printers=args.printer,
@@ -242,6 +266,21 @@ def _context(args: argparse.Namespace) -> Iterator[Context]:
 
 def run(args: argparse.Namespace) -> int:
     """Run one of :data:`COMMANDS`; every failure becomes a message and an exit code."""
+    handler = _HANDLERS[args.command]
+    try:
+        with _context(args) as ctx:
+            return handler(ctx)
+    except Exception as exc:
+        code = _failed(args, exc)
+        if code is None:
+            raise
+        return code
+
+
+def _failed(args: argparse.Namespace, exc: Exception) -> int | None:
+    """The message and exit code of a failure (None: not one of ours to report). The
+    exception classes are imported here, when something failed, so that a command that
+    only reads does not import the money paths' modules at start-up."""
     from ..config import ConfigError
     from ..desk import DeskError
     from ..desk.client import DaemonError
@@ -251,28 +290,25 @@ def run(args: argparse.Namespace) -> int:
     from .refunds import RefundRefused
     from .writeahead import OutcomeNotRecorded
 
-    handler = _HANDLERS[args.command]
-    try:
-        with _context(args) as ctx:
-            return handler(ctx)
-    except OutcomeNotRecorded as exc:
+    if isinstance(exc, OutcomeNotRecorded):
         return fail(args, str(exc), IN_DOUBT if exc.outcome.ok else NOT_CHARGED)
-    except MoneyStopped as exc:
+    if isinstance(exc, MoneyStopped):
         return fail(args, str(exc), exc.code)
-    except RefundRefused as exc:
+    if isinstance(exc, RefundRefused):
         return fail(args, str(exc), NOT_SENT, {"refund_guard": exc.decision.as_dict()})
-    except DeskError as exc:
+    if isinstance(exc, DeskError):
         return _desk_failed(args, exc)
-    except DaemonError as exc:  # the paths still talking to the daemon's client directly
+    if isinstance(exc, DaemonError):  # the paths still talking to the daemon's client directly
         return _desk_failed(args, translated(exc))
-    except JournalError as exc:
+    if isinstance(exc, JournalError):
         return fail(args, _before_any_terminal(args, str(exc)), FAILED)
-    except (ConfigError, AmountError, CommandError, ValueError) as exc:
+    if isinstance(exc, ConfigError | AmountError | CommandError | ValueError):
         return fail(args, str(exc), FAILED)
-    except BrokenPipeError:
-        raise  # the reader went away: posdriver.cli.main's business
-    except OSError as exc:  # the state directory (locks, the journal's files): full, read-only
+    if isinstance(exc, BrokenPipeError):
+        return None  # the reader went away: posdriver.cli.main's business
+    if isinstance(exc, OSError):  # the state directory (locks, journal files): full, read-only
         return fail(args, _before_any_terminal(args, state_failure(exc)), FAILED)
+    return None
 
 
 def _before_any_terminal(args: argparse.Namespace, text: str) -> str:

@@ -189,29 +189,43 @@ class Context:
         if self._journal is not None:
             self._journal.close()
 
+    @property
+    def device_config(self) -> Config:
+        """The configuration as a command that reaches devices reads it: never one read
+        ``journal_only``, which lists no device ("no printer is configured" would be
+        false). A command in ``cli.JOURNAL_ONLY`` that gets here is a mistake in posdriver."""
+        if not self.config.complete:
+            raise RuntimeError(
+                f"posdriver {self.args.command} read only the journal's settings of the "
+                "configuration but reached for its devices"
+            )
+        return self.config
+
     def spooler(self) -> Spooler:
         from ..locks import device_lock
         from .spooler import Spooler
 
-        state_dir = self.config.state_dir
+        config = self.device_config
+        state_dir = config.state_dir
         return Spooler(
             self.journal,
-            self.config.printers,
-            policy=self.config.print,
-            receipt=self.config.receipt,
+            config.printers,
+            policy=config.print,
+            receipt=config.receipt,
             lock=lambda name: device_lock(state_dir, name),
         )
 
     def cashier(self) -> Cashier:
         from .cashier import Cashier
 
+        config = self.device_config
         progress = None if self.args.json else progress_line
         return Cashier(
             self.journal,
-            self.config,
+            config,
             spooler=self.spooler(),
             progress=progress,
-            print_wait=self.config.print.ready_timeout,
+            print_wait=config.print.ready_timeout,
         )
 
 

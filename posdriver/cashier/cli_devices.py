@@ -33,10 +33,11 @@ class CommandDevices:
         return self._cashier
 
     def can_pay(self, terminal: str | None) -> None:
-        if not self.ctx.config.terminals:
+        config = self.ctx.device_config
+        if not config.terminals:
             raise CommandError("no payment terminal is configured; give --terminal URL or a config")
         if terminal is not None:
-            self.ctx.config.terminal(terminal)  # a wrong name is an error before anything runs
+            config.terminal(terminal)  # a wrong name is an error before anything runs
 
     def recover_first(self, cashier: Cashier) -> RecoveryReport | None:
         from .cli_money import recover_first
@@ -65,6 +66,6 @@ class CommandDevices:
         return printer_name(self.ctx, terminal)
 
     def run_print_jobs(self, printer: str | None, wait: float) -> SpoolReport:
-        if not self.ctx.config.printers:
+        if not self.ctx.device_config.printers:
             raise CommandError("no receipt printer is configured; give --printer URL or a config")
         return self.ctx.spooler().run(printer=printer, wait=wait)

@@ -5,6 +5,14 @@ One small TOML file (``/etc/posdriver/posdriver.toml`` unless ``POSDRIVER_CONFIG
 (:mod:`.schema`, and each terminal protocol's options model) check the shape; then the
 checks that need the whole file run (:mod:`.checks`). Every problem found is one line
 of one :class:`~.model.ConfigError`.
+
+A command that only reads the journal (``txn show``, ``txn list``, ...) asks for
+``journal_only``: the keys that find the journal (``state_dir``, ``[service]`` api and
+token) and the top-level currency are read and nothing else is checked,
+so that a mistake in a device's table does not keep staff from a guest's payment, and
+the command does not pay for importing the models (pydantic is most of a command's
+start-up). When those keys are themselves wrong the whole file is checked as usual, so
+there is one set of error messages.
 """
 
 from __future__ import annotations
@@ -14,38 +22,54 @@ import os
 import re
 import stat
 import tomllib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from .model import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG_PATH,
+    DEFAULT_CURRENCY,
+    Config,
+    ConfigError,
+    PrintPolicy,
+    ReceiptConfig,
+    RefundConfig,
+    ServiceConfig,
+    default_state_dir,
+    parse_address,
+)
 
-from ..terminal import registry
-from ..terminal.options import TerminalOptions
-from .checks import Checker
-from .model import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, ConfigError
-from .schema import FileModel, protocol_keys
-from .sentences import explain, key_text
+if TYPE_CHECKING:
+    from ..terminal.options import TerminalOptions
 
 
-def load_config(path: str | Path | None = None) -> Config:
+def load_config(path: str | Path | None = None, *, journal_only: bool = False) -> Config:
     """Read and check the configuration.
 
     ``path`` (``--config``) must exist. Without it, ``POSDRIVER_CONFIG`` names the file
     and must exist too (a typo there must not silently drop the configuration); without
     that, ``/etc/posdriver/posdriver.toml`` is read if present, else defaults apply.
+
+    ``journal_only``: read only what finds the journal (``state_dir``, ``[service]`` api
+    and token) and ``currency``, into a :class:`Config` that is not ``complete`` (see
+    the module's text).
     """
+    build = _journal_settings if journal_only else _build
     if path is not None and str(path) != "":
-        return _load_file(Path(path))
+        return _load_file(Path(path), build)
     env = os.environ.get(CONFIG_ENV)
     if env:
-        return _load_file(Path(env), named_by=CONFIG_ENV)
+        return _load_file(Path(env), build, named_by=CONFIG_ENV)
     if DEFAULT_CONFIG_PATH.exists():
-        return _load_file(DEFAULT_CONFIG_PATH)
-    return _build({}, None)
+        return _load_file(DEFAULT_CONFIG_PATH, build)
+    return build({}, None)
 
 
-def _load_file(path: Path, named_by: str | None = None) -> Config:
+def _load_file(
+    path: Path, build: Callable[[dict[str, Any], Path | None], Config], named_by: str | None = None
+) -> Config:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -64,7 +88,7 @@ def _load_file(path: Path, named_by: str | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_syntax_error(path, text, exc)) from None
-    config = _build(raw, path)
+    config = build(raw, path)
     if config.service.token is not None:
         warning = _token_readable(path)
         if warning is not None:
@@ -123,12 +147,73 @@ def _syntax_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> str:
     return f"{path}: line {line}, column {column}: invalid TOML: {what}"
 
 
+def _journal_settings(raw: dict[str, Any], source: Path | None) -> Config:
+    """The keys that find the journal, and the currency, when each is plainly right (the
+    same rules as :class:`.checks.Checker`); else the whole file's check, which names
+    what is wrong."""
+    state_dir, currency = raw.get("state_dir"), _currency(raw.get("currency", DEFAULT_CURRENCY))
+    service = raw.get("service", {})
+    if not isinstance(service, dict):
+        return _build(raw, source)
+    api, token = service.get("api", str(ServiceConfig.api)), service.get("token")
+    plain = (
+        (state_dir is None or _absolute(state_dir))
+        and currency is not None
+        and isinstance(api, str)
+        and (token is None or (isinstance(token, str) and len(token) >= 16))
+    )
+    try:
+        address = parse_address(api) if plain else None
+    except ValueError:
+        address = None
+    if address is None or currency is None or (token is None and not address.loopback):
+        return _build(raw, source)
+    return Config(
+        source=source,
+        state_dir=Path(state_dir).expanduser() if state_dir is not None else default_state_dir(),
+        currency=currency,
+        receipt=ReceiptConfig(),
+        refund=RefundConfig(),
+        print=PrintPolicy(),
+        terminals=(),
+        printers=(),
+        service=ServiceConfig(api=address, token=token),
+        complete=False,
+    )
+
+
+def _currency(value: Any) -> str | None:
+    """The top-level currency (``txn list --amount`` means it), if it is one."""
+    if not isinstance(value, str):
+        return None
+    code = value.strip().upper()
+    if code == DEFAULT_CURRENCY:
+        return code
+    from ..money import AmountError, Money
+
+    try:
+        Money(0, code).numeric_code  # noqa: B018 -- looked up only to check the code
+    except AmountError:
+        return None
+    return code
+
+
+def _absolute(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip()) and Path(value).expanduser().is_absolute()
+
+
 def _build(raw: dict[str, Any], source: Path | None) -> Config:
     """Both passes over parsed TOML; raises one ConfigError with every problem found.
 
     A terminal's protocol owns some keys of its table: they are taken out before the
     file's model sees the table, and checked by the protocol's own options model, in the
     same pass, with the same sentences."""
+    from pydantic import ValidationError
+
+    from .checks import Checker
+    from .schema import FileModel
+    from .sentences import explain, key_text
+
     where = str(source) if source is not None else "configuration"
     raw, owned = _take_protocol_keys(raw)
     problems: list[str] = []
@@ -150,6 +235,8 @@ def _build(raw: dict[str, Any], source: Path | None) -> Config:
 
 def _take_protocol_keys(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """``raw`` without the keys terminal protocols own, and those keys by device."""
+    from .schema import protocol_keys
+
     devices = raw.get("devices")
     if not isinstance(devices, dict):
         return raw, {}
@@ -172,6 +259,11 @@ def _protocol_options(
     """Each terminal's protocol options, checked by its protocol's model; the sentences
     for what is wrong. A table whose kind or protocol is itself wrong is left to the
     other checks (they say so)."""
+    from pydantic import ValidationError
+
+    from ..terminal import registry
+    from .sentences import explain, key_text
+
     options: dict[str, TerminalOptions] = {}
     problems: list[str] = []
     devices = raw.get("devices")

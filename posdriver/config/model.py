@@ -10,11 +10,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import PosdriverError
 from ..money import Money
 from ..terminal import registry
-from ..terminal.options import TerminalOptions
+
+if TYPE_CHECKING:  # a protocol's options model is pydantic, loaded with a protocol
+    from ..terminal.options import TerminalOptions
 
 DEFAULT_CONFIG_PATH = Path("/etc/posdriver/posdriver.toml")
 CONFIG_ENV = "POSDRIVER_CONFIG"
@@ -198,7 +201,11 @@ def parse_address(text: str) -> Address:
 
 @dataclass(frozen=True)
 class Config:
-    """A loaded, fully checked configuration; ``source`` is None when no file was read."""
+    """A loaded, fully checked configuration; ``source`` is None when no file was read.
+
+    ``complete`` is False for what :func:`~.loading.load_config` read with
+    ``journal_only``: only ``state_dir``, ``currency`` and ``[service]`` api and token came
+    from the file; every other field is its default and no device is listed."""
 
     source: Path | None
     state_dir: Path
@@ -212,6 +219,7 @@ class Config:
     # things that do not stop it loading but a person should fix (``serve`` logs them,
     # ``config check`` prints them): a token that others can read
     warnings: tuple[str, ...] = ()
+    complete: bool = True
 
     def terminal(self, name: str) -> TerminalConfig:
         """The terminal called ``name``; a wrong name is a ConfigError listing the real ones."""
