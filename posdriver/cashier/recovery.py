@@ -94,13 +94,20 @@ def judge(
     *,
     known_elsewhere: Sequence[Operation] = (),
     skew: timedelta = CLOCK_SKEW,
+    now: datetime | None = None,
 ) -> Verdict:
     """Compare an operation in doubt with the terminal's last transaction.
 
     ``known_elsewhere``: other journaled operations of this terminal with the same
     receipt number as ``last`` (a transaction the journal already accounts for).
+    ``now``: this machine's time as recovery runs. An operation that began after it
+    began before the clock was set back (NTP, a person, a dead RTC battery): its start
+    time cannot be held against the terminal's clock, so "the terminal's transaction is
+    older than this operation" proves nothing. Which journal operation came first is
+    told by the ids, which no clock moves.
     """
     began = op.created_at
+    clock_moved = now is not None and began > now + skew
     if last is None:
         if op.doubt_stage == DoubtStage.BEFORE_ACCEPT:
             return Verdict(
@@ -140,7 +147,7 @@ def judge(
             "with it",
             matched=False,
         )
-    older = [o for o in known_elsewhere if o.id != op.id and o.created_at <= began]
+    older = [o for o in known_elsewhere if o.id < op.id]
     if older:
         return Verdict(
             State.DECLINED,
@@ -148,7 +155,7 @@ def judge(
             f"{older[0].id}, from before this one: this one never ran; nothing was charged",
             matched=False,
         )
-    if when is not None and when < began - skew:
+    if when is not None and when < began - skew and not clock_moved:
         return Verdict(
             State.DECLINED,
             f"the terminal's last transaction ({seen}) is from before this operation "
@@ -164,10 +171,12 @@ def judge(
         )
     if op.amount is not None and last.amount == op.amount and when is not None:
         return _matched(last, seen)
+    moved = "; this machine's clock was set back since it began" if clock_moved else ""
     return Verdict(
         State.NEEDS_REVIEW,
         f"the terminal's last transaction ({seen}) does not match this operation "
-        f"({op.amount or 'no amount'} at {op.created_at.astimezone():%Y-%m-%d %H:%M:%S})",
+        f"({op.amount or 'no amount'} at {op.created_at.astimezone():%Y-%m-%d %H:%M:%S})"
+        f"{moved}",
         matched=False,
     )
 
@@ -340,7 +349,8 @@ def _settle(
     never ran there (it would be the last transaction otherwise), so nothing was charged;
     one that went before it cannot be checked with it, unless it is provably older. Two
     or more that could match are a person's decision: never guess which one."""
-    verdicts = [(op, judge(op, last, known_elsewhere=known, skew=skew)) for op in ops]
+    now = datetime.now(UTC)
+    verdicts = [(op, judge(op, last, known_elsewhere=known, skew=skew, now=now)) for op in ops]
     matched = [op for op, v in verdicts if v.matched]
     seen = describe_last(last) if last is not None else "none"
     if len(matched) > 1:

@@ -37,6 +37,15 @@ TERMINAL_CHECKS = ("link", "connectivity", "terminal_state")
 OPERATION_KINDS = ("sale", "refund", "reversal", "pre_auth", "booking")
 OUTCOMES = ("approved", "declined", "aborted", "in_doubt")
 NAGIOS = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
+# A status dated after "now" by more than this is from before the wall clock was set back
+# (NTP, a person, a dead RTC battery at boot): its age is not known, so it is stale. The
+# slack covers a reader that took "now" just before a worker stored a newer status.
+CLOCK_STEP_SLACK = 1.0
+
+
+def _age_known(age: float, limit: float) -> bool:
+    """An age within ``limit``, and not one the wall clock made negative."""
+    return -CLOCK_STEP_SLACK <= age <= limit
 
 
 @dataclass(frozen=True)
@@ -102,8 +111,11 @@ class DeviceSnapshot:
     stale_view: bool = field(default=False, repr=False, compare=False)
 
     def fresh(self, now: float | None = None) -> bool:
+        """The status is recent enough to show as it is. Never when the wall clock went
+        back past it: a negative age would otherwise keep it "fresh" for as long as the
+        clock moved back, an hour of last values shown as now."""
         now = time.time() if now is None else now
-        return self.status_at is not None and now - self.status_at <= self.freshness
+        return self.status_at is not None and _age_known(now - self.status_at, self.freshness)
 
     @property
     def up(self) -> bool:
@@ -124,7 +136,7 @@ class DeviceSnapshot:
         stays valid while the device keeps answering."""
         # a check that takes long (a silent terminal: 15 s per try over serial) is
         # followed by the next one no sooner than that: its result lasts that much longer
-        return self.fresh(now) or now - check.at <= self.freshness + check.duration
+        return self.fresh(now) or _age_known(now - check.at, self.freshness + check.duration)
 
     def copy(self, **changes: Any) -> DeviceSnapshot:
         """A copy whose dicts are its own: the worker goes on changing the original's
@@ -152,7 +164,11 @@ class DeviceSnapshot:
             if self.check_fresh(check, now):
                 checks[name] = check
                 continue
-            age = f"last run {now - check.at:.0f} s ago"
+            age = (
+                f"last run {now - check.at:.0f} s ago"
+                if now >= check.at
+                else "the clock was set back since it last ran"
+            )
             checks[name] = replace(check, status="unknown", text=f"stale ({age}): {check.text}")
         return self.copy(
             paper="unknown",

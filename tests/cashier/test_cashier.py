@@ -340,6 +340,36 @@ def test_judge_never_matches_a_different_amount(desk: Desk) -> None:
     assert judge(op, older).state is State.DECLINED
 
 
+def test_judge_does_not_hold_a_start_time_from_before_the_clock_was_set_back(desk: Desk) -> None:
+    """The sale began while this machine's clock was two hours fast; the clock was set
+    right before recovery ran. The terminal (its clock right) booked the sale "two hours
+    before it began": that proves nothing, and a charge must not be called not charged."""
+    op = desk.journal.begin(Kind.SALE, eur("10.00"))
+    now = op.created_at - timedelta(hours=2)  # recovery's clock, set back since
+    charged = LastTransaction(
+        stands=True, result_code=0, meaning="ok", amount=eur("10.00"), at=now - timedelta(minutes=1)
+    )
+    assert judge(op, charged).state is State.DECLINED  # what a clock without history says
+    assert judge(op, charged, now=now).state is State.APPROVED
+    other = dataclasses.replace(charged, amount=eur("10.01"))
+    verdict = judge(op, other, now=now)
+    assert verdict.state is State.NEEDS_REVIEW and "clock was set back" in verdict.detail
+    assert judge(op, charged, now=op.created_at).state is State.DECLINED  # a clock never moved
+
+
+def test_judge_orders_journal_operations_by_id_not_by_a_clock_that_moved(desk: Desk) -> None:
+    """The terminal's last transaction is an earlier journal operation; the one in doubt
+    began after it, though the clock was set back between them: it never ran."""
+    first = desk.journal.begin(Kind.SALE, eur("10.00"))
+    later = desk.journal.begin(Kind.SALE, eur("12.00"))
+    earlier_by_clock = dataclasses.replace(first, created_at=later.created_at + timedelta(hours=1))
+    last = LastTransaction(
+        stands=True, result_code=0, meaning="ok", amount=eur("10.00"), at=later.created_at
+    )
+    verdict = judge(later, last, known_elsewhere=[earlier_by_clock])
+    assert verdict.state is State.DECLINED and f"transaction {first.id}" in verdict.detail
+
+
 def test_a_terminal_printing_whole_card_numbers_has_them_masked_in_the_journal(
     desk: Desk,
 ) -> None:

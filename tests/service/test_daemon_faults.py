@@ -321,3 +321,52 @@ def test_a_switched_off_printer_reads_stale_and_says_so_once(daemon: Daemon) -> 
     assert code == 3 and report["status"] == "unknown", report
     texts = [c["text"] for c in report["devices"][0]["checks"].values()]
     assert all(text.count("stale (") <= 1 for text in texts), texts
+
+
+def test_the_wall_clock_set_back_an_hour_hides_no_fault_and_stops_nothing(
+    tmp_path: Path,
+) -> None:
+    """The PC's clock is set back an hour while the daemon runs (NTP after a drift, a
+    person). The printer's last status is then dated "in the future": it must not pass
+    for fresh for that hour. Switched off after the step, the printer reads unknown as
+    soon as its status is older than the limit by the monotonic clock, comes back when
+    switched on, and a sale goes through and is journaled after the step."""
+    step = tmp_path / "clock-offset"
+    step.write_text("0")
+    config = tmp_path / "posdriver.toml"
+    config.write_text(SERVICE)
+    runner = ("-m", "tests.support.shifted_clock", str(step))
+    with (
+        (tmp_path / "daemon.log").open("w") as log,
+        serve_process(config, tmp_path / "state", emulate=True, log=log, runner=runner) as (
+            process,
+            by,
+        ),
+    ):
+        daemon = _started(process, by, tmp_path)
+        up = 'posdriver_device_up{device="receipt",kind="printer"}'
+        wait_until(lambda: daemon.sample(up) == 1.0, 10, "the printer up first")
+        step.write_text("-3600")
+        daemon.fault("printer", "power_off")
+
+        def printer() -> dict[str, Any]:
+            status, devices = daemon.get("/v1/devices")
+            assert status == 200, devices
+            return dict(next(d for d in devices if d["name"] == "receipt"))
+
+        def paper_check() -> str:
+            return str(printer()["checks"]["paper"]["status"])
+
+        # the paper check's last result ("ok", an hour ahead by the clock now) is not
+        # held for that hour (tests/service/test_metrics.py has the rule itself)
+        wait_until(lambda: paper_check() == "unknown", 15, "the silent printer's paper check")
+        code, report = daemon.check("receipt")
+        assert code != 0 and ("receipt", "paper") in failing(report), report
+        assert daemon.sample(up) == 0.0
+        daemon.fault("printer", "power_off", False)
+        wait_until(lambda: daemon.sample(up) == 1.0, 15, "the printer up again")
+        wait_until(lambda: paper_check() == "ok", 15, "the paper check ok again")
+        sale = daemon.settled(daemon.sale("4.20"))
+        assert sale["state"] == "approved", sale
+        assert [e["amount"] for e in daemon.ledger()][-1:] == [420]  # minor units
+        assert process.poll() is None

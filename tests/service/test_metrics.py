@@ -535,3 +535,19 @@ def test_a_journal_not_looked_at_yet_is_not_writable() -> None:
     samples = parse(exposition(snapshot))
     assert samples[("posdriver_journal_writable", frozenset())] == 0.0
     assert ("posdriver_state_dir_free_bytes", frozenset()) not in samples
+
+
+def test_a_status_from_before_the_clock_was_set_back_is_stale() -> None:
+    """An hour back (NTP, a dead RTC battery): the last status is an hour "in the future";
+    its age is unknown, so it shows as unknown until the device is asked again, never as
+    fresh for the hour the clock moved."""
+    device = printer_near_end()
+    assert device.status_at is not None and device.fresh(device.status_at)
+    back = device.status_at - 3600
+    assert not device.fresh(back) and not device.up_at(back)
+    view = device.current(back)
+    assert view.paper == "unknown"
+    assert {c.status for c in view.checks.values()} == {"unknown"}
+    assert all("clock was set back" in c.text for c in view.checks.values())
+    # a reader that took "now" a moment before a worker stored a newer status
+    assert device.fresh(device.status_at - 0.5)

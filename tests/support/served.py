@@ -35,11 +35,13 @@ def serve_process(
     emulate: bool,
     log: IO[str] | None = None,
     metrics: str = "127.0.0.1:0",
+    runner: tuple[str, ...] = ("-m", "posdriver"),
 ) -> Iterator[tuple[subprocess.Popen[str], dict[str, dict[str, Any]]]]:
     """Yields the process and its start lines by name: ``"api"`` and ``"metrics"`` (their
     ``url``), and with ``emulate`` ``"printer"`` and ``"terminal"`` (``url``, ``control``).
-    The log (stderr) goes to ``log`` or nowhere."""
-    command = [sys.executable, "-m", "posdriver", "serve", "--config", str(config)]
+    The log (stderr) goes to ``log`` or nowhere. ``runner``: what python runs to be
+    ``posdriver`` (a wrapper such as tests/support/shifted_clock.py)."""
+    command = [sys.executable, *runner, "serve", "--config", str(config)]
     if emulate:
         command.append("--emulate")
     command += ["--state-dir", str(state), "--api", "127.0.0.1:0", "--metrics", metrics]
