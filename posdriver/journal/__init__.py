@@ -12,6 +12,7 @@ from .errors import (
     JournalFull,
     JournalLocked,
     JournalReadOnly,
+    JournalReplaced,
     JournalStorageError,
     UnknownTransaction,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "JournalFull",
     "JournalLocked",
     "JournalReadOnly",
+    "JournalReplaced",
     "JournalStorageError",
     "Kind",
     "Operation",

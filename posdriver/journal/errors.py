@@ -28,6 +28,11 @@ class JournalFull(JournalStorageError):
     """The disk (or the file size limit) is full; the last change was not recorded."""
 
 
+class JournalReplaced(JournalStorageError):
+    """The journal file was deleted or replaced while this process had it open: what it
+    wrote now would go to a file no one can read, and be lost at the next start."""
+
+
 class JournalLocked(JournalStorageError):
     """Another process held the journal for longer than the wait allowed."""
 

@@ -44,6 +44,7 @@ from .errors import (
     JournalFull,
     JournalLocked,
     JournalReadOnly,
+    JournalReplaced,
     JournalStorageError,
 )
 from .opening import refuse_foreign_or_newer, why_read_only
@@ -284,6 +285,7 @@ class SqliteStore(Store):
             self._depth = 1
             try:
                 yield self._conn
+                self._still_the_file()
                 self._conn.execute("COMMIT")
                 self.last_commit = self.clock()
                 self.write_failure = None
@@ -343,6 +345,18 @@ class SqliteStore(Store):
             except sqlite3.Error as exc:
                 raise self._write_failed(self._translate(exc, "probe")) from exc
             self.write_failure = None
+
+    def _still_the_file(self) -> None:
+        """Before a commit: the file this connection writes is still the journal. Once
+        it was deleted or replaced, a commit would be durable in a file that no one can
+        read and that is gone at the next start: a payment journaled there was never
+        journaled (write ahead, never guess), so the transaction is not committed."""
+        if self.replaced():
+            raise JournalReplaced(
+                f"{self.path} was deleted or replaced while posdriver had it open; nothing "
+                "more is written to it (it would be lost): restore the file from a backup "
+                "if it was lost, then restart posdriver"
+            )
 
     def replaced(self) -> bool:
         """Whether the journal file was deleted or replaced since it was opened: this

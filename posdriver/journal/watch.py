@@ -5,7 +5,9 @@ stops every payment as surely as a dead terminal does, and must show as plainly 
 ``/v1/health``, ``posdriver check``, ``/metrics`` and the alerts). What is looked at,
 cheapest first:
 
-* the file is still the one that was opened (not deleted or replaced under the daemon);
+* the file is still the one that was opened (not deleted or replaced under the daemon:
+  then nothing more is committed to it, and a copy of what the daemon still holds open
+  is saved beside it, once);
 * its file system is not mounted read-only and has room left (``statvfs``);
 * the last write committed. A write that failed (disk full, read-only, damaged page)
   makes the check critical until a write commits again; while it is critical, and when
@@ -21,6 +23,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import JournalError
@@ -84,6 +87,7 @@ class JournalWatch:
         self._last_probe: float | None = None
         self._commits_seen: Any = None
         self.current: JournalCheck | None = None
+        self.rescued: Path | None = None  # the copy of a journal deleted under the daemon
 
     def look(self, *, probe: bool | None = None) -> JournalCheck:
         """The journal's state now. ``probe`` forces (True) or forbids (False) a probe
@@ -93,9 +97,8 @@ class JournalWatch:
         if journal.replaced():
             return self._result(
                 "critical",
-                f"{journal.path} was deleted or replaced while the daemon had it open; "
-                "what is written now cannot be read by anyone else: restore the file from "
-                "a backup if it was lost, then restart the daemon",
+                f"{journal.path} was deleted or replaced while the daemon had it open; no "
+                f"payment can be journaled, so none is sent. {self._rescue()}",
                 writable=False,
                 free=free,
             )
@@ -156,6 +159,26 @@ class JournalWatch:
             return self._result(
                 "critical", f"could not look at the journal: {exc}", writable=False, free=None
             )
+
+    def _rescue(self) -> str:
+        """A copy of what the daemon still holds open of the lost file (SQLite's backup
+        API, from its own connection), made once, beside where the file was: a journal
+        deleted by mistake loses nothing that was journaled. What to do, in words."""
+        if self.rescued is None:
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            target = self.journal.path.with_name(f"{self.journal.path.name}.rescued-{stamp}")
+            try:
+                self.rescued = self.journal.backup(target)
+            except JournalError as exc:
+                return (
+                    f"Copying what it held failed ({exc}): restore the file from a backup, "
+                    "then restart the daemon"
+                )
+        return (
+            f"What it held is saved as {self.rescued}: stop the daemon, put that file back "
+            f"as {self.journal.path} (unless the one there now is the one to keep), and "
+            "start the daemon again"
+        )
 
     def _probe_due(self) -> bool:
         now = self.clock()

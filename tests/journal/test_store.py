@@ -8,7 +8,14 @@ import time
 
 import pytest
 
-from posdriver.journal import InvalidTransition, Journal, Kind, State, UnknownTransaction
+from posdriver.journal import (
+    InvalidTransition,
+    Journal,
+    JournalReplaced,
+    Kind,
+    State,
+    UnknownTransaction,
+)
 from tests.support.clock import Clock
 
 from .helpers import count_rows, eur
@@ -132,3 +139,27 @@ def test_a_wait_sees_another_connections_write_by_looking_again(journal: Journal
         assert looks[0] is State.PENDING and looks[-1] is State.SENT
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_nothing_is_committed_to_a_journal_file_deleted_or_replaced_under_it(
+    journal: Journal, how: str
+) -> None:
+    """A commit there would be durable in a file no one reads and that is gone at the
+    next start: the operation's intent must not count as journaled (nor any later fact
+    of one already sent, which then stays where the readable file has it)."""
+    sent = journal.begin(Kind.SALE, eur("5.00"))
+    journal.transition(sent.id, State.SENT)
+    moved = journal.path.with_suffix(".moved")
+    if how == "deleted":
+        journal.path.unlink()
+    else:
+        journal.path.rename(moved)
+        journal.path.write_bytes(b"")  # a new file under the old name
+    with pytest.raises(JournalReplaced, match=f"{journal.path}.*restore the file"):
+        journal.begin(Kind.SALE, eur("6.00"))
+    with pytest.raises(JournalReplaced):
+        journal.transition(sent.id, State.APPROVED, receipt_no=1)
+    assert journal.write_failure is not None and journal.write_errors == 2
+    assert journal.get(sent.id).state is State.SENT  # this connection's view, rolled back
+    assert journal._conn.execute("SELECT count(*) FROM operations").fetchone()[0] == 1

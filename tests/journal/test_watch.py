@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from posdriver.journal import JournalFull, Kind, open_journal
+from posdriver.journal import Journal, JournalFull, JournalReplaced, Kind, open_journal
 from posdriver.journal.journal import JOURNAL_FILE
 from posdriver.journal.watch import MIB, JournalWatch
 from posdriver.money import Money
@@ -97,11 +97,20 @@ def test_a_read_only_file_system_is_critical_at_once(tmpfs: Callable[[str], Path
 def test_a_journal_file_deleted_under_the_daemon_is_critical(tmp_path: Path) -> None:
     state = tmp_path / "state"
     with open_journal(state) as journal:
+        kept = journal.begin(Kind.SALE, Money(250, "EUR"))
         (state / JOURNAL_FILE).unlink()
-        journal.begin(Kind.SALE, Money(100, "EUR"))  # still "works": into a lost file
-        check = JournalWatch(journal, free_warning=0, free_critical=0).look()
+        with pytest.raises(JournalReplaced):  # not into a lost file: see test_store.py
+            journal.begin(Kind.SALE, Money(100, "EUR"))
+        watch = JournalWatch(journal, free_warning=0, free_critical=0)
+        check = watch.look()
+        again = watch.look()
     assert check.status == "critical" and not check.writable
     assert "deleted or replaced" in check.text
+    # what the daemon still held open is saved once, beside it, and is a journal
+    (rescued,) = state.glob(f"{JOURNAL_FILE}.rescued-*")
+    assert str(rescued) in check.text and again.text == check.text
+    with Journal(rescued) as copy:
+        assert copy.get(kept.id).amount == Money(250, "EUR")
 
 
 def test_a_quiet_journal_is_probed_once_a_minute_and_a_busy_one_not_at_all(

@@ -2,7 +2,8 @@
 not take first, the failure shows where ops look (``/v1/health``, ``posdriver check``,
 /metrics, the fault record), and payments come back by themselves once the disk does.
 
-The state directory is on a real tmpfs filled to the last byte (root only)."""
+The state directory is on a real tmpfs filled to the last byte (root only), or its
+journal file is deleted under the daemon."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tests.support.mounts import IS_ROOT, fill_up
 from tests.support.served import SERVED_CONFIG, Served, serve
 from tests.support.timing import wait_until
 
-pytestmark = pytest.mark.skipif(not IS_ROOT, reason="a small tmpfs to fill needs root")
+NEEDS_ROOT = pytest.mark.skipif(not IS_ROOT, reason="a small tmpfs to fill needs root")
 
 
 def _check(served: Served) -> tuple[int, dict[str, object]]:
@@ -41,6 +42,7 @@ def _charged(served: Served) -> int:
     return sum(1 for e in entries if e["state"] == "charged")
 
 
+@NEEDS_ROOT
 def test_a_full_disk_stops_payments_shows_critical_and_payments_resume_when_room_is_made(
     tmp_path: Path, tmpfs: Callable[[str], Path]
 ) -> None:
@@ -86,3 +88,38 @@ def test_a_full_disk_stops_payments_shows_critical_and_payments_resume_when_room
         assert [i["category"] for i in recovered] == ["recovered"], recovered
         assert "journal check was critical from" in recovered[0]["fault"]
         assert "No space left" in recovered[0]["fault"] or "no space" in recovered[0]["fault"]
+
+
+def test_a_journal_deleted_under_the_daemon_takes_no_payment_and_keeps_what_it_held(
+    tmp_path: Path,
+) -> None:
+    """Deleted by mistake while the daemon runs: a payment journaled now would be in a
+    file no one can read, gone at the next start. None is taken; the check says so and
+    where the copy of what the daemon still held is; put back, it has every payment."""
+    journal = tmp_path / "state" / "journal.sqlite3"
+    with serve(tmp_path) as served:
+        first = served.sale("10.00")
+        served.await_state(first, "approved", 20, "the first sale")
+        charged = _charged(served)
+        journal.unlink()
+
+        status, body = served.post("/v1/operations", {"kind": "sale", "amount": "11.00"})
+        assert status == 503 and "nothing was sent to the terminal" in body["error"], body
+        assert str(journal) in body["error"]
+        assert _charged(served) == charged, "nothing may reach the terminal"
+
+        def journal_check() -> dict[str, object]:
+            return dict(served.get("/v1/health")[1]["journal"])
+
+        wait_until(lambda: "saved as" in str(journal_check()["text"]), 10, "the copy made")
+        (rescued,) = journal.parent.glob("journal.sqlite3.rescued-*")
+        assert journal_check()["status"] == "critical" and str(rescued) in str(journal_check())
+        assert served.sample("posdriver_journal_writable") == 0.0
+        code, checked = _check(served)
+        assert code == 2 and str(rescued) in checked["journal"]["text"]  # type: ignore[index]
+        assert served.process.poll() is None
+    rescued.rename(journal)  # as the check says: the daemon stopped, the copy put back
+    with serve(tmp_path, state=journal.parent) as again:
+        status, found = again.get(f"/v1/operations/{first}")
+        assert status == 200 and found["operation"]["state"] == "approved", found
+        assert again.get(f"/v1/operations/{first + 1}")[0] == 404
