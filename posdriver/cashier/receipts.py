@@ -326,6 +326,26 @@ def mark_continuation(
 
 
 # -- printing -----------------------------------------------------------------------------
+def as_printed(
+    lines: Sequence[str],
+    *,
+    at: datetime,
+    language: str,
+    columns: int,
+    reprint_no: int | None = None,
+    continuation: bool = False,
+) -> Receipt:
+    """Stored ``lines`` as one print of them makes them: marked as the ``reprint_no``-th
+    copy, or as printed again in full after a print that stopped part-way, then laid out
+    for the roll. The spooler prints this and the status page previews it, so the two
+    cannot differ."""
+    if reprint_no is not None:
+        lines = mark_copy(lines, reprint_no=reprint_no, at=at, language=language, columns=columns)
+    if continuation:
+        lines = mark_continuation(lines, at=at, language=language, columns=columns)
+    return to_printable(lines, columns=columns, cut=True)
+
+
 def to_printable(lines: Sequence[str], *, columns: int = 42, cut: bool = True) -> Receipt:
     """``lines`` as a :class:`Receipt` ready for ``encode_segments``.
 

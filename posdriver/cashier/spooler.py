@@ -58,7 +58,7 @@ from ..printer.driver import Printer
 from ..printer.errors import PrinterNotReady, PrinterNotResponding, PrintIncomplete
 from ..printer.receipt import encode_segments
 from ..printer.status import Severity
-from .receipts import mark_continuation, mark_copy, to_printable
+from .receipts import as_printed
 from .spool_report import (  # what a run reports, and why a job waits
     JobOutcome,
     PrintTrouble,
@@ -383,19 +383,14 @@ class Spooler:
     def _render(self, job: PrintJob, cfg: PrinterConfig) -> list[bytes]:
         """The job's stored receipt with its marks, as ESC/POS segments."""
         rc = self.receipt
-        lines = list(self.journal.get_receipt(job.receipt_id).lines)
-        at = self.clock()
-        if job.purpose == "reprint":
-            lines = mark_copy(
-                lines,
-                reprint_no=job.reprint_no or 1,
-                at=at,
-                language=rc.language,
-                columns=rc.columns,
-            )
-        if job.continuation:
-            lines = mark_continuation(lines, at=at, language=rc.language, columns=rc.columns)
-        receipt = to_printable(lines, columns=rc.columns, cut=True)
+        receipt = as_printed(
+            self.journal.get_receipt(job.receipt_id).lines,
+            at=self.clock(),
+            language=rc.language,
+            columns=rc.columns,
+            reprint_no=(job.reprint_no or 1) if job.purpose == "reprint" else None,
+            continuation=job.continuation,
+        )
         return encode_segments(receipt, cfg.profile)
 
     def _discard_held(self, session: _Session) -> None:

@@ -142,6 +142,7 @@ class SqliteStore(Store):
         self.write_errors = 0
         self.write_failure: WriteFailure | None = None
         self.identity = identity(self.path)
+        self._commit_listener: Callable[[], None] | None = None
 
     # -- opening -----------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -305,6 +306,16 @@ class SqliteStore(Store):
         with self._committed:
             self.commits += 1
             self._committed.notify_all()
+        listener = self._commit_listener
+        if listener is not None:
+            listener()
+
+    def on_commit(self, listener: Callable[[], None] | None) -> None:
+        """Have ``listener`` called after each commit of this connection (the daemon
+        tells the status page's feed with it; None stops it). It runs on the committing
+        thread, with the store's lock held, so it must only signal, never use the
+        journal."""
+        self._commit_listener = listener
 
     def await_commit(self, seen: int, timeout: float) -> int:
         """Wait up to ``timeout`` seconds for a commit after the ``seen``-th (a value of

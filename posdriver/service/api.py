@@ -34,6 +34,7 @@ from .api_desk import MONEY_KINDS, REFRESH_ALL_WAIT, REFRESH_WAIT, DeskApi
 from .api_http import ROUTES, ApiError, Route, find_route, serve
 from .api_records import RecordsApi
 from .openapi import PATHS
+from .page import Page
 
 if TYPE_CHECKING:
     from ..config import Address
@@ -43,7 +44,10 @@ if TYPE_CHECKING:
 
 class Api(DeskApi, RecordsApi):
     """The request logic, apart from HTTP plumbing (so it reads as what it does): one
-    object answering every route in :data:`ROUTES` by the method the route names."""
+    object answering every route in :data:`ROUTES` by the method the route names, and
+    the status page's (``page``, :mod:`.page`) beside them."""
+
+    page: Page
 
 
 def start_api(daemon: Daemon, address: Address) -> tuple[BoundedHTTPServer, int]:
@@ -53,6 +57,7 @@ def start_api(daemon: Daemon, address: Address) -> tuple[BoundedHTTPServer, int]
     if not address.loopback and token is None:
         raise ValueError(f"the API on {address} is beyond this machine: a token is required")
     api = Api(daemon)
+    api.page = Page(daemon)
     server, port = serve(api, address, token, daemon.config.service)
     daemon.api = api
     return server, port

@@ -20,6 +20,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import page
 from .api_fields import ApiError, bad_request, check_fields, parse_body, text_field
 from .http_server import BoundedHandler, BoundedHTTPServer, ClientGone
 from .openapi import accepted_fields, accepted_query, request_fields
@@ -321,8 +322,14 @@ def _handler(api: Api, token: str | None) -> type[BoundedHandler]:
 
         def _dispatch(self, method: str) -> None:
             headers: dict[str, str] = {}
+            path = urlsplit(self.path).path
             try:
                 self._raw = self._read_body()
+                if page.is_page(path):
+                    if page.needs_token(path):
+                        self._authorise()
+                    self._send_page(api.page.answer(method, path, self._query()))
+                    return
                 self._authorise()
                 status, body = self._route(method)
                 if (
@@ -399,6 +406,37 @@ def _handler(api: Api, token: str | None) -> type[BoundedHandler]:
             request = Request(route, params, query, self.headers, self._body)
             answer: Answer = getattr(api, route.handler)(request)
             return answer
+
+        def _query(self) -> dict[str, list[str]]:
+            return parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+
+        def _send_page(self, answer: page.PageAnswer) -> None:
+            """A page answer: a whole file, or the change feed sent as it comes."""
+            self.end_deadline()
+            self.send_response(HTTPStatus.OK)
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            if isinstance(answer, page.Content):
+                self.send_header("Content-Type", answer.content_type)
+                self.send_header("Content-Length", str(len(answer.data)))
+                self.end_headers()
+                self.wfile.write(answer.data)
+                return
+            self.close_connection = True  # the stream ends with the connection
+            try:
+                self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for piece in answer.pieces:
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+            except (ConnectionError, TimeoutError) as exc:  # the page was closed
+                log.debug("api: the change feed to %s ended: %s", self.address_string(), exc)
+            finally:
+                close = getattr(answer.pieces, "close", None)
+                if close is not None:
+                    close()
+                answer.ended()
 
         def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
             self.end_deadline()

@@ -29,6 +29,7 @@ from .. import __version__
 from ..config import Config, PrinterConfig, TerminalConfig
 from ..journal import Journal, State, open_journal
 from ..journal.watch import JournalWatch
+from .changes import Changes
 from .daemon_reload import Reloading
 from .daemon_startup import JOURNAL_CHECK_SECONDS as JOURNAL_CHECK_SECONDS  # benchmarks
 from .daemon_startup import StartUp
@@ -107,6 +108,7 @@ class Daemon(StartUp, Watching, Reloading):
         from .systemd import Notifier
 
         self.notifier = Notifier.from_env()
+        self.changes = Changes()  # the status page's feed: told of every change
 
     # -- start ---------------------------------------------------------------------------
     def start(self) -> Daemon:
@@ -118,6 +120,8 @@ class Daemon(StartUp, Watching, Reloading):
         self.journal.on_print_queued(self.spool.wake)
         self._lock_devices(state_dir)
         self.spooler = self._spooler()
+        self.journal.on_commit(lambda: self.changes.tell("journal"))
+        devices_changed = lambda: self.changes.tell("devices")  # noqa: E731
         for cfg in self.config.printers:
             self.workers[cfg.name] = PrinterWorker(
                 cfg,
@@ -125,6 +129,7 @@ class Daemon(StartUp, Watching, Reloading):
                 on_check=self._check_changed,
                 lifecycle=self._lifecycle,
                 on_ready=self.spool.wake,
+                on_state=devices_changed,
             )
         for tcfg in self.config.terminals:
             self.workers[tcfg.name] = TerminalWorker(
@@ -133,6 +138,7 @@ class Daemon(StartUp, Watching, Reloading):
                 self.factory,
                 on_check=self._check_changed,
                 lifecycle=self._lifecycle,
+                on_state=devices_changed,
             )
         for worker in self.workers.values():
             worker.start()
@@ -356,6 +362,7 @@ class Daemon(StartUp, Watching, Reloading):
         if self._stopping.is_set():
             return
         self._stopping.set()
+        self.changes.tell("daemon")  # the page says "stopping" while payments finish
         self._in_doubt_seen.set()
         self.spool.wake()
         self.notifier.stopping()

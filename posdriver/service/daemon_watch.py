@@ -18,6 +18,7 @@ from typing import Any
 from ..config import Config
 from ..journal import Journal
 from ..journal.watch import MIB, JournalCheck, JournalWatch
+from .changes import Changes
 from .snapshot import CheckResult, ServiceSnapshot
 
 log = logging.getLogger("posdriver.service.daemon")  # the name the logs have always had
@@ -32,6 +33,7 @@ class Watching:
     _stopping: threading.Event
     _snapshot: ServiceSnapshot
     _journal_watch: JournalWatch | None
+    changes: Changes
 
     def _refresh_loop(self) -> None:
         while not self._stopping.wait(1.0):
@@ -50,6 +52,7 @@ class Watching:
             return
         with self._lock:
             snap = self._snapshot
+            before = (snap.in_doubt, snap.needs_review, snap.print_jobs)
             snap.in_doubt = counts.get("in_doubt", 0)
             snap.needs_review = counts.get("needs_review", 0)
             snap.print_jobs = {
@@ -60,6 +63,9 @@ class Watching:
             snap.journal_size_bytes = size
             if journal.last_commit is not None:
                 snap.journal_last_commit = journal.last_commit.timestamp()
+            after = (snap.in_doubt, snap.needs_review, snap.print_jobs)
+        if after != before:  # written by another process (a command beside the daemon)
+            self.changes.tell("journal")
 
     def look_at_journal(self) -> None:
         """The journal check now, without a probe write (``/v1/health`` asks, so that a
@@ -81,6 +87,7 @@ class Watching:
             old = self._snapshot.journal
             self._snapshot.journal = check
         if (old.status if old else "ok") != check.status:
+            self.changes.tell("journal")
             self._journal_changed(journal, old, check)
 
     def _journal_changed(
@@ -113,6 +120,7 @@ class Watching:
     def _check_changed(self, device: str, old: CheckResult | None, new: CheckResult) -> None:
         """A check changed status: a structured log line, and an incident when it is a
         change a person would want in the fault record (not the first result)."""
+        self.changes.tell("devices")
         log.info(
             json.dumps(
                 {

@@ -279,6 +279,10 @@ SCHEMAS: dict[str, Any] = {
             "duration_seconds": {"type": "number"},
             "at": {"type": "number", "description": "Unix time"},
             "attempts": INT,
+            "since": {
+                "type": "number",
+                "description": "Unix time since which the check has had this status",
+            },
         }
     ),
     "Device": obj(

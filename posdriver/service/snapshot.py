@@ -60,6 +60,9 @@ class CheckResult:
     duration: float  # seconds the check took
     at: float  # unix time it finished
     attempts: int = 1
+    # unix time the check has had this status since (set when recorded: the first result
+    # with it); what a person asks first of a fault: since when
+    since: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -74,6 +77,7 @@ class CheckResult:
             "duration_seconds": round(self.duration, 4),
             "at": self.at,
             "attempts": self.attempts,
+            "since": self.since if self.since is not None else self.at,
         }
 
 

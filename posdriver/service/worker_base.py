@@ -19,6 +19,7 @@ and records each :class:`~posdriver.health.check.Reading` the same way
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import queue
@@ -75,6 +76,7 @@ class DeviceWorker(threading.Thread):
         on_check: CheckListener | None = None,
         lifecycle: threading.Condition | None = None,
         on_ready: Callable[[], None] | None = None,
+        on_state: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(name=f"worker-{name}", daemon=True)
         self.device = name
@@ -89,6 +91,8 @@ class DeviceWorker(threading.Thread):
         # called when the device becomes able to do its work (a printer: connected,
         # paper loaded, cover closed, error cleared): the daemon's print loop wakes on it
         self.on_ready = on_ready
+        # called after a lifecycle change (the status page's feed); it must only signal
+        self.on_state = on_state
         self._could_work = False
         self.health_checks: tuple[HealthCheck, ...] = ()  # the registry's, for this device
         self._queue: queue.PriorityQueue[_Task] = queue.PriorityQueue()
@@ -167,7 +171,8 @@ class DeviceWorker(threading.Thread):
 
     def set_state(self, lifecycle: str, detail: str = "") -> None:
         with self.lock:
-            if self.snapshot.lifecycle != lifecycle or self.snapshot.detail != detail:
+            changed = self.snapshot.lifecycle != lifecycle or self.snapshot.detail != detail
+            if changed:
                 log.info(
                     "device %s: %s%s", self.device, lifecycle, f" ({detail})" if detail else ""
                 )
@@ -176,6 +181,8 @@ class DeviceWorker(threading.Thread):
         # after the snapshot's lock is let go: a waiter reads snapshots under this one
         with self.lifecycle_changed:
             self.lifecycle_changed.notify_all()
+        if changed and self.on_state is not None:
+            self.on_state()
 
     def view(self) -> DeviceSnapshot:
         """A copy of the snapshot with stale values turned unknown."""
@@ -194,8 +201,11 @@ class DeviceWorker(threading.Thread):
         with self.lock:
             for result in results:
                 old = self.snapshot.checks.get(result.check)
+                same = old is not None and old.status == result.status
+                since = (old.since or old.at) if same and old is not None else result.at
+                result = dataclasses.replace(result, since=since)
                 self.snapshot.checks[result.check] = result
-                if old is None or old.status != result.status:
+                if not same:
                     changed.append((old, result))
         if self.on_check is not None:
             for old, new in changed:
