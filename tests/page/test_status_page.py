@@ -180,3 +180,20 @@ def test_a_daemon_that_stops_answering_turns_the_page_grey_not_green(desk: Desk)
     assert desk.find("#daemon").get_attribute("data-state") == "unreachable"
     assert not desk.browser.find_elements("css selector", ".card.ok, .check [data-status='ok']")
     desk.shot("unreachable")
+
+
+def test_with_a_token_the_page_asks_for_it_and_shows_nothing_without_it(tmp_path: Path) -> None:
+    token = "page-token-0123456789"
+    config = SERVED_CONFIG + f'token = "{token}"\n'
+    with serve(tmp_path, config) as served, chromium("en-GB") as browser:
+        desk = Desk(served, browser)
+        browser.get(served.api + "/")
+        wait_until(lambda: desk._js("!node.hidden", "#login"), 10, "the page to ask for the token")
+        assert desk.status("receipt") is None  # no data without the token
+        desk.fill("#token", "wrong-token-0000000")
+        desk.click('#login-form [type="submit"]')
+        wait_until(lambda: desk._js("!node.hidden", "#login"), 10, "the wrong token refused")
+        assert desk.status("receipt") is None
+        desk.fill("#token", token)
+        desk.click('#login-form [type="submit"]')
+        wait_until(lambda: desk.status("receipt") == "ok", 15, "the printer shown with the token")
