@@ -173,11 +173,13 @@ class Page:
             change = changes.wait(seen, TICK)
             if change.seq != seen:
                 seen = change.seq
-                yield _event("change", {"seq": seen, "topics": list(change.topics)})
+                yield _event(
+                    "change", {"seq": seen, "topics": list(change.topics), **self._state()}
+                )
             else:
                 yield _event("tick", {"seq": seen, **self._state()})
             if self.daemon.stopping:
-                yield _event("change", {"seq": changes.seq, "topics": ["daemon"]})
+                yield _event("change", {"seq": changes.seq, "topics": ["daemon"], **self._state()})
                 return
 
     def _state(self) -> dict[str, object]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -199,3 +200,17 @@ def test_a_chinese_receipt_preview_gives_each_wide_character_two_columns() -> No
     )
     assert "第2次重印" not in reprint  # split into wide cells, one per character
     assert '<span class="wide">重</span><span class="wide">印</span>' in reprint
+
+
+def test_the_feed_says_the_daemon_is_stopping(served: Served) -> None:
+    feed = Feed(served)
+    try:
+        assert feed.next()[0] == "hello"
+        served.process.send_signal(signal.SIGTERM)
+        while True:
+            name, data = feed.next()
+            if "daemon" in data.get("topics", ()):
+                break
+        assert name == "change" and data["stopping"] is True
+    finally:
+        feed.close()
