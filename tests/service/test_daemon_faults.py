@@ -321,3 +321,22 @@ def test_a_switched_off_printer_reads_stale_and_says_so_once(daemon: Daemon) -> 
     assert code == 3 and report["status"] == "unknown", report
     texts = [c["text"] for c in report["devices"][0]["checks"].values()]
     assert all(text.count("stale (") <= 1 for text in texts), texts
+
+
+def test_a_terminal_hanging_up_counts_in_link_errors_and_reconnects(daemon: Daemon) -> None:
+    """The terminal's driver reopens its own link after a hang-up (the worker never
+    sees the loss): the loss and the reopening still show in /metrics."""
+    errors = 'posdriver_link_errors_total{device="desk"}'
+    reconnects = 'posdriver_reconnects_total{device="desk"}'
+    wait_until(lambda: daemon.check_status("desk", "link") == "ok", 10, "the terminal up first")
+    assert (daemon.sample(errors), daemon.sample(reconnects)) == (0.0, 0.0)
+
+    daemon.fault("terminal", "drop_before_accept")
+    hung_up = daemon.settled(daemon.sale("10.00"))
+    daemon.fault("terminal", "drop_before_accept", False)
+    assert hung_up["state"] == "aborted", hung_up  # not reached: nothing charged
+    # the next status enquiry opens the link again (the emulator's new pty, after 0.5 s)
+    wait_until(lambda: (daemon.sample(reconnects) or 0) >= 1, 15, "a reconnect in /metrics")
+    assert (daemon.sample(errors) or 0) >= 1
+    assert daemon.settled(daemon.sale("11.00"))["state"] == "approved"
+
