@@ -424,6 +424,7 @@ class Result:
     audit_counts: Counter[str] = field(default_factory=Counter)
     calls: Calls = field(default_factory=Calls)
     seconds: float = 0.0
+    cut_short: str | None = None  # why the run ended before its operations were done
 
 
 def pairs_for(seed: int, every: bool) -> list[tuple[Fault, Fault]]:
@@ -473,6 +474,7 @@ class Matrix:
         name = f"{printer.name} x {terminal.name}"
         out = PairResult(printer.name, terminal.name)
         self.result.pairs.append(out)
+        self.drained(name)
         since = datetime.now(UTC)
         base = self.api.look().samples
         started_ops = self.desk.done
@@ -548,6 +550,20 @@ class Matrix:
                 if bad:
                     self.problem(f"{name}: {device}'s checks failed under an absorbed fault: {bad}")
                     quiet.remove(device)
+            time.sleep(0.2)
+
+    def drained(self, name: str, timeout: float = 120.0) -> None:
+        """The receipts of the pair before are printed before this pair starts, so each
+        pair starts from a printer that is idle (a long backlog holds the printer's
+        worker, and its status ages meanwhile)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, pending = self.api.request("GET /v1/pending", "/v1/pending")
+            if status == 200 and not pending["print_jobs_waiting"]:
+                return
+            if time.monotonic() > deadline:
+                self.problem(f"before {name}: receipts still waiting after {timeout:g} s")
+                return
             time.sleep(0.2)
 
     def after(self, name: str) -> None:
@@ -648,6 +664,7 @@ def run(
     every: bool = True,
     share: int | None = None,
     max_dwell: float = MAX_DWELL,
+    minutes: float | None = None,
 ) -> Result:
     """Pairs (all of them, or one for each fault) in rounds until ``operations`` are done
     and each pair had its turn; the result, with every problem found."""
@@ -675,6 +692,9 @@ def run(
                 for index, (printer, terminal) in enumerate(pairs):
                     if round_no > 1 and desk.done >= operations:
                         break
+                    if minutes is not None and time.monotonic() - started > minutes * 60:
+                        result.cut_short = f"stopped after {minutes:g} minutes"
+                        raise StopIteration
                     matrix.pair(printer, terminal)
                     progress(
                         f"round {round_no} pair {index + 1}/{len(pairs)} "
@@ -739,7 +759,8 @@ def _finish(api: Api, result: Result, timeout: float = 90.0) -> None:
 def summary(result: Result) -> list[str]:
     lines = [
         f"fault matrix: seed {result.seed}, {len(result.pairs)} pairs, "
-        f"{result.operations} operations in {result.seconds:.0f} s",
+        f"{result.operations} operations in {result.seconds:.0f} s"
+        + (f" ({result.cut_short})" if result.cut_short else ""),
         "operations: " + ", ".join(f"{k} {v}" for k, v in sorted(result.outcomes.items())),
     ]
     shown: dict[str, list[float]] = {}
@@ -789,11 +810,27 @@ def main(argv: list[str] | None = None) -> int:
         help="one pair for each fault (as CI runs it), not every pair",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--minutes", type=float, help="take no new pair after this long (then audit and report)"
+    )
+    parser.add_argument(
+        "--dwell",
+        type=float,
+        default=MAX_DWELL,
+        help=f"longest a pair stays on, seconds (default {MAX_DWELL:g})",
+    )
     opts = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="posdriver-fault-matrix-"))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        result = run(opts.operations, opts.seed, workdir, every=not opts.each_fault_once)
+        result = run(
+            opts.operations,
+            opts.seed,
+            workdir,
+            every=not opts.each_fault_once,
+            max_dwell=opts.dwell,
+            minutes=opts.minutes,
+        )
     finally:
         if not opts.keep:
             shutil.rmtree(workdir, ignore_errors=True)
