@@ -250,48 +250,39 @@ def run_emulated(root: Path, load: Load) -> Run:
         procs.stop_all()
 
 
+def spawn_emulator(
+    procs: Processes, root: Path, kind: str, extra: list[str] | None = None
+) -> tuple[Any, str]:
+    """``posdriver-emulator KIND --link pty`` as a process of its own (its log in
+    ``root``); it and the URL it printed."""
+    log = root / "emulators.log"
+    with open(log, "a", encoding="utf-8") as sink:
+        child = procs.spawn(
+            ["-m", "posdriver_emulator", kind, "--link", "pty", *(extra or [])],
+            child_env(root),
+            sink,
+        )
+    return child, str(first_line(child, f"posdriver-emulator {kind}", log)["url"])
+
+
+def device_config(printer_url: str, terminal_urls: dict[str, str]) -> str:
+    """The TOML devices of a printer ``receipt`` and the terminals named, each printing
+    on it."""
+    lines = ["[devices.receipt]", 'kind = "printer"', f"url = {json.dumps(printer_url)}", ""]
+    for name, url in terminal_urls.items():
+        lines += [f"[devices.{name}]", 'kind = "terminal"', f"url = {json.dumps(url)}"]
+        lines += ['printer = "receipt"', ""]
+    return "\n".join(lines)
+
+
 def run_external(root: Path, load: Load) -> Run:
     procs = Processes()
-    env = child_env(root)
-    log = root / "emulators.log"
     try:
         progress("posdriver-emulator printer and terminal, then posdriver serve --config")
-        with open(log, "a", encoding="utf-8") as sink:
-            printer = procs.spawn(
-                [
-                    "-m",
-                    "posdriver_emulator",
-                    "printer",
-                    "--link",
-                    "pty",
-                    "--roll-mm",
-                    f"{ROLL_MM:g}",
-                ],
-                env,
-                sink,
-            )
-            terminal = procs.spawn(
-                ["-m", "posdriver_emulator", "terminal", "--link", "pty"], env, sink
-            )
-        printer_url = first_line(printer, "posdriver-emulator printer", log)["url"]
-        terminal_url = first_line(terminal, "posdriver-emulator terminal", log)["url"]
+        printer, printer_url = spawn_emulator(procs, root, "printer", ["--roll-mm", f"{ROLL_MM:g}"])
+        terminal, terminal_url = spawn_emulator(procs, root, "terminal")
         config = root / "external.toml"
-        config.write_text(
-            "\n".join(
-                [
-                    "[devices.receipt]",
-                    'kind = "printer"',
-                    f"url = {json.dumps(printer_url)}",
-                    "",
-                    "[devices.desk]",
-                    'kind = "terminal"',
-                    f"url = {json.dumps(terminal_url)}",
-                    'printer = "receipt"',
-                    "",
-                ]
-            ),
-            encoding="utf-8",
-        )
+        config.write_text(device_config(printer_url, {"desk": terminal_url}), encoding="utf-8")
         child, said = serve(procs, root, "external", ["--config", str(config)])
         pids = {
             "serve": child.pid,

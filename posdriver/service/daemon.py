@@ -183,6 +183,8 @@ class Daemon(StartUp, Watching, Reloading):
             allowed, why = worker.breaker.allow()
             if not allowed:
                 raise TerminalNotReached(why)
+            if on_start is not None:  # a money operation (recovery's own asks pass none)
+                self._resolve_first(cfg.name)
             from .worker_terminal import WorkerTerminal
 
             yield WorkerTerminal(worker, on_start)
@@ -240,6 +242,30 @@ class Daemon(StartUp, Watching, Reloading):
         for op, why in report.needs_review + report.still_in_doubt:
             log.warning("id:%s is %s: %s", op.id, op.state.value, why)
         return report
+
+    def _resolve_first(self, terminal: str) -> None:
+        """Operations in doubt on ``terminal`` are asked about before another payment
+        goes to it: the terminal repeats only its last transaction, so a payment made
+        first would hide the answer, and the one in doubt would go to a person although
+        the terminal could have told. Whatever recovery cannot settle now stays in doubt
+        for the reconciler; the payment goes ahead either way."""
+        if self.journal is None:
+            return
+        try:
+            doubtful = [
+                op
+                for op in self.journal.unresolved(frozenset({State.IN_DOUBT}))
+                if op.terminal == terminal
+            ]
+        except Exception:  # the payment's own journal writes will say what is wrong
+            return
+        if doubtful:
+            log.info(
+                "asking %s about %s before the next payment",
+                terminal,
+                ", ".join(f"id:{op.id}" for op in doubtful),
+            )
+            self._recover(attempts=1)
 
     def _reconcile_loop(self) -> None:
         """Operations in doubt are resolved while the daemon runs, not only at start-up:

@@ -60,6 +60,9 @@ class SpoolLoop:
         self._busy: dict[str, Future[Any]] = {}
         self._again: set[str] = set()  # woken while that printer's run was going
         self._last_try: dict[str, float] = {}
+        # printers whose last run printed nothing and left jobs waiting, with when it
+        # ended: blocked until their worker has read their status again since
+        self._stuck: dict[str, float] = {}
         self._retry_at: float | None = None  # when a printer that cannot print is next tried
 
     def wake(self) -> None:
@@ -96,7 +99,7 @@ class SpoolLoop:
             worker = self.workers.get(name)
             if worker is None or worker.driver is None:
                 continue  # not connected: its worker wakes the loop once it can print
-            blocked = self._blocked(worker)
+            blocked = self._blocked(name, worker)
             last = self._last_try.get(name, 0.0)
             if blocked and time.monotonic() < last + self.blocked_retry:
                 self._retry(last + self.blocked_retry)
@@ -115,21 +118,45 @@ class SpoolLoop:
                     self._busy[name] = future
                 future.add_done_callback(functools.partial(self._ran, name))
 
-    @staticmethod
-    def _blocked(worker: DeviceWorker) -> bool:
+    def _blocked(self, name: str, worker: DeviceWorker) -> bool:
         """Paper out, cover open: the checks already say so, and the worker wakes the
         loop when the printer recovers; until then a run only every ``blocked_retry``
-        seconds, woken for by the loop's own timer."""
-        checks = worker.view().checks.values()
-        return any(c.check != "link" and c.status == "critical" for c in checks)
+        seconds, woken for by the loop's own timer. A run that could print nothing says
+        so before the checks can (it reads the status itself, on the worker's thread,
+        ahead of the worker's own poll; a printer that does not answer fails no check
+        but its link): it counts as blocked until the worker has looked again. Without
+        that, each job queued meanwhile would run the queue again and write the fault
+        record again, once per receipt instead of once per fault."""
+        view = worker.view()
+        with self._lock:
+            stuck = self._stuck.get(name)
+        if stuck is not None and (view.status_at is None or view.status_at <= stuck):
+            return True
+        return any(c.check != "link" and c.status == "critical" for c in view.checks.values())
 
     def _retry(self, at: float) -> None:
         self._retry_at = at if self._retry_at is None else min(self._retry_at, at)
 
-    def _ran(self, name: str, _run: Future[Any]) -> None:
-        """A run ended (on the worker's thread): act on a wake-up that came during it."""
+    def _ran(self, name: str, run: Future[Any]) -> None:
+        """A run ended (on the worker's thread): note whether it could print nothing,
+        and act on a wake-up that came during it."""
+        stuck = _printed_nothing(run)
         with self._lock:
             again = name in self._again
             self._again.discard(name)
+            if stuck:
+                self._stuck[name] = time.time()
+            else:
+                self._stuck.pop(name, None)
         if again:
             self.wake()
+
+
+def _printed_nothing(run: Future[Any]) -> bool:
+    """Whether a spooler run left jobs waiting and printed none (the printer could not
+    take them); a run that failed outright says nothing about the printer."""
+    if run.cancelled() or run.exception() is not None:
+        return False
+    report = run.result()
+    waiting = getattr(report, "waiting", None)
+    return bool(waiting) and not getattr(report, "printed", None)

@@ -68,7 +68,11 @@ class WorkerTerminal(PaymentTerminal):
             start, self._on_start = self._on_start, None
             if start is not None:
                 start()
-            return call(driver)
+            try:
+                return call(driver)
+            finally:
+                with self.worker.lock:
+                    self.worker.count_link(driver)
 
         result: T = self.worker.call(priority, on_worker, name)
         return result
@@ -200,6 +204,7 @@ class TerminalWorker(DeviceWorker):
         self.snapshot.expected_checks = expected_checks(self.kind, self.health_checks)
         self.schedule = self._schedule()
         self._expedited = threading.Event()  # set from other threads; read by this one
+        self._link_seen = (0, 0)  # the driver's link_counts() when last looked at
         self._set_freshness()
 
     def _schedule(self) -> CheckSchedule:
@@ -238,7 +243,18 @@ class TerminalWorker(DeviceWorker):
     def open(self) -> Any:
         terminal = self.factory(self.cfg)
         terminal.open()
+        self._link_seen = (0, 0)
         return terminal
+
+    def count_link(self, driver: PaymentTerminal) -> None:
+        """The driver reopens its own link after a loss (the worker's loop never sees
+        one: ``is_link_failure`` is False), so what it counted since the last look goes
+        into the device's link errors and reconnects here (under ``self.lock``)."""
+        failures, reopens = driver.link_counts()
+        seen_failures, seen_reopens = self._link_seen
+        self.snapshot.link_errors += max(0, failures - seen_failures)
+        self.snapshot.reconnects += max(0, reopens - seen_reopens)
+        self._link_seen = (failures, reopens)
 
     def close(self, driver: Any) -> None:
         driver.close()
@@ -294,6 +310,8 @@ class TerminalWorker(DeviceWorker):
 
     def note(self, reading: Reading) -> None:
         self.snapshot.circuit = self.breaker.state
+        if self.driver is not None:
+            self.count_link(self.driver)
 
     def is_link_failure(self, exc: BaseException) -> bool:
         return False  # the terminal driver reopens its own link; outcomes are values

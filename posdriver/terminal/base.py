@@ -67,6 +67,13 @@ class PaymentTerminal(abc.ABC):
     def close(self) -> None:
         """Release the link. Safe to call twice."""
 
+    def link_counts(self) -> tuple[int, int]:
+        """(link failures, reopenings of the link after one) since the terminal was
+        made. A terminal that reopens its own link tells its owner so here: the daemon's
+        worker never sees those losses, and ops count them (``posdriver_link_errors_total``,
+        ``posdriver_reconnects_total``)."""
+        return (0, 0)
+
     def __enter__(self) -> Self:
         return self.open()
 

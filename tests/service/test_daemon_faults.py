@@ -370,3 +370,50 @@ def test_the_wall_clock_set_back_an_hour_hides_no_fault_and_stops_nothing(
         assert sale["state"] == "approved", sale
         assert [e["amount"] for e in daemon.ledger()][-1:] == [420]  # minor units
         assert process.poll() is None
+
+
+def test_a_terminal_hanging_up_counts_in_link_errors_and_reconnects(daemon: Daemon) -> None:
+    """The terminal's driver reopens its own link after a hang-up (the worker never
+    sees the loss): the loss and the reopening still show in /metrics."""
+    errors = 'posdriver_link_errors_total{device="desk"}'
+    reconnects = 'posdriver_reconnects_total{device="desk"}'
+    wait_until(lambda: daemon.check_status("desk", "link") == "ok", 10, "the terminal up first")
+    assert (daemon.sample(errors), daemon.sample(reconnects)) == (0.0, 0.0)
+
+    daemon.fault("terminal", "drop_before_accept")
+    hung_up = daemon.settled(daemon.sale("10.00"))
+    daemon.fault("terminal", "drop_before_accept", False)
+    assert hung_up["state"] == "aborted", hung_up  # not reached: nothing charged
+    # the next status enquiry opens the link again (the emulator's new pty, after 0.5 s)
+    wait_until(lambda: (daemon.sample(reconnects) or 0) >= 1, 15, "a reconnect in /metrics")
+    assert (daemon.sample(errors) or 0) >= 1
+    assert daemon.settled(daemon.sale("11.00"))["state"] == "approved"
+
+
+def test_a_payment_in_doubt_is_asked_about_before_the_next_payment(
+    daemon: Daemon, tmp_path: Path
+) -> None:
+    """The terminal repeats only its last transaction: a sale sent while another is in
+    doubt would hide that one's answer. Recovery asks first, so the doubt is settled
+    from the terminal (the hang-up reversed it) and never left to a person."""
+    wait_until(lambda: daemon.check_status("desk", "link") == "ok", 10, "the terminal up first")
+    daemon.fault("terminal", "drop_after_status")
+    first_id = daemon.sale("10.00")
+    first = daemon.settled(first_id)
+    assert (first["state"], first["doubt_stage"]) == ("in_doubt", "after_status"), first
+    # every frame NAKed: the reconciler's two quick asks (1 s and 5 s on) get no answer
+    daemon.fault("terminal", "drop_after_status", False)
+    daemon.fault("terminal", "nak_storm")
+    log = tmp_path / "daemon.log"
+    unanswered = f"id:{first_id} is in_doubt"
+    wait_until(lambda: log.read_text().count(unanswered) >= 2, 30, "two unanswered recoveries")
+    daemon.fault("terminal", "nak_storm", False)
+
+    second = daemon.settled(daemon.sale("11.00"))
+    assert second["state"] == "approved", second
+    first = daemon.settled(first_id, wait=0)
+    assert first["state"] == "declined", first  # reversed by the terminal: nothing charged
+    assert [(e["amount"], e["state"]) for e in daemon.ledger()] == [
+        (1000, "auto_reversed"),
+        (1100, "charged"),
+    ]

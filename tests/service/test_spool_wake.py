@@ -6,6 +6,7 @@ An in-process daemon on the emulated printer (a real pty) and a real journal."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from posdriver.cashier.spool_report import JobOutcome, SpoolReport
 from posdriver.cashier.spooler import INCIDENT_ACTION
 from posdriver.config import load_config, with_overrides
 from posdriver.journal import Journal, PrintJob, State
@@ -163,6 +165,58 @@ def test_a_wake_up_during_a_run_is_acted_on_when_the_run_ends() -> None:
         printer.runs[0].set_result(None)
 
         wait_until(lambda: len(printer.runs) == 2, 5, "a run once the first ended")
+    finally:
+        stopping.set()
+        loop.wake()
+        thread.join(5)
+
+
+class LookingPrinter(HeldPrinter):
+    """A held printer whose worker's last status read is at ``status_at``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status_at = time.time()
+
+    def view(self) -> DeviceSnapshot:
+        return DeviceSnapshot(
+            name=self.device, kind="printer", url="loop://", status_at=self.status_at
+        )
+
+
+def test_a_run_that_printed_nothing_is_not_run_again_for_each_new_job() -> None:
+    """A run reads the printer's status itself, ahead of the worker's own poll: when it
+    could print nothing (the paper ran out under it, the printer stopped answering),
+    receipts queued meanwhile do not run the queue again, writing the fault record once
+    per receipt; the next run waits for the worker to have looked again (or for the
+    slow retry)."""
+    printer = LookingPrinter()
+    stopping = threading.Event()
+    loop = SpoolLoop(
+        jobs=lambda: ["receipt"],
+        workers={"receipt": printer},  # type: ignore[dict-item]
+        task=lambda _worker: lambda _driver: None,
+        stopping=stopping,
+        backstop=NEVER,
+    )
+    loop.blocked_retry = NEVER
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    try:
+        loop.wake()
+        wait_until(lambda: len(printer.runs) == 1, 5, "the first run")
+        waiting = JobOutcome(None, False, "paper out")  # type: ignore[arg-type]
+        printer.runs[0].set_result(SpoolReport((waiting,)))
+        for _ in range(3):  # three receipts queued while the checks still say paper ok
+            loop.wake()
+            wait_until(lambda: loop._retry_at is not None, 5, "the turn that held back")
+            loop._retry_at = None
+        assert len(printer.runs) == 1
+
+        printer.status_at = time.time() + 1  # the worker read the status again: all ok
+        loop.wake()
+
+        wait_until(lambda: len(printer.runs) == 2, 5, "a run once the worker looked again")
     finally:
         stopping.set()
         loop.wake()

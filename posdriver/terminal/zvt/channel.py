@@ -64,6 +64,8 @@ class ChannelStats:
     noise_bytes: int = 0
     stray_acks: int = 0
     stale_bytes: int = 0
+    link_failures: int = 0  # the link failed (closed, to be opened afresh)
+    reopens: int = 0  # the link opened again after a failure
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

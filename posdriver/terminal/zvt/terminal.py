@@ -136,6 +136,7 @@ class ZvtTerminal(PaymentTerminal):
         self.today = today
         self.stats = ChannelStats()
         self._channel: Channel | None = None
+        self._lost = False  # the link failed and has not been opened again since
         self._lock = threading.RLock()
         self._state = threading.Lock()
         self._current: Exchange | None = None
@@ -155,6 +156,9 @@ class ZvtTerminal(PaymentTerminal):
         with self._lock:
             self._drop_link()
 
+    def link_counts(self) -> tuple[int, int]:
+        return self.stats.link_failures, self.stats.reopens
+
     def _ready(self) -> Channel:
         """The channel, opening the link (again) if needed. A connection the terminal
         closed since the last command is reopened once: nothing has been sent on it."""
@@ -163,7 +167,12 @@ class ZvtTerminal(PaymentTerminal):
                 try:
                     self.link.open()
                 except LinkError as exc:
+                    if self._lost:  # each failed try to reopen it counts, as a worker's does
+                        self.stats.link_failures += 1
                     raise TerminalNotReached(f"cannot open {self.link.url}: {exc}") from exc
+                if self._lost:
+                    self._lost = False
+                    self.stats.reopens += 1
                 t = self.timeouts
                 self._channel = channel_for(
                     self.link,
@@ -177,7 +186,7 @@ class ZvtTerminal(PaymentTerminal):
                 self._channel.flush_input()
                 return self._channel
             except LinkError as exc:
-                self._drop_link()
+                self._link_failed()
                 if attempt == 2:
                     raise TerminalNotReached(f"{self.link.url}: {exc}") from exc
                 log.info("link to the terminal was lost since the last command; reopening")
@@ -186,6 +195,14 @@ class ZvtTerminal(PaymentTerminal):
     def _drop_link(self) -> None:
         self._channel = None
         self.link.close()
+
+    def _link_failed(self) -> None:
+        """The link failed under a command (or between two): closed, and counted once,
+        however many commands then find it gone."""
+        if not self._lost:
+            self._lost = True
+            self.stats.link_failures += 1
+        self._drop_link()
 
     # -- running commands --------------------------------------------------------------
     def _run(
@@ -212,13 +229,13 @@ class ZvtTerminal(PaymentTerminal):
         try:
             result = exchange.run(apdu, name=name, requires_completion=requires_completion)
         except TerminalNotReached:
-            self._drop_link()
+            self._link_failed()
             raise
         finally:
             with self._state:
                 self._current = None
         if result.link_failed:
-            self._drop_link()
+            self._link_failed()
         if result.refused == NOT_REGISTERED and may_register:
             log.info("%s: the terminal does not know this till; registering again", name)
             self._register()
