@@ -299,6 +299,7 @@ def _handler(api: Api, token: str | None) -> type[BoundedHandler]:
     class Handler(BoundedHandler):
         server_version = "posdriver"
         protocol_version = "HTTP/1.1"
+        allowed_methods = ("GET", "POST")
         _raw = b""
 
         def log_message(self, fmt: str, *args: Any) -> None:
