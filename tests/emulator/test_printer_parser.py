@@ -268,3 +268,14 @@ def test_a_replayed_macro_cut_inside_a_mode_setting_runs_on_into_the_next_copy()
     # "ESC r" replayed twice is ESC r ESC (colour 0x1B), then the text "r"
     _, text = printed(b"\x1d:\x1br\x1d:\x1d^\x02\x00\x00x\n")
     assert rows(text) == ["rx"]
+
+
+@pytest.mark.parametrize(
+    "barcode",
+    [b"\x1dkC\x0c4006\xb38133393", b"\x1dkD\x07\xb2\xb3\xb90063", b"\x1dkF\x0412\xb9\xb9"],
+)
+def test_a_barcode_with_a_superscript_digit_is_refused_not_printed(barcode: bytes) -> None:
+    # latin-1 B2, B3, B9 are digits to str.isdigit, never to a printer
+    dev, text = printed(b"x\n" + barcode + b"\n")
+    assert "[barcode" not in text
+    assert dev.counters["barcodes_refused"] == 1
