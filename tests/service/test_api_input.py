@@ -470,3 +470,23 @@ def test_an_http_version_past_1_1_is_refused_as_bad_input_not_a_server_fault(
             raw += chunk
     # the version could not be read, so the answer goes out as HTTP/0.9 does: the body alone
     assert json.loads(raw)["error"].endswith("use HTTP/1.1")
+
+
+def test_an_empty_idempotency_key_header_is_refused_not_taken_for_none(daemon: Served) -> None:
+    # taken for "no key", a retry of this sale would be a second charge
+    before = daemon.get("/v1/transactions")[1]
+    host, port = daemon.api.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=15)
+    try:
+        connection.request(
+            "POST",
+            "/v1/operations",
+            body=b'{"kind": "sale", "amount": "10.00"}',
+            headers={"Content-Type": "application/json", "Idempotency-Key": ""},
+        )
+        answer = connection.getresponse()
+        assert answer.status == 400
+        assert "idempotency_key must be 1..128 characters" in json.loads(answer.read())["error"]
+    finally:
+        connection.close()
+    assert daemon.get("/v1/transactions")[1] == before
