@@ -172,6 +172,8 @@ def _fuzz_operation(
         one()
     except Unsatisfiable:  # nothing in this operation can be made schema-invalid
         pass
+    except Exception as exc:  # a failure schemathesis raised through hypothesis itself
+        tally.faults.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:600]}")
 
 
 def _bound_wait(case: Any) -> None:
