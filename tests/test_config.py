@@ -470,6 +470,7 @@ def test_bad_terminal_currency(tmp_path: Path) -> None:
         ("serial:///dev/ttyUSB0?baud=9600", ["unknown option 'baud'"]),
         ("/dev/ttyUSB0", ["not a link URL"]),
         ("usb://printer", ["VID:PID"]),
+        ("tcp://127.0.0.1]20007", ["not a link URL", "Invalid IPv6 URL"]),
     ],
 )
 def test_bad_urls_use_the_link_parser(tmp_path: Path, url: str, fragments: list[str]) -> None:

@@ -87,7 +87,10 @@ def split(url: str) -> tuple[str, str, str, str]:
     """(scheme, netloc, path, query) of a URL, refusing fragments."""
     if not isinstance(url, str) or "://" not in url:
         raise LinkURLError(f"not a link URL: {url!r}; expected SCHEME://...")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # a '[' or ']' out of place around the host
+        raise LinkURLError(f"not a link URL ({exc}); expected SCHEME://...", url) from None
     if parts.fragment:
         raise LinkURLError("a link URL has no #fragment", url)
     return parts.scheme.lower(), parts.netloc, parts.path, parts.query

@@ -207,7 +207,8 @@ class ApiBase:
         return name
 
     def _key(self, req: Request, body: dict[str, Any], longest: int = 128) -> str | None:
-        key = req.headers.get("Idempotency-Key") or body.get("idempotency_key")
+        header = req.headers.get("Idempotency-Key")  # sent empty, it is wrong, not absent
+        key = header if header is not None else body.get("idempotency_key")
         if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= longest):
             raise bad_request(f"idempotency_key must be 1..{longest} characters")
         return key
@@ -300,6 +301,7 @@ def _handler(api: Api, token: str | None) -> type[BoundedHandler]:
     class Handler(BoundedHandler):
         server_version = "posdriver"
         protocol_version = "HTTP/1.1"
+        allowed_methods = ("GET", "POST")
         _raw = b""
 
         def log_message(self, fmt: str, *args: Any) -> None:

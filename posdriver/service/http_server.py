@@ -37,6 +37,7 @@ import socket
 import sys
 import threading
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -146,6 +147,38 @@ class BoundedHandler(BaseHTTPRequestHandler):
 
     def log_error(self, format: str, *args: Any) -> None:
         log.debug("%s: %s: " + format, self.server.name, self.address_string(), *args)
+
+    allowed_methods: tuple[str, ...] = ("GET",)  # what a 405 for an unserved method offers
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a request line it cannot read, a method
+        no ``do_`` handler serves, too many or too long headers), as JSON and as a 4xx:
+        a method it does not know is the client's mistake (405, with the methods that
+        are served), and so is an HTTP version past 1.1 (400), not the server's fault;
+        the connection is closed, since what follows the request cannot be trusted."""
+        headers: dict[str, str] = {}
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            code = HTTPStatus.METHOD_NOT_ALLOWED
+            served = " or ".join(self.allowed_methods)
+            message = f"{self.command} is not served here; use {served}"
+            headers["Allow"] = ", ".join(self.allowed_methods)
+        elif code == HTTPStatus.HTTP_VERSION_NOT_SUPPORTED:
+            code = HTTPStatus.BAD_REQUEST
+            message = f"{message or 'unsupported HTTP version'}; use HTTP/1.1"
+        if message is None:
+            message = self.responses.get(code, ("bad request",))[0]
+        self.log_error("code %d, message %s", code, message)
+        body = json.dumps({"error": message}).encode()
+        self.close_connection = True
+        self.send_response(code)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 class BoundedHTTPServer(ThreadingHTTPServer):

@@ -126,9 +126,10 @@ class EscPosParser:
                 table = ESC_ONE if first == ESC else GS_ONE
                 code = source[pos + 1]
                 if code in table:
+                    argument = source[pos + 2]  # read before the pending bytes move up
                     if from_pending:
                         del self._pending[:3]
-                    self._emit(table[code], source[pos + 2])
+                    self._emit(table[code], argument)
                     return 3
         count = 1 if want == TOP else want
         chunk = bytes(source[pos : pos + count])

@@ -62,15 +62,21 @@ _CODE39 = set(string.digits + string.ascii_uppercase + " $%*+-./")
 _CODABAR = set(string.digits + "ABCDabcd$+-./:")
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` takes superscripts (latin-1 B2, B3, B9) too,
+    which no printer encodes as bars."""
+    return text.isascii() and text.isdigit()
+
+
 def barcode_valid(name: str, data: bytes) -> bool:
     """Whether the printer would print ``data`` as symbology ``name``."""
     if not data:
         return False
     text = data.decode("latin-1")
     if name in _DIGIT_COUNTS:
-        return text.isdigit() and len(text) in _DIGIT_COUNTS[name]
+        return _digits(text) and len(text) in _DIGIT_COUNTS[name]
     if name == "ITF":
-        return text.isdigit() and len(text) % 2 == 0
+        return _digits(text) and len(text) % 2 == 0
     if name == "CODE39":
         return set(text) <= _CODE39
     if name == "CODABAR":
@@ -91,7 +97,7 @@ def hri_text(name: str, data: bytes) -> str:
     """The human-readable line under a barcode: EAN/UPC gain their check digit."""
     text = readable(name, data)
     full = {"EAN13": 13, "EAN8": 8, "UPC-A": 12}.get(name)
-    if full is not None and text.isdigit() and len(text) == full - 1:
+    if full is not None and _digits(text) and len(text) == full - 1:
         text += str(check_digit(text))
     return text
 

@@ -255,3 +255,27 @@ def test_esc_star_band_then_line_feed() -> None:
     band = bytes([0xFF, 0x00, 0x00] * 4)
     _, text = printed(b"\x1b*\x21\x04\x00" + band + b"\n")
     assert rows(text) == ["[image 4x24]"]
+
+
+def test_a_replayed_macro_keeps_each_mode_settings_argument() -> None:
+    # replayed bytes run from the pending buffer: ESC E's argument is its own third
+    # byte, not the one three places further on ('D', which would turn bold off)
+    dev, _ = printed(b"\x1d:\x1bE\x01ABD\n\x1d:" + b"\x1d^\x01\x00\x00")
+    assert all(g.bold for g in dev.receipts[0].lines[0].glyphs if g.char != " ")
+
+
+def test_a_replayed_macro_cut_inside_a_mode_setting_runs_on_into_the_next_copy() -> None:
+    # "ESC r" replayed twice is ESC r ESC (colour 0x1B), then the text "r"
+    _, text = printed(b"\x1d:\x1br\x1d:\x1d^\x02\x00\x00x\n")
+    assert rows(text) == ["rx"]
+
+
+@pytest.mark.parametrize(
+    "barcode",
+    [b"\x1dkC\x0c4006\xb38133393", b"\x1dkD\x07\xb2\xb3\xb90063", b"\x1dkF\x0412\xb9\xb9"],
+)
+def test_a_barcode_with_a_superscript_digit_is_refused_not_printed(barcode: bytes) -> None:
+    # latin-1 B2, B3, B9 are digits to str.isdigit, never to a printer
+    dev, text = printed(b"x\n" + barcode + b"\n")
+    assert "[barcode" not in text
+    assert dev.counters["barcodes_refused"] == 1

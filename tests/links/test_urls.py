@@ -38,6 +38,8 @@ from posdriver.links import (
         ("tcp://printer:abc", "not a number"),
         ("tcp://printer:9100/x", "no path"),
         ("tcp://printer:9100?tiemout=1", "unknown option 'tiemout'"),
+        ("tcp://127.0.0.1]20007", "Invalid IPv6 URL"),
+        ("tcp://[::1:20007", "Invalid IPv6 URL"),
     ],
 )
 def test_bad_url_names_the_problem_and_repeats_grammar(url: str, fragment: str) -> None:

@@ -419,3 +419,74 @@ def test_every_value_the_document_forbids_is_a_400_naming_the_field(seeded: Serv
         if status != 400 or field not in error:
             wrong.append(f"{method.upper()} {path} {where} {field}={value!r}: {status} {error}")
     assert not wrong, f"{len(wrong)} of {len(CASES)}:\n" + "\n".join(wrong)
+
+
+# -- what the HTTP layer refuses before the API sees it ----------------------------------
+
+
+def _raw(served: Served, data: bytes, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    host, port = served.api.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=15) as sock:
+        sock.sendall(data)
+        answer = http.client.HTTPResponse(sock, method=method)
+        answer.begin()
+        return answer.status, dict(answer.headers), answer.read()
+
+
+@pytest.mark.parametrize(
+    ("request_line", "method"),
+    [("BREW /v1/devices", "BREW"), ("OPTIONS *", "OPTIONS"), ("HEAD /v1/devices", "HEAD")],
+)
+def test_a_method_served_nowhere_is_a_405_in_json(
+    daemon: Served, request_line: str, method: str
+) -> None:
+    status, headers, body = _raw(
+        daemon, f"{request_line} HTTP/1.1\r\nHost: x\r\n\r\n".encode(), method
+    )
+    assert (status, headers["Allow"], headers["Connection"]) == (405, "GET, POST", "close")
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    if method == "HEAD":
+        assert body == b""
+    else:
+        assert json.loads(body) == {"error": f"{method} is not served here; use GET or POST"}
+    assert daemon.get("/v1/devices")[0] == 200
+
+
+def test_too_many_headers_are_a_431_in_json(daemon: Served) -> None:
+    data = b"GET /v1/devices HTTP/1.1\r\n" + b"X-A: b\r\n" * 200 + b"\r\n"
+    status, headers, body = _raw(daemon, data)
+    assert status == 431 and headers["Content-Type"].startswith("application/json")
+    assert "header" in json.loads(body)["error"].lower()
+
+
+def test_an_http_version_past_1_1_is_refused_as_bad_input_not_a_server_fault(
+    daemon: Served,
+) -> None:
+    host, port = daemon.api.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=15) as sock:
+        sock.sendall(b"GET /v1/devices HTTP/2.0\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    # the version could not be read, so the answer goes out as HTTP/0.9 does: the body alone
+    assert json.loads(raw)["error"].endswith("use HTTP/1.1")
+
+
+def test_an_empty_idempotency_key_header_is_refused_not_taken_for_none(daemon: Served) -> None:
+    # taken for "no key", a retry of this sale would be a second charge
+    before = daemon.get("/v1/transactions")[1]
+    host, port = daemon.api.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=15)
+    try:
+        connection.request(
+            "POST",
+            "/v1/operations",
+            body=b'{"kind": "sale", "amount": "10.00"}',
+            headers={"Content-Type": "application/json", "Idempotency-Key": ""},
+        )
+        answer = connection.getresponse()
+        assert answer.status == 400
+        assert "idempotency_key must be 1..128 characters" in json.loads(answer.read())["error"]
+    finally:
+        connection.close()
+    assert daemon.get("/v1/transactions")[1] == before

@@ -212,3 +212,14 @@ def test_the_metrics_listener_is_bounded_too(tmp_path: Path) -> None:
         for sock in half:
             sock.close()
         assert "posdriver_" in served.scrape()
+
+
+def test_the_metrics_listener_refuses_a_method_it_does_not_serve_with_405(
+    tmp_path: Path,
+) -> None:
+    with serve(tmp_path) as served:
+        sock = _open(_port(served.metrics), b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body = _answer(sock)
+        sock.close()
+        assert (status, headers["Allow"]) == (405, "GET")
+        assert body == {"error": "POST is not served here; use GET"}

@@ -428,6 +428,22 @@ def test_receipt_built_from_the_status_when_the_terminal_prints_none(
     assert "Visa **** 0119" in text and "12.50 EUR" in text and "52500038" in text
 
 
+@pytest.mark.parametrize("numeric", [959, 999, 960])  # gold, "no currency", the IMF's SDR
+def test_a_status_in_a_currency_without_minor_unit_reads_as_the_terminals_own(
+    tcp_peer: TcpPeer, numeric: int
+) -> None:
+    def terminal(p: Peer) -> None:
+        accept(p)
+        answered(p, status_info(extra={0x49: numeric}))
+        answered(p, completion())
+
+    with terminal_for(tcp_peer, config=0x3E) as zvt, scripted(tcp_peer, terminal):
+        outcome = zvt.sale(eur("12.50"))
+    assert isinstance(outcome, Approved)
+    assert outcome.amount == eur("12.50")
+    assert "12.50 EUR" in "\n".join(outcome.receipt)
+
+
 # -- abort and concurrency ---------------------------------------------------------------
 def test_abort_from_another_thread(zvt: ZvtTerminal, peer: Peer) -> None:
     showing = threading.Event()

@@ -138,7 +138,9 @@ class StatusInfo:
 
 
 def currency_alpha(numeric: int | None, default: str) -> str:
-    """ISO 4217 alphabetic code for a numeric one (``978`` -> ``EUR``)."""
+    """ISO 4217 alphabetic code for a numeric one (``978`` -> ``EUR``). A number that
+    names no currency an amount can be in (unknown, or one without a minor unit: gold,
+    ``999`` "no currency") is read as ``default``, the terminal's own, as an absent one is."""
     if numeric is None:
         return default
     try:
@@ -150,7 +152,7 @@ def currency_alpha(numeric: int | None, default: str) -> str:
 
     for currency in iso4217.Currency:
         if currency.number == numeric:
-            return str(currency.code)
+            return str(currency.code) if currency.exponent is not None else default
     return default
 
 
