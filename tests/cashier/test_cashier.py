@@ -262,6 +262,20 @@ def test_a_reversal_the_terminal_took_back_is_resolved_declined(desk: Desk) -> N
     assert desk.ledger()[0]["state"] == "charged"  # the sale stands again
 
 
+def test_a_sale_is_paid_back_once_refund_or_reversal_never_both(desk: Desk) -> None:
+    sale = desk.cashier.sale(eur("40.00")).operation
+    desk.cashier.refund(sale, eur("5.00"))
+    with pytest.raises(ValueError, match="a reversal would pay the whole sale back"):
+        desk.cashier.reverse(sale)
+    other = desk.cashier.sale(eur("41.00")).operation
+    # a reversal whose answer was lost may have gone through: no refund over it
+    _reversal = desk.journal.begin(Kind.REVERSAL, None, currency="EUR", parent_id=other.id)
+    desk.journal.attempt(_reversal.id, "terminal1")
+    desk.journal.transition(_reversal.id, State.SENT)
+    assert not desk.cashier.refund_decision(other, eur("1.00")).allowed
+    assert [e["kind"] for e in desk.ledger()] == ["payment", "refund", "payment"]
+
+
 def test_recovery_turns_a_crash_left_pending_without_terminal_into_aborted(desk: Desk) -> None:
     op = desk.journal.begin(Kind.SALE, eur("5.00"))
     report = recover(desk.cashier)
