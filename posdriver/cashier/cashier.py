@@ -30,7 +30,7 @@ from ..money import Money
 from ..terminal.base import PaymentTerminal, Progress
 from ..terminal.protocol import Capability
 from . import handoff, refund_guard, refunds, resolution, writeahead
-from .refunds import PlanResult, RefundRefused
+from .refunds import PlanResult, RefundRefused, reversal_over_refunds
 from .resolution import RESOLVABLE, NotResolvable, Resolution, check_resolvable
 from .terminals import TerminalFactory, able, failover_targets, make_terminal, opened
 from .writeahead import UNRESOLVED, Attempt, MoneyResult, OutcomeNotRecorded, TerminalCall
@@ -190,6 +190,9 @@ class Cashier:
                 f"transaction {sale.id} already has a reversal (id:{done[0].id}, "
                 f"{done[0].state.value})"
             )
+        refunded = refunds.taken_back(self.journal, sale)
+        if refunded:
+            raise ValueError(reversal_over_refunds(sale, refunded))
         reference = sale.reference
         return self.run(
             Kind.REVERSAL,

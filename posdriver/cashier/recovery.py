@@ -8,9 +8,9 @@ Run at start-up (and before any command that talks to a terminal):
    (Repeat Receipt) and compared with each of them by :func:`judge`:
 
    * it is this operation (same reference or trace number, or same amount at a time not
-     before the operation began) -> ``APPROVED`` if it stands, ``DECLINED`` if it was
-     declined or reversed (e.g. the terminal reversed it because our acknowledgement
-     never arrived);
+     before the operation began; a reversal's amount is its sale's) -> ``APPROVED`` if
+     it stands, ``DECLINED`` if it was declined or reversed (e.g. the terminal
+     reversed it because our acknowledgement never arrived);
    * it is provably older than the operation (before it began, or a transaction the
      journal already holds for an earlier operation) -> the operation never ran on the
      terminal: ``DECLINED`` (nothing was charged);
@@ -43,8 +43,9 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from ..journal import Journal, Operation, State
+from ..journal import Journal, Kind, Operation, State
 from ..locks import operation_is_live
+from ..money import Money
 from ..terminal import registry
 from ..terminal.outcomes import (
     DoubtStage,
@@ -95,6 +96,7 @@ def judge(
     known_elsewhere: Sequence[Operation] = (),
     skew: timedelta = CLOCK_SKEW,
     now: datetime | None = None,
+    moves: Money | None = None,
 ) -> Verdict:
     """Compare an operation in doubt with the terminal's last transaction.
 
@@ -105,6 +107,9 @@ def judge(
     time cannot be held against the terminal's clock, so "the terminal's transaction is
     older than this operation" proves nothing. Which journal operation came first is
     told by the ids, which no clock moves.
+    ``moves``: the amount the operation moves when the journal does not hold it yet: a
+    reversal's is its sale's, and the journal learns it only from the terminal's answer,
+    which is what went missing.
     """
     began = op.created_at
     clock_moved = now is not None and began > now + skew
@@ -169,7 +174,8 @@ def judge(
             f"transaction ({known_elsewhere[0].id}); this one cannot be checked with it",
             matched=False,
         )
-    if op.amount is not None and last.amount == op.amount and when is not None:
+    amount = op.amount if op.amount is not None else moves
+    if amount is not None and last.amount == amount and when is not None:
         return _matched(last, seen)
     moved = "; this machine's clock was set back since it began" if clock_moved else ""
     return Verdict(
@@ -350,7 +356,10 @@ def _settle(
     one that went before it cannot be checked with it, unless it is provably older. Two
     or more that could match are a person's decision: never guess which one."""
     now = datetime.now(UTC)
-    verdicts = [(op, judge(op, last, known_elsewhere=known, skew=skew, now=now)) for op in ops]
+    verdicts = [
+        (op, judge(op, last, known_elsewhere=known, skew=skew, now=now, moves=_moves(journal, op)))
+        for op in ops
+    ]
     matched = [op for op, v in verdicts if v.matched]
     seen = describe_last(last) if last is not None else "none"
     if len(matched) > 1:
@@ -382,6 +391,14 @@ def _settle(
         else:
             settled.append((op, _unless_older(verdict), None))
     return settled
+
+
+def _moves(journal: Journal, op: Operation) -> Money | None:
+    """What a reversal takes back: the whole of its sale (the journal has no amount for
+    it until the terminal answered)."""
+    if op.amount is not None or op.kind is not Kind.REVERSAL or op.parent_id is None:
+        return None
+    return journal.get(op.parent_id).amount
 
 
 def _unless_older(verdict: Verdict) -> Verdict:

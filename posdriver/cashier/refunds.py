@@ -50,6 +50,25 @@ class PlanResult:
         return not self.left and all(p.state is State.APPROVED for p in self.parts)
 
 
+def taken_back(journal: Journal, sale: Operation) -> list[Operation]:
+    """The refunds of ``sale`` that paid money back, or may have (still unresolved): a
+    reversal would pay the whole sale back on top of them."""
+    return [
+        op
+        for op in journal.children(sale.id)
+        if op.kind is Kind.REFUND and op.state in (State.APPROVED, *UNRESOLVED)
+    ]
+
+
+def reversal_over_refunds(sale: Operation, refunded: list[Operation]) -> str:
+    """Why a sale with refunds is not reversed: the terminal would give back all of it."""
+    ids = ", ".join(f"id:{op.id} {op.amount or '-'} {op.state.value}" for op in refunded)
+    return (
+        f"id:{sale.id} has refunds ({ids}); a reversal would pay the whole sale back on top "
+        "of them: refund what is left instead"
+    )
+
+
 def refund_decision(
     cashier: Cashier, sale: Operation, amount: Money | None, *, on: str | None = None
 ) -> refund_guard.RefundDecision:
@@ -59,8 +78,11 @@ def refund_decision(
     refunds = [op for op in children if op.kind is Kind.REFUND]
     currency = sale.currency
     refunded = sum(op.amount.minor for op in refunds if op.state is State.APPROVED and op.amount)
-    if any(op.kind is Kind.REVERSAL and op.state is State.APPROVED for op in children):
-        refunded = sale.amount.minor if sale.amount else refunded  # reversed: nothing left
+    if any(
+        op.kind is Kind.REVERSAL and op.state in (State.APPROVED, *UNRESOLVED) for op in children
+    ):
+        # reversed, or a reversal that may have gone through: nothing left to refund
+        refunded = sale.amount.minor if sale.amount else refunded
     reserved = sum(
         op.amount.minor
         for op in refunds

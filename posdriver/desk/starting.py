@@ -173,3 +173,8 @@ def check_parent(journal: Journal, kind: Kind, parent: Operation) -> None:
                 raise Conflict(
                     f"id:{parent.id} already has a reversal (id:{child.id}, {child.state.value})"
                 )
+        from ..cashier.refunds import reversal_over_refunds, taken_back
+
+        refunded = taken_back(journal, parent)
+        if refunded:  # the terminal would pay the whole sale back on top of them
+            raise Conflict(reversal_over_refunds(parent, refunded))

@@ -209,6 +209,73 @@ def test_in_doubt_before_our_acknowledgement_is_resolved_declined(desk: Desk) ->
     assert desk.journal.receipts(op.id) == []
 
 
+def _reversal_cut_off(desk: Desk, sale_amount: str, *, acknowledged: bool) -> tuple[int, int]:
+    """A reversal journaled and accepted by the terminal, its process killed before the
+    terminal's answer reached the journal (as the daemon crash harness kills it): the
+    terminal ran it (and kept it, or took it back for want of our acknowledgement),
+    the journal has it SENT, with no amount and no terminal numbers."""
+    sale = desk.cashier.sale(eur(sale_amount)).operation
+    assert sale.reference is not None
+    op = desk.journal.begin(
+        Kind.REVERSAL,
+        None,
+        currency="EUR",
+        parent_id=sale.id,
+        ref_receipt_no=sale.receipt_no,
+        ref_reference=sale.reference,
+    )
+    desk.journal.attempt(op.id, "terminal1")
+    desk.journal.transition(op.id, State.SENT)
+    if not acknowledged:
+        desk.t1.set_fault("drop_after_status")
+    terminal = factory(desk.config.terminals[0])
+    try:
+        terminal.reverse(sale.reference)
+    except Exception:
+        pass  # the link dropped under it, as it would have under the killed process
+    finally:
+        terminal.close()
+        desk.t1.set_fault("drop_after_status", False)
+    return sale.id, op.id
+
+
+def test_a_reversal_in_doubt_is_resolved_by_recovery_from_its_sale_s_amount(desk: Desk) -> None:
+    """A reversal has no amount in the journal until the terminal answers; when the
+    answer is lost, the terminal's last transaction is matched by the amount the
+    reversal takes back, its sale's, and settled without a person."""
+    _, op_id = _reversal_cut_off(desk, "31.50", acknowledged=True)
+    assert desk.ledger()[-1]["kind"] == "reversal" and desk.ledger()[0]["state"] == "reversed"
+    report = recover(desk.cashier)
+    assert [o.state for o, _ in report.resolved] == [State.APPROVED], report
+    after = desk.journal.get(op_id)
+    assert after.state is State.APPROVED and after.amount == eur("31.50")
+    assert after.receipt_no == desk.ledger()[-1]["receipt_no"]
+
+
+def test_a_reversal_the_terminal_took_back_is_resolved_declined(desk: Desk) -> None:
+    from tests.support.timing import wait_until
+
+    _, op_id = _reversal_cut_off(desk, "32.50", acknowledged=False)
+    wait_until(lambda: desk.ledger()[-1]["state"] == "auto_reversed", 5, "the auto-reversal")
+    recover(desk.cashier)
+    assert desk.journal.get(op_id).state is State.DECLINED
+    assert desk.ledger()[0]["state"] == "charged"  # the sale stands again
+
+
+def test_a_sale_is_paid_back_once_refund_or_reversal_never_both(desk: Desk) -> None:
+    sale = desk.cashier.sale(eur("40.00")).operation
+    desk.cashier.refund(sale, eur("5.00"))
+    with pytest.raises(ValueError, match="a reversal would pay the whole sale back"):
+        desk.cashier.reverse(sale)
+    other = desk.cashier.sale(eur("41.00")).operation
+    # a reversal whose answer was lost may have gone through: no refund over it
+    _reversal = desk.journal.begin(Kind.REVERSAL, None, currency="EUR", parent_id=other.id)
+    desk.journal.attempt(_reversal.id, "terminal1")
+    desk.journal.transition(_reversal.id, State.SENT)
+    assert not desk.cashier.refund_decision(other, eur("1.00")).allowed
+    assert [e["kind"] for e in desk.ledger()] == ["payment", "refund", "payment"]
+
+
 def test_recovery_turns_a_crash_left_pending_without_terminal_into_aborted(desk: Desk) -> None:
     op = desk.journal.begin(Kind.SALE, eur("5.00"))
     report = recover(desk.cashier)

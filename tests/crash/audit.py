@@ -1,11 +1,13 @@
 """The audit: the journal held to the terminal's ledger, and at the end to the paper.
 
 After every point: no operation is left PENDING or SENT, none is IN_DOUBT or NEEDS_REVIEW
-after the restart; every charge or refund that stands on the terminal is exactly one
-APPROVED operation of the same amount, and nothing is APPROVED that the terminal does not
-have (or has reversed); no terminal transaction is claimed twice; no sale is refunded
-beyond what it sold; every approved operation has its stored customer receipt and every
-print job is done. At the end, each approved operation's receipt is on a cut receipt.
+after the restart; every charge, refund or reversal that stands on the terminal is
+exactly one APPROVED operation of the same amount, and nothing is APPROVED that the
+terminal does not have (or has reversed, unless an APPROVED reversal did it); no
+terminal transaction is claimed twice; no sale is refunded beyond what it sold, nor
+reversed after a refund; every approved operation has its stored customer receipt and
+every print job is done. At the end, each approved operation's receipt is on a cut
+receipt.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 from posdriver.journal import Journal, Kind, Operation, PrintJob, State
 from posdriver.journal.journal import Filters
 
-STANDS = {"payment": "charged", "refund": "refunded"}
-LEDGER_KIND = {Kind.SALE: "payment", Kind.REFUND: "refund"}
+STANDS = {"payment": "charged", "refund": "refunded", "reversal": "reversed"}
+LEDGER_KIND = {Kind.SALE: "payment", Kind.REFUND: "refund", Kind.REVERSAL: "reversal"}
+UNDONE = "reversed"  # a payment that stood until a reversal undid it
 
 
 @dataclass
@@ -95,12 +98,29 @@ def _against_ledger(
     for entry in ledger:
         if entry["kind"] in STANDS:
             entries[_key(entry["kind"], entry["receipt_no"], entry["trace"])] = entry
+    reversed_sales = {
+        op.parent_id for op in money_ops if op.kind is Kind.REVERSAL and op.state is State.APPROVED
+    }
     for key, entry in entries.items():
         stands = entry["state"] == STANDS[entry["kind"]] and entry["result_code"] == 0
+        undone = entry["kind"] == "payment" and entry["state"] == UNDONE
         claimants = claims.get(key, [])
         approved = [o for o in claimants if o.state is State.APPROVED]
         if not claimants:
             counts["ledger entries no txn claims"] += 1
+        if undone and len(approved) == 1 and approved[0].id not in reversed_sales:
+            problems.append(
+                f"txn {approved[0].id} is APPROVED with no approved reversal, but the "
+                f"terminal reversed its transaction {key}"
+            )
+        if stands and entry["kind"] == "payment":
+            for op in approved:
+                if op.id in reversed_sales:
+                    problems.append(
+                        f"txn {op.id} has an APPROVED reversal, but the terminal's "
+                        f"transaction {key} still stands"
+                    )
+        stands = stands or undone
         if not stands:
             if approved:
                 problems.append(
@@ -142,6 +162,12 @@ def _refund_totals(ops: list[Operation], problems: list[str]) -> None:
         sale = sales.get(sale_id)
         if sale is None or sale.amount is None or total > sale.amount.minor:
             problems.append(f"txn {sale_id}: {total} minor units refunded, more than was sold")
+    for op in ops:
+        if op.kind is Kind.REVERSAL and op.state is State.APPROVED and refunded[op.parent_id or 0]:
+            problems.append(
+                f"txn {op.parent_id} was reversed whole (txn {op.id}) after "
+                f"{refunded[op.parent_id or 0]} minor units of it were refunded: paid back twice"
+            )
 
 
 def _receipts(

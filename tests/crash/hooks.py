@@ -5,7 +5,9 @@ every journal COMMIT (before and after it), every link write (before and after) 
 link read that returned bytes, and the printer's job sending. At the K-th of them the
 child tells the parent which moment it was and SIGKILLs itself. Each moment is named for
 what it carries (``commit-before(to-sent)``, ``terminal-send(authorisation)``,
-``printer-recv(status-query)``...), so a point reads as the instant it is.
+``printer-recv(status-query)``...), so a point reads as the instant it is. A kill
+that falls on a write may let part of it out first (``terminal-cut(authorisation)``:
+a frame cut off in the middle); the daemon harness (tests/crash_daemon) uses that.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from posdriver.journal import Journal
@@ -44,21 +47,34 @@ def send(fd: int, message: dict[str, Any]) -> None:
         data = data[os.write(fd, data) :]
 
 
-class KillSwitch:
-    """Counts events; at the ``kill_at``-th one, tells the parent which it was and dies."""
+Cut = Callable[[float], str]  # writes that share of a frame, names the moment
 
-    def __init__(self, kill_at: int | None, report_fd: int) -> None:
+
+class KillSwitch:
+    """Counts events; at the ``kill_at``-th one, tells the parent which it was and dies.
+
+    ``split``: when the kill falls on a link write, that share of its bytes goes out
+    first (a frame cut off in the middle, a receipt torn mid-line); None kills before
+    the write, as the CLI harness always does."""
+
+    def __init__(self, kill_at: int | None, report_fd: int, split: float | None = None) -> None:
         self.kill_at = kill_at
         self.fd = report_fd
+        self.split = split
         self.count = 0
         self.trace: list[str] = []
 
-    def hit(self, event: str) -> None:
+    def hit(self, event: str, cut: Cut | None = None) -> None:
         self.count += 1
         self.trace.append(event)
         if self.count == self.kill_at:
-            send(self.fd, {"killed": {"event": event, "k": self.count}})
-            os.kill(os.getpid(), signal.SIGKILL)
+            self.die(event, cut)
+
+    def die(self, event: str, cut: Cut | None = None) -> None:
+        if cut is not None and self.split is not None:
+            event = cut(self.split)
+        send(self.fd, {"killed": {"event": event, "k": self.count}})
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _statement_label(sql: str, params: Any) -> str | None:
@@ -160,7 +176,15 @@ def install_hooks(switch: KillSwitch, devices: Devices) -> None:
     def write(self: Link, data: bytes, timeout: float | None = None) -> None:
         name = device(self)
         what = describe(self, name, data)
-        switch.hit(f"{name}-send({what})")
+
+        def cut(share: float) -> str:
+            part = min(len(data) - 1, max(1, int(len(data) * share)))
+            if part < 1:  # a lone byte (a transport ACK) cannot be cut: killed before it
+                return f"{name}-send({what})"
+            original_write(self, data[:part], timeout)
+            return f"{name}-cut({what})"
+
+        switch.hit(f"{name}-send({what})", cut)
         original_write(self, data, timeout)
         switch.hit(f"{name}-sent({what})")
 

@@ -27,6 +27,37 @@ RECOVERY_KILL_SHARE = 0.4  # of restarts with work to do that are killed too
 MAX_RESTARTS = 3  # restarts after one point before its leftovers count as broken
 
 
+def situation(journal_path: Path) -> str | None:
+    """What a restart will find to do, or None when there is nothing."""
+    journal = Journal(journal_path)
+    try:
+        unresolved = journal.unresolved()
+        jobs = journal.open_jobs()
+    finally:
+        journal.close()
+    if unresolved:
+        op = unresolved[0]
+        what = f"recover a {op.kind.value} left {op.state.value}"
+        if op.state is State.PENDING and op.terminal is None:
+            what += " before any terminal"
+        return what
+    if jobs:
+        return f"print a job left {jobs[0].state}"
+    return None
+
+
+def change_roll(devices: Devices) -> bool:
+    """Change the roll when the near-end sensor says so, as the front desk would (a
+    long run prints more than one emulated roll). Only between runs: nothing prints
+    then, so no receipt is cut short by the change. True when it was changed."""
+    state = control(devices.printer_control + "/state")
+    if state["paper"]["state"] == "ok":
+        return False
+    for active in (True, False):  # paper out, then a new roll loaded
+        control(devices.printer_control + "/faults", {"fault": "paper_out", "active": active})
+    return True
+
+
 class CrashFailure(AssertionError):
     """An invariant broke (or a child failed); the message names the seed and the point."""
 
@@ -71,35 +102,11 @@ class Harness:
 
     # -- between points ----------------------------------------------------------------
     def _situation(self) -> str | None:
-        """What a restart will find to do, or None when there is nothing."""
-        journal = Journal(self.journal_path)
-        try:
-            unresolved = journal.unresolved()
-            jobs = journal.open_jobs()
-        finally:
-            journal.close()
-        if unresolved:
-            op = unresolved[0]
-            what = f"recover a {op.kind.value} left {op.state.value}"
-            if op.state is State.PENDING and op.terminal is None:
-                what += " before any terminal"
-            return what
-        if jobs:
-            return f"print a job left {jobs[0].state}"
-        return None
+        return situation(self.journal_path)
 
     def _paper(self) -> None:
-        """Change the roll when the near-end sensor says so, as the front desk would (a
-        long run prints more than one emulated roll). Only between runs: nothing prints
-        then, so no receipt is cut short by the change."""
-        state = control(self.devices.printer_control + "/state")
-        if state["paper"]["state"] == "ok":
-            return
-        for active in (True, False):  # paper out, then a new roll loaded
-            control(
-                self.devices.printer_control + "/faults", {"fault": "paper_out", "active": active}
-            )
-        self.counts["paper rolls changed"] += 1
+        if change_roll(self.devices):
+            self.counts["paper rolls changed"] += 1
 
     def _set_card(self, card: str) -> None:
         if card != self.card:

@@ -122,6 +122,21 @@ def test_a_reversed_sale_is_not_reversed_again(desk: Desk) -> None:
         desk.start(Order(Kind.BOOKING, "1.00", txn=f"id:{sale.id}"))
 
 
+def test_a_sale_with_refunds_is_not_reversed_over_them(desk: Desk) -> None:
+    """The terminal reverses the whole payment, whatever was refunded of it: a
+    reversal after a refund would pay the guest back twice."""
+    sale = started(desk, Order(Kind.SALE, "12.00"))
+    refund = started(desk, Order(Kind.REFUND, "2.00", txn=f"id:{sale.id}"))
+    with pytest.raises(
+        Conflict,
+        match=rf"id:{sale.id} has refunds \(id:{refund.id} 2.00 EUR approved\); a reversal "
+        "would pay the whole sale back on top of them: refund what is left instead",
+    ):
+        desk.start(Order(Kind.REVERSAL, txn=f"id:{sale.id}"))
+    ops = desk.transactions(Filters())
+    assert [op.id for op in ops if op.kind is Kind.REVERSAL] == []
+
+
 def test_what_cannot_start_is_refused_with_nothing_journaled(desk: Desk) -> None:
     with pytest.raises(BadInput, match="a sale needs an amount"):
         desk.start(Order(Kind.SALE))
