@@ -69,6 +69,17 @@ def _constant(name: str) -> Any:
     raise _NotOurJson(f"{name} is not a JSON value")
 
 
+def _no_twice(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose names are each given once: with a name given twice (two amounts
+    in one sale) which one was meant is a guess, and money is never guessed."""
+    body: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in body:
+            raise _NotOurJson(f"{name!r} is given twice")
+        body[name] = value
+    return body
+
+
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
@@ -87,11 +98,18 @@ def _whole(text: str) -> int:
 def parse_body(raw: bytes) -> dict[str, Any]:
     """A request body: a JSON object in UTF-8 (RFC 8259), and nothing Python's parser
     would take besides: no NaN or Infinity, no number too large for a float or of
-    thousands of digits, no nesting too deep to parse, no text that is not Unicode (a
-    lone surrogate, which no journal or answer could store). Each is a 400 saying so."""
+    thousands of digits, no nesting too deep to parse, no name given twice in an object,
+    no text that is not Unicode (a lone surrogate, which no journal or answer could
+    store). Each is a 400 saying so."""
     try:
         text = raw.decode("utf-8") if raw else "{}"
-        body = json.loads(text, parse_constant=_constant, parse_float=_finite, parse_int=_whole)
+        body = json.loads(
+            text,
+            parse_constant=_constant,
+            parse_float=_finite,
+            parse_int=_whole,
+            object_pairs_hook=_no_twice,
+        )
     except RecursionError:
         raise bad_request("the body is not JSON we take: it is nested too deeply") from None
     except UnicodeDecodeError as exc:

@@ -147,6 +147,9 @@ BODIES: list[tuple[bytes, str]] = [
     ),
     (b'{"\\udfff": 1}', "a name: the body holds text that is not Unicode"),
     (b'{"kind": "sale", "amount": "1.00", "x": [["\\ud800"]]}', "x: the body holds text"),
+    # which amount was meant is a guess: never charged
+    (b'{"kind": "sale", "amount": "1.00", "amount": "100.00"}', "'amount' is given twice"),
+    (b'{"kind": "sale", "amount": "1.00", "x": {"a": 1, "a": 2}}', "'a' is given twice"),
 ]
 
 
