@@ -146,10 +146,10 @@ def test_a_reprint_from_the_page_prints_a_copy_marked_duplicate(desk: Desk) -> N
     desk.shot("reprint")
     before = len(desk.printed())
     desk.click(f'{row} [data-action="reprint"]')
+    wait_until(lambda: "DUPLICATE" in desk.text("#toast"), 10, "the page to say a copy is sent")
     wait_until(lambda: len(desk.printed()) > before, 15, "the copy to come out of the printer")
     copy = desk.printed()[-1]["text"]
     assert "DUPLICATE" in copy and "23.40" in copy
-    assert "DUPLICATE" in desk.text("#toast")
     jobs = desk.served.get(f"/v1/operations/{sale}")[1]["print_jobs"]
     assert [j["purpose"] for j in jobs] == ["original", "reprint"]
 
