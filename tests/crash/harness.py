@@ -52,7 +52,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.crash.points import CrashFailure, Harness
-from tests.crash.report import RunResult, summary
+from tests.crash.report import RunResult, finish, summary
 from tests.support.emulators import Emulators, control
 
 SEED_ENV = "POSDRIVER_CRASH_SEED"
@@ -86,22 +86,7 @@ def run(
     finally:
         emulators.stop()
     counts = harness.counts + final.counts
-    for name in ("links_lost", "sessions_ended_early", "auto_reversals", "stale_apdus_dropped"):
-        counts[f"emulator {name}"] = int(terminal.get(name, 0))
-    result = RunResult(
-        seed=seed,
-        points=points,
-        seconds=time.monotonic() - started,
-        workdir=workdir,
-        counts=counts,
-        distinct=harness.distinct,
-        kills_by_event=harness.kills_by_event,
-        lines=[],
-    )
-    result.lines = summary(result)
-    for line in result.lines:
-        out(line)
-    return result
+    return finish(seed, points, started, workdir, counts, harness, terminal, summary, out)
 
 
 def _warm_up() -> None:

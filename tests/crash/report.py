@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 STILL_BUSY = "terminal still in the killed run's command"
 
@@ -23,6 +26,42 @@ class RunResult:
     @property
     def distinct_points(self) -> int:
         return len(self.distinct)
+
+
+# the emulated terminal's counters a run's counts carry (its control API's /state)
+EMULATOR_COUNTERS = ("links_lost", "sessions_ended_early", "auto_reversals", "stale_apdus_dropped")
+
+
+def finish(
+    seed: int,
+    points: int,
+    started: float,
+    workdir: Path,
+    counts: Counter[str],
+    harness: Any,
+    terminal: dict[str, Any],
+    summarize: Callable[[RunResult], list[str]],
+    out: Callable[[str], None],
+) -> RunResult:
+    """A run's result, with the emulated terminal's counters, its summary printed last:
+    the end of both crash harnesses' runs (the CLI's and the daemon's). ``harness`` has
+    the ``distinct`` points and ``kills_by_event`` of the run; ``started`` is monotonic."""
+    for name in EMULATOR_COUNTERS:
+        counts[f"emulator {name}"] = int(terminal.get(name, 0))
+    result = RunResult(
+        seed=seed,
+        points=points,
+        seconds=time.monotonic() - started,
+        workdir=workdir,
+        counts=counts,
+        distinct=harness.distinct,
+        kills_by_event=harness.kills_by_event,
+        lines=[],
+    )
+    result.lines = summarize(result)
+    for line in result.lines:
+        out(line)
+    return result
 
 
 def summary(result: RunResult) -> list[str]:

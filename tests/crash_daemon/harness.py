@@ -55,7 +55,7 @@ from pathlib import Path
 
 from tests.crash.harness import DEFAULT_SEED, seed_from_env
 from tests.crash.points import CrashFailure
-from tests.crash.report import RunResult
+from tests.crash.report import RunResult, finish
 from tests.crash_daemon.points import DaemonHarness
 from tests.crash_daemon.report import summary
 from tests.support.emulators import Emulators, control
@@ -89,24 +89,9 @@ def run(
         harness.end()
         emulators.stop()
     counts = harness.counts + final
-    for name in ("links_lost", "sessions_ended_early", "auto_reversals", "stale_apdus_dropped"):
-        counts[f"emulator {name}"] = int(terminal.get(name, 0))
     counts["daemon starts"] = harness.daemon.starts
     counts["slowest restart ms"] = int(harness.slowest_restart * 1000)
-    result = RunResult(
-        seed=seed,
-        points=points,
-        seconds=time.monotonic() - started,
-        workdir=workdir,
-        counts=counts,
-        distinct=harness.distinct,
-        kills_by_event=harness.kills_by_event,
-        lines=[],
-    )
-    result.lines = summary(result)
-    for line in result.lines:
-        out(line)
-    return result
+    return finish(seed, points, started, workdir, counts, harness, terminal, summary, out)
 
 
 def main(argv: list[str] | None = None) -> int:
