@@ -57,7 +57,7 @@ def start_api(daemon: Daemon, address: Address) -> tuple[BoundedHTTPServer, int]
     if not address.loopback and token is None:
         raise ValueError(f"the API on {address} is beyond this machine: a token is required")
     api = Api(daemon)
-    api.page = Page(daemon)
+    api.page = Page(api)
     server, port = serve(api, address, token, daemon.config.service)
     daemon.api = api
     return server, port

@@ -10,7 +10,6 @@ whoever waits for the counter to move. What changed is said by topic (``journal`
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
 TOPICS = ("journal", "devices", "daemon")
@@ -33,7 +32,6 @@ class Changes:
         self._cond = threading.Condition()
         self._seq = 0
         self._last = dict.fromkeys(TOPICS, 0)  # topic -> seq of its latest change
-        self.at = time.time()  # of the latest change
 
     @property
     def seq(self) -> int:
@@ -44,7 +42,6 @@ class Changes:
         with self._cond:
             self._seq += 1
             self._last[topic] = self._seq
-            self.at = time.time()
             self._cond.notify_all()
 
     def wait(self, seen: int, timeout: float) -> Change:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from .api_fields import ApiError, bad_request
 
 if TYPE_CHECKING:
+    from .api import Api
     from .daemon import Daemon
 
 FILES = {  # what /ui/{file} serves, and as what
@@ -118,10 +119,11 @@ def _file(name: str) -> bytes:
 
 
 class Page:
-    """The page's routes for one daemon."""
+    """The page's routes beside the API's (its journal, its way of naming operations)."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.daemon: Daemon = api.daemon
         self._streams = threading.BoundedSemaphore(MAX_STREAMS)
 
     def answer(self, method: str, path: str, query: dict[str, list[str]]) -> PageAnswer:
@@ -190,16 +192,14 @@ class Page:
         from ..cashier.receipts import as_printed
         from ..printer.preview import receipt_html
 
-        journal = self.daemon.journal
-        assert journal is not None
         copy = (query.get("copy") or ["customer"])[-1]
         if copy not in ("customer", "merchant"):
             raise bad_request(f"copy must be customer or merchant, got {copy!r}")
         reprint = (query.get("reprint") or ["0"])[-1]
         if reprint not in ("0", "1"):
             raise bad_request(f"reprint must be 0 or 1, got {reprint!r}")
-        op = journal.find(f"id:{txn}" if txn.isascii() and txn.isdigit() else txn)
-        stored = journal.receipt(op.id, copy)
+        op = self.api._op(txn)  # named as in every API path: a bare number is an id
+        stored = self.api.journal.receipt(op.id, copy)
         if stored is None:
             raise ApiError(HTTPStatus.NOT_FOUND, f"id:{op.id} has no stored {copy} receipt")
         rc = self.daemon.config.receipt
