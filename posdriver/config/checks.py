@@ -25,6 +25,7 @@ from .model import (
     RefundConfig,
     ServiceConfig,
     TerminalConfig,
+    currency_code,
     default_state_dir,
     parse_address,
 )
@@ -152,13 +153,11 @@ class Checker:
         return path
 
     def currency(self, value: str, key: Sequence[str]) -> str | None:
-        code = value.strip().upper()
         try:
-            Money(0, code).numeric_code  # noqa: B018 -- looked up only to check the code
+            return currency_code(value)
         except AmountError as exc:
             self.fail(key, str(exc))
             return None
-        return code
 
     def amount(self, value: Any, currency: str, key: Sequence[str]) -> Money | None:
         """An amount written as a string ("200.00") or a whole number (200).

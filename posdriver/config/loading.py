@@ -37,6 +37,7 @@ from .model import (
     ReceiptConfig,
     RefundConfig,
     ServiceConfig,
+    currency_code,
     default_state_dir,
     parse_address,
 )
@@ -186,16 +187,12 @@ def _currency(value: Any) -> str | None:
     """The top-level currency (``txn list --amount`` means it), if it is one."""
     if not isinstance(value, str):
         return None
-    code = value.strip().upper()
-    if code == DEFAULT_CURRENCY:
-        return code
-    from ..money import AmountError, Money
+    from ..money import AmountError
 
     try:
-        Money(0, code).numeric_code  # noqa: B018 -- looked up only to check the code
+        return currency_code(value)
     except AmountError:
         return None
-    return code
 
 
 def _absolute(value: Any) -> bool:

@@ -44,6 +44,16 @@ def default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "posdriver"
 
 
+def currency_code(text: str) -> str:
+    """An ISO 4217 code as a file may write it (any case, spaces around), checked;
+    :class:`~posdriver.money.AmountError` says what is wrong. The default needs no
+    look-up in the ISO table (its import is a command's start-up)."""
+    code = text.strip().upper()
+    if code != DEFAULT_CURRENCY:
+        Money(0, code).numeric_code  # noqa: B018 -- looked up only to check the code
+    return code
+
+
 class ConfigError(PosdriverError):
     """The configuration cannot be used; each line names the file, the key and the fault.
 
