@@ -28,6 +28,7 @@ from .model import (
     currency_code,
     default_state_dir,
     parse_address,
+    state_dir_fault,
 )
 from .schema import PRINTER_KEYS, TERMINAL_KEYS, DeviceModel, FileModel, ServiceModel
 from .sentences import key_text, toml_type
@@ -145,12 +146,10 @@ class Checker:
     def state_dir(self, value: str | None) -> Path:
         if value is None:
             return default_state_dir()
-        path = Path(value).expanduser()
-        if not value.strip():
-            self.fail(("state_dir",), "is empty; write an absolute directory path")
-        elif not path.is_absolute():
-            self.fail(("state_dir",), f"{value!r} is relative; write an absolute directory path")
-        return path
+        fault = state_dir_fault(value)
+        if fault is not None:
+            self.fail(("state_dir",), fault)
+        return Path(value).expanduser()
 
     def currency(self, value: str, key: Sequence[str]) -> str | None:
         try:

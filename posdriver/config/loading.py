@@ -40,6 +40,7 @@ from .model import (
     currency_code,
     default_state_dir,
     parse_address,
+    state_dir_fault,
 )
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ def _journal_settings(raw: dict[str, Any], source: Path | None) -> Config:
         return _build(raw, source)
     api, token = service.get("api", str(ServiceConfig.api)), service.get("token")
     plain = (
-        (state_dir is None or _absolute(state_dir))
+        (state_dir is None or (isinstance(state_dir, str) and state_dir_fault(state_dir) is None))
         and currency is not None
         and isinstance(api, str)
         and (token is None or (isinstance(token, str) and len(token) >= 16))
@@ -193,10 +194,6 @@ def _currency(value: Any) -> str | None:
         return currency_code(value)
     except AmountError:
         return None
-
-
-def _absolute(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip()) and Path(value).expanduser().is_absolute()
 
 
 def _build(raw: dict[str, Any], source: Path | None) -> Config:

@@ -44,6 +44,15 @@ def default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "posdriver"
 
 
+def state_dir_fault(value: str) -> str | None:
+    """What is wrong with ``state_dir`` as the file writes it (None: nothing)."""
+    if not value.strip():
+        return "is empty; write an absolute directory path"
+    if not Path(value).expanduser().is_absolute():
+        return f"{value!r} is relative; write an absolute directory path"
+    return None
+
+
 def currency_code(text: str) -> str:
     """An ISO 4217 code as a file may write it (any case, spaces around), checked;
     :class:`~posdriver.money.AmountError` says what is wrong. The default needs no
