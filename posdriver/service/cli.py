@@ -117,6 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"posdriver serve: {exc}", file=sys.stderr)
         return 2
+    daemon.take_signals()
     try:
         daemon.start()
     except (JournalError, OSError, ValueError, TerminalBusy, PluginMissing) as exc:

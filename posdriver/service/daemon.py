@@ -109,6 +109,17 @@ class Daemon(StartUp, Watching, Reloading):
 
         self.notifier = Notifier.from_env()
         self.changes = Changes()  # the status page's feed: told of every change
+        self._stop_asked = threading.Event()  # SIGTERM/SIGINT, from before start() on
+        self._reload_asked = threading.Event()  # SIGHUP
+
+    def take_signals(self) -> None:
+        """SIGTERM, SIGINT and SIGHUP are noted from here on, before start(): the API
+        says where it listens during start-up, and a stop asked for then (systemd
+        stopping a unit that is still starting) must drain like any other, not kill the
+        process mid-recovery with the default action."""
+        signal.signal(signal.SIGTERM, lambda *_: self._stop_asked.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop_asked.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload_asked.set())
 
     # -- start ---------------------------------------------------------------------------
     def start(self) -> Daemon:
@@ -425,18 +436,16 @@ class Daemon(StartUp, Watching, Reloading):
         """Run until SIGTERM/SIGINT; SIGHUP reloads; the watchdog pings from here."""
         from .systemd import Watchdog
 
-        stop = threading.Event()
-        reload = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: reload.set())
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            self.take_signals()
         watchdog = Watchdog(self.notifier, self.alive)
         try:
-            while not stop.wait(1.0):
+            while not self._stop_asked.is_set():
                 watchdog.tick()
-                if reload.is_set():
-                    reload.clear()
+                if self._reload_asked.is_set():
+                    self._reload_asked.clear()
                     self.reload()
+                self._stop_asked.wait(1.0)
         finally:
             self.stop()
 

@@ -100,6 +100,36 @@ def test_sigterm_lets_a_running_payment_finish(served: Served) -> None:
         assert journal.get(op_id).state.value == "approved"
 
 
+def test_sigterm_while_starting_is_a_clean_stop(tmp_path: Path) -> None:
+    """systemd may stop a unit that is still starting: the stop is noted from the first
+    line the daemon prints (its emulators, before the journal opens and recovery runs),
+    and the daemon stops as it always does (exit 0, journal closed), not by the default
+    action of the signal (exit -15)."""
+    config = tmp_path / "posdriver.toml"
+    config.write_text(SERVED_CONFIG)
+    command = [sys.executable, "-m", "posdriver", "serve", "--config", str(config)]
+    command += ["--emulate", "--state-dir", str(tmp_path / "state")]
+    command += ["--api", "127.0.0.1:0", "--metrics", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=os.getcwd()),
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first, "posdriver serve printed nothing"
+        process.send_signal(signal.SIGTERM)
+        process.stdout.read()  # what it says while stopping, to its end
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_a_real_prometheus_sees_paper_out_flip(served: Served, tmp_path: Path) -> None:
     """Debian's Prometheus scrapes the running daemon; paper out shows in its query API,
     and goes back when the roll is replaced."""
