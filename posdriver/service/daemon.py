@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 RECONCILE_SECONDS = 30.0  # how often operations still in doubt are asked about again
 
 DRAIN_SECONDS = 190.0  # SIGTERM: at most this long for payments in flight to finish
+# A payment's terminal is handed back before its cashier journals how it ended (a
+# commit or two): the next payment on that terminal waits this long for it at most.
+ENDING_SECONDS = 10.0
 
 
 class Daemon(StartUp, Watching, Reloading):
@@ -89,6 +92,10 @@ class Daemon(StartUp, Watching, Reloading):
         self._lifecycle = threading.Condition()  # every worker notifies it on a change
         self._in_doubt_seen = threading.Event()  # wakes the reconciler
         self._recovering = threading.Lock()  # one recovery at a time
+        # one payment at a time per terminal, from the ask about the one before it to
+        # the terminal handed back: a payment queued on the worker behind another would
+        # reach the terminal before anyone asked about that one had it ended in doubt
+        self._money_turns: dict[str, threading.Lock] = {}
         self._journal_watch: JournalWatch | None = None
         self._locks: list[contextlib.ExitStack] = []
         self.spooler: Any = None  # made in start(), again on a reload
@@ -194,11 +201,14 @@ class Daemon(StartUp, Watching, Reloading):
             allowed, why = worker.breaker.allow()
             if not allowed:
                 raise TerminalNotReached(why)
-            if on_start is not None:  # a money operation (recovery's own asks pass none)
-                self._resolve_first(cfg.name)
             from .worker_terminal import WorkerTerminal
 
-            yield WorkerTerminal(worker, on_start)
+            if on_start is None:  # recovery's own asks: they come between payments
+                yield WorkerTerminal(worker, None)
+                return
+            with self._money_turns.setdefault(cfg.name, threading.Lock()):
+                self._resolve_first(cfg.name)
+                yield WorkerTerminal(worker, on_start)
 
         return through_worker()
 
@@ -259,13 +269,33 @@ class Daemon(StartUp, Watching, Reloading):
         goes to it: the terminal repeats only its last transaction, so a payment made
         first would hide the answer, and the one in doubt would go to a person although
         the terminal could have told. Whatever recovery cannot settle now stays in doubt
-        for the reconciler; the payment goes ahead either way."""
+        for the reconciler; the payment goes ahead either way.
+
+        Called in the terminal's money turn (one payment at a time, from here until its
+        terminal is handed back): the payment before this one has left the terminal but
+        its cashier may still be journaling how it ended, so that is waited for first
+        (an operation still ``sent`` may be about to go in doubt)."""
         if self.journal is None:
             return
+        journal = self.journal
+
+        def in_flight() -> bool:
+            return any(
+                op.terminal == terminal
+                for op in journal.unresolved(frozenset({State.PENDING, State.SENT}))
+            )
+
         try:
+            if not journal.wait_for(lambda: not in_flight(), ENDING_SECONDS):
+                log.warning(
+                    "a payment on %s is still unfinished in the journal after %.0f s; "
+                    "the next payment goes ahead",
+                    terminal,
+                    ENDING_SECONDS,
+                )
             doubtful = [
                 op
-                for op in self.journal.unresolved(frozenset({State.IN_DOUBT}))
+                for op in journal.unresolved(frozenset({State.IN_DOUBT}))
                 if op.terminal == terminal
             ]
         except Exception:  # the payment's own journal writes will say what is wrong
@@ -375,9 +405,15 @@ class Daemon(StartUp, Watching, Reloading):
             retries = spooler.stats.retries_by_printer
             before = retries[worker.device]
             try:
-                return spooler.run(printer=worker.device, wait=0)
+                # one receipt per run: between receipts the worker reads the printer's
+                # status, so a printer that goes away mid-backlog shows at once, and
+                # one that came back reads ok while the backlog prints
+                report = spooler.run(printer=worker.device, wait=0, limit=1)
             finally:
                 worker.count_retries("print", retries[worker.device] - before)
+            if report.waiting and not report.printed and isinstance(worker, PrinterWorker):
+                worker.look_soon()
+            return report
 
         return run
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.emulators import Emulators
 from tests.support.served import Served, serve_process
 from tests.support.timing import wait_until
 
@@ -417,3 +418,87 @@ def test_a_payment_in_doubt_is_asked_about_before_the_next_payment(
         (1000, "auto_reversed"),
         (1100, "charged"),
     ]
+
+
+def test_a_payment_sent_while_another_is_in_flight_waits_to_ask_about_it(
+    tmp_path: Path,
+) -> None:
+    """A second sale that arrives while the first is still with the terminal (``sent``,
+    its answer not given up yet) is not queued straight behind it: when the first ends
+    in doubt, the second would reach the terminal before anyone asked, and the terminal
+    would then repeat the second's result instead of the first's (a person's to
+    decide). The second waits for the first to end, asks about it, and only then goes
+    to the terminal: both settled by the terminal, none left to a person."""
+    emulators = Emulators(tmp_path)
+    devices = emulators.start()
+    try:
+        config = tmp_path / "posdriver.toml"
+        config.write_text(
+            SERVICE
+            + f'[devices.desk]\nkind = "terminal"\nurl = "{devices.terminal}"\n'
+            + 'printer = "receipt"\ntimeout_t4 = 3\n'
+            + f'[devices.receipt]\nkind = "printer"\nurl = "{devices.printer}"\n'
+        )
+        with (
+            (tmp_path / "daemon.log").open("w") as log,
+            serve_process(config, tmp_path / "state", emulate=False, log=log) as (process, by),
+        ):
+            by["terminal"] = {"control": devices.terminal_control}
+            by["printer"] = {"control": devices.printer_control}
+            daemon = _started(process, by, tmp_path)
+            wait_until(lambda: daemon.check_status("desk", "link") == "ok", 10, "the terminal")
+            daemon.fault("terminal", "slow_host")  # the acquirer takes 3 s: time for another
+            first_id = daemon.sale("10.00")
+            daemon.await_state(first_id, "sent", 10, "the first sale with the terminal")
+            daemon.fault("terminal", "power_off")  # mid-payment: its answer never comes
+            daemon.fault("terminal", "power_off", False)
+            daemon.fault("terminal", "slow_host", False)
+            second_id = daemon.sale("11.00")
+            second = daemon.settled(second_id, wait=30)
+            wait_until(
+                lambda: daemon.state_of(first_id) != "in_doubt", 30, "the first sale asked about"
+            )
+            first = daemon.settled(first_id, wait=0)
+            ledger = daemon.ledger()
+    finally:
+        emulators.stop()
+    assert second["state"] == "approved", json.dumps(second)
+    assert first["state"] == "declined", json.dumps(first)
+    assert [(e["amount"], e["state"]) for e in ledger] == [
+        (1000, "auto_reversed"),
+        (1100, "charged"),
+    ]
+
+
+def test_a_printer_switched_off_in_a_backlog_reads_down_at_once_and_ok_when_back(
+    daemon: Daemon,
+) -> None:
+    """Receipts held back by an open cover print one after another once it closes. The
+    printer switched off in the middle of that backlog must read down (its link check
+    critical) within a few seconds, not "unknown" while the print run waits out its
+    timeouts; switched on again, its checks read ok while the rest of the backlog
+    prints, and every receipt is printed."""
+    wait_until(lambda: daemon.check_status("receipt", "link") == "ok", 10, "the printer up")
+    daemon.fault("printer", "cover_open")
+    wait_until(lambda: daemon.check_status("receipt", "cover") == "critical", 10, "cover open")
+    ids = [daemon.sale(f"{10 + n}.00") for n in range(30)]
+    assert all(daemon.settled(op_id)["state"] == "approved" for op_id in ids)
+
+    def printed() -> int:
+        return sum(
+            j["state"] == "done"
+            for op_id in ids
+            for j in daemon.get(f"/v1/operations/{op_id}")[1]["print_jobs"]
+        )
+
+    daemon.fault("printer", "cover_open", False)
+    wait_until(lambda: printed() >= 5, 20, "the backlog to start printing")
+    daemon.fault("printer", "power_off")
+    wait_until(
+        lambda: daemon.check_status("receipt", "link") == "critical",
+        4,
+        "the switched-off printer's link check critical",
+    )
+    daemon.fault("printer", "power_off", False)
+    wait_until(lambda: daemon.check_status("receipt", "link") == "ok", 6, "the printer back")
+    wait_until(lambda: printed() >= len(ids), 60, "every receipt printed")
