@@ -168,6 +168,7 @@ class Spooler:
         printer: str | None = None,
         job_ids: Sequence[int] | None = None,
         wait: float | None = None,
+        limit: int | None = None,
     ) -> SpoolReport:
         """Print the open jobs, oldest first, on ``printer`` or on every printer.
 
@@ -175,7 +176,10 @@ class Spooler:
         to those jobs (ones that are not open any more are left out of the report).
         ``wait`` bounds the time spent waiting for printers to become ready (default:
         the policy's ``ready_timeout``); every printer still gets one attempt, and a job
-        that is printing when it runs out is finished. Printer and link trouble never
+        that is printing when it runs out is finished. ``limit``: at most this many
+        receipts printed per printer, the rest left for the next run untouched (the
+        daemon prints a backlog one receipt per run, so the printer's status polls get
+        their turn between receipts). Printer and link trouble never
         raises: those jobs stay queued, with the reason. Raises ``ValueError`` for a
         printer name that is not configured, and journal errors as they are (a job that
         was being printed then is reprinted as a continuation next time).
@@ -199,7 +203,7 @@ class Spooler:
                 if printer is not None and cfg.name != printer:
                     continue
                 if groups.get(cfg.name):
-                    for outcome in self._run_printer(cfg, groups[cfg.name], deadline):
+                    for outcome in self._run_printer(cfg, groups[cfg.name], deadline, limit):
                         outcomes[outcome.job.id] = outcome
         return SpoolReport(tuple(outcomes[j.id] for j in jobs if j.id in outcomes))
 
@@ -225,30 +229,33 @@ class Spooler:
 
     # -- one printer -------------------------------------------------------------------
     def _run_printer(
-        self, cfg: PrinterConfig, jobs: list[PrintJob], deadline: float
+        self, cfg: PrinterConfig, jobs: list[PrintJob], deadline: float, limit: int | None
     ) -> list[JobOutcome]:
         if self.lock is None:
-            return self._run_printer_locked(cfg, jobs, deadline)
+            return self._run_printer_locked(cfg, jobs, deadline, limit)
         try:
             with self.lock(cfg.name):
                 fresh = [self.journal.job(j.id) for j in jobs]
                 still_open = [j for j in fresh if j.state in ("queued", "printing")]
-                return self._run_printer_locked(cfg, still_open, deadline)
+                return self._run_printer_locked(cfg, still_open, deadline, limit)
         except DeviceInUse as exc:  # another process holds the printer
             return [self._leave_waiting(job, str(exc)) for job in jobs]
 
     def _run_printer_locked(
-        self, cfg: PrinterConfig, jobs: list[PrintJob], deadline: float
+        self, cfg: PrinterConfig, jobs: list[PrintJob], deadline: float, limit: int | None
     ) -> list[JobOutcome]:
         session = _Session(cfg, self.open_printer)
         outcomes: list[JobOutcome] = []
         stuck: PrintTrouble | None = None
+        printed = 0
         try:
             for job in jobs:
                 if stuck is not None:
                     # the printer could not take the job before this one: no use trying
                     outcomes.append(self._leave_waiting(job, stuck.reason))
                     continue
+                if limit is not None and printed >= limit:
+                    break  # the rest go in the next run, queued as they are
                 try:
                     done = self._print_with_retries(session, job, deadline)
                 except PrintTrouble as trouble:
@@ -257,6 +264,7 @@ class Spooler:
                         stuck = trouble
                     continue
                 self.stats.printed += 1
+                printed += 1
                 log.info("print job %s printed on %s", job.id, cfg.name)
                 outcomes.append(JobOutcome(done, True, None))
         finally:

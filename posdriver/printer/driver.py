@@ -55,6 +55,9 @@ GS_R_PAPER = b"\x1d\x72\x01"
 # it while offline with paper out, which is exactly when it is needed)
 DLE_DC4_CLEAR = bytes((0x10, 0x14, 0x08, 0x01, 0x03, 0x14, 0x01, 0x06, 0x02, 0x08))
 CLEAR_WRITE_TIMEOUT = 0.5
+# status polls in a row left unanswered while a job prints before the printer counts as
+# gone: with the 0.5 s poll interval, about 1.5 s instead of the whole confirm timeout
+SILENT_POLLS = 3
 CLEAR_SETTLE = 0.1  # lets the printer's "buffers cleared" reply arrive and be dropped
 ASB_DEFAULT_MASK = 0x0F  # drawer, online/offline, error, roll paper sensor
 GS_I_TEXT = {65: "firmware", 66: "maker", 67: "model", 68: "serial", 69: "font_language"}
@@ -180,6 +183,16 @@ class Printer:
         wire = (out_bytes + in_bytes) * self.link.char_time
         return now + backlog + wire + self.reply_tolerance + extra
 
+    def _wire_clear(self) -> None:
+        """A reply to the last thing sent came back: everything sent before it has
+        crossed the wire (it is first in, first out), whatever the estimate from the
+        baud rate said. Without this the estimate runs ahead of the clock whenever the
+        link takes bytes faster than its nominal rate (a USB or network printer, a
+        serial adapter's buffer), and every later reply deadline carries that phantom
+        backlog: a printer switched off after a dozen receipts went unnoticed for the
+        8 s the estimate claimed the wire was still busy."""
+        self._wire_free_at = min(self._wire_free_at, time.monotonic())
+
     def _send(self, data: bytes, timeout: float) -> None:
         self.link.write(data, timeout=timeout)
         now = time.monotonic()
@@ -224,6 +237,7 @@ class Printer:
             if late:
                 self.counters["late_replies"] += 1
             return None, byte is None and not late
+        self._wire_clear()  # the query was the last thing sent
         return byte, False
 
     def _resync_time(self) -> float:
@@ -415,6 +429,7 @@ class Printer:
         # checkpoint cannot have come, and polls would only take wire time from the job.
         next_poll = max(time.monotonic(), self._wire_free_at) + self.poll_interval
         polling = False
+        silent = 0  # polls in a row the printer let pass without a word
         while True:
             self._check_pushes(job)
             self._take_pushes()
@@ -422,6 +437,8 @@ class Printer:
                 head = self._rx.pop(0)
                 if is_buffered_reply(head):
                     job.printed = job.pending.popleft()
+                    if not job.pending:  # the job's last checkpoint: nothing sent after
+                        self._wire_clear()
                     paper = decode_transmit_paper(head)
                     if paper is not PaperState.UNKNOWN:
                         self.last_status = self.last_status.merged(
@@ -431,7 +448,8 @@ class Printer:
                         self._await_byte("realtime", self._reply_deadline(0, 1))
                     return
                 if is_realtime_reply(head) and polling:
-                    polling = False
+                    polling, silent = False, 0
+                    self._wire_clear()  # the poll was the last thing sent
                     if head & 0x08:  # offline: find out why, and stop here
                         raise self._incomplete("the printer went offline", job)
                     continue
@@ -439,7 +457,18 @@ class Printer:
             now = time.monotonic()
             if now >= deadline:
                 raise self._incomplete("the printer did not confirm printing", job)
-            if now >= next_poll and not polling:
+            if now >= next_poll:
+                if polling:
+                    # DLE EOT is answered on receipt, even while printing, offline or
+                    # with a full buffer: a printer silent to it is gone (power, cable),
+                    # and waiting out the whole confirm timeout would only keep the
+                    # desk from learning so
+                    silent += 1
+                    if silent >= SILENT_POLLS:
+                        raise self._incomplete(
+                            f"the printer stopped answering ({silent} status polls unanswered)",
+                            job,
+                        )
                 self._send(DLE_EOT + b"\x01", timeout=self.write_grace)
                 polling = True
                 next_poll = now + self.poll_interval

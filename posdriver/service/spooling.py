@@ -142,7 +142,8 @@ class SpoolLoop:
         and act on a wake-up that came during it."""
         stuck = _printed_nothing(run)
         with self._lock:
-            again = name in self._again
+            # a run prints one receipt: one that printed may have left more waiting
+            again = name in self._again or _printed_some(run)
             self._again.discard(name)
             if stuck:
                 self._stuck[name] = time.time()
@@ -160,3 +161,10 @@ def _printed_nothing(run: Future[Any]) -> bool:
     report = run.result()
     waiting = getattr(report, "waiting", None)
     return bool(waiting) and not getattr(report, "printed", None)
+
+
+def _printed_some(run: Future[Any]) -> bool:
+    """Whether a spooler run printed anything (there may be more waiting behind it)."""
+    if run.cancelled() or run.exception() is not None:
+        return False
+    return bool(getattr(run.result(), "printed", None))

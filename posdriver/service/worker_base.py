@@ -360,6 +360,8 @@ class DeviceWorker(threading.Thread):
         task.future.set_exception(ConnectionError(f"{self.device} is not connected: {why}"))
 
     def _turn(self) -> None:
+        if not self._halt.is_set() and self.look_first():
+            return
         wait = self.idle_wait()
         try:
             task = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
@@ -421,6 +423,12 @@ class DeviceWorker(threading.Thread):
 
     def idle(self) -> None:
         """No task: poll or read what the device pushed."""
+
+    def look_first(self) -> bool:
+        """Whether a look at the device was due and taken ahead of the queued tasks. The
+        looks are idle work; a device whose queue never empties (a printer's backlog,
+        one receipt per task) would otherwise go unwatched while it works."""
+        return False
 
     def settled_state(self) -> str:
         """ready or degraded, from the checks."""

@@ -117,6 +117,18 @@ class PrinterWorker(DeviceWorker):
         if time.monotonic() >= self._next_poll:
             self._poll()
 
+    def look_first(self) -> bool:
+        if not self.pending() or time.monotonic() < self._next_poll:
+            return False  # nothing waits (idle() polls), or not due yet
+        self._poll()
+        return True
+
+    def look_soon(self) -> None:
+        """The next turn reads the status before anything else: a print run just found
+        the printer unable to print, and the checks should say why now, not at the
+        next poll."""
+        self._next_poll = 0.0
+
     def _poll(self) -> None:
         """Every registered printer check, each from its own read (today one status
         read gives all four checks)."""

@@ -113,6 +113,73 @@ def test_printing_to_a_powered_off_printer_fails_fast(pty_emu: Controller) -> No
         Printer(link, reply_tolerance=REPLY_TOLERANCE).print_job(b"hello\n")
 
 
+def test_a_printer_switched_off_after_a_burst_of_receipts_is_noticed_at_once(
+    pty_emu: Controller,
+) -> None:
+    """A pseudo-terminal (like a USB or network printer) takes bytes faster than the
+    link's nominal 9600 baud. Each confirmed receipt proves its bytes crossed: the
+    driver's estimate of the wire's backlog must not run ahead of that, or the next
+    status read waits out the phantom backlog (it waited 8.7 s after twelve receipts)
+    before it can say the printer is silent."""
+    with open_link(pty_emu.url) as link:
+        printer = Printer(link, reply_tolerance=REPLY_TOLERANCE)
+        for _ in range(12):
+            assert printer.print_job([b"a line of a receipt\n" * 40]).confirmed
+        pty_emu.set_fault("power_off")
+        started = time.monotonic()
+        status = printer.query_status()
+        took = time.monotonic() - started
+    assert status.severity is Severity.UNKNOWN and status.online is None
+    assert took < 2.0, f"{took:.1f} s to find a silent printer silent"
+
+
+def test_a_printer_that_falls_silent_mid_job_is_given_up_on_after_a_few_polls() -> None:
+    """A printer that answered the ready check, took the job and then fell silent (the
+    power went, the cable came out) answers none of the status polls sent while its
+    confirmation is awaited. DLE EOT is answered on receipt even while printing, so a
+    few unanswered polls end the job as incomplete, instead of the whole 10 s confirm
+    timeout during which the printer's health checks wait behind the job."""
+    import os
+
+    from posdriver.printer.driver import SILENT_POLLS
+
+    master, slave = os.openpty()
+    os.set_blocking(master, False)
+    stop = threading.Event()
+
+    def answers_once() -> None:
+        """0x12 (online, all clear) to the first DLE EOT, then never a word."""
+        seen, answered = b"", False
+        while not stop.is_set():
+            try:
+                seen += os.read(master, 4096)
+            except BlockingIOError:
+                stop.wait(0.01)
+                continue
+            except OSError:
+                return
+            if not answered and b"\x10\x04" in seen:
+                os.write(master, b"\x12")
+                answered = True
+
+    peer = threading.Thread(target=answers_once, daemon=True)
+    peer.start()
+    try:
+        with open_link(f"serial://{os.ttyname(slave)}") as link:
+            printer = Printer(link, reply_tolerance=REPLY_TOLERANCE)
+            started = time.monotonic()
+            with pytest.raises(PrintIncomplete) as info:
+                printer.print_job(b"a receipt that never comes out\n")
+            took = time.monotonic() - started
+    finally:
+        stop.set()
+        peer.join(5)
+        os.close(master)
+        os.close(slave)
+    assert f"{SILENT_POLLS} status polls unanswered" in str(info.value)
+    assert took < printer.confirm_timeout / 2, f"{took:.1f} s"
+
+
 @pytest.mark.parametrize("segmented", [True, False])
 def test_paper_running_out_mid_receipt_is_reported(tmp_path, segmented: bool) -> None:
     """The roll ends halfway: reported within a poll, with how much was printed."""
