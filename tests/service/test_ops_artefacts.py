@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from posdriver.service.metrics import (
     start_metrics_server,
     stop_metrics_server,
 )
-from tests.support.prometheus import ALERTS, Prometheus, binary
+from tests.support.prometheus import ALERTMANAGER, ALERTS, Alertmanager, Prometheus, binary
 from tests.support.snapshots import NOW, service
 from tests.support.timing import wait_until
 
@@ -42,7 +43,11 @@ EXPECTED_ALERTS = {
     "PosdriverCheckFailing": "warning",
     "PosdriverJournalNotWritable": "critical",
     "PosdriverStateDirLowOnSpace": "warning",
+    "PosdriverCircuitOpen": "critical",
+    "PosdriverJournalNotCommitting": "critical",
 }
+# the placeholder every runbook_url starts with, for where docs/ is published
+RUNBOOK_BASE = "https://docs.posdriver.invalid/"
 METRIC = re.compile(r"\b(posdriver_[a-z_]+)\b")
 # a metric name followed by its label matchers
 SELECTOR = re.compile(r"\b(posdriver_[a-z_]+)(\{[^}]*\})?")
@@ -137,14 +142,43 @@ def test_every_alert_is_tested_firing_and_not_firing() -> None:
     assert silent == set(EXPECTED_ALERTS)
 
 
-def test_runbook_links_resolve() -> None:
-    anchors = heading_anchors(OPS_DOC.read_text())
+def test_runbook_links_are_absolute_and_name_an_alert_runbook() -> None:
+    """Alertmanager and the receivers it notifies have no source tree to resolve a
+    relative path against: each link is absolute, under the one base an admin replaces
+    (docs/ops.md#runbook-links), and names a section of a file in docs/runbooks."""
     for rule in rules():
         url = rule["annotations"]["runbook_url"]
-        path, _, anchor = url.partition("#")
-        assert (ROOT / path).is_file(), f"{rule['alert']}: {path} does not exist"
-        if path == "docs/ops.md":
-            assert anchor in anchors, f"{rule['alert']}: no heading for #{anchor} in docs/ops.md"
+        parts = urllib.parse.urlsplit(url)
+        assert parts.scheme == "https" and parts.netloc, f"{rule['alert']}: {url} is not absolute"
+        assert url.startswith(RUNBOOK_BASE), f"{rule['alert']}: {url} is not under {RUNBOOK_BASE}"
+        path = ROOT / "docs" / parts.path.removeprefix("/")
+        assert path.parent == ROOT / "docs" / "runbooks", f"{rule['alert']}: {url}"
+        assert path.is_file(), f"{rule['alert']}: {path} does not exist"
+        assert parts.fragment in heading_anchors(path.read_text()), (
+            f"{rule['alert']}: no heading for #{parts.fragment} in {path.name}"
+        )
+
+
+def test_the_documented_base_replacement_gives_working_rules(tmp_path: Path) -> None:
+    """The substitution docs/ops.md shows, run as shown: promtool takes the result, and
+    every link is under the new base."""
+    text = OPS_DOC.read_text()
+    [command] = re.findall(r"^\$ (sed 's\|https://docs\.posdriver\.invalid/\|.*)$", text, re.M)
+    command = command.replace("packaging/prometheus/alerts.yml", str(ALERTS))
+    target = tmp_path / "posdriver.yml"
+    command = re.sub(r">\s*\S+$", f"> {target}", command)
+    subprocess.run(command, shell=True, check=True, timeout=10)
+    replaced = yaml.safe_load(target.read_text())
+    urls = [r["annotations"]["runbook_url"] for g in replaced["groups"] for r in g["rules"]]
+    assert urls and all(not u.startswith(RUNBOOK_BASE) for u in urls), urls
+    result = subprocess.run(
+        [binary("promtool"), "check", "rules", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_alerts_and_dashboard_use_only_exported_metrics() -> None:
@@ -155,6 +189,87 @@ def test_alerts_and_dashboard_use_only_exported_metrics() -> None:
         used |= set(METRIC.findall(var["query"]))
     assert used, "no metric names found"
     assert used <= exported, f"not exported: {sorted(used - exported)}"
+
+
+# --- Alertmanager --------------------------------------------------------------------
+
+
+def test_amtool_accepts_the_alertmanager_configuration() -> None:
+    result = subprocess.run(
+        [binary("amtool"), "check-config", str(ALERTMANAGER)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 inhibit rules" in result.stdout
+
+
+def alert(name: str, **labels: str) -> dict[str, str]:
+    """An alert's labels as Prometheus sends them: the rule's severity, the job, the
+    desk."""
+    severity = EXPECTED_ALERTS[name]
+    return {"alertname": name, "severity": severity, "job": "posdriver", **labels}
+
+
+DESK = {"instance": "frontdesk:8471"}
+OTHER_DESK = {"instance": "bar:8471"}
+
+
+def test_one_fault_is_one_alert_after_inhibition(tmp_path: Path) -> None:
+    """What each fault raises in Prometheus, sent to a real Alertmanager with the shipped
+    configuration: only the alert to act on is left active."""
+    manager = Alertmanager(binary("prometheus-alertmanager"), tmp_path, ALERTMANAGER)
+    try:
+        wait_until(manager.ready, timeout=15, what="alertmanager to be ready")
+        printer = {**DESK, "device": "receipt"}
+        terminal = {**DESK, "device": "desk1"}
+        sent = [
+            # paper out: the printer, its failing paper check, receipts waiting
+            alert("PosdriverPrinterPaperOut", **printer, state="out"),
+            alert("PosdriverCheckFailing", **printer, check="paper"),
+            alert("PosdriverReceiptsUnprinted", **DESK),
+            # an acquirer outage: the acquirer, its failing check, the breaker open
+            alert("PosdriverAcquirerUnreachable", **terminal, state="unreachable"),
+            alert("PosdriverCheckFailing", **terminal, check="connectivity"),
+            alert("PosdriverCircuitOpen", **terminal, state="open"),
+            # a journal that cannot be written: not committing, a full disk
+            alert("PosdriverJournalNotWritable", **DESK),
+            alert("PosdriverJournalNotCommitting", **DESK),
+            alert("PosdriverStateDirLowOnSpace", **DESK),
+            # not the same fault: left alone
+            alert("PosdriverOperationsInDoubt", **DESK),
+            alert("PosdriverOperationsNeedReview", **DESK),
+            alert("PosdriverCheckFailing", **OTHER_DESK, device="receipt", check="paper"),
+            alert("PosdriverPrinterPaperNearEnd", **DESK, device="bar", state="near_end"),
+        ]
+        manager.post(sent)
+
+        def states() -> dict[tuple[str, str, str], str]:
+            return {
+                (
+                    a["labels"]["alertname"],
+                    a["labels"]["instance"],
+                    a["labels"].get("check", ""),
+                ): a["status"]["state"]
+                for a in manager.alerts()
+            }
+
+        wait_until(lambda: len(states()) == len(sent), 10, "every alert received")
+        active = {key for key, state in states().items() if state == "active"}
+        assert active == {
+            ("PosdriverPrinterPaperOut", "frontdesk:8471", ""),
+            ("PosdriverAcquirerUnreachable", "frontdesk:8471", ""),
+            ("PosdriverJournalNotWritable", "frontdesk:8471", ""),
+            ("PosdriverOperationsInDoubt", "frontdesk:8471", ""),
+            ("PosdriverOperationsNeedReview", "frontdesk:8471", ""),
+            ("PosdriverCheckFailing", "bar:8471", "paper"),
+            ("PosdriverPrinterPaperNearEnd", "frontdesk:8471", ""),
+        }
+        assert all(state in ("active", "suppressed") for state in states().values())
+    finally:
+        manager.stop()
 
 
 # --- dashboard, statically ------------------------------------------------------------
@@ -269,9 +384,10 @@ def scraped_port(prometheus: Prometheus) -> int:
 
 def test_the_rules_evaluate_on_real_data(prometheus: Prometheus) -> None:
     # The snapshot has paper near end, a stale printer, a terminal never reached, an
-    # unreachable acquirer, operations in doubt and needing review, receipts queued and
-    # checks failing: those rules match (pending, as their `for:` has not passed). The
-    # daemon is up and no paper is out, so those two do not.
+    # unreachable acquirer (its breaker open), operations in doubt and needing review,
+    # receipts queued and checks failing: those rules match (pending, as their `for:` has
+    # not passed). The daemon is up, no paper is out and the journal takes writes, so
+    # those do not.
     expected = {
         "PosdriverPrinterPaperNearEnd",
         "PosdriverAcquirerUnreachable",
@@ -281,6 +397,7 @@ def test_the_rules_evaluate_on_real_data(prometheus: Prometheus) -> None:
         "PosdriverCheckFailing",
         "PosdriverDeviceDown",
         "PosdriverStateDirLowOnSpace",
+        "PosdriverCircuitOpen",
     }
 
     def loaded() -> list[dict[str, Any]]:
