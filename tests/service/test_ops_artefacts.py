@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from posdriver.service.metrics import (
     stop_metrics_server,
 )
 from tests.support.prometheus import ALERTMANAGER, ALERTS, Alertmanager, Prometheus, binary
+from tests.support.served import serve
 from tests.support.snapshots import NOW, service
 from tests.support.timing import wait_until
 
@@ -30,6 +32,7 @@ RULES_DIR = ALERTS.parent  # packaging/prometheus
 ALERT_TESTS = RULES_DIR / "alerts_test.yml"
 DASHBOARD = ROOT / "packaging" / "grafana" / "posdriver.json"
 OPS_DOC = ROOT / "docs" / "ops.md"
+UP = 'up{job="posdriver",instance=~"$instance"}'  # the daemon answering its scrapes
 
 EXPECTED_ALERTS = {
     "PosdriverPrinterPaperOut": "critical",
@@ -49,8 +52,8 @@ EXPECTED_ALERTS = {
 # the placeholder every runbook_url starts with, for where docs/ is published
 RUNBOOK_BASE = "https://docs.posdriver.invalid/"
 METRIC = re.compile(r"\b(posdriver_[a-z_]+)\b")
-# a metric name followed by its label matchers
-SELECTOR = re.compile(r"\b(posdriver_[a-z_]+)(\{[^}]*\})?")
+# a metric name (or Prometheus' own up) followed by its label matchers
+SELECTOR = re.compile(r"\b(posdriver_[a-z_]+|up(?=\{))(\{[^}]*\})?")
 
 
 def rules() -> list[dict[str, Any]]:
@@ -279,9 +282,13 @@ def test_dashboard_is_importable_shape() -> None:
     board = dashboard()
     assert board["uid"] == "posdriver"
     assert board["id"] is None
-    assert [i["name"] for i in board["__inputs"]] == ["DS_PROMETHEUS"]
+    assert "__inputs" not in board  # the data source is a variable: no import-time input
     variables = {v["name"]: v for v in board["templating"]["list"]}
-    assert variables["instance"]["query"] == "label_values(posdriver_build_info, instance)"
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    instance = variables["instance"]
+    assert instance["query"] == "label_values(posdriver_build_info, instance)"
+    assert (instance["multi"], instance["includeAll"], instance["allValue"]) == (True, True, ".*")
     assert (
         variables["device"]["query"]
         == 'label_values(posdriver_device_info{instance=~"$instance"}, device)'
@@ -294,11 +301,52 @@ def test_dashboard_is_importable_shape() -> None:
         if panel["type"] == "row":
             continue
         assert panel["targets"], panel["title"]
-        assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}", panel["title"]
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
         for target in panel["targets"]:
-            assert target["datasource"]["uid"] == "${DS_PROMETHEUS}", panel["title"]
-    for var in variables.values():
-        assert var["datasource"]["uid"] == "${DS_PROMETHEUS}"
+            assert target["datasource"]["uid"] == "${datasource}", panel["title"]
+    for name, var in variables.items():
+        if name != "datasource":
+            assert var["datasource"]["uid"] == "${datasource}"
+    assert "${DS_PROMETHEUS}" not in DASHBOARD.read_text()
+
+
+def panels_of(kind: str) -> list[dict[str, Any]]:
+    return [p for p in dashboard()["panels"] if p["type"] == kind]
+
+
+def test_every_stat_shows_now_and_only_while_the_daemon_answers() -> None:
+    """A stat (and the device table) is one value for now: an instant query, never a
+    range whose last value per series is shown (a 6 h view showed "ok" beside a red
+    "out" that had cleared). Every one but the daemon's own is joined with ``up == 1``
+    and says "no data / daemon down" without it, not a last value."""
+    panels = panels_of("stat") + panels_of("table")
+    titles = {p["title"] for p in panels}
+    assert {"Daemon", "Receipts waiting now", "Paper", "Cover", "Acquirer"} <= titles
+    assert {"Device state", "Circuit breaker", "Checks", "In doubt"} <= titles
+    for panel in panels:
+        for target in panel["targets"]:
+            assert (target.get("instant"), target.get("range")) == (True, False), panel["title"]
+            if panel["title"] == "Daemon":
+                assert target["expr"] == UP
+                continue
+            assert f"and on (instance) ({UP} == 1)" in target["expr"], panel["title"]
+        if panel["title"] != "Daemon":
+            defaults = panel["fieldConfig"]["defaults"]
+            assert defaults["noValue"] == "no data / daemon down", panel["title"]
+
+
+def test_checks_tell_warning_from_critical_and_ages_have_thresholds() -> None:
+    by_title = {p["title"]: p for p in dashboard()["panels"]}
+    checks = by_title["Checks"]
+    assert "posdriver_check_status" in checks["targets"][0]["expr"]
+    colours = {
+        o["matcher"]["options"]: o["properties"][0]["value"]["fixedColor"]
+        for o in checks["fieldConfig"]["overrides"]
+    }
+    assert colours == {".*: warning$": "orange", ".*: critical$": "red", ".*: unknown$": "purple"}
+    for title in ("Status age", "Since last journal commit"):
+        steps = by_title[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [s["color"] for s in steps] == ["green", "orange", "red"], title
 
 
 def test_every_dashboard_query_is_filtered_by_instance() -> None:
@@ -315,7 +363,7 @@ def test_dashboard_covers_the_agreed_panels() -> None:
         "posdriver_device_up",
         "posdriver_device_state",
         "posdriver_printer_paper_state",
-        "posdriver_check_success",
+        "posdriver_check_status",
         "posdriver_operations_total",
         "posdriver_operations_in_doubt",
         "posdriver_operations_needs_review",
@@ -359,11 +407,86 @@ def runnable(expr: str) -> str:
 
 
 def test_every_dashboard_query_runs_and_finds_data(prometheus: Prometheus) -> None:
+    """Each query as Grafana sends it (instant or over the last minute), and as a plain
+    instant query too."""
+    end = time.time()
     for target in targets():
-        expr = runnable(target["expr"])
-        answer = prometheus.query(expr)
-        assert answer["status"] == "success", (expr, answer)
-        assert answer["data"]["result"], f"no data for {expr}"
+        runnable_target = {**target, "expr": runnable(target["expr"])}
+        for answer in (
+            prometheus.as_grafana(runnable_target, end - 60, end),
+            prometheus.query(runnable_target["expr"]),
+        ):
+            assert answer["status"] == "success", (target["expr"], answer)
+            assert answer["data"]["result"], f"no data for {target['expr']}"
+
+
+def by_title(title: str) -> dict[str, Any]:
+    [panel] = [p for p in dashboard()["panels"] if p["title"] == title and p["type"] != "row"]
+    return {**panel["targets"][0], "expr": runnable(panel["targets"][0]["expr"])}
+
+
+def shown(answer: dict[str, Any], label: str) -> set[str]:
+    """The values of ``label`` among the series a panel would draw."""
+    assert answer["status"] == "success", answer
+    return {series["metric"][label] for series in answer["data"]["result"]}
+
+
+def test_a_real_daemon_on_the_dashboard_now_and_over_a_range(tmp_path: Path) -> None:
+    """A real ``posdriver serve --emulate`` under a real Prometheus, queried as Grafana
+    queries: paper out, then loaded again. The state panels show only now (a range over
+    the same span has both states: what the panel showed before it was instant); every
+    retry series is there at 0 from the start; and with the daemon stopped, every stat
+    is empty ("no data / daemon down") and the daemon's own says 0."""
+    path = binary("prometheus")
+    prom: Prometheus | None = None
+    try:
+        with serve(tmp_path) as served:
+            port = int(served.metrics.removeprefix("http://").split("/")[0].rsplit(":", 1)[1])
+            workdir = tmp_path / "prometheus"
+            workdir.mkdir()
+            prom = Prometheus(path, workdir, port)
+            wait_until(prom.ready, timeout=15, what="prometheus to be ready")
+            paper = by_title("Paper")
+
+            def paper_now() -> set[str]:
+                return shown(prom.as_grafana(paper, time.time() - 60, time.time()), "state")
+
+            wait_until(lambda: paper_now() == {"ok"}, 30, "paper ok in Prometheus")
+            began = time.time()
+            served.fault("printer", "paper_out")
+            wait_until(lambda: paper_now() == {"out"}, 15, "paper out in Prometheus")
+            served.fault("printer", "paper_out", False)
+            wait_until(lambda: paper_now() == {"ok"}, 15, "paper ok again in Prometheus")
+            end = time.time()
+            over_the_range = {**paper, "instant": False, "range": True}
+            assert shown(prom.as_grafana(over_the_range, began, end), "state") == {"out", "ok"}
+            assert shown(prom.as_grafana(paper, began, end), "state") == {"ok"}
+
+            retries = prom.query('posdriver_retries_total{job="posdriver"}')["data"]["result"]
+            assert {(r["metric"]["operation"], r["value"][1]) for r in retries} >= {
+                ("print", "0"),
+                ("status", "0"),
+                ("diagnosis", "0"),
+            }
+            for panel in panels_of("stat"):  # all of them have data while it runs
+                target = by_title(panel["title"])
+                answer = prom.as_grafana(target, end - 60, end)
+                assert answer["data"]["result"], f"{panel['title']}: no data while up"
+        assert prom is not None
+
+        def daemon_down() -> bool:
+            answer = prom.query('up{job="posdriver"}')["data"]["result"]
+            return bool(answer) and answer[0]["value"][1] == "0"
+
+        wait_until(daemon_down, 15, "Prometheus to find the daemon gone")
+        end = time.time()
+        for panel in panels_of("stat") + panels_of("table"):
+            answer = prom.as_grafana(by_title(panel["title"]), end - 6 * 3600, end)
+            values = [series["value"][1] for series in answer["data"]["result"]]
+            assert values == (["0"] if panel["title"] == "Daemon" else []), panel["title"]
+    finally:
+        if prom is not None:
+            prom.stop()
 
 
 def test_template_variable_queries_find_values(prometheus: Prometheus) -> None:

@@ -81,8 +81,24 @@ class Prometheus:
             body = json.load(error)
         return body
 
-    def query(self, expr: str) -> dict[str, Any]:
-        return self.get("/api/v1/query", query=expr)
+    def query(self, expr: str, at: float | None = None) -> dict[str, Any]:
+        if at is None:
+            return self.get("/api/v1/query", query=expr)
+        return self.get("/api/v1/query", query=expr, time=str(at))
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> dict[str, Any]:
+        return self.get(
+            "/api/v1/query_range", query=expr, start=str(start), end=str(end), step=str(step)
+        )
+
+    def as_grafana(
+        self, target: dict[str, Any], start: float, end: float, step: float = 1.0
+    ) -> dict[str, Any]:
+        """A dashboard query as Grafana sends it for the time range ``start``-``end``:
+        an instant query at its end when the target says so, else a range query."""
+        if target.get("instant") and not target.get("range", True):
+            return self.query(target["expr"], at=end)
+        return self.query_range(target["expr"], start, end, step)
 
     def ready(self) -> bool:
         if self.process.poll() is not None:
