@@ -13,6 +13,7 @@ import csv
 import os
 import sqlite3
 import time as monotime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -46,6 +47,21 @@ class Maintenance(SqliteStore):
         ):
             out[f"print_{row[0]}"] = row[1]
         return out
+
+    def last_recorded(self) -> datetime | None:
+        """When the journal last recorded anything, read from its records: what a
+        daemon just started reports as its last commit until it commits itself, so the
+        time since the last commit is known across a restart rather than blank."""
+        rows = self._read(
+            "SELECT max(at) FROM (SELECT max(updated_at) AS at FROM operations"
+            " UNION ALL SELECT max(at) FROM events"
+            " UNION ALL SELECT max(created_at) FROM receipts"
+            " UNION ALL SELECT max(updated_at) FROM print_jobs"
+            " UNION ALL SELECT max(at) FROM incidents"
+            " UNION ALL SELECT max(created_at) FROM refund_plans)"
+        )
+        latest = rows[0][0] if rows else None
+        return datetime.fromisoformat(latest) if latest else None
 
     def size_bytes(self) -> int:
         total = 0

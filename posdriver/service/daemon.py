@@ -135,6 +135,7 @@ class Daemon(StartUp, Watching, Reloading):
         state_dir = Path(self.config.state_dir)
         self.journal = open_journal(state_dir)
         self._check_journal(self.journal)
+        self._last_commit_from_records(self.journal)
         self.journal.on_print_queued(self.spool.wake)
         self._lock_devices(state_dir)
         self.spooler = self._spooler()

@@ -67,6 +67,19 @@ class Watching:
         if after != before:  # written by another process (a command beside the daemon)
             self.changes.tell("journal")
 
+    def _last_commit_from_records(self, journal: Journal) -> None:
+        """At start, the last commit is the journal's latest record (the store knows
+        only its own commits, and there are none yet): the gauge is there from the first
+        scrape after a restart, not only after the next payment."""
+        try:
+            latest = journal.last_recorded()
+        except Exception:
+            log.exception("could not read when the journal last recorded something")
+            return
+        if latest is not None:
+            with self._lock:
+                self._snapshot.journal_last_commit = latest.timestamp()
+
     def look_at_journal(self) -> None:
         """The journal check now, without a probe write (``/v1/health`` asks, so that a
         write that failed a moment ago shows at once, not at the next turn)."""

@@ -306,9 +306,15 @@ class MetricsPage:
 
 class _MetricsHandler(BoundedHandler):
     """``GET /metrics`` (and ``/``, as Prometheus' defaults and curl users expect); a
-    plain 404 for anything else. No request is logged: scrapes come every few seconds."""
+    plain 404 for anything else. ``HEAD`` answers what ``GET`` would, headers only (a
+    load balancer's or monitor's liveness probe). No request is logged: scrapes come
+    every few seconds."""
 
     server: _MetricsServer
+    allowed_methods = ("GET", "HEAD")
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
 
     def do_GET(self) -> None:
         self.request_read()  # a GET has no body: the request is all there
@@ -328,7 +334,8 @@ class _MetricsHandler(BoundedHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -189,6 +189,15 @@ class DeviceWorker(threading.Thread):
         with self.lock:
             return self.snapshot.current()
 
+    def expect_retries(self, *operations: str) -> None:
+        """Every operation this device may retry starts its count at 0, so each
+        posdriver_retries_total series exists from the first scrape: a rate() over it
+        sees its first retry, and a panel or an alert does not wait for one to appear."""
+        with self.lock:
+            for operation in operations:
+                if operation:
+                    self.snapshot.retries.setdefault(operation, 0)
+
     def count_retries(self, operation: str, retries: int) -> None:
         """``retries`` more tries of ``operation`` (exported as posdriver_retries_total)."""
         if retries > 0:

@@ -34,6 +34,8 @@ class PrinterWorker(DeviceWorker):
         self._next_poll = 0.0
         self.health_checks = checks_for(self.kind)
         self.snapshot.expected_checks = expected_checks(self.kind, self.health_checks)
+        # the spooler's reprints of a receipt (the daemon counts them as "print")
+        self.expect_retries("print", *(check.retries_as for check in self.health_checks))
         self.snapshot.freshness = service.freshness_of(self.poll_interval)
 
     @property

@@ -202,6 +202,7 @@ class TerminalWorker(DeviceWorker):
         # no diagnosis: no connectivity check; the acquirer is learnt from payments only
         self.health_checks = checks_for(self.kind, registry.get(cfg.protocol).capabilities)
         self.snapshot.expected_checks = expected_checks(self.kind, self.health_checks)
+        self.expect_retries(*(check.retries_as for check in self.health_checks))
         self.schedule = self._schedule()
         self._expedited = threading.Event()  # set from other threads; read by this one
         self._link_seen = (0, 0)  # the driver's link_counts() when last looked at

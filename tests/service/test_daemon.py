@@ -292,3 +292,22 @@ def test_posdriver_check_asks_the_daemon_posdriver_api_names(served: Served) -> 
     answer = json.loads(check.stdout)
     assert answer["source"] == "daemon", check.stderr
     assert sorted(d["name"] for d in answer["devices"]) == ["desk", "receipt"]
+
+
+def test_the_last_journal_commit_is_known_from_the_first_scrape_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The store only knows its own commits: without reading the journal at start, the
+    gauge (and the dashboard's "since last journal commit") stayed empty after every
+    restart until the next payment."""
+    gauge = "posdriver_journal_last_commit_timestamp_seconds"
+    state = tmp_path / "state"
+    with serve(tmp_path, state=state) as first:
+        first.await_state(first.sale("3.00"), "approved", 30, "the sale approved")
+        wait_until(lambda: first.sample(gauge) is not None, 5, "a commit in /metrics")
+        before = first.sample(gauge)
+    assert before is not None
+    with serve(tmp_path, state=state) as second:
+        committed = second.sample(gauge)  # the first scrape, before any payment
+    # a record's own time, a moment before its commit
+    assert committed is not None and before - 1.0 < committed

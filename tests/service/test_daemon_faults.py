@@ -249,8 +249,11 @@ def test_terminal_off_shows_in_check_metrics_and_incidents_and_clears(daemon: Da
     """A terminal switched off is silent on its serial line: the device goes down, the
     link check says "no answer", and switching it on clears every view."""
     up = 'posdriver_device_up{device="desk",kind="terminal"}'
+    errors = 'posdriver_link_errors_total{device="desk"}'
+    reconnects = 'posdriver_reconnects_total{device="desk"}'
     wait_until(lambda: daemon.sample(up) == 1.0, 10, "the terminal up first")
     assert daemon.check_status("desk", "link") == "ok"
+    counted = (daemon.sample(errors) or 0.0, daemon.sample(reconnects) or 0.0)
 
     daemon.fault("terminal", "power_off")
     # Silence: the status enquiry's frame goes out three times, T2 (5 s) apart, before
@@ -279,6 +282,8 @@ def test_terminal_off_shows_in_check_metrics_and_incidents_and_clears(daemon: Da
     terminal = next(d for d in report["devices"] if d["name"] == "desk")
     assert terminal["up"] is False and terminal["stale"] is True
     assert "no answer from the terminal" in terminal["checks"]["link"]["text"]
+    # the silence is a link error, as a silent printer's is
+    assert (daemon.sample(errors) or 0.0) > counted[0]
 
     daemon.fault("terminal", "power_off", False)
     # a power-on: the frame being repeated is answered now (the terminal lost its
@@ -292,6 +297,7 @@ def test_terminal_off_shows_in_check_metrics_and_incidents_and_clears(daemon: Da
     )
     code, report = daemon.check()
     assert (code, report["status"]) == (0, "ok"), report
+    assert (daemon.sample(reconnects) or 0.0) > counted[1]  # the link opened afresh
     wait_until(
         lambda: daemon.incident("desk", "recovered", "link check was critical"),
         5,

@@ -221,5 +221,5 @@ def test_the_metrics_listener_refuses_a_method_it_does_not_serve_with_405(
         sock = _open(_port(served.metrics), b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         status, headers, body = _answer(sock)
         sock.close()
-        assert (status, headers["Allow"]) == (405, "GET")
-        assert body == {"error": "POST is not served here; use GET"}
+        assert (status, headers["Allow"]) == (405, "GET, HEAD")
+        assert body == {"error": "POST is not served here; use GET or HEAD"}

@@ -4,9 +4,13 @@ prometheus_client's own parser, linted by promtool, and served over a real socke
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
+import socket
+import struct
 import subprocess
+import threading
 import urllib.request
 from collections.abc import Iterator
 
@@ -39,6 +43,7 @@ from posdriver.service.snapshot import (
     ServiceSnapshot,
 )
 from tests.support.snapshots import NOW, printer_near_end, service
+from tests.support.timing import wait_until
 
 Labels = frozenset[tuple[str, str]]
 
@@ -551,3 +556,58 @@ def test_a_status_from_before_the_clock_was_set_back_is_stale() -> None:
     assert all("clock was set back" in c.text for c in view.checks.values())
     # a reader that took "now" a moment before a worker stored a newer status
     assert device.fresh(device.status_at - 0.5)
+
+
+def _raw_answer(port: int, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    """Status line, headers and whatever followed them, read to the server's close."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    return status, dict(line.split(": ", 1) for line in lines), rest
+
+
+def test_head_answers_the_headers_of_a_scrape_without_its_body(server: int) -> None:
+    get_status, get_headers, body = _raw_answer(server, b"GET /metrics HTTP/1.0\r\n\r\n")
+    status, headers, rest = _raw_answer(server, b"HEAD /metrics HTTP/1.0\r\n\r\n")
+    assert status == get_status == "HTTP/1.0 200 OK"
+    assert headers["Content-Type"] == get_headers["Content-Type"] == metrics.CONTENT_TYPE
+    assert int(headers["Content-Length"]) > 0 and rest == b""
+    assert int(get_headers["Content-Length"]) == len(body)
+
+
+def test_a_scraper_that_hangs_up_mid_answer_is_a_debug_line_not_a_traceback(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The scrape is rendered only once the scraper has reset the connection, so the
+    answer meets a closed socket every time."""
+    hung_up = threading.Event()
+    snapshot = service()
+
+    def late_snapshot() -> ServiceSnapshot:
+        hung_up.wait(5)
+        return snapshot
+
+    page = MetricsPage(late_snapshot, clock=lambda: NOW)
+    httpd, thread, port = start_metrics_server(page, "127.0.0.1", 0)
+    caplog.set_level(logging.DEBUG, logger="posdriver.service.http_server")
+    try:
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # a reset
+            hung_up.set()
+            wait_until(lambda: "went away" in caplog.text, 5, "the hang-up noticed")
+            hung_up.clear()
+            caplog.clear()
+        hung_up.set()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            assert reply.status == 200
+    finally:
+        hung_up.set()
+        stop_metrics_server(httpd, thread)
+    assert capfd.readouterr().err == ""

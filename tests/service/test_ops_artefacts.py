@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,8 @@ from posdriver.service.metrics import (
     start_metrics_server,
     stop_metrics_server,
 )
-from tests.support.prometheus import ALERTS, Prometheus, binary
+from tests.support.prometheus import ALERTMANAGER, ALERTS, Alertmanager, Prometheus, binary
+from tests.support.served import serve
 from tests.support.snapshots import NOW, service
 from tests.support.timing import wait_until
 
@@ -29,6 +32,7 @@ RULES_DIR = ALERTS.parent  # packaging/prometheus
 ALERT_TESTS = RULES_DIR / "alerts_test.yml"
 DASHBOARD = ROOT / "packaging" / "grafana" / "posdriver.json"
 OPS_DOC = ROOT / "docs" / "ops.md"
+UP = 'up{job="posdriver",instance=~"$instance"}'  # the daemon answering its scrapes
 
 EXPECTED_ALERTS = {
     "PosdriverPrinterPaperOut": "critical",
@@ -42,10 +46,14 @@ EXPECTED_ALERTS = {
     "PosdriverCheckFailing": "warning",
     "PosdriverJournalNotWritable": "critical",
     "PosdriverStateDirLowOnSpace": "warning",
+    "PosdriverCircuitOpen": "critical",
+    "PosdriverJournalNotCommitting": "critical",
 }
+# the placeholder every runbook_url starts with, for where docs/ is published
+RUNBOOK_BASE = "https://docs.posdriver.invalid/"
 METRIC = re.compile(r"\b(posdriver_[a-z_]+)\b")
-# a metric name followed by its label matchers
-SELECTOR = re.compile(r"\b(posdriver_[a-z_]+)(\{[^}]*\})?")
+# a metric name (or Prometheus' own up) followed by its label matchers
+SELECTOR = re.compile(r"\b(posdriver_[a-z_]+|up(?=\{))(\{[^}]*\})?")
 
 
 def rules() -> list[dict[str, Any]]:
@@ -137,14 +145,43 @@ def test_every_alert_is_tested_firing_and_not_firing() -> None:
     assert silent == set(EXPECTED_ALERTS)
 
 
-def test_runbook_links_resolve() -> None:
-    anchors = heading_anchors(OPS_DOC.read_text())
+def test_runbook_links_are_absolute_and_name_an_alert_runbook() -> None:
+    """Alertmanager and the receivers it notifies have no source tree to resolve a
+    relative path against: each link is absolute, under the one base an admin replaces
+    (docs/ops.md#runbook-links), and names a section of a file in docs/runbooks."""
     for rule in rules():
         url = rule["annotations"]["runbook_url"]
-        path, _, anchor = url.partition("#")
-        assert (ROOT / path).is_file(), f"{rule['alert']}: {path} does not exist"
-        if path == "docs/ops.md":
-            assert anchor in anchors, f"{rule['alert']}: no heading for #{anchor} in docs/ops.md"
+        parts = urllib.parse.urlsplit(url)
+        assert parts.scheme == "https" and parts.netloc, f"{rule['alert']}: {url} is not absolute"
+        assert url.startswith(RUNBOOK_BASE), f"{rule['alert']}: {url} is not under {RUNBOOK_BASE}"
+        path = ROOT / "docs" / parts.path.removeprefix("/")
+        assert path.parent == ROOT / "docs" / "runbooks", f"{rule['alert']}: {url}"
+        assert path.is_file(), f"{rule['alert']}: {path} does not exist"
+        assert parts.fragment in heading_anchors(path.read_text()), (
+            f"{rule['alert']}: no heading for #{parts.fragment} in {path.name}"
+        )
+
+
+def test_the_documented_base_replacement_gives_working_rules(tmp_path: Path) -> None:
+    """The substitution docs/ops.md shows, run as shown: promtool takes the result, and
+    every link is under the new base."""
+    text = OPS_DOC.read_text()
+    [command] = re.findall(r"^\$ (sed 's\|https://docs\.posdriver\.invalid/\|.*)$", text, re.M)
+    command = command.replace("packaging/prometheus/alerts.yml", str(ALERTS))
+    target = tmp_path / "posdriver.yml"
+    command = re.sub(r">\s*\S+$", f"> {target}", command)
+    subprocess.run(command, shell=True, check=True, timeout=10)
+    replaced = yaml.safe_load(target.read_text())
+    urls = [r["annotations"]["runbook_url"] for g in replaced["groups"] for r in g["rules"]]
+    assert urls and all(not u.startswith(RUNBOOK_BASE) for u in urls), urls
+    result = subprocess.run(
+        [binary("promtool"), "check", "rules", str(target)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_alerts_and_dashboard_use_only_exported_metrics() -> None:
@@ -157,6 +194,87 @@ def test_alerts_and_dashboard_use_only_exported_metrics() -> None:
     assert used <= exported, f"not exported: {sorted(used - exported)}"
 
 
+# --- Alertmanager --------------------------------------------------------------------
+
+
+def test_amtool_accepts_the_alertmanager_configuration() -> None:
+    result = subprocess.run(
+        [binary("amtool"), "check-config", str(ALERTMANAGER)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 inhibit rules" in result.stdout
+
+
+def alert(name: str, **labels: str) -> dict[str, str]:
+    """An alert's labels as Prometheus sends them: the rule's severity, the job, the
+    desk."""
+    severity = EXPECTED_ALERTS[name]
+    return {"alertname": name, "severity": severity, "job": "posdriver", **labels}
+
+
+DESK = {"instance": "frontdesk:8471"}
+OTHER_DESK = {"instance": "bar:8471"}
+
+
+def test_one_fault_is_one_alert_after_inhibition(tmp_path: Path) -> None:
+    """What each fault raises in Prometheus, sent to a real Alertmanager with the shipped
+    configuration: only the alert to act on is left active."""
+    manager = Alertmanager(binary("prometheus-alertmanager"), tmp_path, ALERTMANAGER)
+    try:
+        wait_until(manager.ready, timeout=15, what="alertmanager to be ready")
+        printer = {**DESK, "device": "receipt"}
+        terminal = {**DESK, "device": "desk1"}
+        sent = [
+            # paper out: the printer, its failing paper check, receipts waiting
+            alert("PosdriverPrinterPaperOut", **printer, state="out"),
+            alert("PosdriverCheckFailing", **printer, check="paper"),
+            alert("PosdriverReceiptsUnprinted", **DESK),
+            # an acquirer outage: the acquirer, its failing check, the breaker open
+            alert("PosdriverAcquirerUnreachable", **terminal, state="unreachable"),
+            alert("PosdriverCheckFailing", **terminal, check="connectivity"),
+            alert("PosdriverCircuitOpen", **terminal, state="open"),
+            # a journal that cannot be written: not committing, a full disk
+            alert("PosdriverJournalNotWritable", **DESK),
+            alert("PosdriverJournalNotCommitting", **DESK),
+            alert("PosdriverStateDirLowOnSpace", **DESK),
+            # not the same fault: left alone
+            alert("PosdriverOperationsInDoubt", **DESK),
+            alert("PosdriverOperationsNeedReview", **DESK),
+            alert("PosdriverCheckFailing", **OTHER_DESK, device="receipt", check="paper"),
+            alert("PosdriverPrinterPaperNearEnd", **DESK, device="bar", state="near_end"),
+        ]
+        manager.post(sent)
+
+        def states() -> dict[tuple[str, str, str], str]:
+            return {
+                (
+                    a["labels"]["alertname"],
+                    a["labels"]["instance"],
+                    a["labels"].get("check", ""),
+                ): a["status"]["state"]
+                for a in manager.alerts()
+            }
+
+        wait_until(lambda: len(states()) == len(sent), 10, "every alert received")
+        active = {key for key, state in states().items() if state == "active"}
+        assert active == {
+            ("PosdriverPrinterPaperOut", "frontdesk:8471", ""),
+            ("PosdriverAcquirerUnreachable", "frontdesk:8471", ""),
+            ("PosdriverJournalNotWritable", "frontdesk:8471", ""),
+            ("PosdriverOperationsInDoubt", "frontdesk:8471", ""),
+            ("PosdriverOperationsNeedReview", "frontdesk:8471", ""),
+            ("PosdriverCheckFailing", "bar:8471", "paper"),
+            ("PosdriverPrinterPaperNearEnd", "frontdesk:8471", ""),
+        }
+        assert all(state in ("active", "suppressed") for state in states().values())
+    finally:
+        manager.stop()
+
+
 # --- dashboard, statically ------------------------------------------------------------
 
 
@@ -164,9 +282,13 @@ def test_dashboard_is_importable_shape() -> None:
     board = dashboard()
     assert board["uid"] == "posdriver"
     assert board["id"] is None
-    assert [i["name"] for i in board["__inputs"]] == ["DS_PROMETHEUS"]
+    assert "__inputs" not in board  # the data source is a variable: no import-time input
     variables = {v["name"]: v for v in board["templating"]["list"]}
-    assert variables["instance"]["query"] == "label_values(posdriver_build_info, instance)"
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    instance = variables["instance"]
+    assert instance["query"] == "label_values(posdriver_build_info, instance)"
+    assert (instance["multi"], instance["includeAll"], instance["allValue"]) == (True, True, ".*")
     assert (
         variables["device"]["query"]
         == 'label_values(posdriver_device_info{instance=~"$instance"}, device)'
@@ -179,11 +301,52 @@ def test_dashboard_is_importable_shape() -> None:
         if panel["type"] == "row":
             continue
         assert panel["targets"], panel["title"]
-        assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}", panel["title"]
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
         for target in panel["targets"]:
-            assert target["datasource"]["uid"] == "${DS_PROMETHEUS}", panel["title"]
-    for var in variables.values():
-        assert var["datasource"]["uid"] == "${DS_PROMETHEUS}"
+            assert target["datasource"]["uid"] == "${datasource}", panel["title"]
+    for name, var in variables.items():
+        if name != "datasource":
+            assert var["datasource"]["uid"] == "${datasource}"
+    assert "${DS_PROMETHEUS}" not in DASHBOARD.read_text()
+
+
+def panels_of(kind: str) -> list[dict[str, Any]]:
+    return [p for p in dashboard()["panels"] if p["type"] == kind]
+
+
+def test_every_stat_shows_now_and_only_while_the_daemon_answers() -> None:
+    """A stat (and the device table) is one value for now: an instant query, never a
+    range whose last value per series is shown (a 6 h view showed "ok" beside a red
+    "out" that had cleared). Every one but the daemon's own is joined with ``up == 1``
+    and says "no data / daemon down" without it, not a last value."""
+    panels = panels_of("stat") + panels_of("table")
+    titles = {p["title"] for p in panels}
+    assert {"Daemon", "Receipts waiting now", "Paper", "Cover", "Acquirer"} <= titles
+    assert {"Device state", "Circuit breaker", "Checks", "In doubt"} <= titles
+    for panel in panels:
+        for target in panel["targets"]:
+            assert (target.get("instant"), target.get("range")) == (True, False), panel["title"]
+            if panel["title"] == "Daemon":
+                assert target["expr"] == UP
+                continue
+            assert f"and on (instance) ({UP} == 1)" in target["expr"], panel["title"]
+        if panel["title"] != "Daemon":
+            defaults = panel["fieldConfig"]["defaults"]
+            assert defaults["noValue"] == "no data / daemon down", panel["title"]
+
+
+def test_checks_tell_warning_from_critical_and_ages_have_thresholds() -> None:
+    by_title = {p["title"]: p for p in dashboard()["panels"]}
+    checks = by_title["Checks"]
+    assert "posdriver_check_status" in checks["targets"][0]["expr"]
+    colours = {
+        o["matcher"]["options"]: o["properties"][0]["value"]["fixedColor"]
+        for o in checks["fieldConfig"]["overrides"]
+    }
+    assert colours == {".*: warning$": "orange", ".*: critical$": "red", ".*: unknown$": "purple"}
+    for title in ("Status age", "Since last journal commit"):
+        steps = by_title[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [s["color"] for s in steps] == ["green", "orange", "red"], title
 
 
 def test_every_dashboard_query_is_filtered_by_instance() -> None:
@@ -200,7 +363,7 @@ def test_dashboard_covers_the_agreed_panels() -> None:
         "posdriver_device_up",
         "posdriver_device_state",
         "posdriver_printer_paper_state",
-        "posdriver_check_success",
+        "posdriver_check_status",
         "posdriver_operations_total",
         "posdriver_operations_in_doubt",
         "posdriver_operations_needs_review",
@@ -244,11 +407,86 @@ def runnable(expr: str) -> str:
 
 
 def test_every_dashboard_query_runs_and_finds_data(prometheus: Prometheus) -> None:
+    """Each query as Grafana sends it (instant or over the last minute), and as a plain
+    instant query too."""
+    end = time.time()
     for target in targets():
-        expr = runnable(target["expr"])
-        answer = prometheus.query(expr)
-        assert answer["status"] == "success", (expr, answer)
-        assert answer["data"]["result"], f"no data for {expr}"
+        runnable_target = {**target, "expr": runnable(target["expr"])}
+        for answer in (
+            prometheus.as_grafana(runnable_target, end - 60, end),
+            prometheus.query(runnable_target["expr"]),
+        ):
+            assert answer["status"] == "success", (target["expr"], answer)
+            assert answer["data"]["result"], f"no data for {target['expr']}"
+
+
+def by_title(title: str) -> dict[str, Any]:
+    [panel] = [p for p in dashboard()["panels"] if p["title"] == title and p["type"] != "row"]
+    return {**panel["targets"][0], "expr": runnable(panel["targets"][0]["expr"])}
+
+
+def shown(answer: dict[str, Any], label: str) -> set[str]:
+    """The values of ``label`` among the series a panel would draw."""
+    assert answer["status"] == "success", answer
+    return {series["metric"][label] for series in answer["data"]["result"]}
+
+
+def test_a_real_daemon_on_the_dashboard_now_and_over_a_range(tmp_path: Path) -> None:
+    """A real ``posdriver serve --emulate`` under a real Prometheus, queried as Grafana
+    queries: paper out, then loaded again. The state panels show only now (a range over
+    the same span has both states: what the panel showed before it was instant); every
+    retry series is there at 0 from the start; and with the daemon stopped, every stat
+    is empty ("no data / daemon down") and the daemon's own says 0."""
+    path = binary("prometheus")
+    prom: Prometheus | None = None
+    try:
+        with serve(tmp_path) as served:
+            port = int(served.metrics.removeprefix("http://").split("/")[0].rsplit(":", 1)[1])
+            workdir = tmp_path / "prometheus"
+            workdir.mkdir()
+            prom = Prometheus(path, workdir, port)
+            wait_until(prom.ready, timeout=15, what="prometheus to be ready")
+            paper = by_title("Paper")
+
+            def paper_now() -> set[str]:
+                return shown(prom.as_grafana(paper, time.time() - 60, time.time()), "state")
+
+            wait_until(lambda: paper_now() == {"ok"}, 30, "paper ok in Prometheus")
+            began = time.time()
+            served.fault("printer", "paper_out")
+            wait_until(lambda: paper_now() == {"out"}, 15, "paper out in Prometheus")
+            served.fault("printer", "paper_out", False)
+            wait_until(lambda: paper_now() == {"ok"}, 15, "paper ok again in Prometheus")
+            end = time.time()
+            over_the_range = {**paper, "instant": False, "range": True}
+            assert shown(prom.as_grafana(over_the_range, began, end), "state") == {"out", "ok"}
+            assert shown(prom.as_grafana(paper, began, end), "state") == {"ok"}
+
+            retries = prom.query('posdriver_retries_total{job="posdriver"}')["data"]["result"]
+            assert {(r["metric"]["operation"], r["value"][1]) for r in retries} >= {
+                ("print", "0"),
+                ("status", "0"),
+                ("diagnosis", "0"),
+            }
+            for panel in panels_of("stat"):  # all of them have data while it runs
+                target = by_title(panel["title"])
+                answer = prom.as_grafana(target, end - 60, end)
+                assert answer["data"]["result"], f"{panel['title']}: no data while up"
+        assert prom is not None
+
+        def daemon_down() -> bool:
+            answer = prom.query('up{job="posdriver"}')["data"]["result"]
+            return bool(answer) and answer[0]["value"][1] == "0"
+
+        wait_until(daemon_down, 15, "Prometheus to find the daemon gone")
+        end = time.time()
+        for panel in panels_of("stat") + panels_of("table"):
+            answer = prom.as_grafana(by_title(panel["title"]), end - 6 * 3600, end)
+            values = [series["value"][1] for series in answer["data"]["result"]]
+            assert values == (["0"] if panel["title"] == "Daemon" else []), panel["title"]
+    finally:
+        if prom is not None:
+            prom.stop()
 
 
 def test_template_variable_queries_find_values(prometheus: Prometheus) -> None:
@@ -269,9 +507,10 @@ def scraped_port(prometheus: Prometheus) -> int:
 
 def test_the_rules_evaluate_on_real_data(prometheus: Prometheus) -> None:
     # The snapshot has paper near end, a stale printer, a terminal never reached, an
-    # unreachable acquirer, operations in doubt and needing review, receipts queued and
-    # checks failing: those rules match (pending, as their `for:` has not passed). The
-    # daemon is up and no paper is out, so those two do not.
+    # unreachable acquirer (its breaker open), operations in doubt and needing review,
+    # receipts queued and checks failing: those rules match (pending, as their `for:` has
+    # not passed). The daemon is up, no paper is out and the journal takes writes, so
+    # those do not.
     expected = {
         "PosdriverPrinterPaperNearEnd",
         "PosdriverAcquirerUnreachable",
@@ -281,6 +520,7 @@ def test_the_rules_evaluate_on_real_data(prometheus: Prometheus) -> None:
         "PosdriverCheckFailing",
         "PosdriverDeviceDown",
         "PosdriverStateDirLowOnSpace",
+        "PosdriverCircuitOpen",
     }
 
     def loaded() -> list[dict[str, Any]]:

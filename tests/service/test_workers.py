@@ -312,3 +312,19 @@ def test_check_now_looks_at_once_and_can_dial_the_acquirer(emulated_terminal: Co
         emulated_terminal.set_fault("host_unreachable")
         worker.check_now(connectivity=True).result(timeout=30)
         assert worker.view().checks["connectivity"].status == "critical"
+
+
+def test_every_operation_a_device_may_retry_is_counted_from_zero() -> None:
+    """posdriver_retries_total has a fixed label set: each series is there from the
+    first scrape at 0, not only after the first retry (a rate() would miss that one)."""
+    from posdriver.config import PrinterConfig, TerminalConfig
+    from posdriver.service.workers import PrinterWorker, TerminalWorker
+
+    printer = PrinterWorker(PrinterConfig(name="receipt", url="loop://"), ServiceConfig())
+    assert printer.view().retries == {"print": 0}
+    terminal = TerminalWorker(
+        TerminalConfig(name="desk", url="loop://"), ServiceConfig(), factory=lambda cfg: None
+    )
+    assert terminal.view().retries == {"status": 0, "diagnosis": 0}
+    terminal.count_retries("status", 2)
+    assert terminal.view().retries == {"status": 2, "diagnosis": 0}

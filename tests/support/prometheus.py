@@ -1,7 +1,8 @@
 """Debian's Prometheus tools for the monitoring tests: :func:`binary` finds one (skipped
 where it is missing, a failure under CI, whose .ci/run installs the package), and
 :class:`Prometheus` runs a real server on 127.0.0.1 that scrapes one posdriver endpoint
-and evaluates the shipped alert rules."""
+and evaluates the shipped alert rules, and :class:`Alertmanager` one that applies the shipped
+inhibition rules (Debian's prometheus-alertmanager package)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pytest
 import yaml
 
 ALERTS = Path(__file__).resolve().parents[2] / "packaging" / "prometheus" / "alerts.yml"
+ALERTMANAGER = ALERTS.parent / "alertmanager.yml"
 
 
 def binary(name: str) -> str:
@@ -79,8 +81,24 @@ class Prometheus:
             body = json.load(error)
         return body
 
-    def query(self, expr: str) -> dict[str, Any]:
-        return self.get("/api/v1/query", query=expr)
+    def query(self, expr: str, at: float | None = None) -> dict[str, Any]:
+        if at is None:
+            return self.get("/api/v1/query", query=expr)
+        return self.get("/api/v1/query", query=expr, time=str(at))
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> dict[str, Any]:
+        return self.get(
+            "/api/v1/query_range", query=expr, start=str(start), end=str(end), step=str(step)
+        )
+
+    def as_grafana(
+        self, target: dict[str, Any], start: float, end: float, step: float = 1.0
+    ) -> dict[str, Any]:
+        """A dashboard query as Grafana sends it for the time range ``start``-``end``:
+        an instant query at its end when the target says so, else a range query."""
+        if target.get("instant") and not target.get("range", True):
+            return self.query(target["expr"], at=end)
+        return self.query_range(target["expr"], start, end, step)
 
     def ready(self) -> bool:
         if self.process.poll() is not None:
@@ -90,6 +108,65 @@ class Prometheus:
                 return r.status == 200
         except OSError:
             return False
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.log.close()
+
+
+class Alertmanager:
+    """An Alertmanager on 127.0.0.1 (no cluster) with the given configuration file, fed
+    alerts through its API as Prometheus would send them."""
+
+    def __init__(self, binary_path: str, workdir: Path, config: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.log = (workdir / "alertmanager.log").open("w")
+        self.process = subprocess.Popen(
+            [
+                binary_path,
+                f"--config.file={config}",
+                f"--storage.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",  # one instance: no gossip port
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def _url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def ready(self) -> bool:
+        if self.process.poll() is not None:
+            pytest.fail("alertmanager exited:\n" + (self.workdir / "alertmanager.log").read_text())
+        try:
+            with urllib.request.urlopen(self._url("/-/ready"), timeout=1) as reply:
+                return reply.status == 200
+        except OSError:
+            return False
+
+    def post(self, alerts: list[dict[str, str]]) -> None:
+        """Alerts by their labels, firing from now on."""
+        body = json.dumps([{"labels": labels} for labels in alerts]).encode()
+        request = urllib.request.Request(
+            self._url("/api/v2/alerts"),
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            assert reply.status == 200
+
+    def alerts(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(self._url("/api/v2/alerts"), timeout=5) as reply:
+            found: list[dict[str, Any]] = json.load(reply)
+        return found
 
     def stop(self) -> None:
         self.process.terminate()
