@@ -10,7 +10,9 @@ While ``posdriver serve`` runs (it answers at the config's ``[service] api``, or
 but ``journal`` asks it instead, printing the same text, ``--json`` and exit code as when
 it does the work itself; a daemon's error ends the command (exit 3) rather than the
 command opening what the daemon holds. ``--terminal``/``--printer`` name devices to talk
-to directly, and so never use the daemon.
+to directly, and so never use the daemon. ``--state-dir`` (or a ``--config`` file setting
+``state_dir``) names the journal: a daemon is asked only when it serves that one
+(``Context.daemon``), and every answer through a daemon names it on stderr.
 
 Each command is written once, over a :class:`posdriver.desk.Desk`: the daemon's
 (:class:`~posdriver.desk.RemoteDesk`) or this process's over the journal and the devices
@@ -80,6 +82,10 @@ COMMANDS = (
 )
 
 
+# --since and --until read as posdriver.desk.times reads them (so does the API)
+_WHEN_HELP = "{} a day (2026-11-23), a time (2026-11-23T14:00) or a span ago (30m, 24h, 7d, 2w)"
+
+
 # -- parser ----------------------------------------------------------------------------
 def _common(*, desk: bool = True) -> argparse.ArgumentParser:
     """The options every command takes; a desk command (``desk``: all but ``journal``,
@@ -145,8 +151,8 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
         dest="action", required=True, metavar="ACTION", parser_class=parser_class
     )
     listing = actions.add_parser("list", help="list transactions, newest first", parents=[common])
-    listing.add_argument("--since", metavar="DATE", help="from this day (YYYY-MM-DD) or time")
-    listing.add_argument("--until", metavar="DATE", help="up to and including this day")
+    listing.add_argument("--since", metavar="WHEN", help=_WHEN_HELP.format("from"))
+    listing.add_argument("--until", metavar="WHEN", help=_WHEN_HELP.format("up to"))
     listing.add_argument("--amount", help="exactly this amount")
     listing.add_argument("--currency", help="currency of --amount")
     listing.add_argument("--last4", metavar="NNNN", help="card's last four digits")
@@ -181,7 +187,7 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     resolve.add_argument("--last4", help="the card's last four digits, if known")
 
     incidents = add("incidents", "the fault record: what happened, what was done, result")
-    incidents.add_argument("--since", metavar="WHEN", help="YYYY-MM-DD, or 24h / 7d ago")
+    incidents.add_argument("--since", metavar="WHEN", help=_WHEN_HELP.format("from"))
     fmt = incidents.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="CSV for the hotel's records")
     incidents_actions = incidents.add_subparsers(

@@ -8,6 +8,7 @@ journal's history, incidents, print jobs and split refunds are in :mod:`.api_rec
 from __future__ import annotations
 
 import json
+import os
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -166,6 +167,7 @@ class DeskApi(ApiBase):
             "status": worst,
             "devices": [d.as_dict() for d in snap.devices],
             "journal": journal,
+            "state_dir": os.path.realpath(self.daemon.config.state_dir),
             "in_doubt": snap.in_doubt,
             "needs_review": snap.needs_review,
             "print_jobs": snap.print_jobs,

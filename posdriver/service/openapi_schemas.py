@@ -329,6 +329,12 @@ SCHEMAS: dict[str, Any] = {
             "status": {"enum": list(CHECK_STATUSES)},
             "devices": array(ref("Device")),
             "journal": ref("JournalCheck"),
+            "state_dir": STR
+            | {
+                "description": "the state directory whose journal this daemon serves, as "
+                "an absolute path with symbolic links resolved (a desk command given "
+                "--state-dir or --config asks this daemon only when it is the same)"
+            },
             "in_doubt": INT,
             "needs_review": INT,
             "print_jobs": obj(
@@ -341,7 +347,7 @@ SCHEMAS: dict[str, Any] = {
                 "(waiting behind a payment); their entries give what was known before"
             },
         },
-        ["status", "devices", "journal", "in_doubt", "needs_review", "print_jobs"],
+        ["status", "devices", "journal", "state_dir", "in_doubt", "needs_review", "print_jobs"],
     ),
     "JournalCheck": obj(
         {

@@ -535,3 +535,26 @@ def test_journal_check_refuses_an_empty_journal(run: Run) -> None:
         f"posdriver journal: {empty}: the journal file is empty: possibly truncated"
     )
     assert empty.stat().st_size == 0
+
+
+def test_since_and_until_take_the_same_days_times_and_spans_everywhere(run: Run) -> None:
+    """``txn list`` and ``incidents`` read --since/--until as the API reads since/until
+    (posdriver.desk.times): a day, an ISO time, or a span back from now."""
+    code, body = run.json("sale", "3.00")
+    sale = body["operation"]["id"]
+    for since in ("24h", "30m", "7d", "2w", "30 m"):
+        code, rows = run.json("txn", "list", "--since", since)
+        assert code == 0 and [r["id"] for r in rows] == [sale], since
+        code, _, err = run("incidents", "--since", since)
+        assert code == 0, err
+    code, rows = run.json("txn", "list", "--until", "1h")  # up to an hour ago: not the sale
+    assert (code, rows) == (0, [])
+    code, _, err = run("txn", "list", "--since", "yesterday")
+    assert code == 3
+    assert (
+        "--since: 'yesterday' is not an ISO date or time, nor a span back from now; write a "
+        "day (2026-11-23), a time (2026-11-23T14:00, ISO 8601, local unless it has an "
+        "offset) or a span back from now (30m, 24h, 7d, 2w)" in err
+    )
+    code, _, err = run("incidents", "--since", "5y")
+    assert code == 3 and "--since: '5y' is not an ISO date or time, nor a span" in err
