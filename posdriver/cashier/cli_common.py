@@ -219,7 +219,11 @@ class Context:
             daemon = self.daemon()
             if daemon is not None:
                 say_through(daemon)
-                self._desk = RemoteDesk(daemon, print_wait=self.config.print.ready_timeout)
+                self._desk = RemoteDesk(
+                    daemon,
+                    print_wait=self.config.print.ready_timeout,
+                    progress=None if self.args.json else progress_line,
+                )
             else:
                 self._desk = LocalDesk(
                     self.journal, self.config.state_dir, devices=CommandDevices(self)

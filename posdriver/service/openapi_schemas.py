@@ -180,6 +180,11 @@ SCHEMAS: dict[str, Any] = {
             "final": {"type": "boolean", "description": "approved, declined or aborted"},
             "receipts": array(ref("Receipt")),
             "print_jobs": array(ref("PrintJob")),
+            "progress": array(STR)
+            | {
+                "description": "what the terminal has said while running it, oldest first "
+                "(kept in memory for this daemon's latest operations; empty otherwise)"
+            },
         }
     ),
     "TransactionDetail": obj(

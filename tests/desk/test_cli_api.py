@@ -173,3 +173,23 @@ def test_a_journal_named_is_the_one_read_and_a_daemon_says_which_it_serves(
     elsewhere.write_text(f'state_dir = "{other}"\n[service]\napi = "{address}"\n')
     done = txn_list("--config", str(elsewhere))
     assert done.returncode == 0 and [r["id"] for r in json.loads(done.stdout)] == [mine]
+
+
+def test_a_sale_through_the_daemon_shows_what_the_terminal_says(
+    served: Served, address: str, tmp_path: Path
+) -> None:
+    """As when it runs the sale itself, ``posdriver sale`` shows the terminal's texts
+    while the daemon runs it (``GET /v1/operations/{id}?progress=N``); ``--json`` keeps
+    stderr for errors."""
+    done = posdriver(tmp_path, "sale", "6.10", "--api", address)
+    assert done.returncode == 0 and "through the daemon" in done.stdout, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith(f"through the daemon at {served.api} (journal in ")
+    assert "  terminal: insert card" in lines[1:], done.stderr
+    op_id = int(done.stdout.split("(id:")[1].split(",")[0])
+    status, body = served.get(f"/v1/operations/{op_id}?wait=5&progress=0")
+    assert status == 200 and body["progress"] == ["insert card"], body
+    quiet = posdriver(tmp_path, "sale", "6.20", "--api", address, "--json")
+    assert quiet.returncode == 0 and "terminal:" not in quiet.stderr, quiet.stderr
+    status, body = served.get(f"/v1/operations/{op_id}?progress=101")
+    assert status == 400 and "progress" in body["error"], body
