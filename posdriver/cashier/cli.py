@@ -119,6 +119,13 @@ def _common(*, desk: bool = True) -> argparse.ArgumentParser:
     return common
 
 
+def _device(parser: argparse.ArgumentParser, dest: str, text: str, old: str) -> None:
+    """``--device NAME``, as every command names a configured device; ``old``, the
+    spelling this command had before, still works and is no longer shown."""
+    parser.add_argument("--device", dest=dest, metavar="NAME", help=text)
+    parser.add_argument(old, dest=dest, metavar="NAME", help=argparse.SUPPRESS)
+
+
 def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     common = _common()
     file_only = _common(desk=False)
@@ -129,7 +136,7 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     sale = add("sale", "charge AMOUNT to a card: journaled, receipt stored and printed")
     sale.add_argument("amount", metavar="AMOUNT", help="decimal amount, e.g. 12.50")
     sale.add_argument("--currency", help="ISO 4217 code (default: the config's currency)")
-    sale.add_argument("--on", metavar="NAME", help="preferred terminal (default: the first)")
+    _device(sale, "on", "preferred terminal (default: the first)", "--on")
     sale.add_argument("--no-failover", action="store_true", help="do not try a standby terminal")
 
     refund = add("refund", "pay back (part of) a sale, after the refund guard's checks")
@@ -139,7 +146,7 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
         "--split", action="store_true", help="carry out the split plan when over the limit"
     )
     refund.add_argument("--yes", action="store_true", help="do not ask before a split refund")
-    refund.add_argument("--on", metavar="NAME", help="terminal to use (default: the sale's)")
+    _device(refund, "on", "terminal to use (default: the sale's)", "--on")
     refund.add_argument(
         "--cancel-plan",
         metavar="REASON",
@@ -158,9 +165,7 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     listing.add_argument("--last4", metavar="NNNN", help="card's last four digits")
     listing.add_argument("--state", action="append", default=[], help="state (repeatable)")
     listing.add_argument("--kind", action="append", default=[], help="sale, refund, ...")
-    listing.add_argument(
-        "--terminal-name", dest="terminal_name", metavar="NAME", help="only this terminal"
-    )
+    _device(listing, "terminal_name", "only this terminal", "--terminal-name")
     listing.add_argument("--limit", type=int, default=50, help="at most N rows (default 50)")
     show = actions.add_parser(
         "show", help="one transaction, its history and receipts", parents=[common]

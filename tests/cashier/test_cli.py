@@ -558,3 +558,25 @@ def test_since_and_until_take_the_same_days_times_and_spans_everywhere(run: Run)
     )
     code, _, err = run("incidents", "--since", "5y")
     assert code == 3 and "--since: '5y' is not an ISO date or time, nor a span" in err
+
+
+def test_a_device_is_named_with_device_everywhere_and_the_old_spellings_still_work(
+    run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run("sale", "5", "--device", "nowhere")
+    assert code == 3 and "no terminal named 'nowhere'" in err
+    code, body = run.json("sale", "5.00", "--device", "terminal1")
+    assert code == 0 and body["operation"]["terminal"] == "terminal1"
+    code, body = run.json("sale", "5.50", "--on", "terminal1")  # the old spelling
+    assert code == 0 and body["operation"]["terminal"] == "terminal1"
+    for option in ("--device", "--terminal-name"):
+        code, rows = run.json("txn", "list", option, "terminal1")
+        assert code == 0 and len(rows) == 2, option
+        code, rows = run.json("txn", "list", option, "terminal2")
+        assert (code, rows) == (0, []), option
+    config = tmp_path / "check.toml"
+    config.write_text('[service]\napi = "127.0.0.1:9"\n')
+    assert main(["check", "--device", "receipt", "desk", "--config", str(config)]) == 3
+    assert "--device receipt and DEVICE desk name two devices" in capsys.readouterr().err
+    assert main(["check", "--device", "nope", "--config", str(config)]) == 3
+    assert "no device named 'nope'" in capsys.readouterr().err
