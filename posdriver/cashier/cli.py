@@ -36,6 +36,7 @@ import argparse
 import contextlib
 import os
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ from . import cli_money as money
 from . import cli_receipts as receipts
 from . import cli_records as records
 from .cli_common import (
+    APPROVED,
     ATTENTION,
     DONE,
     FAILED,
@@ -133,13 +135,17 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     def add(name: str, text: str, **kwargs: Any) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=text, description=text, parents=[common], **kwargs)
 
-    sale = add("sale", "charge AMOUNT to a card: journaled, receipt stored and printed")
+    money = {
+        "epilog": exit_epilog(others=False),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+    sale = add("sale", "charge AMOUNT to a card: journaled, receipt stored and printed", **money)
     sale.add_argument("amount", metavar="AMOUNT", help="decimal amount, e.g. 12.50")
     sale.add_argument("--currency", help="ISO 4217 code (default: the config's currency)")
     _device(sale, "on", "preferred terminal (default: the first)", "--on")
     sale.add_argument("--no-failover", action="store_true", help="do not try a standby terminal")
 
-    refund = add("refund", "pay back (part of) a sale, after the refund guard's checks")
+    refund = add("refund", "pay back (part of) a sale, after the refund guard's checks", **money)
     refund.add_argument("txn", metavar="TXN", help="the sale: journal id, receipt:N or last")
     refund.add_argument("--amount", help="amount to refund (default: all that is left)")
     refund.add_argument(
@@ -413,6 +419,46 @@ def _journal(ctx: Context) -> int:
         "journal is sound" if not problems else "\n".join(problems),
     )
     return DONE if not problems else FAILED
+
+
+# What each exit code means, for the money commands and for every other desk command:
+# the one table the --help epilogs are written from, and docs/cli.md's "Exit codes" lists
+# (tests/cashier/test_cli.py holds the two to each other).
+EXIT_TABLE: tuple[tuple[int, str, str], ...] = (
+    (APPROVED, "approved (a split refund: every part approved)", "done"),
+    (
+        NOT_CHARGED,
+        "declined or aborted: nothing charged (a split refund: a part did not go through; "
+        "the rest is kept)",
+        "done, but something needs a person (see each command)",
+    ),
+    (
+        IN_DOUBT,
+        "in doubt: the card may have been charged. Do not repeat it; posdriver recover, then "
+        "posdriver pending. Also: the terminal approved and the journal could not record it",
+        "",
+    ),
+    (
+        NOT_SENT,
+        "not sent: bad input, stopped by the refund guard, no terminal reached, split not "
+        "confirmed, no terminal configured, journal unusable",
+        "could not do it: bad input, unknown or ambiguous TXN, file exists, journal unusable",
+    ),
+)
+
+
+def exit_epilog(*, money: bool = True, others: bool = True) -> str:
+    """The exit codes as ``--help`` ends with them, from :data:`EXIT_TABLE`."""
+    lines = ["exit codes:"]
+    for code, money_text, other_text in EXIT_TABLE:
+        if money:
+            head = f"  {code}  " + ("sale, refund: " if others else "")
+            lines += textwrap.wrap(money_text, 88, initial_indent=head, subsequent_indent=" " * 5)
+        if others and other_text:
+            head = f"  {code}  " if not money else "     "
+            text = ("other commands: " if money else "") + other_text
+            lines += textwrap.wrap(text, 88, initial_indent=head, subsequent_indent=" " * 5)
+    return "\n".join(lines)
 
 
 # the desk's errors as exit codes: each is "could not do it" (a money operation refused

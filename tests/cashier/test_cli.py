@@ -580,3 +580,30 @@ def test_a_device_is_named_with_device_everywhere_and_the_old_spellings_still_wo
     assert "--device receipt and DEVICE desk name two devices" in capsys.readouterr().err
     assert main(["check", "--device", "nope", "--config", str(config)]) == 3
     assert "no device named 'nope'" in capsys.readouterr().err
+
+
+def _exit_rows() -> list[tuple[int, str, str]]:
+    """docs/cli.md's "Exit codes" table of the desk commands, its markup left out."""
+    text = (Path(__file__).parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    section = text.split("### Exit codes\n", 1)[1].lstrip("\n").split("\n\n", 1)[0]
+    rows = []
+    for line in section.splitlines()[2:]:
+        cells = [c.strip().replace("**", "").replace("`", "") for c in line.strip("|").split("|")]
+        rows.append((int(cells[0]), cells[1], cells[2]))
+    return rows
+
+
+def test_help_lists_the_exit_codes_docs_cli_md_lists(capsys: pytest.CaptureFixture[str]) -> None:
+    """One table (posdriver.cashier.cli.EXIT_TABLE) for --help and the docs."""
+    from posdriver.cashier.cli import EXIT_TABLE
+
+    assert _exit_rows() == list(EXIT_TABLE)
+    for argv, others in ((["--help"], True), (["sale", "--help"], False)):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 0
+        shown = " ".join(capsys.readouterr().out.split())
+        for code, money_text, other_text in EXIT_TABLE:
+            assert f"{code} " + ("sale, refund: " if others else "") + money_text in shown
+            if others and other_text:
+                assert f"other commands: {other_text}" in shown
