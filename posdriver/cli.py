@@ -26,7 +26,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="posdriver", description="Front-desk payment and receipt devices.")
+    from .cashier.cli import exit_epilog
+
+    parser = _Parser(
+        prog="posdriver",
+        description="Front-desk payment and receipt devices.",
+        epilog=exit_epilog()
+        + "\n\nprinter, terminal and check follow the Nagios plugin convention\n"
+        "(0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN); see docs/cli.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"posdriver {__version__}")
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser

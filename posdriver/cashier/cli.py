@@ -10,7 +10,9 @@ While ``posdriver serve`` runs (it answers at the config's ``[service] api``, or
 but ``journal`` asks it instead, printing the same text, ``--json`` and exit code as when
 it does the work itself; a daemon's error ends the command (exit 3) rather than the
 command opening what the daemon holds. ``--terminal``/``--printer`` name devices to talk
-to directly, and so never use the daemon.
+to directly, and so never use the daemon. ``--state-dir`` (or a ``--config`` file setting
+``state_dir``) names the journal: a daemon is asked only when it serves that one
+(``Context.daemon``), and every answer through a daemon names it on stderr.
 
 Each command is written once, over a :class:`posdriver.desk.Desk`: the daemon's
 (:class:`~posdriver.desk.RemoteDesk`) or this process's over the journal and the devices
@@ -34,6 +36,7 @@ import argparse
 import contextlib
 import os
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +48,7 @@ from . import cli_money as money
 from . import cli_receipts as receipts
 from . import cli_records as records
 from .cli_common import (
+    APPROVED,
     ATTENTION,
     DONE,
     FAILED,
@@ -80,6 +84,10 @@ COMMANDS = (
 )
 
 
+# --since and --until read as posdriver.desk.times reads them (so does the API)
+_WHEN_HELP = "{} a day (2026-11-23), a time (2026-11-23T14:00) or a span ago (30m, 24h, 7d, 2w)"
+
+
 # -- parser ----------------------------------------------------------------------------
 def _common(*, desk: bool = True) -> argparse.ArgumentParser:
     """The options every command takes; a desk command (``desk``: all but ``journal``,
@@ -113,6 +121,13 @@ def _common(*, desk: bool = True) -> argparse.ArgumentParser:
     return common
 
 
+def _device(parser: argparse.ArgumentParser, dest: str, text: str, old: str) -> None:
+    """``--device NAME``, as every command names a configured device; ``old``, the
+    spelling this command had before, still works and is no longer shown."""
+    parser.add_argument("--device", dest=dest, metavar="NAME", help=text)
+    parser.add_argument(old, dest=dest, metavar="NAME", help=argparse.SUPPRESS)
+
+
 def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     common = _common()
     file_only = _common(desk=False)
@@ -120,20 +135,24 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     def add(name: str, text: str, **kwargs: Any) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=text, description=text, parents=[common], **kwargs)
 
-    sale = add("sale", "charge AMOUNT to a card: journaled, receipt stored and printed")
+    money = {
+        "epilog": exit_epilog(others=False),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+    sale = add("sale", "charge AMOUNT to a card: journaled, receipt stored and printed", **money)
     sale.add_argument("amount", metavar="AMOUNT", help="decimal amount, e.g. 12.50")
     sale.add_argument("--currency", help="ISO 4217 code (default: the config's currency)")
-    sale.add_argument("--on", metavar="NAME", help="preferred terminal (default: the first)")
+    _device(sale, "on", "preferred terminal (default: the first)", "--on")
     sale.add_argument("--no-failover", action="store_true", help="do not try a standby terminal")
 
-    refund = add("refund", "pay back (part of) a sale, after the refund guard's checks")
+    refund = add("refund", "pay back (part of) a sale, after the refund guard's checks", **money)
     refund.add_argument("txn", metavar="TXN", help="the sale: journal id, receipt:N or last")
     refund.add_argument("--amount", help="amount to refund (default: all that is left)")
     refund.add_argument(
         "--split", action="store_true", help="carry out the split plan when over the limit"
     )
     refund.add_argument("--yes", action="store_true", help="do not ask before a split refund")
-    refund.add_argument("--on", metavar="NAME", help="terminal to use (default: the sale's)")
+    _device(refund, "on", "terminal to use (default: the sale's)", "--on")
     refund.add_argument(
         "--cancel-plan",
         metavar="REASON",
@@ -145,16 +164,14 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
         dest="action", required=True, metavar="ACTION", parser_class=parser_class
     )
     listing = actions.add_parser("list", help="list transactions, newest first", parents=[common])
-    listing.add_argument("--since", metavar="DATE", help="from this day (YYYY-MM-DD) or time")
-    listing.add_argument("--until", metavar="DATE", help="up to and including this day")
+    listing.add_argument("--since", metavar="WHEN", help=_WHEN_HELP.format("from"))
+    listing.add_argument("--until", metavar="WHEN", help=_WHEN_HELP.format("up to"))
     listing.add_argument("--amount", help="exactly this amount")
     listing.add_argument("--currency", help="currency of --amount")
     listing.add_argument("--last4", metavar="NNNN", help="card's last four digits")
     listing.add_argument("--state", action="append", default=[], help="state (repeatable)")
     listing.add_argument("--kind", action="append", default=[], help="sale, refund, ...")
-    listing.add_argument(
-        "--terminal-name", dest="terminal_name", metavar="NAME", help="only this terminal"
-    )
+    _device(listing, "terminal_name", "only this terminal", "--terminal-name")
     listing.add_argument("--limit", type=int, default=50, help="at most N rows (default 50)")
     show = actions.add_parser(
         "show", help="one transaction, its history and receipts", parents=[common]
@@ -181,7 +198,7 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     resolve.add_argument("--last4", help="the card's last four digits, if known")
 
     incidents = add("incidents", "the fault record: what happened, what was done, result")
-    incidents.add_argument("--since", metavar="WHEN", help="YYYY-MM-DD, or 24h / 7d ago")
+    incidents.add_argument("--since", metavar="WHEN", help=_WHEN_HELP.format("from"))
     fmt = incidents.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="CSV for the hotel's records")
     incidents_actions = incidents.add_subparsers(
@@ -402,6 +419,46 @@ def _journal(ctx: Context) -> int:
         "journal is sound" if not problems else "\n".join(problems),
     )
     return DONE if not problems else FAILED
+
+
+# What each exit code means, for the money commands and for every other desk command:
+# the one table the --help epilogs are written from, and docs/cli.md's "Exit codes" lists
+# (tests/cashier/test_cli.py holds the two to each other).
+EXIT_TABLE: tuple[tuple[int, str, str], ...] = (
+    (APPROVED, "approved (a split refund: every part approved)", "done"),
+    (
+        NOT_CHARGED,
+        "declined or aborted: nothing charged (a split refund: a part did not go through; "
+        "the rest is kept)",
+        "done, but something needs a person (see each command)",
+    ),
+    (
+        IN_DOUBT,
+        "in doubt: the card may have been charged. Do not repeat it; posdriver recover, then "
+        "posdriver pending. Also: the terminal approved and the journal could not record it",
+        "",
+    ),
+    (
+        NOT_SENT,
+        "not sent: bad input, stopped by the refund guard, no terminal reached, split not "
+        "confirmed, no terminal configured, journal unusable",
+        "could not do it: bad input, unknown or ambiguous TXN, file exists, journal unusable",
+    ),
+)
+
+
+def exit_epilog(*, money: bool = True, others: bool = True) -> str:
+    """The exit codes as ``--help`` ends with them, from :data:`EXIT_TABLE`."""
+    lines = ["exit codes:"]
+    for code, money_text, other_text in EXIT_TABLE:
+        if money:
+            head = f"  {code}  " + ("sale, refund: " if others else "")
+            lines += textwrap.wrap(money_text, 88, initial_indent=head, subsequent_indent=" " * 5)
+        if others and other_text:
+            head = f"  {code}  " if not money else "     "
+            text = ("other commands: " if money else "") + other_text
+            lines += textwrap.wrap(text, 88, initial_indent=head, subsequent_indent=" " * 5)
+    return "\n".join(lines)
 
 
 # the desk's errors as exit codes: each is "could not do it" (a money operation refused

@@ -167,9 +167,48 @@ class Context:
                     "talk to directly: give one or the other"
                 )
             api = given or os.environ.get(API_ENV) or None
-            self._daemon = find(self.config, explicit, api)
+            daemon = find(self.config, explicit, api)
+            if daemon is not None and self.pinned is not None:
+                daemon = self._serving_it(daemon, named=api is not None)
+            self._daemon = daemon
             self._looked = True
         return self._daemon
+
+    @property
+    def pinned(self) -> str | None:
+        """The option that names this command's journal (``--state-dir``, else a
+        ``--config`` whose file sets ``state_dir``), if one does: then a daemon is asked
+        only when it serves that journal. A daemon found through ``[service] api``,
+        ``POSDRIVER_API`` or ``--api`` alone is asked whatever journal it serves (and
+        each answer says which): a desk's own config file, naming only the daemon's
+        address, names no journal."""
+        if self.args.state_dir is not None:
+            return "--state-dir"
+        if self.args.config is not None and _sets_state_dir(self.args.config):
+            return "--config"
+        return None
+
+    def _serving_it(self, daemon: Daemon, *, named: bool) -> Daemon | None:
+        """``daemon`` when it serves the journal this command names; otherwise None (the
+        journal is read here), or, for a daemon named with ``--api``/``POSDRIVER_API``,
+        an error: the two options name two journals and the command cannot tell which
+        is meant."""
+        meant = os.path.realpath(self.config.state_dir)
+        if daemon.state_dir == meant:
+            return daemon
+        serves = daemon.state_dir or "a state directory it does not name (an older posdriver?)"
+        if named:
+            raise CommandError(
+                f"{self.pinned} names the journal in {meant}, but the daemon at {daemon.url} "
+                f"serves the one in {serves}: give {self.pinned} or --api/POSDRIVER_API, "
+                "not both"
+            )
+        print(
+            f"the daemon at {daemon.url} serves the journal in {serves}; reading the "
+            f"journal in {meant} ({self.pinned}) directly",
+            file=sys.stderr,
+        )
+        return None
 
     def desk(self) -> Desk:
         """The desk this command works with: the running daemon's, else the journal's."""
@@ -178,11 +217,17 @@ class Context:
             from .cli_devices import CommandDevices
 
             daemon = self.daemon()
-            self._desk = (
-                RemoteDesk(daemon, print_wait=self.config.print.ready_timeout)
-                if daemon is not None
-                else LocalDesk(self.journal, self.config.state_dir, devices=CommandDevices(self))
-            )
+            if daemon is not None:
+                say_through(daemon)
+                self._desk = RemoteDesk(
+                    daemon,
+                    print_wait=self.config.print.ready_timeout,
+                    progress=None if self.args.json else progress_line,
+                )
+            else:
+                self._desk = LocalDesk(
+                    self.journal, self.config.state_dir, devices=CommandDevices(self)
+                )
         return self._desk
 
     def close(self) -> None:
@@ -227,6 +272,26 @@ class Context:
             progress=progress,
             print_wait=config.print.ready_timeout,
         )
+
+
+def _sets_state_dir(path: str) -> bool:
+    """Whether the config file itself says where the journal is (the loader has read
+    it already, so it is there and sound)."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as file:
+            return "state_dir" in tomllib.load(file)
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+
+
+def say_through(daemon: Daemon) -> None:
+    """One line on stderr (also with ``--json``, whose document stays as it is read from
+    the journal) before any answer that comes through a daemon: which daemon, and the
+    journal it serves."""
+    where = daemon.state_dir or "a state directory it does not name"
+    print(f"through the daemon at {daemon.url} (journal in {where})", file=sys.stderr)
 
 
 def progress_line(text: str) -> None:

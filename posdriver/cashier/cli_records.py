@@ -6,14 +6,13 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..card import is_last4
 from ..desk.models import IncidentNote
+from ..desk.times import point_in_time
 from ..journal.states import State
 from .cli_common import (
     ATTENTION,
@@ -32,31 +31,6 @@ if TYPE_CHECKING:
 
 
 # -- finding ---------------------------------------------------------------------------
-def _when(text: str, *, end: bool) -> datetime:
-    """A day (YYYY-MM-DD: its start, or with ``end`` the next day's start) or an ISO time."""
-    from ..journal.journal import day_bounds
-
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            start, after = day_bounds(date.fromisoformat(text))
-            return after if end else start
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise CommandError(
-            f"{text!r} is not a date (YYYY-MM-DD), a time (YYYY-MM-DDTHH:MM) or, for "
-            "--since, a span such as 24h, 7d or 2w"
-        ) from None
-    return value if value.tzinfo else value.astimezone()
-
-
-def _ago(text: str) -> datetime:
-    match = re.fullmatch(r"(\d+)\s*([hdw])", text.strip())
-    if match:
-        hours = int(match.group(1)) * {"h": 1, "d": 24, "w": 168}[match.group(2)]
-        return datetime.now().astimezone() - timedelta(hours=hours)
-    return _when(text, end=False)
-
-
 def txn_list(ctx: Context) -> int:
     from ..journal import Kind
     from ..journal.journal import Filters
@@ -76,8 +50,8 @@ def txn_list(ctx: Context) -> int:
     if a.limit is not None and a.limit < 1:
         raise CommandError("--limit must be at least 1")
     filters = Filters(
-        since=_when(a.since, end=False) if a.since else None,
-        until=_when(a.until, end=True) if a.until else None,
+        since=point_in_time("--since", a.since) if a.since else None,
+        until=point_in_time("--until", a.until, end=True) if a.until else None,
         amount=Money.parse(a.amount, currency_of(ctx)) if a.amount else None,
         last4=a.last4,
         states=states,
@@ -230,7 +204,7 @@ def incidents(ctx: Context) -> int:
         added = ctx.desk().add_incident(note)
         emit(ctx, added.as_dict(), f"incident {added.id} recorded")
         return DONE
-    since = _ago(a.since) if a.since else None
+    since = point_in_time("--since", a.since) if a.since else None
     items = ctx.desk().incidents(since)
     if a.csv:
         import csv

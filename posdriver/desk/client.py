@@ -44,6 +44,9 @@ class Daemon:
     def __init__(self, url: str, token: str | None) -> None:
         self.url = url
         self.token = token
+        # the state directory whose journal it serves, as /v1/health says (None: it did
+        # not say: an older posdriver, or one that refused to tell this caller)
+        self.state_dir: str | None = None
 
     def _request(
         self,
@@ -161,13 +164,15 @@ def find(config: Config, explicit_devices: bool, api: str | None = None) -> Daem
         return None  # nothing listens at the configured address: no daemon runs
     daemon = Daemon(f"http://{address}", config.service.token)
     try:
-        daemon._request("GET", "/v1/health", timeout=0.5 if api is None else 5)
+        health = daemon._request("GET", "/v1/health", timeout=0.5 if api is None else 5)
     except DaemonUnreachable:
         if api is not None:
             raise
         return None
-    except DaemonError:
-        return daemon  # it answered (503 is an answer: something is down; 401 too)
+    except DaemonError as exc:
+        health = exc.body  # it answered (503 is an answer: something is down; 401 too)
+    served = health.get("state_dir") if isinstance(health, dict) else None
+    daemon.state_dir = served if isinstance(served, str) else None
     return daemon
 
 

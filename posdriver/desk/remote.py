@@ -8,7 +8,7 @@ errors (:func:`translated`), worded as the CLI has always said it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -17,6 +17,7 @@ from urllib.parse import quote
 from ..journal import Event, Incident, Kind, Operation, PrintJob, State, StoredReceipt
 from ..journal.journal import Filters
 from ..journal.records import RefundPlan
+from ..journal.states import FINAL, NEEDS_ATTENTION
 from .client import Daemon, DaemonError, DaemonUnreachable
 from .errors import (
     BadInput,
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 
 PAY_WAIT = 300.0  # the longest a payment is waited for (the API's largest wait)
 PRINT_WAIT = 15.0  # [print] ready_timeout's default
+_SETTLED = FINAL | NEEDS_ATTENTION  # where the daemon's wait for an operation's end stops
 MOST_INCIDENTS = 10000  # the API's largest page: the whole fault record in practice
 
 
@@ -173,9 +175,16 @@ class RemoteDesk:
 
     through_daemon = True
 
-    def __init__(self, daemon: Daemon, *, print_wait: float = PRINT_WAIT) -> None:
+    def __init__(
+        self,
+        daemon: Daemon,
+        *,
+        print_wait: float = PRINT_WAIT,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.daemon = daemon
         self.print_wait = print_wait  # how long a payment's receipts are given to print
+        self.progress = progress  # told each text the terminal shows while a payment runs
 
     def _get(self, path: str, timeout: float = 10, **query: Any) -> Any:
         with _daemon_says():
@@ -232,6 +241,36 @@ class RemoteDesk:
             tuple(decode(PrintJob, j) for j in d["print_jobs"]),
         )
 
+    def _followed(self, op_id: int, wait: float) -> Settled:
+        """:meth:`settled`, up to ``wait``, telling :attr:`progress` each text the
+        terminal shows meanwhile (``?progress=N`` answers at each new one)."""
+        if self.progress is None:
+            return self.settled(op_id, wait)
+        deadline = time.monotonic() + wait
+        seen = 0
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            try:
+                d = self._get(
+                    f"/v1/operations/id:{op_id}",
+                    timeout=left + 10,
+                    wait=f"{left:g}",
+                    progress=str(seen),
+                )
+            except BadInput:  # an older daemon, without progress: only the end
+                return self.settled(op_id, left)
+            texts = d.get("progress") or []
+            for text in texts[seen:]:
+                self.progress(str(text))
+            seen = len(texts)
+            op = decode(Operation, d["operation"])
+            if op.state in _SETTLED or left <= 0:
+                return Settled(
+                    op,
+                    tuple(decode(StoredReceipt, r, operation_id=op.id) for r in d["receipts"]),
+                    tuple(decode(PrintJob, j) for j in d["print_jobs"]),
+                )
+
     # -- what needs a person -----------------------------------------------------------
     def pending(self) -> Pending:
         d = self._get("/v1/pending")
@@ -262,7 +301,7 @@ class RemoteDesk:
             started = self._post("/v1/operations", body)
         except (BadInput, NotFound, Conflict) as exc:
             raise Refused(str(exc), exc.extra) from None
-        settled = self.settled(started["operation"]["id"], wait=PAY_WAIT)
+        settled = self._followed(started["operation"]["id"], PAY_WAIT)
         jobs = [j.id for j in settled.print_jobs]
         printing = self.print_now(settled.operation.id, jobs, self.print_wait)
         return Paid(

@@ -19,6 +19,7 @@ from ..config import ConfigError
 from ..journal import Journal, JournalError, Kind, Operation, State, UnknownTransaction
 from ..money import AmountError, Money
 from .errors import BadInput, Conflict, DeskError, NotFound
+from .times import shown
 
 if TYPE_CHECKING:
     from .models import Order
@@ -38,11 +39,6 @@ def read_as_input() -> Iterator[None]:
         yield
     except (AmountError, ConfigError) as exc:
         raise BadInput(str(exc)) from None
-
-
-def shown(text: str) -> str:
-    """A value as an error message quotes it: whole unless it is long."""
-    return repr(text) if len(text) <= 40 else f"{text[:32]!r}... ({len(text)} characters)"
 
 
 def text(value: Any, name: str) -> str | None:

@@ -8,23 +8,29 @@ journal's history, incidents, print jobs and split refunds are in :mod:`.api_rec
 from __future__ import annotations
 
 import json
+import os
+import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from ..card import is_last4
-from ..journal.states import Kind
+from ..journal.states import FINAL, NEEDS_ATTENTION, Kind
 from .api_fields import (
     bad_request,
     operator_field,
     text_field,
     wait_field,
+    whole_field,
 )
 from .api_http import Answer, ApiBase, Request
+from .progress import LONGEST
 
 if TYPE_CHECKING:
     from ..desk import LocalDesk
+    from ..desk.models import Settled
 
 MONEY_KINDS = tuple(kind.value for kind in Kind)  # as the journal names them
+SETTLED = FINAL | NEEDS_ATTENTION  # where a wait for an operation's end stops
 _NOT_LOOKED: dict[str, Any] = {
     "status": "unknown",
     "text": "the journal has not been looked at yet",
@@ -41,6 +47,7 @@ MAX_RECEIPT_NO = 999_999_999
 # quick unless a device is silent; a diagnosis dials the acquirer (seconds, more over a
 # serial line). `posdriver check` waits a little longer than these.
 REFRESH_WAIT = 10.0
+PROGRESS_RECHECK = 1.0  # seconds: the journal is looked at again while progress is awaited
 REFRESH_ALL_WAIT = 60.0
 
 
@@ -80,7 +87,29 @@ class DeskApi(ApiBase):
     def operation(self, req: Request) -> Answer:
         wait = wait_field(req)
         op = self._op(req.params["id"])
-        return HTTPStatus.OK, self.desk.settled(op.id, wait).as_dict()
+        seen = req.one("progress")
+        if seen is None:
+            settled = self.desk.settled(op.id, wait)
+        else:
+            settled = self._progressed(op.id, whole_field(seen, "progress", 0, LONGEST, 0), wait)
+        return HTTPStatus.OK, settled.as_dict() | {"progress": self.progress.texts(op.id)}
+
+    def _progressed(self, op_id: int, seen: int, wait: float) -> Settled:
+        """The operation once it settles, once its terminal says more than the ``seen``
+        texts, or once ``wait`` is up. The texts wake the wait; so does the end of the
+        terminal's work on it, and the journal is looked at again at least every
+        :data:`PROGRESS_RECHECK` (what ended it may have been another's doing)."""
+        deadline = time.monotonic() + wait
+        while True:
+            settled = self.desk.settled(op_id)
+            left = deadline - time.monotonic()
+            if settled.operation.state in SETTLED or len(self.progress.texts(op_id)) > seen:
+                return settled
+            if left <= 0:
+                return settled
+            if not self.progress.running(op_id):  # nothing more to hear: the journal's wait
+                return self.desk.settled(op_id, left)
+            self.progress.wait(op_id, seen, min(left, PROGRESS_RECHECK))
 
     def reprint(self, req: Request) -> Answer:
         """A copy goes to the printer of the terminal that made the operation (its
@@ -166,6 +195,7 @@ class DeskApi(ApiBase):
             "status": worst,
             "devices": [d.as_dict() for d in snap.devices],
             "journal": journal,
+            "state_dir": os.path.realpath(self.daemon.config.state_dir),
             "in_doubt": snap.in_doubt,
             "needs_review": snap.needs_review,
             "print_jobs": snap.print_jobs,

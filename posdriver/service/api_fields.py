@@ -12,7 +12,6 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -308,24 +307,3 @@ def record_id(text: str, what: str) -> int:
     if len(text) > 19 or int(text) > MAX_ID:
         raise ApiError(HTTPStatus.NOT_FOUND, f"no {what} {shown(text)}")
     return int(text)
-
-
-def when_field(name: str, text: str, *, end: bool = False, hint: str = "") -> datetime:
-    """An ISO date (a local day: its start, or with ``end`` the next day's start) or an
-    ISO time (local when it has no offset). One that cannot be counted in local time or
-    UTC (around the years 1 and 9999) is refused, naming ``name``, like a malformed one."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise bad_request(f"{name}: {shown(text)} is not an ISO date or time{hint}") from None
-    try:
-        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
-            value = (value + timedelta(days=1) if end else value).astimezone()
-        elif value.tzinfo is None:
-            value = value.astimezone()
-        value.astimezone(UTC)  # as the journal compares it
-    except (OverflowError, ValueError):
-        raise bad_request(
-            f"{name}: {shown(text)} is too far in the past or future to compare with"
-        ) from None
-    return value

@@ -24,6 +24,7 @@ from . import page
 from .api_fields import ApiError, bad_request, check_fields, parse_body, text_field
 from .http_server import BoundedHandler, BoundedHTTPServer, ClientGone
 from .openapi import accepted_fields, accepted_query, request_fields
+from .progress import Progress
 
 if TYPE_CHECKING:
     from ..cashier.cashier import Cashier
@@ -165,6 +166,7 @@ class ApiBase:
         self.asked: dict[str, dict[str, Any]] = {}  # idempotency key -> what was asked
         self._plans = threading.Lock()  # one decision at a time about starting a plan
         self._threads = threading.Lock()  # guards ``running``
+        self.progress = Progress()  # what the terminals say while money work runs
 
     @property
     def journal(self) -> Journal:
@@ -228,9 +230,10 @@ class ApiBase:
     ) -> Work:
         """``target`` on a thread of its own; with ``cashier``, the thread hears of the
         operations it journals (see :meth:`_started`)."""
-        thread = Work(target, name)
+        thread = Work(target, name, self.progress)
         if cashier is not None:
             cashier.on_begun = thread.begun
+            cashier.progress = thread.said
         with self._threads:
             self.running = [t for t in self.running if t.is_alive()] + [thread]
         thread.start()
@@ -241,18 +244,34 @@ class Work(threading.Thread):
     """Money work run beyond the request that started it; ``error`` is what ended it,
     if anything did (logged here, once)."""
 
-    def __init__(self, target: Callable[[], None], name: str) -> None:
+    def __init__(
+        self, target: Callable[[], None], name: str, progress: Progress | None = None
+    ) -> None:
         super().__init__(name=name, daemon=True)
         self._work = target
         self.error: Exception | None = None
         self._first: Operation | None = None
         self._news = threading.Event()  # an operation journaled, or the work ended
+        self._progress = progress
+        self._current: int | None = None  # the operation its terminal is working on
 
     def begun(self, op: Operation) -> None:
-        """Its cashier's ``on_begun``: the first operation journaled is the answer."""
+        """Its cashier's ``on_begun``: the first operation journaled is the answer; each
+        one begun (a standby's after the first's) is the one the terminal's texts are
+        of, and the one before it is over."""
         if self._first is None:
             self._first = op
             self._news.set()
+        if self._progress is not None and op.id != self._current:
+            if self._current is not None:
+                self._progress.end(self._current)
+            self._current = op.id
+            self._progress.begin(op.id)
+
+    def said(self, text: str) -> None:
+        """Its cashier's ``progress``: the terminal's text, of the operation running."""
+        if self._progress is not None and self._current is not None:
+            self._progress.say(self._current, text)
 
     def first_operation(self, timeout: float) -> Operation | None:
         """The first operation journaled, waiting up to ``timeout`` for it; None when
@@ -273,6 +292,8 @@ class Work(threading.Thread):
             log.exception("%s failed", self.name)
         finally:
             self._news.set()
+            if self._progress is not None and self._current is not None:
+                self._progress.end(self._current)
 
 
 NOT_SENT = "nothing was sent to the terminal and no money moved"

@@ -8,13 +8,12 @@ daemon owns the devices the CLI asks it instead of opening them.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from ..card import is_last4
 from ..desk.models import WAITING_JOBS, IncidentNote
+from ..desk.times import point_in_time
 from ..journal.records import JOB_STATES
 from .api_fields import (
     bad_request,
@@ -25,7 +24,6 @@ from .api_fields import (
     shown,
     text_field,
     wait_field,
-    when_field,
     whole_field,
 )
 from .api_http import Answer, ApiBase, Request
@@ -59,8 +57,8 @@ class RecordsApi(ApiBase):
         currency = currency_field(req.one("currency"), self.daemon.config.currency)
         since, until = req.one("since"), req.one("until")
         filters = Filters(
-            since=None if since is None else when_field("since", since),
-            until=None if until is None else when_field("until", until, end=True),
+            since=None if since is None else point_in_time("since", since),
+            until=None if until is None else point_in_time("until", until, end=True),
             amount=None if amount is None else Money.parse(amount, currency),
             last4=last4,
             states=states,
@@ -91,19 +89,7 @@ class RecordsApi(ApiBase):
 
     def incidents(self, req: Request) -> Answer:
         since_text = req.one("since")
-        since = None
-        if since_text is not None:
-            span = re.fullmatch(r"([0-9]{1,7})\s*([hdw])", since_text.strip())
-            if span:
-                hours = int(span.group(1)) * {"h": 1, "d": 24, "w": 168}[span.group(2)]
-                try:
-                    since = datetime.now().astimezone() - timedelta(hours=hours)
-                except OverflowError:  # before the year 1: every incident is younger
-                    since = None
-            else:
-                since = when_field(
-                    "since", since_text, hint=", nor a span back from now such as 24h, 7d or 2w"
-                )
+        since = None if since_text is None else point_in_time("since", since_text)
         limit = whole_field(req.one("limit"), "limit", 1, 10000, 1000)
         return HTTPStatus.OK, [i.as_dict() for i in self.desk.incidents(since, limit)]
 

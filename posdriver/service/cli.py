@@ -40,7 +40,9 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     check = commands.add_parser(
         "check", help="run the health checks now (Nagios exit codes 0/1/2/3)"
     )
-    check.add_argument("device", nargs="?", metavar="DEVICE", help="only this device")
+    check.add_argument("--device", metavar="NAME", help="only this device")
+    # the old spelling, a positional DEVICE, still works (not shown)
+    check.add_argument("device_given", nargs="?", metavar="DEVICE", help=argparse.SUPPRESS)
     check.add_argument("--config", metavar="FILE", help="TOML config")
     check.add_argument(
         "--api",
@@ -155,6 +157,15 @@ def _api_url(args: argparse.Namespace) -> str:
 def _check(args: argparse.Namespace) -> int:
     from .snapshot import NAGIOS
 
+    if args.device_given is not None:
+        if args.device not in (None, args.device_given):
+            print(
+                f"posdriver check: --device {args.device} and DEVICE {args.device_given} "
+                "name two devices; give one (--device NAME)",
+                file=sys.stderr,
+            )
+            return 3
+        args.device = args.device_given
     body = _from_daemon(args)
     source = "daemon"
     if body is not None and "error" in body:

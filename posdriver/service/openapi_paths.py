@@ -68,6 +68,12 @@ _WAIT = _query(
     {"type": "number", "minimum": 0, "maximum": 300},
     "seconds to wait for the end (returns at once when it already ended)",
 )
+_PROGRESS = _query(
+    "progress",
+    {"type": "integer", "minimum": 0, "maximum": 100},
+    "with wait: how many of the terminal's texts (progress) the caller has seen; the "
+    "answer also comes as soon as the terminal says another",
+)
 _IDEMPOTENCY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -153,7 +159,7 @@ PATHS: dict[str, Any] = {
         "get": _op(
             "An operation, its receipts and print jobs; wait for its end",
             {"200": _json(ref("OperationDetail"), "the operation")},
-            params=[_OP_ID, _WAIT],
+            params=[_OP_ID, _WAIT, _PROGRESS],
             errors=("400", "401", "404", "500"),
             operation_id="getOperation",
         )

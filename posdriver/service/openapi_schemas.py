@@ -180,6 +180,11 @@ SCHEMAS: dict[str, Any] = {
             "final": {"type": "boolean", "description": "approved, declined or aborted"},
             "receipts": array(ref("Receipt")),
             "print_jobs": array(ref("PrintJob")),
+            "progress": array(STR)
+            | {
+                "description": "what the terminal has said while running it, oldest first "
+                "(kept in memory for this daemon's latest operations; empty otherwise)"
+            },
         }
     ),
     "TransactionDetail": obj(
@@ -329,6 +334,12 @@ SCHEMAS: dict[str, Any] = {
             "status": {"enum": list(CHECK_STATUSES)},
             "devices": array(ref("Device")),
             "journal": ref("JournalCheck"),
+            "state_dir": STR
+            | {
+                "description": "the state directory whose journal this daemon serves, as "
+                "an absolute path with symbolic links resolved (a desk command given "
+                "--state-dir or --config asks this daemon only when it is the same)"
+            },
             "in_doubt": INT,
             "needs_review": INT,
             "print_jobs": obj(
@@ -341,7 +352,7 @@ SCHEMAS: dict[str, Any] = {
                 "(waiting behind a payment); their entries give what was known before"
             },
         },
-        ["status", "devices", "journal", "in_doubt", "needs_review", "print_jobs"],
+        ["status", "devices", "journal", "state_dir", "in_doubt", "needs_review", "print_jobs"],
     ),
     "JournalCheck": obj(
         {

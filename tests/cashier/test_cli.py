@@ -535,3 +535,75 @@ def test_journal_check_refuses_an_empty_journal(run: Run) -> None:
         f"posdriver journal: {empty}: the journal file is empty: possibly truncated"
     )
     assert empty.stat().st_size == 0
+
+
+def test_since_and_until_take_the_same_days_times_and_spans_everywhere(run: Run) -> None:
+    """``txn list`` and ``incidents`` read --since/--until as the API reads since/until
+    (posdriver.desk.times): a day, an ISO time, or a span back from now."""
+    code, body = run.json("sale", "3.00")
+    sale = body["operation"]["id"]
+    for since in ("24h", "30m", "7d", "2w", "30 m"):
+        code, rows = run.json("txn", "list", "--since", since)
+        assert code == 0 and [r["id"] for r in rows] == [sale], since
+        code, _, err = run("incidents", "--since", since)
+        assert code == 0, err
+    code, rows = run.json("txn", "list", "--until", "1h")  # up to an hour ago: not the sale
+    assert (code, rows) == (0, [])
+    code, _, err = run("txn", "list", "--since", "yesterday")
+    assert code == 3
+    assert (
+        "--since: 'yesterday' is not an ISO date or time, nor a span back from now; write a "
+        "day (2026-11-23), a time (2026-11-23T14:00, ISO 8601, local unless it has an "
+        "offset) or a span back from now (30m, 24h, 7d, 2w)" in err
+    )
+    code, _, err = run("incidents", "--since", "5y")
+    assert code == 3 and "--since: '5y' is not an ISO date or time, nor a span" in err
+
+
+def test_a_device_is_named_with_device_everywhere_and_the_old_spellings_still_work(
+    run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run("sale", "5", "--device", "nowhere")
+    assert code == 3 and "no terminal named 'nowhere'" in err
+    code, body = run.json("sale", "5.00", "--device", "terminal1")
+    assert code == 0 and body["operation"]["terminal"] == "terminal1"
+    code, body = run.json("sale", "5.50", "--on", "terminal1")  # the old spelling
+    assert code == 0 and body["operation"]["terminal"] == "terminal1"
+    for option in ("--device", "--terminal-name"):
+        code, rows = run.json("txn", "list", option, "terminal1")
+        assert code == 0 and len(rows) == 2, option
+        code, rows = run.json("txn", "list", option, "terminal2")
+        assert (code, rows) == (0, []), option
+    config = tmp_path / "check.toml"
+    config.write_text('[service]\napi = "127.0.0.1:9"\n')
+    assert main(["check", "--device", "receipt", "desk", "--config", str(config)]) == 3
+    assert "--device receipt and DEVICE desk name two devices" in capsys.readouterr().err
+    assert main(["check", "--device", "nope", "--config", str(config)]) == 3
+    assert "no device named 'nope'" in capsys.readouterr().err
+
+
+def _exit_rows() -> list[tuple[int, str, str]]:
+    """docs/cli.md's "Exit codes" table of the desk commands, its markup left out."""
+    text = (Path(__file__).parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    section = text.split("### Exit codes\n", 1)[1].lstrip("\n").split("\n\n", 1)[0]
+    rows = []
+    for line in section.splitlines()[2:]:
+        cells = [c.strip().replace("**", "").replace("`", "") for c in line.strip("|").split("|")]
+        rows.append((int(cells[0]), cells[1], cells[2]))
+    return rows
+
+
+def test_help_lists_the_exit_codes_docs_cli_md_lists(capsys: pytest.CaptureFixture[str]) -> None:
+    """One table (posdriver.cashier.cli.EXIT_TABLE) for --help and the docs."""
+    from posdriver.cashier.cli import EXIT_TABLE
+
+    assert _exit_rows() == list(EXIT_TABLE)
+    for argv, others in ((["--help"], True), (["sale", "--help"], False)):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 0
+        shown = " ".join(capsys.readouterr().out.split())
+        for code, money_text, other_text in EXIT_TABLE:
+            assert f"{code} " + ("sale, refund: " if others else "") + money_text in shown
+            if others and other_text:
+                assert f"other commands: {other_text}" in shown

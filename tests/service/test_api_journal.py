@@ -288,3 +288,22 @@ def test_a_daemon_error_is_reported_and_nothing_is_opened_instead(
     assert done.returncode == 3, done
     assert says in done.stderr and error in done.stderr
     assert error in json.loads(done.stdout)["error"]
+
+
+def test_since_and_until_are_read_as_the_cli_reads_them(served: Served) -> None:
+    """One reading of a time or span for /v1/transactions and /v1/incidents, as for the
+    CLI's --since/--until (posdriver.desk.times); a refusal names the value and the forms."""
+    sale = approved_sale(served, "2.50")
+    for query in ("since=24h", "since=30m", "since=7d&until=2099-12-31", "since=2000-01-01"):
+        status, rows = served.get(f"/v1/transactions?{query}")
+        assert status == 200 and [r["id"] for r in rows] == [sale], (query, rows)
+    status, rows = served.get("/v1/transactions?until=1h")
+    assert (status, rows) == (200, [])
+    status, answer = served.get("/v1/incidents?since=30m")
+    assert status == 200, answer
+    status, answer = served.get("/v1/transactions?since=soon")
+    assert status == 400 and answer["error"] == (
+        "since: 'soon' is not an ISO date or time, nor a span back from now; write a day "
+        "(2026-11-23), a time (2026-11-23T14:00, ISO 8601, local unless it has an offset) "
+        "or a span back from now (30m, 24h, 7d, 2w)"
+    )

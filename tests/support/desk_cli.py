@@ -21,8 +21,11 @@ class Cli:
 
     def __post_init__(self) -> None:
         self.nowhere = self.tmp / "no-journal-here"  # the daemon path must not create it
+        # through the daemon, the desk's config is found (POSDRIVER_CONFIG), not named:
+        # a --config or --state-dir would name a journal, and this one is not the daemon's
         self.via_config = self.tmp / "via.toml"
         self.via_config.write_text(
+            f'state_dir = "{self.nowhere}"\n'
             f'[service]\napi = "{self.api.removeprefix("http://")}"\n'
             "[print]\nready_timeout = 15.0\n"
         )
@@ -35,18 +38,14 @@ class Cli:
         return self.start(*args, direct=direct).wait_done()
 
     def start(self, *args: str, direct: bool = False) -> _Running:
-        where = (
-            ["--config", str(self.direct_config), "--state-dir", str(self.state)]
-            if direct
-            else ["--config", str(self.via_config), "--state-dir", str(self.nowhere)]
-        )
+        where = ["--config", str(self.direct_config), "--state-dir", str(self.state)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "posdriver", *args, *where],
+            [sys.executable, "-m", "posdriver", *args, *(where if direct else [])],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=self.env,
+            env=self.env if direct else self.env | {"POSDRIVER_CONFIG": str(self.via_config)},
         )
         return _Running(process, args, self.nowhere)
 
@@ -56,10 +55,16 @@ class Cli:
         check's incident): when the two differ, both are asked again."""
         for _ in range(3):
             via, direct = self.start(*args), self.start(*args, direct=True)
-            seen_via, seen_direct = _seen(via.wait_done()), _seen(direct.wait_done())
+            seen_via = _seen(via.wait_done(), self.through)
+            seen_direct = _seen(direct.wait_done())
             if seen_via == seen_direct:
                 return via.done
         raise AssertionError(f"{args}: through the daemon {seen_via}, directly {seen_direct}")
+
+    @property
+    def through(self) -> str:
+        """The line every command answered through the daemon starts its stderr with."""
+        return f"through the daemon at {self.api} (journal in {os.path.realpath(self.state)})\n"
 
 
 @dataclass
@@ -76,5 +81,8 @@ class _Running:
         return self.done
 
 
-def _seen(done: subprocess.CompletedProcess[str]) -> tuple[int, str, str]:
-    return done.returncode, done.stdout, done.stderr
+def _seen(done: subprocess.CompletedProcess[str], through: str = "") -> tuple[int, str, str]:
+    """What a run said; ``through``: the line its stderr starts with when it was answered
+    through the daemon (not for input refused before asking), left out of what is
+    compared."""
+    return done.returncode, done.stdout, done.stderr.removeprefix(through)

@@ -302,3 +302,22 @@ def test_last_transaction_none(peer: TcpPeer, capsys: pytest.CaptureFixture[str]
     with scripted(peer, terminal):
         assert run("last", peer.url) == 1
     assert capsys.readouterr().out.startswith("NO TRANSACTION")
+
+
+@pytest.mark.parametrize("value", ["0x86", "/etc/posdriver/posdriver.toml"])
+def test_config_is_refused_naming_config_byte(
+    peer: TcpPeer, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--config`` is a TOML file in every other command; here the registration byte is
+    ``--config-byte``, and the old spelling is refused whatever it is given."""
+    with pytest.raises(SystemExit) as exited:
+        run("status", peer.url, "--config", value)
+    assert exited.value.code == 3
+    err = capsys.readouterr().err
+    assert "the registration config byte is --config-byte BYTE" in err and repr(value) in err
+    assert no_connection_attempted(peer)
+    with pytest.raises(SystemExit) as exited:
+        run("status", peer.url, "--config-byte", "0x100")
+    assert exited.value.code == 3
+    assert "the config byte is 0..255 (0x00..0xFF), got '0x100'" in capsys.readouterr().err
+    assert no_connection_attempted(peer)

@@ -78,11 +78,17 @@ class ZvtProtocol(Protocol):
             "--password", default=DEFAULT_PASSWORD, help="terminal password (6 digits)"
         )
         parser.add_argument(
-            "--config",
+            "--config-byte",
+            dest="config_byte",
             type=_config_byte,
             default=None,
             metavar="BYTE",
             help="registration config byte (default 0xBE)",
+        )
+        # the old spelling: --config is a TOML file everywhere else, so whatever it is
+        # given is refused, never read as a byte (nor a byte as a file)
+        parser.add_argument(
+            "--config", dest="old_config", type=_renamed, default=None, help=argparse.SUPPRESS
         )
         for timer, default, what in (
             ("t2", 5.0, "wait for the terminal's ACK of a serial frame"),
@@ -108,7 +114,7 @@ class ZvtProtocol(Protocol):
                 timeout_t2=args.t2,
                 timeout_t3=args.t3,
                 timeout_t4=args.t4,
-                config_byte=args.config,
+                config_byte=args.config_byte,
             )
         except ValidationError as exc:
             error = exc.errors()[0]
@@ -141,6 +147,13 @@ def _config_byte(text: str) -> int:
     if not 0 <= value <= 0xFF:
         raise argparse.ArgumentTypeError(f"the config byte is 0..255 (0x00..0xFF), got {text!r}")
     return value
+
+
+def _renamed(text: str) -> None:
+    raise argparse.ArgumentTypeError(
+        f"posdriver terminal reads no config file; the registration config byte is "
+        f"--config-byte BYTE (such as --config-byte 0xBE), got --config {text!r}"
+    )
 
 
 PROTOCOL = ZvtProtocol()
