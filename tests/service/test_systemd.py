@@ -804,6 +804,33 @@ def test_udev_leaves_other_serial_devices_alone() -> None:
     assert _apply_rules(device, builtins)["SYMLINK"] == []
 
 
+@pytest.mark.parametrize(
+    ("vid", "pid", "serial", "link"),
+    [
+        ("079b", "0028", "12345678", "posdriver/tty-079b-0028-12345678"),  # Ingenico Telium
+        ("0b00", "0084", "2113A0001", "posdriver/tty-0b00-0084-2113A0001"),  # Ingenico
+        ("11ca", "0219", None, "posdriver/tty-path-pci-0000_00_14_0-usb-0_2_1_0"),  # Verifone
+    ],
+)
+def test_udev_terminals_on_ttyacm(vid: str, pid: str, serial: str | None, link: str) -> None:
+    """A card terminal whose USB port is a CDC-ACM serial port gets the same stable name
+    and group as an adapter, so its configuration survives a replug."""
+    device, builtins = _tty("ttyACM0", vid, pid, serial)
+    result = _apply_rules(device, builtins)
+    assert (result["GROUP"], result["MODE"]) == ("dialout", "0660")
+    assert result["SYMLINK"] == [link]
+
+
+def test_udev_adapter_ids_only_match_their_kind_of_node() -> None:
+    """A terminal vendor's id on ttyUSB, or an adapter's on ttyACM, is not one of ours."""
+    device, builtins = _tty("ttyUSB0", "0b00", "0084", "2113A0001")
+    assert _apply_rules(device, builtins)["SYMLINK"] == []
+    device, builtins = _tty("ttyACM0", "0403", "6001", "A1B2C3D4")
+    assert _apply_rules(device, builtins)["SYMLINK"] == []
+    device, builtins = _tty("ttyACM0", "079b", "0027", "1")  # another Sagem device
+    assert _apply_rules(device, builtins)["SYMLINK"] == []
+
+
 def test_udevadm_verify(tmp_path: Path) -> None:
     tool = shutil.which("udevadm")
     if tool is None:
