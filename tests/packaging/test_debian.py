@@ -228,3 +228,31 @@ def test_dpkg_installs_runs_enables_and_removes(deb: Path, scratch_root: Path) -
     assert not (root / "opt/posdriver/venv").exists()
     assert not unit.exists()
     assert journal.read_bytes() == b"kept"
+
+
+def test_the_build_is_reproducible(deb: Path, tmp_path: Path) -> None:
+    """Built again from the same commit, with the wheels the package carries as the only
+    source of dependencies (no network), the package is the same bytes."""
+    _run(_tool("dpkg-deb"), "-x", deb, tmp_path / "x")
+    again = tmp_path / "again"
+    env = dict(os.environ, PYTHON=sys.executable)
+    done = subprocess.run(
+        [
+            str(DEBIAN / "build"),
+            "--out",
+            str(again),
+            "--wheelhouse",
+            str(tmp_path / "x/opt/posdriver/wheels"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (built,) = again.glob("*.deb")
+    assert built.name == deb.name
+    assert built.read_bytes() == deb.read_bytes(), (
+        f"{deb} and its rebuild differ: not reproducible, or built from another commit"
+    )
