@@ -112,3 +112,38 @@ def test_running_daemon_logs_with_priorities(
     assert all(PREFIX.match(line) for line in lines), "\n".join(lines)
     refused = [line for line in lines if "reload refused" in line]
     assert refused and refused[0].startswith("<3>ERROR posdriver."), "\n".join(lines)
+
+
+def test_every_line_of_a_record_and_every_level_has_its_priority(tmp_path: Path) -> None:
+    """A traceback is many lines, and journald files each line on its own: all of them
+    carry the record's priority. Debug and critical map to <7> and <2>."""
+    import logging
+
+    from posdriver.service.journald import JournalFormatter, stderr_is_journal
+
+    path = tmp_path / "stderr.log"
+    with path.open("w") as stream:
+        assert stderr_is_journal(stream, {"JOURNAL_STREAM": _stream_id(path)})
+        assert not stderr_is_journal(stream, {})
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(JournalFormatter("%(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("posdriver.test-journald")
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+        try:
+            logger.debug("polling")
+            logger.critical("two\nlines")
+            try:
+                raise RuntimeError("boom")
+            except RuntimeError:
+                logger.exception("a connection failed")
+        finally:
+            logger.removeHandler(handler)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "<7>DEBUG posdriver.test-journald: polling"
+    assert lines[1:3] == ["<2>CRITICAL posdriver.test-journald: two", "<2>lines"]
+    assert lines[3] == "<3>ERROR posdriver.test-journald: a connection failed"
+    assert lines[4] == "<3>Traceback (most recent call last):"
+    assert lines[-1] == "<3>RuntimeError: boom"
+    assert all(line.startswith("<3>") for line in lines[3:])
