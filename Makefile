@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run demo test lint bench soak clean generators
+.PHONY: run demo test lint bench soak clean generators dist
 GENERATORS := tests/generators/node_modules/.installed
 
 $(BIN)/posdriver: pyproject.toml
@@ -42,5 +42,10 @@ bench: $(BIN)/posdriver
 soak: $(BIN)/posdriver
 	$(BIN)/python benchmarks/soak.py
 
+# The wheel, the sdist and the Debian package, in dist/ (docs/install.md).
+dist: $(BIN)/posdriver
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	PYTHON=$(BIN)/python packaging/debian/build --out dist
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .posdriver-state
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .posdriver-state

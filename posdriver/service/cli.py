@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .journald import configure_logging, to_stderr
+
 COMMANDS = ("serve", "check", "config")
 
 
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             return _check(args)
         return _config_check(args)
     except ConfigError as exc:
-        print(f"posdriver {args.command}: {exc}", file=sys.stderr)
+        to_stderr(f"posdriver {args.command}: {exc}")
         return 3 if args.command != "serve" else 2
 
 
@@ -84,19 +86,14 @@ def _serve(args: argparse.Namespace) -> int:
     from ..config import load_config, with_overrides
     from .daemon import Daemon
 
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(getattr(logging, args.log_level.upper()))
     config = with_overrides(load_config(args.config), state_dir=args.state_dir)
     for warning in config.warnings:
         logging.getLogger("posdriver.config").warning("%s", warning)
     if not args.emulate and not (config.terminals or config.printers):
-        print(
+        to_stderr(
             "posdriver serve: no devices are configured; add [devices.NAME] sections to the "
-            "config, or use --emulate to run with emulated devices",
-            file=sys.stderr,
+            "config, or use --emulate to run with emulated devices"
         )
         return 2
 
@@ -117,7 +114,7 @@ def _serve(args: argparse.Namespace) -> int:
             config_path=args.config,
         )
     except ValueError as exc:
-        print(f"posdriver serve: {exc}", file=sys.stderr)
+        to_stderr(f"posdriver serve: {exc}")
         return 2
     daemon.take_signals()
     try:
@@ -128,7 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
         # paragraph and exit 2, which the systemd unit does not restart on
         # (RestartPreventExitStatus=2): a restart would only fail again
         daemon.stop()
-        print(f"posdriver serve: {_start_failure(exc)}", file=sys.stderr)
+        to_stderr(f"posdriver serve: {_start_failure(exc)}")
         return 2
     daemon.serve_forever()
     return 0

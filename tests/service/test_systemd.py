@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -28,6 +29,9 @@ from posdriver.terminal.zvt.exchange import T4_DEFAULT
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "packaging" / "systemd" / "posdriver.service"
 RULES = ROOT / "packaging" / "udev" / "60-posdriver.rules"
+SYSUSERS = ROOT / "packaging" / "systemd" / "posdriver.sysusers"
+# groups every Debian system has (base-passwd): nothing of ours needs to create them
+BASE_GROUPS = {"dialout", "lp"}
 
 # ---------------------------------------------------------------------------------------
 # sd_notify on real AF_UNIX datagram sockets
@@ -487,6 +491,84 @@ def test_exec_start_options_exist_in_the_cli() -> None:
         assert option in done.stdout
 
 
+def _sysusers_entries(text: str) -> list[list[str]]:
+    """The lines of a sysusers.d file as fields (a quoted GECOS is one field)."""
+    return [
+        shlex.split(line)
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def test_sysusers_declares_the_service_user_and_its_groups() -> None:
+    """Without the group posdriver, SupplementaryGroups= fails the start (216/GROUP)."""
+    declared_users = set()
+    declared_groups = set()
+    for fields in _sysusers_entries(SYSUSERS.read_text()):
+        kind, name = fields[0], fields[1]
+        assert kind in {"u", "g", "m"}, fields
+        if kind == "u":  # a user brings a group of its name
+            declared_users.add(name)
+            declared_groups.add(name)
+        elif kind == "g":
+            declared_groups.add(name)
+    s = _unit_settings(UNIT.read_text())
+    groups = set(s["SupplementaryGroups"][0].split())
+    assert groups - BASE_GROUPS <= declared_groups
+    # DynamicUser= takes the unit's name; a static group of it needs a static user of it
+    assert UNIT.stem in declared_users
+
+
+def test_systemd_sysusers_creates_them(tmp_path: Path) -> None:
+    tool = shutil.which("systemd-sysusers")
+    if tool is None:
+        pytest.skip("systemd-sysusers is not installed (Debian: apt-get install systemd)")
+    (tmp_path / "etc").mkdir()
+    done = subprocess.run(
+        [tool, f"--root={tmp_path}", str(SYSUSERS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    users = {
+        line.split(":")[0]: line for line in (tmp_path / "etc/passwd").read_text().splitlines()
+    }
+    groups = {line.split(":")[0] for line in (tmp_path / "etc/group").read_text().splitlines()}
+    assert "posdriver" in users and "posdriver" in groups
+    uid = int(users["posdriver"].split(":")[2])
+    assert uid < 1000, "a system user"
+    assert users["posdriver"].endswith(":/usr/sbin/nologin")
+
+
+@pytest.mark.parametrize(
+    ("config", "why"),
+    [
+        ("[service\n", "invalid TOML"),
+        ("[service]\nno_such_key = 1\n", "no_such_key"),
+        ("", "no devices are configured"),
+    ],
+)
+def test_a_bad_config_exits_with_a_status_the_unit_does_not_restart(
+    tmp_path: Path, config: str, why: str
+) -> None:
+    """Restarting on a bad configuration would only fail again, every RestartSec=."""
+    path = tmp_path / "posdriver.toml"
+    path.write_text(config)
+    done = subprocess.run(
+        [sys.executable, "-m", "posdriver", "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert why in done.stderr
+    prevented = _unit_settings(UNIT.read_text())["RestartPreventExitStatus"][0].split()
+    assert str(done.returncode) in prevented, (done.returncode, prevented)
+
+
 MDWE_PROBE = textwrap.dedent(
     """
     import ctypes, errno, mmap, sys
@@ -801,6 +883,33 @@ def test_udev_leaves_other_serial_devices_alone() -> None:
     device, builtins = _tty("ttyACM0", "2341", "0043", "85736323")  # an Arduino
     assert _apply_rules(device, builtins) == {"GROUP": None, "MODE": None, "SYMLINK": []}
     device, builtins = _tty("ttyUSB0", "0403", "6010", "FT4232")  # a chip we do not list
+    assert _apply_rules(device, builtins)["SYMLINK"] == []
+
+
+@pytest.mark.parametrize(
+    ("vid", "pid", "serial", "link"),
+    [
+        ("079b", "0028", "12345678", "posdriver/tty-079b-0028-12345678"),  # Ingenico Telium
+        ("0b00", "0084", "2113A0001", "posdriver/tty-0b00-0084-2113A0001"),  # Ingenico
+        ("11ca", "0219", None, "posdriver/tty-path-pci-0000_00_14_0-usb-0_2_1_0"),  # Verifone
+    ],
+)
+def test_udev_terminals_on_ttyacm(vid: str, pid: str, serial: str | None, link: str) -> None:
+    """A card terminal whose USB port is a CDC-ACM serial port gets the same stable name
+    and group as an adapter, so its configuration survives a replug."""
+    device, builtins = _tty("ttyACM0", vid, pid, serial)
+    result = _apply_rules(device, builtins)
+    assert (result["GROUP"], result["MODE"]) == ("dialout", "0660")
+    assert result["SYMLINK"] == [link]
+
+
+def test_udev_adapter_ids_only_match_their_kind_of_node() -> None:
+    """A terminal vendor's id on ttyUSB, or an adapter's on ttyACM, is not one of ours."""
+    device, builtins = _tty("ttyUSB0", "0b00", "0084", "2113A0001")
+    assert _apply_rules(device, builtins)["SYMLINK"] == []
+    device, builtins = _tty("ttyACM0", "0403", "6001", "A1B2C3D4")
+    assert _apply_rules(device, builtins)["SYMLINK"] == []
+    device, builtins = _tty("ttyACM0", "079b", "0027", "1")  # another Sagem device
     assert _apply_rules(device, builtins)["SYMLINK"] == []
 
 
