@@ -1,6 +1,6 @@
 """Grafana provisioning (packaging/grafana/provisioning): the data source and the dashboard
-provider as Grafana reads them, and the dashboard, once its import placeholder is filled
-as documented, pointing at exactly that data source.
+provider as Grafana reads them, and the dashboard, copied as documented, asking for a
+data source of the provisioned one's type through its variable and for no other.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "posdriver.yaml"
 DASHBOARD = GRAFANA / "posdriver.json"
 INSTALL = ROOT / "docs" / "install.md"
 # the command both the provider file and docs/install.md give
-SED = re.compile(
-    r"sed 's/\$\{DS_PROMETHEUS\}/([A-Za-z0-9_-]+)/g' packaging/grafana/posdriver\.json"
+INSTALL_LINE = re.compile(
+    r"install -D -m 0644 packaging/grafana/posdriver\.json\s*\\?\s*(/\S+\.json)"
 )
-TARGET = re.compile(r"> (/\S+\.json)")
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -53,9 +52,10 @@ def _datasource() -> dict[str, Any]:
 
 def test_datasource_is_the_prometheus_the_dashboard_asks_for() -> None:
     source = _datasource()
-    inputs = json.loads(DASHBOARD.read_text())["__inputs"]
-    (wanted,) = [i for i in inputs if i["name"] == "DS_PROMETHEUS"]
-    assert source["type"] == wanted["pluginId"] == "prometheus"
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert "__inputs" not in dashboard  # nothing to fill in: file provisioning can load it
+    (variable,) = [v for v in dashboard["templating"]["list"] if v["type"] == "datasource"]
+    assert source["type"] == variable["query"] == "prometheus"
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,40}", source["uid"]), source["uid"]
     assert source["access"] == "proxy"
     assert source["url"].startswith(("http://", "https://"))
@@ -68,14 +68,6 @@ def test_provider_loads_files_from_one_absolute_directory() -> None:
     assert provider["type"] == "file"
     assert Path(provider["options"]["path"]).is_absolute()
     assert provider["allowUiUpdates"] is False
-
-
-def _documented(text: str, where: str) -> tuple[str, str]:
-    sed = SED.search(text)
-    assert sed, f"{where}: no sed command filling ${{DS_PROMETHEUS}}"
-    target = TARGET.search(text, sed.end())
-    assert target, f"{where}: the sed command writes nowhere"
-    return sed[1], target[1]
 
 
 def _uids(node: object) -> set[str]:
@@ -92,18 +84,15 @@ def _uids(node: object) -> set[str]:
     return found
 
 
-def test_the_documented_command_makes_a_dashboard_on_the_provisioned_source() -> None:
-    uid = _datasource()["uid"]
+def test_the_documented_copy_puts_the_dashboard_where_the_provider_loads_it() -> None:
     (provider,) = _load(PROVIDERS)["providers"]
     for where, text in (
         ("provider file", PROVIDERS.read_text()),
         ("install.md", INSTALL.read_text()),
     ):
-        used, target = _documented(text, where)
-        assert used == uid, f"{where}: fills in {used}, the data source is {uid}"
-        assert Path(target).parent == Path(provider["options"]["path"]), where
-    filled = DASHBOARD.read_text().replace("${DS_PROMETHEUS}", uid)
-    assert "${DS_" not in filled
-    dashboard = json.loads(filled)
-    assert _uids(dashboard) <= {uid, "-- Grafana --"}, _uids(dashboard)
-    assert uid in _uids(dashboard)
+        line = INSTALL_LINE.search(text.replace("#   ", "").replace("\n#", "\n"))
+        assert line, f"{where}: no install line for the dashboard"
+        assert Path(line[1]).parent == Path(provider["options"]["path"]), where
+    dashboard = json.loads(DASHBOARD.read_text())
+    variable = next(v["name"] for v in dashboard["templating"]["list"] if v["type"] == "datasource")
+    assert _uids(dashboard) <= {f"${{{variable}}}", "-- Grafana --"}, _uids(dashboard)
