@@ -14,7 +14,6 @@ reasons and the fault record current).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 import time
@@ -107,16 +106,23 @@ class SpoolLoop:
             self._last_try[name] = time.monotonic()
             if blocked:
                 self._retry(self._last_try[name] + self.blocked_retry)
-            with self._lock:
-                running = self._busy.get(name)
-                if running is not None and not running.done():
-                    self._again.add(name)
-                    continue
-            with contextlib.suppress(Exception):  # stopping: nothing new is taken
+            self._submit(name, worker)
+
+    def _submit(self, name: str, worker: DeviceWorker) -> None:
+        """A run on ``worker``, unless its last one is still going (then the wake-up is
+        kept for when it ends)."""
+        with self._lock:
+            running = self._busy.get(name)
+            if running is not None and not running.done():
+                self._again.add(name)
+                return
+            try:
                 future = worker.submit(PRINT, self.task(worker), "print")
-                with self._lock:
-                    self._busy[name] = future
-                future.add_done_callback(functools.partial(self._ran, name))
+            except Exception:  # stopping: nothing new is taken
+                return
+            self._busy[name] = future
+        # outside the lock: a future already done runs its callback (which locks) at once
+        future.add_done_callback(functools.partial(self._ran, name))
 
     def _blocked(self, name: str, worker: DeviceWorker) -> bool:
         """Paper out, cover open: the checks already say so, and the worker wakes the
@@ -142,14 +148,19 @@ class SpoolLoop:
         and act on a wake-up that came during it."""
         stuck = _printed_nothing(run)
         with self._lock:
-            # a run prints one receipt: one that printed may have left more waiting
-            again = name in self._again or _printed_some(run)
+            again = name in self._again
             self._again.discard(name)
             if stuck:
                 self._stuck[name] = time.time()
             else:
                 self._stuck.pop(name, None)
-        if again:
+        worker = self.workers.get(name)
+        if _printed_some(run) and not self.stopping.is_set() and worker is not None:
+            # a run prints one receipt, and more may wait: the next run is queued from
+            # here, on the worker's thread before it turns idle, so a backlog prints
+            # back to back (a status poll that is due still goes first)
+            self._submit(name, worker)
+        elif again:
             self.wake()
 
 

@@ -221,3 +221,26 @@ def test_a_run_that_printed_nothing_is_not_run_again_for_each_new_job() -> None:
         stopping.set()
         loop.wake()
         thread.join(5)
+
+
+def test_a_run_that_printed_queues_the_next_one_itself() -> None:
+    """The daemon prints a backlog one receipt per run. A run that printed queues the
+    next one on its worker itself, before the worker turns idle: no wake-up, no turn of
+    the loop (whose thread is not even running here), so receipts print back to back
+    instead of one per idle wait. A run that printed nothing queues none."""
+    printer = HeldPrinter()
+    stopping = threading.Event()
+    loop = SpoolLoop(
+        jobs=lambda: ["receipt"],
+        workers={"receipt": printer},  # type: ignore[dict-item]
+        task=lambda _worker: lambda _driver: None,
+        stopping=stopping,
+        backstop=NEVER,
+    )
+    loop.turn()  # the first run, as a wake-up would start it
+    assert len(printer.runs) == 1
+    printed = JobOutcome(None, True, None)  # type: ignore[arg-type]
+    printer.runs[0].set_result(SpoolReport((printed,)))
+    assert len(printer.runs) == 2, "the next run was left for a wake-up"
+    printer.runs[1].set_result(SpoolReport(()))  # the backlog is done: nothing printed
+    assert len(printer.runs) == 2
