@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PosdriverError
 
 if TYPE_CHECKING:
+    from ..money import Money
     from .base import PaymentTerminal
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
@@ -67,6 +68,13 @@ def add_parser(commands: Any, parser_class: type[argparse.ArgumentParser]) -> No
         )
         if name in ("sale", "refund"):
             sub.add_argument("amount", metavar="AMOUNT", help="decimal amount such as 12.50")
+        if name == "sale":
+            sub.add_argument(
+                "--partial",
+                metavar="PART",
+                help="take only PART of the approved AMOUNT (ZVT partial issue of goods): "
+                "the terminal books PART",
+            )
         if name == "reverse":
             sub.add_argument("receipt_no", metavar="RECEIPT_NO", help="terminal receipt number")
         sub.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -108,6 +116,8 @@ def _prepare(args: argparse.Namespace) -> tuple[PaymentTerminal, Any]:
         Money(0, currency).numeric_code  # noqa: B018 - validates the currency
         if args.action in ("sale", "refund"):
             request = Money.parse(args.amount, currency)
+        if getattr(args, "partial", None) is not None:
+            request = (request, _partial(args.partial, request, args.protocol))
     except AmountError as exc:
         raise InputError(str(exc)) from None
     try:
@@ -127,6 +137,18 @@ def _prepare(args: argparse.Namespace) -> tuple[PaymentTerminal, Any]:
     except ValueError as exc:
         raise InputError(str(exc)) from None
     return terminal, request
+
+
+def _partial(text: str, amount: Money, protocol: str) -> Money:
+    """``--partial``: a part of the amount, for ZVT's partial issue of goods only."""
+    from ..money import AmountError, Money
+
+    if protocol != "zvt":
+        raise InputError(f"--partial is a ZVT option; protocol {protocol!r} has no partial issue")
+    part = Money.parse(text, amount.currency)
+    if part.minor > amount.minor:
+        raise AmountError(f"--partial {part} is more than the sale's {amount}")
+    return part
 
 
 def _show_progress(text: str) -> None:
@@ -163,7 +185,12 @@ def _diagnosis(args: argparse.Namespace, terminal: PaymentTerminal, _: Any) -> i
 def _money(args: argparse.Namespace, terminal: PaymentTerminal, request: Any) -> int:
     from .outcomes import Aborted, Approved, Declined
 
-    if args.action == "sale":
+    if args.action == "sale" and isinstance(request, tuple):
+        from .zvt.terminal import ZvtTerminal
+
+        assert isinstance(terminal, ZvtTerminal)  # _partial allows --partial for ZVT only
+        outcome = terminal.sale(request[0], partial=request[1])
+    elif args.action == "sale":
         outcome = terminal.sale(request)
     elif args.action == "refund":
         outcome = terminal.refund(request)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from .zvt.apdu import ACK, Apdu, nack
+from .zvt.apdu import ACK, Apdu, CodecError, nack
+from .zvt.fields import decode_fields
 from .zvt.messages import (
     CFG_INTERMEDIATE_STATUS,
     CFG_PRINT_LINES,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 ABORT_CODE = COMMANDS["abort"].code
 RESULT_TIMEOUT_ABORT = 0x6C  # abort via timeout or abort key
+PARTIAL_ISSUE = 0x9D  # the ECR's 84 9D: goods issued for part of the amount (BMP 04)
 
 
 class SessionEnded(Exception):
@@ -205,7 +207,10 @@ class Session:
         Anything else reverses the transaction (ledger state ``auto_reversed``): no answer
         within the status-ack timeout (BMP 01, else the configured default), a dropped link,
         a negative answer, or "not yet" (84 9C) more often than BMP 02 allows. After "not
-        yet" the status information is sent again after the resend delay.
+        yet" the status information is sent again after the resend delay. "Partial issue
+        of goods" (84 9D with BMP 04, PA00P015 §2.2.6) commits too, for the amount it
+        names: a vending till that dispensed less than was authorised is charged only
+        what it gave out, and the ledger, Repeat Receipt and the receipts say so.
         """
         t = self.t
         entry._status = fields
@@ -228,6 +233,9 @@ class Session:
                 if reply.is_ack:
                     t.counters["commits"] += 1
                     return True
+                if reply.instr == PARTIAL_ISSUE and self._book_part(entry, reply):
+                    t.counters["commits"] += 1
+                    return True
                 if reply.instr == 0x9C and resends < self.max_resends:
                     resends += 1
                     t.counters["status_resends"] += 1
@@ -242,3 +250,19 @@ class Session:
             if entry.state != "auto_reversed":
                 t.auto_reverse(entry, "the link failed before the acknowledgement")
             raise
+
+    def _book_part(self, entry: Entry, reply: Apdu) -> bool:
+        """Book the amount of an ``84 9D`` answer; False when it names none the terminal
+        can book (none, nothing, more than authorised, or undecodable): that answer is
+        then a negative one, and the payment is reversed."""
+        try:
+            amount = decode_fields(reply.data).get(0x04)
+        except CodecError:
+            amount = None
+        if not isinstance(amount, int) or not 0 < amount <= entry.amount:
+            self.t.counters["partial_issues_refused"] += 1
+            return False
+        entry.amount = amount
+        entry._status = [(k, amount if k == 0x04 else v) for k, v in entry._status]
+        self.t.counters["partial_issues"] += 1
+        return True

@@ -514,6 +514,55 @@ def test_negative_answer_reverses(registered: tuple[Any, RawEcr]) -> None:
     assert emu.device.ledger()[0]["state"] == "auto_reversed"
 
 
+def _finish(ecr: RawEcr) -> list[Apdu]:
+    """Acknowledge everything up to and including the Completion; what came."""
+    rest = [ecr.receive()]
+    while rest[-1].code not in (COMPLETION, ABORT):
+        ecr.answer()
+        rest.append(ecr.receive())
+    ecr.answer()
+    return rest
+
+
+def test_partial_issue_of_goods_books_the_smaller_amount(registered: tuple[Any, RawEcr]) -> None:
+    emu, ecr = registered
+    assert ecr.command(sale(1500)).is_ack
+    ecr.receive()
+    ecr.answer()
+    assert fields(ecr.receive())[0x04] == 1500
+    ecr.answer(Apdu(0x84, 0x9D, bytes.fromhex("04 000000000900")))  # 9.00 issued
+    rest = _finish(ecr)
+    assert rest[-1].code == COMPLETION
+    [entry] = emu.device.ledger()
+    assert entry["state"] == "charged" and entry["amount"] == 900
+    assert emu.device.counters["partial_issues"] == 1
+    texts = "\n".join(find_lines(m) for m in only(rest, TEXT_BLOCK))
+    assert "9.00" in texts and "15.00" not in texts
+    repeat = ecr.run(build("repeat_receipt", password=PASSWORD, bmps={0x03: 0x01}))
+    again = fields(only(repeat, STATUS)[0])
+    assert again[0x04] == 900 and again[0x27] == 0x00
+
+
+@pytest.mark.parametrize("data", ["", "04 000000001600", "04 000000000000", "04 0000"])
+def test_partial_issue_without_a_bookable_amount_reverses(
+    registered: tuple[Any, RawEcr], data: str
+) -> None:
+    emu, ecr = registered
+    assert ecr.command(sale(1500)).is_ack
+    ecr.receive()
+    ecr.answer()
+    assert ecr.receive().code == STATUS
+    ecr.answer(Apdu(0x84, 0x9D, bytes.fromhex(data)))
+    assert parse_abort(ecr.receive().data).result_code == 0x6C
+    ecr.answer()
+    [entry] = emu.device.ledger()
+    assert entry["state"] == "auto_reversed" and entry["amount"] == 1500
+
+
+def find_lines(message: Apdu) -> str:
+    return "\n".join(parse_text_block(message.data).lines)
+
+
 def test_a_new_command_instead_of_the_answer_reverses_and_runs(
     registered: tuple[Any, RawEcr],
 ) -> None:

@@ -121,6 +121,27 @@ def test_pre_authorisation_flow(emu: Controller, zvt: ZvtTerminal) -> None:
     assert kinds["pre_auth"] == "booked"
 
 
+def test_partial_issue_books_the_part_the_till_took(emu: Controller, zvt: ZvtTerminal) -> None:
+    outcome = zvt.sale(eur("15.00"), partial=eur("9.00"))
+    assert isinstance(outcome, Approved) and outcome.amount == eur("9.00")
+    assert any("9.00" in line for line in outcome.receipt)
+    assert not any("15.00" in line for line in outcome.receipt)
+    (entry,) = ledger(emu)
+    assert (entry["state"], entry["amount"]) == ("charged", 900)
+    last = zvt.last_transaction()
+    assert last is not None and last.amount == eur("9.00") and last.stands
+
+
+def test_a_partial_amount_is_checked_before_anything_is_sent(
+    emu: Controller, zvt: ZvtTerminal
+) -> None:
+    with pytest.raises(ValueError, match=r"at most 15\.00 EUR, got 15\.01 EUR"):
+        zvt.sale(eur("15.00"), partial=eur("15.01"))
+    with pytest.raises(ValueError, match="Money in EUR"):
+        zvt.sale(eur("15.00"), partial=Money(100, "USD"))
+    assert ledger(emu) == [] and emu.device.counters["commands"] == 0  # type: ignore[attr-defined]
+
+
 def test_status_and_diagnosis_of_a_healthy_terminal(zvt: ZvtTerminal) -> None:
     state = zvt.status()
     assert state.ready and state.severity == "ok" and state.software
@@ -343,3 +364,7 @@ def test_cli_against_the_emulator(emu: Controller, capsys: pytest.CaptureFixture
     emu.set_fault("host_unreachable")
     assert main(["terminal", "diagnosis", emu.url, *fast]) == 2
     assert [e["state"] for e in ledger(emu)] == ["charged"]
+    emu.set_fault("host_unreachable", False)
+    assert main(["terminal", "sale", emu.url, "12.50", "--partial", "4.00", *fast]) == 0
+    assert "\nAPPROVED 4.00 EUR - " in capsys.readouterr().out
+    assert [e["amount"] for e in ledger(emu)] == [1250, 400]

@@ -61,6 +61,8 @@ BAD_INPUT = [
     (["sale", "usb://04b8:0e15", "5"], "serial:// or tcp://"),
     (["status", "tcp://127.0.0.1", "--password", "12345"], "missing HOST:PORT"),
     (["status", "{url}", "--password", "12345"], "six digits"),
+    (["sale", "{url}", "5", "--partial", "5.01"], "--partial 5.01 EUR is more than"),
+    (["sale", "{url}", "5", "--partial", "0"], "is zero"),
     (["reverse", "{url}", "abc"], "not a whole number"),
     (["reverse", "{url}", "0"], "out of range 1..9999"),
     (["reverse", "{url}", "10000"], "out of range 1..9999"),

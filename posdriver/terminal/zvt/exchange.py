@@ -9,7 +9,8 @@
       84 xx                                  -> refused (a value: nothing happened)
     80 00: the terminal has master rights; T4 runs, re-armed by every message
       04 FF  intermediate status             -> progress(text), answer 80 00
-      04 0F  status information              -> decode, answer 80 00 (this COMMITS it)
+      04 0F  status information              -> decode, answer 80 00 (this COMMITS it;
+                                                84 9D <amount> books part of it instead)
       06 D1 / 06 D3  receipt lines / block   -> collect, answer 80 00
       06 0F  completion                      -> answer 80 00, done
       06 1E  abort                           -> answer 80 00, aborted with its result
@@ -33,7 +34,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ...links import LinkError
 from ..outcomes import (
@@ -42,6 +43,7 @@ from ..outcomes import (
     TerminalNotReached,
 )
 from .apdu import ACK, Apdu, nack
+from .bmp import encode_bmps
 from .channel import Channel, describe
 from .codes import intermediate_text, result_text
 from .errors import ZvtCodecError
@@ -68,6 +70,7 @@ T4_DEFAULT = 180.0
 BUSY_CODES = (0xA0, 0x9C)  # receiver not ready, please wait
 NOT_POSSIBLE = 0x83
 PROTOCOL_ERROR = 0x9A
+PARTIAL_ISSUE = 0x9D  # our 84 9D to a 04 0F: goods issued for the amount in BMP 04
 POLL = 0.05  # how often a waiting exchange looks for an abort request
 TERMINAL_MESSAGES = (
     INTERMEDIATE_STATUS,
@@ -130,8 +133,10 @@ class Exchange:
         progress: Callable[[str], None] | None = None,
         on_accepted: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        partial: int | None = None,
     ) -> None:
         self.channel = channel
+        self.partial = partial
         self.t3 = t3
         self.t4 = t4
         self.progress = progress
@@ -381,12 +386,24 @@ class Exchange:
             result.link_failed = True
             self._doubt(result, "the terminal closed the link before our acknowledgement")
             return None
-        if self._answer(result, ACK):
+        answer, info = self._acknowledgement(info)
+        result.status = info
+        if self._answer(result, answer):
             result.status_acked = True
             if result.committed is None:
                 result.committed = info
             return self.t4
         return None
+
+    def _acknowledgement(self, info: StatusInfo) -> tuple[Apdu, StatusInfo]:
+        """What commits ``info``: ``80 00 00``, or "partial issue of goods" (84 9D with
+        BMP 04) when the till takes less than was approved. The partial answer books that
+        amount, so the result carries it: what was booked is what is journaled."""
+        part = self.partial
+        if part is None or not _approves(info) or info.amount is None or part >= info.amount:
+            return ACK, info
+        log.info("partial issue: booking %d of the %d approved (minor units)", part, info.amount)
+        return Apdu(0x84, PARTIAL_ISSUE, encode_bmps({0x04: part})), replace(info, amount=part)
 
     # -- helpers ---------------------------------------------------------------------
     def _answer(self, result: ExchangeResult, apdu: Apdu, *, final: bool = False) -> bool:

@@ -214,6 +214,7 @@ class ZvtTerminal(PaymentTerminal):
         progress: Progress | None = None,
         may_register: bool = True,
         on_accepted: Accepted | None = None,
+        partial: int | None = None,
     ) -> ExchangeResult:
         channel = self._ready()
         t = self.timeouts
@@ -223,6 +224,7 @@ class ZvtTerminal(PaymentTerminal):
             t4=t.t4,
             progress=progress or self.progress,
             on_accepted=on_accepted,
+            partial=partial,
         )
         with self._state:
             self._current = exchange
@@ -246,6 +248,7 @@ class ZvtTerminal(PaymentTerminal):
                 progress=progress,
                 may_register=False,
                 on_accepted=on_accepted,
+                partial=partial,
             )
         return result
 
@@ -295,9 +298,14 @@ class ZvtTerminal(PaymentTerminal):
         *,
         progress: Progress | None = None,
         on_accepted: Accepted | None = None,
+        partial: Money | None = None,
     ) -> Outcome:
+        """``partial``: the till takes only this much of an approved ``amount`` (a vending
+        point that could issue part of the goods); the terminal is told so in its answer
+        to the result (84 9D) and books that, which is the approved amount returned."""
         apdu = build("authorisation", bmps=self._amount_fields(amount))
-        return self._money("sale", apdu, amount, progress, on_accepted)
+        part = None if partial is None else _partial_minor(amount, partial)
+        return self._money("sale", apdu, amount, progress, on_accepted, partial=part)
 
     def refund(
         self,
@@ -378,10 +386,14 @@ class ZvtTerminal(PaymentTerminal):
         requested: Money | None,
         progress: Progress | None,
         on_accepted: Accepted | None,
+        *,
+        partial: int | None = None,
     ) -> Outcome:
         with self._lock:
             try:
-                result = self._run(apdu, name, progress=progress, on_accepted=on_accepted)
+                result = self._run(
+                    apdu, name, progress=progress, on_accepted=on_accepted, partial=partial
+                )
             except TerminalRefused as exc:  # the registration it needed was refused
                 return Aborted(f"{name} not sent: {exc}", exc.result_code)
             except TerminalLost as exc:
@@ -432,6 +444,17 @@ class ZvtTerminal(PaymentTerminal):
         with self._lock:
             apdu = build("partial_reversal", bmps={0x87: None})
             return results.open_pre_auths(self._run(apdu, "open pre-authorisation enquiry"))
+
+
+def _partial_minor(amount: Money, partial: Money) -> int:
+    """The part of ``amount`` a till takes, checked before anything is sent."""
+    if not isinstance(partial, Money) or partial.currency != amount.currency:
+        raise ValueError(f"a partial amount must be Money in {amount.currency}, got {partial!r}")
+    if not 0 < partial.minor <= amount.minor:
+        raise ValueError(
+            f"a partial amount must be more than 0 and at most {amount}, got {partial}"
+        )
+    return partial.minor
 
 
 def _receipt_no(reference: str | int) -> int:
