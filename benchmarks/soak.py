@@ -19,8 +19,9 @@ daemon does not close it while it runs, so the sales are spread over enough term
 (``--terminals``, by default one per 9000 sales) for none to fill.
 
 The daemon's resident memory (VmRSS), open file descriptors and threads are read at the
-start, after ``--warmup`` sales (the first sales load code and fill caches once: that is
-not growth), every tenth of the run and at the end, once the print queue is empty.
+start, after ``--warmup`` sales (the first sales load code and fill the bounded windows
+once: SQLite's page cache, the API's memory of the newest 4096 idempotency keys; that is
+not growth, so the default warm-up is 5000 sales, 500 with ``--quick``), every tenth of the run and at the end, once the print queue is empty.
 Targets: RSS growth from the warm-up to the end at most 5 %; fds and threads the same at
 the end as at the start (both read with no request open: during the run each open API
 connection has a thread and a socket of its own).
@@ -285,7 +286,9 @@ def main() -> None:
     parser.add_argument("--sale-clients", type=int, default=2, help="sales at a time")
     parser.add_argument("--pollers", type=int, default=2, help="status pollers at a time")
     parser.add_argument("--terminals", type=int, help=f"default: one per {BATCH_SALES} sales")
-    parser.add_argument("--warmup", type=int, default=500, help="sales before growth is counted")
+    parser.add_argument(
+        "--warmup", type=int, help="sales before growth is counted (default 5000, quick 500)"
+    )
     opts = parser.parse_args()
     sales = opts.sales or (2000 if opts.quick else 100_000)
     polls = opts.polls if opts.polls is not None else (20_000 if opts.quick else 1_000_000)
@@ -293,7 +296,12 @@ def main() -> None:
     if sales > terminals * BATCH_SALES:
         parser.error(f"--terminals {terminals}: at most {BATCH_SALES} sales each")
     plan = Plan(
-        sales, polls, opts.sale_clients, opts.pollers, min(opts.warmup, sales), max(1, sales // 10)
+        sales,
+        polls,
+        opts.sale_clients,
+        opts.pollers,
+        min(opts.warmup or (500 if opts.quick else 5000), sales),
+        max(1, sales // 10),
     )
 
     root = Path(tempfile.mkdtemp(prefix="posdriver-soak-"))
