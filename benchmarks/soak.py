@@ -21,7 +21,8 @@ daemon does not close it while it runs, so the sales are spread over enough term
 The daemon's resident memory (VmRSS), open file descriptors and threads are read at the
 start, after ``--warmup`` sales (the first sales load code and fill the bounded windows
 once: SQLite's page cache, the API's memory of the newest 4096 idempotency keys; that is
-not growth, so the default warm-up is 5000 sales, 500 with ``--quick``), every tenth of the run and at the end, once the print queue is empty.
+not growth, so the default warm-up is 5000 sales, 500 with ``--quick``), every tenth of
+the run and at the end, once the print queue is empty.
 Targets: RSS growth from the warm-up to the end at most 5 %; fds and threads the same at
 the end as at the start (both read with no request open: during the run each open API
 connection has a thread and a socket of its own).
