@@ -72,8 +72,8 @@ def add_parser(commands: Any, parser_class: type[argparse.ArgumentParser]) -> No
             sub.add_argument(
                 "--partial",
                 metavar="PART",
-                help="take only PART of the approved AMOUNT (ZVT partial issue of goods): "
-                "the terminal books PART",
+                help="take only PART of the approved AMOUNT (partial issue of goods, on a "
+                "protocol that has it): the terminal books PART",
             )
         if name == "reverse":
             sub.add_argument("receipt_no", metavar="RECEIPT_NO", help="terminal receipt number")
@@ -140,11 +140,13 @@ def _prepare(args: argparse.Namespace) -> tuple[PaymentTerminal, Any]:
 
 
 def _partial(text: str, amount: Money, protocol: str) -> Money:
-    """``--partial``: a part of the amount, for ZVT's partial issue of goods only."""
+    """``--partial``: a part of the amount, for a protocol with partial issue of goods."""
     from ..money import AmountError, Money
+    from . import registry
+    from .protocol import Capability
 
-    if protocol != "zvt":
-        raise InputError(f"--partial is a ZVT option; protocol {protocol!r} has no partial issue")
+    if not registry.get(protocol).has(Capability.PARTIAL_ISSUE):
+        raise InputError(f"--partial: protocol {protocol!r} has no partial issue of goods")
     part = Money.parse(text, amount.currency)
     if part.minor > amount.minor:
         raise AmountError(f"--partial {part} is more than the sale's {amount}")
@@ -186,9 +188,10 @@ def _money(args: argparse.Namespace, terminal: PaymentTerminal, request: Any) ->
     from .outcomes import Aborted, Approved, Declined
 
     if args.action == "sale" and isinstance(request, tuple):
-        from .zvt.terminal import ZvtTerminal
+        from .protocol import TakesPart
 
-        assert isinstance(terminal, ZvtTerminal)  # _partial allows --partial for ZVT only
+        # _partial allowed --partial for a protocol with partial issue only
+        assert isinstance(terminal, TakesPart)
         outcome = terminal.sale(request[0], partial=request[1])
     elif args.action == "sale":
         outcome = terminal.sale(request)

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import abc
 import argparse
+import typing
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import PosdriverError
 
 if TYPE_CHECKING:
     from ..links import Link
+    from ..money import Money
     from .base import PaymentTerminal, Progress
     from .options import TerminalOptions
+    from .outcomes import Outcome
 
 
 class Capability(StrEnum):
@@ -36,6 +39,7 @@ class Capability(StrEnum):
     END_OF_DAY = "end_of_day"  # the terminal closes its batch and gives the totals
     DIAGNOSIS = "diagnosis"  # the terminal dials its acquirer on request
     INITIALISATION = "initialisation"  # the terminal fetches its set-up from the acquirer
+    PARTIAL_ISSUE = "partial_issue"  # the till takes part of an approved amount, booked so
 
 
 class Protocol(abc.ABC):
@@ -92,3 +96,12 @@ class CapabilityMissing(PosdriverError, ValueError):
         what = capability.value.replace("_", " ")
         super().__init__(f"terminal {terminal} ({protocol}) has no {what}; nothing was sent")
         self.capability = capability
+
+
+@typing.runtime_checkable
+class TakesPart(typing.Protocol):
+    """A terminal whose sale can book part of the approved amount (the till could hand
+    over only part of the goods): its protocol has :attr:`Capability.PARTIAL_ISSUE`."""
+
+    def sale(self, amount: Money, *, partial: Money | None = None, **kwargs: Any) -> Outcome:
+        """Charge ``amount``; with ``partial``, book only that much of it."""

@@ -39,6 +39,7 @@ class ZvtProtocol(Protocol):
             Capability.END_OF_DAY,
             Capability.DIAGNOSIS,
             Capability.INITIALISATION,
+            Capability.PARTIAL_ISSUE,
         }
     )
 
