@@ -90,13 +90,16 @@ class EmulatedDevice:
         with self.lock:
             if not data:
                 return 0
-            self.counters["bytes_from_host"] += len(data)
             if not self.powered:
+                self.counters["bytes_from_host"] += len(data)
                 self.counters["bytes_lost_power_off"] += len(data)
                 return len(data)
             if not self.reading:
                 return 0
             taken = self._receive(data, overflow)
+            # counted as taken: bytes a full device leaves with the transport (a TCP
+            # window, a USB NAK) are offered again, and are not a second sending
+            self.counters["bytes_from_host"] += taken
             return taken
 
     def _receive(self, data: bytes, overflow: bool) -> int:

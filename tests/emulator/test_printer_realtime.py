@@ -253,3 +253,22 @@ def test_waiting_for_receipts_and_idle_with_deadlines() -> None:
     finally:
         timer.cancel()
     assert dev.receipts[0].text.rstrip() == "later"
+
+
+def test_bytes_a_full_printer_leaves_with_the_transport_are_counted_once() -> None:
+    """A full receive buffer takes only part of what is offered; the transport (a TCP
+    window, a USB NAK) offers the rest again. Each byte counts once in bytes_from_host,
+    when the printer takes it (12,603 bytes sent over TCP were counted 24,859 times)."""
+    from posdriver_emulator.printer import PrinterConfig, PrinterEmulator
+
+    printer = PrinterEmulator(PrinterConfig(receive_buffer=64), seed=1)
+    printer.set_fault("busy", True)  # not reading: nothing is taken
+    data = b"\x1b@" + b"x" * 200
+    assert printer.accept(data) == 0
+    printer.set_fault("busy", False)
+    offered = data
+    for _ in range(10):  # offered again and again, as the transport does
+        offered = offered[printer.accept(offered) :]
+    taken = len(data) - len(offered)
+    assert taken > 0
+    assert printer.counters["bytes_from_host"] == taken
