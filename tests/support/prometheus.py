@@ -42,9 +42,44 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Prometheus:
+class _Server:
+    """A Prometheus tool run as a server on 127.0.0.1: its process, port and log, how
+    to tell it is ready and how to stop it."""
+
+    name = "server"  # its log is NAME.log in the work directory
+    workdir: Path
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def _start(self, command: list[str]) -> None:
+        self.log = (self.workdir / f"{self.name}.log").open("w")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def ready(self) -> bool:
+        if self.process.poll() is not None:
+            log = (self.workdir / f"{self.name}.log").read_text()
+            pytest.fail(f"{self.name} exited:\n{log}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.log.close()
+
+
+class Prometheus(_Server):
     """A Prometheus server on 127.0.0.1 scraping one posdriver endpoint every second and
     evaluating the shipped alert rules."""
+
+    name = "prometheus"
 
     def __init__(self, binary_path: str, workdir: Path, target_port: int) -> None:
         self.workdir = workdir
@@ -60,16 +95,13 @@ class Prometheus:
         }
         (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.port = free_port()
-        self.log = (workdir / "prometheus.log").open("w")
-        self.process = subprocess.Popen(
+        self._start(
             [
                 binary_path,
                 f"--config.file={workdir / 'prometheus.yml'}",
                 f"--storage.tsdb.path={workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            ]
         )
 
     def get(self, path: str, **params: str) -> dict[str, Any]:
@@ -100,56 +132,28 @@ class Prometheus:
             return self.query(target["expr"], at=end)
         return self.query_range(target["expr"], start, end, step)
 
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            pytest.fail("prometheus exited:\n" + (self.workdir / "prometheus.log").read_text())
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
 
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.log.close()
-
-
-class Alertmanager:
+class Alertmanager(_Server):
     """An Alertmanager on 127.0.0.1 (no cluster) with the given configuration file, fed
     alerts through its API as Prometheus would send them."""
+
+    name = "alertmanager"
 
     def __init__(self, binary_path: str, workdir: Path, config: Path) -> None:
         self.workdir = workdir
         self.port = free_port()
-        self.log = (workdir / "alertmanager.log").open("w")
-        self.process = subprocess.Popen(
+        self._start(
             [
                 binary_path,
                 f"--config.file={config}",
                 f"--storage.path={workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--cluster.listen-address=",  # one instance: no gossip port
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            ]
         )
 
     def _url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
-
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            pytest.fail("alertmanager exited:\n" + (self.workdir / "alertmanager.log").read_text())
-        try:
-            with urllib.request.urlopen(self._url("/-/ready"), timeout=1) as reply:
-                return reply.status == 200
-        except OSError:
-            return False
 
     def post(self, alerts: list[dict[str, str]]) -> None:
         """Alerts by their labels, firing from now on."""
@@ -167,12 +171,3 @@ class Alertmanager:
         with urllib.request.urlopen(self._url("/api/v2/alerts"), timeout=5) as reply:
             found: list[dict[str, Any]] = json.load(reply)
         return found
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.log.close()
