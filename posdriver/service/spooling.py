@@ -164,18 +164,21 @@ class SpoolLoop:
             self.wake()
 
 
+def _report(run: Future[Any]) -> Any:
+    """A finished run's report, or None for a run that failed outright or was cancelled
+    (it says nothing about the printer)."""
+    if run.cancelled() or run.exception() is not None:
+        return None
+    return run.result()
+
+
 def _printed_nothing(run: Future[Any]) -> bool:
     """Whether a spooler run left jobs waiting and printed none (the printer could not
-    take them); a run that failed outright says nothing about the printer."""
-    if run.cancelled() or run.exception() is not None:
-        return False
-    report = run.result()
-    waiting = getattr(report, "waiting", None)
-    return bool(waiting) and not getattr(report, "printed", None)
+    take them)."""
+    report = _report(run)
+    return bool(getattr(report, "waiting", None)) and not getattr(report, "printed", None)
 
 
 def _printed_some(run: Future[Any]) -> bool:
     """Whether a spooler run printed anything (there may be more waiting behind it)."""
-    if run.cancelled() or run.exception() is not None:
-        return False
-    return bool(getattr(run.result(), "printed", None))
+    return bool(getattr(_report(run), "printed", None))
